@@ -1,0 +1,141 @@
+//! The TOML layout of the config file, with every default in one place.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use crate::correlate::CorrelationSettings;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConfigFile {
+    pub data_dir: PathBuf,
+    pub listen: Listen,
+    pub receiver: Receiver,
+    pub session: Session,
+    pub correlation: Correlation,
+    pub archive: ArchiveCfg,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    pub otlp_grpc: String,
+    pub otlp_http: String,
+    pub api: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Receiver {
+    pub max_request_bytes: u64,
+    pub max_concurrent_requests: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Session {
+    pub idle_timeout_ms: u64,
+    pub max_age_ms: u64,
+    pub max_spans: u64,
+    pub max_logs: u64,
+    pub memory_budget_bytes: u64,
+    pub tick_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Correlation {
+    pub attribute: String,
+    pub header_attributes: Vec<String>,
+    pub baggage_attributes: Vec<String>,
+    pub baggage_member: String,
+    pub log_body_fields: Vec<String>,
+    pub max_id_length: usize,
+    pub trusted_prefixes: Vec<String>,
+    pub tenancy: bool,
+    pub tenant_attribute: String,
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchiveCfg {
+    pub retention_ms: u64,
+    pub max_bytes: u64,
+    pub expire_interval_ms: u64,
+}
+
+impl Default for ConfigFile {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./ollystack-data"),
+            listen: Listen::default(),
+            receiver: Receiver::default(),
+            session: Session::default(),
+            correlation: Correlation::default(),
+            archive: ArchiveCfg::default(),
+        }
+    }
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Self { otlp_grpc: "0.0.0.0:4317".into(), otlp_http: "0.0.0.0:4318".into(), api: "0.0.0.0:8080".into() }
+    }
+}
+
+impl Default for Receiver {
+    fn default() -> Self {
+        Self { max_request_bytes: 16 << 20, max_concurrent_requests: 256 }
+    }
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self {
+            idle_timeout_ms: 30_000,
+            max_age_ms: 300_000,
+            max_spans: 10_000,
+            max_logs: 10_000,
+            memory_budget_bytes: 1 << 30,
+            tick_interval_ms: 1_000,
+        }
+    }
+}
+
+impl Default for Correlation {
+    fn default() -> Self {
+        let s = CorrelationSettings::default();
+        Self {
+            attribute: s.attribute,
+            header_attributes: s.header_attributes,
+            baggage_attributes: s.baggage_attributes,
+            baggage_member: s.baggage_member,
+            log_body_fields: s.log_body_fields,
+            max_id_length: s.max_id_length,
+            trusted_prefixes: s.trusted_prefixes,
+            tenancy: s.tenancy_enabled,
+            tenant_attribute: s.tenant_attribute,
+            seed: None,
+        }
+    }
+}
+
+impl Default for ArchiveCfg {
+    fn default() -> Self {
+        Self { retention_ms: 7 * 24 * 3600 * 1000, max_bytes: 10 << 30, expire_interval_ms: 60_000 }
+    }
+}
+
+impl ConfigFile {
+    pub fn from_path(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+}

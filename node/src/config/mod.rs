@@ -1,0 +1,142 @@
+//! Node configuration: a TOML file (unknown keys rejected) under defaults,
+//! then `OLLYSTACK_*` environment variables and command-line flags (clap
+//! reads both; a flag wins over its variable), then validation into the
+//! immutable [`Config`]. Every error names the key and the bad value.
+//!
+//! * `file`: the serde layout of the TOML file, with defaults.
+//! * `overrides`: the flags / env vars, one per key.
+
+mod file;
+mod overrides;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub use file::ConfigFile;
+pub use overrides::Overrides;
+
+use crate::correlate::CorrelationSettings;
+use crate::receive::ReceiverLimits;
+use crate::session::FinishRules;
+
+/// A configuration problem, naming the key and the value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value for `{key}`: {value:?} ({reason})")]
+    Invalid { key: &'static str, value: String, reason: String },
+}
+
+fn invalid(key: &'static str, value: impl ToString, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, value: value.to_string(), reason: reason.into() }
+}
+
+/// The validated configuration of a node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where all local state lives (WAL, archive, indexes).
+    pub data_dir: PathBuf,
+    pub otlp_grpc_addr: SocketAddr,
+    pub otlp_http_addr: SocketAddr,
+    pub api_addr: SocketAddr,
+    pub receiver: ReceiverLimits,
+    pub finish: FinishRules,
+    pub memory_budget_bytes: u64,
+    /// How often live sessions check their finishing rule.
+    pub tick_interval_ms: u64,
+    pub correlation: CorrelationSettings,
+    /// Seed of generated IDs' randomness; `None` seeds from the OS.
+    pub seed: Option<u64>,
+    pub archive_retention_ms: u64,
+    pub archive_max_bytes: u64,
+    pub expire_interval_ms: u64,
+}
+
+impl Config {
+    /// Loads `path` (if any) over the defaults, applies overrides, validates.
+    pub fn load(path: Option<&std::path::Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut file = match path {
+            Some(p) => ConfigFile::from_path(p)?,
+            None => ConfigFile::default(),
+        };
+        overrides.apply(&mut file);
+        file.build_and_validate()
+    }
+}
+
+impl ConfigFile {
+    /// Checks every value and builds the immutable config.
+    pub fn build_and_validate(self) -> Result<Config, ConfigError> {
+        let addr = |key: &'static str, v: &str| v.parse::<SocketAddr>().map_err(|e| invalid(key, v, format!("not a socket address: {e}")));
+        let positive = |key: &'static str, v: u64| if v == 0 { Err(invalid(key, v, "must be greater than 0")) } else { Ok(v) };
+        let s = &self.session;
+        positive("session.idle_timeout_ms", s.idle_timeout_ms)?;
+        positive("session.max_age_ms", s.max_age_ms)?;
+        if s.max_age_ms < s.idle_timeout_ms {
+            return Err(invalid("session.max_age_ms", s.max_age_ms, format!("must be at least session.idle_timeout_ms ({})", s.idle_timeout_ms)));
+        }
+        positive("session.max_spans", s.max_spans)?;
+        positive("session.max_logs", s.max_logs)?;
+        if s.memory_budget_bytes < 1 << 20 {
+            return Err(invalid("session.memory_budget_bytes", s.memory_budget_bytes, "must be at least 1 MiB"));
+        }
+        positive("session.tick_interval_ms", s.tick_interval_ms)?;
+        let r = &self.receiver;
+        if r.max_request_bytes < 1024 {
+            return Err(invalid("receiver.max_request_bytes", r.max_request_bytes, "must be at least 1024"));
+        }
+        positive("receiver.max_concurrent_requests", r.max_concurrent_requests)?;
+        let c = &self.correlation;
+        if c.attribute.trim().is_empty() {
+            return Err(invalid("correlation.attribute", &c.attribute, "must not be empty"));
+        }
+        if !(8..=1024).contains(&c.max_id_length) {
+            return Err(invalid("correlation.max_id_length", c.max_id_length, "must be between 8 and 1024"));
+        }
+        if let Some(bad) = c.trusted_prefixes.iter().find(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')) {
+            return Err(invalid("correlation.trusted_prefixes", bad, "prefixes must be non-empty [A-Za-z0-9_-]"));
+        }
+        positive("archive.retention_ms", self.archive.retention_ms)?;
+        positive("archive.max_bytes", self.archive.max_bytes)?;
+        positive("archive.expire_interval_ms", self.archive.expire_interval_ms)?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "", "must not be empty"));
+        }
+        Ok(Config {
+            data_dir: self.data_dir.clone(),
+            otlp_grpc_addr: addr("listen.otlp_grpc", &self.listen.otlp_grpc)?,
+            otlp_http_addr: addr("listen.otlp_http", &self.listen.otlp_http)?,
+            api_addr: addr("listen.api", &self.listen.api)?,
+            receiver: ReceiverLimits { max_request_bytes: r.max_request_bytes as usize, max_concurrent_requests: r.max_concurrent_requests as usize },
+            finish: FinishRules {
+                idle_timeout_ms: s.idle_timeout_ms,
+                max_age_ms: s.max_age_ms,
+                max_spans: s.max_spans as usize,
+                max_logs: s.max_logs as usize,
+            },
+            memory_budget_bytes: s.memory_budget_bytes,
+            tick_interval_ms: s.tick_interval_ms,
+            correlation: CorrelationSettings {
+                attribute: c.attribute.clone(),
+                header_attributes: c.header_attributes.clone(),
+                baggage_attributes: c.baggage_attributes.clone(),
+                baggage_member: c.baggage_member.clone(),
+                log_body_fields: c.log_body_fields.clone(),
+                max_id_length: c.max_id_length,
+                trusted_prefixes: c.trusted_prefixes.clone(),
+                tenancy_enabled: c.tenancy,
+                tenant_attribute: c.tenant_attribute.clone(),
+            },
+            seed: c.seed,
+            archive_retention_ms: self.archive.retention_ms,
+            archive_max_bytes: self.archive.max_bytes,
+            expire_interval_ms: self.archive.expire_interval_ms,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

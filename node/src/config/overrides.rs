@@ -1,0 +1,55 @@
+//! One flag and one `OLLYSTACK_*` environment variable per config key. A
+//! value given either way replaces the file's (flags win over variables;
+//! lists are comma-separated).
+
+use std::path::PathBuf;
+
+use super::ConfigFile;
+
+macro_rules! overrides {
+    ($( $field:ident : $ty:ty => [$($path:tt)+], $flag:literal, $env:literal, $help:literal $(, $extra:ident = $val:expr)? ; )*) => {
+        /// Overrides of config keys.
+        #[derive(Debug, Clone, Default, clap::Args)]
+        pub struct Overrides {
+            $(
+                #[arg(long = $flag, env = $env, help = $help, value_name = "VALUE" $(, $extra = $val)?)]
+                pub $field: Option<$ty>,
+            )*
+        }
+
+        impl Overrides {
+            /// Writes every given value into `file`.
+            pub fn apply(&self, file: &mut ConfigFile) {
+                $( if let Some(v) = &self.$field { file.$($path)+ = v.clone().into(); } )*
+            }
+        }
+    };
+}
+
+overrides! {
+    data_dir: PathBuf => [data_dir], "data-dir", "OLLYSTACK_DATA_DIR", "Directory for all local state: WAL, archive, indexes [default: ./ollystack-data]";
+    otlp_grpc: String => [listen.otlp_grpc], "listen-otlp-grpc", "OLLYSTACK_LISTEN_OTLP_GRPC", "OTLP/gRPC listen address [default: 0.0.0.0:4317]";
+    otlp_http: String => [listen.otlp_http], "listen-otlp-http", "OLLYSTACK_LISTEN_OTLP_HTTP", "OTLP/HTTP listen address [default: 0.0.0.0:4318]";
+    api: String => [listen.api], "listen-api", "OLLYSTACK_LISTEN_API", "HTTP API and UI listen address [default: 0.0.0.0:8080]";
+    max_request_bytes: u64 => [receiver.max_request_bytes], "receiver-max-request-bytes", "OLLYSTACK_RECEIVER_MAX_REQUEST_BYTES", "Largest OTLP request accepted, after decompression [default: 16777216]";
+    max_concurrent_requests: u64 => [receiver.max_concurrent_requests], "receiver-max-concurrent-requests", "OLLYSTACK_RECEIVER_MAX_CONCURRENT_REQUESTS", "OTLP requests in flight per receiver before answering 'retry later' [default: 256]";
+    idle_timeout_ms: u64 => [session.idle_timeout_ms], "session-idle-timeout-ms", "OLLYSTACK_SESSION_IDLE_TIMEOUT_MS", "A session finishes after this long without new signals [default: 30000]";
+    max_age_ms: u64 => [session.max_age_ms], "session-max-age-ms", "OLLYSTACK_SESSION_MAX_AGE_MS", "A session segment finishes this long after it opened [default: 300000]";
+    max_spans: u64 => [session.max_spans], "session-max-spans", "OLLYSTACK_SESSION_MAX_SPANS", "Spans per session segment before a new segment opens [default: 10000]";
+    max_logs: u64 => [session.max_logs], "session-max-logs", "OLLYSTACK_SESSION_MAX_LOGS", "Log records per session segment before a new segment opens [default: 10000]";
+    memory_budget_bytes: u64 => [session.memory_budget_bytes], "session-memory-budget-bytes", "OLLYSTACK_SESSION_MEMORY_BUDGET_BYTES", "Memory for live sessions; beyond it ingest answers 'retry later' [default: 1073741824]";
+    tick_interval_ms: u64 => [session.tick_interval_ms], "session-tick-interval-ms", "OLLYSTACK_SESSION_TICK_INTERVAL_MS", "How often live sessions check whether they finished [default: 1000]";
+    attribute: String => [correlation.attribute], "correlation-attribute", "OLLYSTACK_CORRELATION_ATTRIBUTE", "Attribute that carries the correlation ID [default: correlation_id]";
+    header_attributes: Vec<String> => [correlation.header_attributes], "correlation-header-attributes", "OLLYSTACK_CORRELATION_HEADER_ATTRIBUTES", "Header attributes holding an ID, in precedence order", value_delimiter = ',';
+    baggage_attributes: Vec<String> => [correlation.baggage_attributes], "correlation-baggage-attributes", "OLLYSTACK_CORRELATION_BAGGAGE_ATTRIBUTES", "Attributes holding a W3C baggage string", value_delimiter = ',';
+    baggage_member: String => [correlation.baggage_member], "correlation-baggage-member", "OLLYSTACK_CORRELATION_BAGGAGE_MEMBER", "Baggage member that carries the correlation ID [default: correlation_id]";
+    log_body_fields: Vec<String> => [correlation.log_body_fields], "correlation-log-body-fields", "OLLYSTACK_CORRELATION_LOG_BODY_FIELDS", "JSON log body fields holding an ID, in precedence order", value_delimiter = ',';
+    max_id_length: usize => [correlation.max_id_length], "correlation-max-id-length", "OLLYSTACK_CORRELATION_MAX_ID_LENGTH", "Longest correlation ID accepted [default: 100]";
+    trusted_prefixes: Vec<String> => [correlation.trusted_prefixes], "correlation-trusted-prefixes", "OLLYSTACK_CORRELATION_TRUSTED_PREFIXES", "If set, external IDs must start with one of these", value_delimiter = ',';
+    tenancy: bool => [correlation.tenancy], "correlation-tenancy", "OLLYSTACK_CORRELATION_TENANCY", "Scope sessions and queries by tenant [default: false]";
+    tenant_attribute: String => [correlation.tenant_attribute], "correlation-tenant-attribute", "OLLYSTACK_CORRELATION_TENANT_ATTRIBUTE", "Attribute (or baggage member) naming the tenant [default: tenant_id]";
+    seed: u64 => [correlation.seed], "correlation-seed", "OLLYSTACK_CORRELATION_SEED", "Seed for generated IDs (deterministic runs); random when unset";
+    retention_ms: u64 => [archive.retention_ms], "archive-retention-ms", "OLLYSTACK_ARCHIVE_RETENTION_MS", "Keep finished sessions this long [default: 604800000]";
+    archive_max_bytes: u64 => [archive.max_bytes], "archive-max-bytes", "OLLYSTACK_ARCHIVE_MAX_BYTES", "Archive size ceiling; oldest sessions go first [default: 10737418240]";
+    expire_interval_ms: u64 => [archive.expire_interval_ms], "archive-expire-interval-ms", "OLLYSTACK_ARCHIVE_EXPIRE_INTERVAL_MS", "How often retention runs [default: 60000]";
+}

@@ -1,0 +1,112 @@
+//! Step 2 of ingest: decide each prepared signal's session. Runs under the
+//! node's binding lock because it reads and updates the trace index (the
+//! decisions themselves are `correlate::resolve`); groups signals by
+//! session and collects the merges trace unification asks for.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ollystack_proto::store::{StoredExemplar, StoredLog, StoredSpan, WalEntry};
+
+use super::prepare::{Prepared, PreparedBatch, Signal};
+use crate::correlate::{self, CorrelationSettings, TraceBinding};
+use crate::metrics::NodeMetrics;
+use crate::model::{CorrelationId, IdSource, SessionKey, TenantId, TraceId};
+use crate::session::SessionInput;
+use crate::store::{StoreError, TraceIndex};
+
+/// The signals of one batch for one session.
+#[derive(Debug, Default)]
+pub struct Group {
+    pub wal: WalEntry,
+    pub input: SessionInput,
+}
+
+/// A derived session whose trace joined an explicit one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merge {
+    pub tenant: TenantId,
+    pub from: CorrelationId,
+    pub to: CorrelationId,
+}
+
+#[derive(Debug, Default)]
+pub struct Assigned {
+    /// In a stable order (by session key) so WAL writes are deterministic.
+    pub groups: BTreeMap<SessionKey, Group>,
+    pub merges: Vec<Merge>,
+}
+
+/// Resolves every signal, updating the trace index (bindings and aliases).
+/// `generate` draws a fresh `olly-` ID for a signal with no ID and no trace.
+pub fn assign(
+    s: &CorrelationSettings,
+    batch: PreparedBatch,
+    traces: &TraceIndex,
+    metrics: &NodeMetrics,
+    now_unix_ms: u64,
+    mut generate: impl FnMut() -> CorrelationId,
+) -> Result<Assigned, StoreError> {
+    let mut out = Assigned::default();
+    // Bindings seen or made in this batch (a batch often holds many spans of one trace).
+    let mut known: HashMap<(TenantId, TraceId), Option<TraceBinding>> = HashMap::new();
+    for Prepared { tenant, trace, candidate, signal } in batch.items {
+        let binding = match trace {
+            Some(t) => match known.get(&(tenant.clone(), t)) {
+                Some(b) => b.clone(),
+                None => {
+                    let b = traces.binding(&tenant, t)?;
+                    known.insert((tenant.clone(), t), b.clone());
+                    b
+                }
+            },
+            None => None,
+        };
+        let res = correlate::resolve(s, candidate, trace, binding.as_ref(), &mut generate);
+        count(metrics, &res);
+        if let (Some(t), Some(bind)) = (trace, &res.bind) {
+            traces.bind(&tenant, t, bind, now_unix_ms)?;
+            known.insert((tenant.clone(), t), Some(bind.clone()));
+        }
+        if let Some(from) = &res.merge_from {
+            traces.set_alias(&tenant, from, &res.id, now_unix_ms)?;
+            out.merges.push(Merge { tenant: tenant.clone(), from: from.clone(), to: res.id.clone() });
+        }
+        let key = SessionKey { tenant, id: res.id };
+        let group = out.groups.entry(key.clone()).or_insert_with(|| Group {
+            wal: WalEntry { tenant_id: key.tenant.as_str().to_owned(), correlation_id: key.id.as_str().to_owned(), ..Default::default() },
+            input: SessionInput::default(),
+        });
+        match signal {
+            Signal::Span(span) => {
+                group.wal.spans.push(StoredSpan { service_name: span.service.to_string(), span: span.encoded.to_vec() });
+                group.input.spans.push(span);
+            }
+            Signal::Log(log) => {
+                group.wal.logs.push(StoredLog { service_name: log.service.to_string(), log: log.encoded.to_vec() });
+                group.input.logs.push(log);
+            }
+            Signal::Exemplar(ex) => {
+                group.wal.exemplars.push(StoredExemplar::clone(&ex));
+                group.input.exemplars.push(ex);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn count(m: &NodeMetrics, res: &correlate::Resolution) {
+    if let Some(reason) = &res.rejected {
+        m.ids_rejected.add(reason.as_str(), 1);
+    }
+    if res.sanitized {
+        m.ids_sanitized.inc();
+    }
+    if res.conflict {
+        m.trace_id_conflicts.inc();
+    }
+    match res.source {
+        IdSource::Derived => m.ids_derived.inc(),
+        IdSource::Generated => m.ids_generated.inc(),
+        _ => {}
+    }
+}

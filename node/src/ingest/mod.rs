@@ -1,0 +1,88 @@
+//! Ingest: turn an OTLP export request into durable, correlated session
+//! input.
+//!
+//! * `split` (pure): OTLP request → per-session groups of signals, with the
+//!   correlation ID of every signal resolved and attributes migrated.
+//! * `pipeline`: the [`Ingestor`] that checks the memory budget, writes the
+//!   groups to the WAL, and only then hands them to the session actors.
+//!
+//! Receivers (`receive/`) only see the [`IngestSink`] trait.
+
+use std::future::Future;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+use crate::error::ErrorCode;
+
+/// A batch was accepted (durable in the WAL). Some items may still have been
+/// rejected individually: OTLP reports those as `partial_success`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// Items (spans, log records or data points) rejected; 0 when all passed.
+    pub rejected_items: u64,
+    /// Why items were rejected (empty when none were).
+    pub error_message: String,
+}
+
+/// The whole batch was refused; nothing of it was kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    /// Over the memory budget or a queue bound. OTLP clients retry.
+    #[error("node over its memory budget; retry in {retry_after_ms} ms")]
+    Overloaded { retry_after_ms: u64 },
+    /// The batch cannot be decoded or is invalid as a whole.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// Not serving (shutting down, WAL unavailable).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// Storage failed while writing the batch.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl IngestError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Overloaded { .. } => ErrorCode::ResourceExhausted,
+            Self::Invalid(_) => ErrorCode::BadRequest,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// Seconds an HTTP client should wait (`Retry-After`), when retryable.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::Overloaded { retry_after_ms } => Some(retry_after_ms.div_ceil(1000).max(1)),
+            Self::Unavailable(_) => Some(1),
+            _ => None,
+        }
+    }
+}
+
+/// Where receivers hand decoded OTLP requests. The future resolves only when
+/// the accepted part is durable (WAL) — that is when the sender may be
+/// acknowledged.
+pub trait IngestSink: Send + Sync + 'static {
+    fn traces(
+        &self,
+        request: ExportTraceServiceRequest,
+    ) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
+    fn logs(
+        &self,
+        request: ExportLogsServiceRequest,
+    ) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
+    fn metrics(
+        &self,
+        request: ExportMetricsServiceRequest,
+    ) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
+}
+
+mod assign;
+mod pipeline;
+pub mod prepare;
+
+pub use pipeline::{replay_wal, IngestHandle, Ingestor};

@@ -1,0 +1,201 @@
+//! Step 3 of ingest: the [`Ingestor`] receivers call. Prepares the request
+//! (CPU work on a blocking thread), reserves memory, assigns sessions under
+//! the binding lock, writes the WAL and syncs it, and only then hands each
+//! group to its session actor and acknowledges.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::assign::{assign, Assigned};
+use super::prepare::{prepare_logs, prepare_metrics, prepare_traces, PreparedBatch};
+use super::{Accepted, IngestError, IngestSink};
+use crate::clock::SeededRng;
+use crate::correlate::{self, CorrelationSettings};
+use crate::session::actor::{SessionEnv, SessionMsg};
+use crate::session::SessionInput;
+use crate::store::ExemplarIndex;
+use crate::model::SessionKey;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+/// How long an overloaded client is asked to wait.
+const OVERLOAD_RETRY_AFTER_MS: u64 = 1_000;
+
+#[derive(Debug)]
+pub struct Ingestor {
+    env: Arc<SessionEnv>,
+    settings: Arc<CorrelationSettings>,
+    exemplars: Arc<ExemplarIndex>,
+    rng: Arc<SeededRng>,
+    /// Serializes trace-index updates, so two batches of one trace cannot
+    /// both bind it (see `assign`). Held only for the assign step.
+    binding_lock: Mutex<()>,
+    /// False once shutdown began.
+    accepting: AtomicBool,
+}
+
+/// The output of the blocking part of ingest.
+struct Staged {
+    assigned: Assigned,
+    wal_keys: Vec<u64>,
+    reserved_bytes: u64,
+    rejected: u64,
+    reject_message: String,
+}
+
+impl Ingestor {
+    pub fn new(env: Arc<SessionEnv>, settings: Arc<CorrelationSettings>, exemplars: Arc<ExemplarIndex>, rng: Arc<SeededRng>) -> Self {
+        Self { env, settings, exemplars, rng, binding_lock: Mutex::new(()), accepting: AtomicBool::new(true) }
+    }
+
+    /// Refuse new batches (retryable) from now on.
+    pub fn stop_accepting(&self) {
+        self.accepting.store(false, Ordering::Release);
+    }
+
+    async fn ingest<R: Send + 'static>(
+        self: &Arc<Self>,
+        request: R,
+        prepare: fn(&CorrelationSettings, R) -> PreparedBatch,
+    ) -> Result<Accepted, IngestError> {
+        if !self.accepting.load(Ordering::Acquire) {
+            return Err(IngestError::Unavailable("node is shutting down".into()));
+        }
+        let this = self.clone();
+        let staged = tokio::task::spawn_blocking(move || this.stage(request, prepare))
+            .await
+            .map_err(|e| IngestError::Internal(format!("ingest task failed: {e}")))??;
+        if let Err(e) = self.env.wal.sync().await {
+            self.env.budget.release(staged.reserved_bytes);
+            return Err(IngestError::Internal(format!("wal sync failed: {e}")));
+        }
+        self.dispatch(staged).await
+    }
+
+    /// Prepare, reserve memory, assign sessions, write the WAL (not synced).
+    fn stage<R>(&self, request: R, prepare: fn(&CorrelationSettings, R) -> PreparedBatch) -> Result<Staged, IngestError> {
+        let env = &self.env;
+        let batch = prepare(&self.settings, request);
+        let (rejected, reject_message) = (batch.rejected, batch.reject_message.clone());
+        for name in &batch.deprecated {
+            env.metrics.deprecated_attributes.add(name, 1);
+        }
+        env.metrics.ingest_data_points.add(batch.data_points);
+        let reserved_bytes = batch.cost_bytes();
+        if !env.budget.try_reserve(reserved_bytes) {
+            env.metrics.ingest_overloaded_batches.inc();
+            return Err(IngestError::Overloaded { retry_after_ms: OVERLOAD_RETRY_AFTER_MS });
+        }
+        let result = (|| {
+            let now = env.clock.now_unix_ms();
+            let assigned = {
+                let _guard = self.binding_lock.lock();
+                assign(&self.settings, batch, &env.traces, &env.metrics, now, || correlate::generate(now, self.rng.next_u32()))?
+            };
+            let entries: Vec<_> = assigned.groups.values().map(|g| g.wal.clone()).collect();
+            let wal_keys = env.wal.stage(&entries).map_err(|e| IngestError::Internal(e.to_string()))?;
+            for (key, group) in &assigned.groups {
+                if !group.input.exemplars.is_empty() {
+                    self.exemplars.add(&key.tenant, &key.id, &group.input.exemplars, now)?;
+                }
+            }
+            Ok::<_, IngestError>((assigned, wal_keys))
+        })();
+        match result {
+            Ok((assigned, wal_keys)) => Ok(Staged { assigned, wal_keys, reserved_bytes, rejected, reject_message }),
+            Err(e) => {
+                env.budget.release(reserved_bytes);
+                Err(e)
+            }
+        }
+    }
+
+    /// Hands durable groups to their session actors.
+    async fn dispatch(&self, staged: Staged) -> Result<Accepted, IngestError> {
+        let env = &self.env;
+        for m in &staged.assigned.merges {
+            env.registry.merge(env, &m.tenant, &m.from, &m.to).await.map_err(|e| IngestError::Internal(e.to_string()))?;
+        }
+        let mut failed = None;
+        for ((key, group), wal_key) in staged.assigned.groups.into_iter().zip(staged.wal_keys) {
+            let input = SessionInput { wal_key: Some(wal_key), ..group.input };
+            let (spans, logs, exemplars) = (input.spans.len() as u64, input.logs.len() as u64, input.exemplars.len() as u64);
+            let cost = input.cost_bytes();
+            match env.registry.deliver(env, key, SessionMsg::Ingest(input)).await {
+                Ok(()) => {
+                    env.metrics.ingest_spans.add(spans);
+                    env.metrics.ingest_logs.add(logs);
+                    env.metrics.ingest_exemplars.add(exemplars);
+                }
+                Err(e) => {
+                    // Durable in the WAL (replayed at restart), but not live:
+                    // tell the client to retry; de-duplication absorbs it.
+                    env.budget.release(cost);
+                    failed = Some(e.to_string());
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(IngestError::Internal(format!("session delivery failed: {e}")));
+        }
+        env.metrics.ingest_batches.inc();
+        env.metrics.ingest_rejected_items.add(staged.rejected);
+        env.metrics.wal_bytes.set(env.wal.bytes());
+        env.metrics.memory_used_bytes.set(env.budget.used_bytes());
+        Ok(Accepted { rejected_items: staged.rejected, error_message: staged.reject_message })
+    }
+}
+
+/// Replays every WAL entry into session actors (start-up). Memory is taken
+/// back unconditionally: these signals were acknowledged.
+pub async fn replay_wal(env: &Arc<SessionEnv>) -> Result<u64, IngestError> {
+    let mut entries = Vec::new();
+    for item in env.wal.entries() {
+        entries.push(item.map_err(|e| IngestError::Internal(e.to_string()))?);
+    }
+    let mut replayed = 0;
+    for (key, entry) in entries {
+        let input = SessionInput::from_wal(key, &entry);
+        env.budget.force_reserve(input.cost_bytes());
+        let session = SessionKey {
+            tenant: crate::model::TenantId::from_trusted(entry.tenant_id.as_str()),
+            id: crate::model::CorrelationId::from_trusted(entry.correlation_id.as_str()),
+        };
+        env.registry
+            .deliver(env, session, SessionMsg::Ingest(input))
+            .await
+            .map_err(|e| IngestError::Internal(e.to_string()))?;
+        replayed += 1;
+    }
+    env.metrics.wal_entries_replayed.add(replayed);
+    env.metrics.wal_bytes.set(env.wal.bytes());
+    Ok(replayed)
+}
+
+impl From<crate::store::StoreError> for IngestError {
+    fn from(e: crate::store::StoreError) -> Self {
+        IngestError::Internal(e.to_string())
+    }
+}
+
+/// Receivers hold an `Arc<Ingestor>`; this wrapper gives them `IngestSink`.
+#[derive(Debug, Clone)]
+pub struct IngestHandle(pub Arc<Ingestor>);
+
+impl IngestSink for IngestHandle {
+    async fn traces(&self, request: ExportTraceServiceRequest) -> Result<Accepted, IngestError> {
+        self.0.ingest(request, prepare_traces).await
+    }
+
+    async fn logs(&self, request: ExportLogsServiceRequest) -> Result<Accepted, IngestError> {
+        self.0.ingest(request, prepare_logs).await
+    }
+
+    async fn metrics(&self, request: ExportMetricsServiceRequest) -> Result<Accepted, IngestError> {
+        self.0.ingest(request, prepare_metrics).await
+    }
+}

@@ -1,0 +1,39 @@
+//! An OllyStack node.
+//!
+//! Data flows one way through these modules:
+//!
+//! ```text
+//! receive (OTLP gRPC :4317, HTTP :4318)
+//!   └─▶ ingest (split by session via correlate, memory budget, WAL append)
+//!         └─▶ session (one ractor actor per live correlation ID)
+//!               └─▶ store (embedded sled archive) on idle timeout / max age
+//! api (HTTP :8080) ─▶ query (merge live actor state with archived segments)
+//! ```
+//!
+//! * [`model`]: identifier newtypes.
+//! * [`correlate`]: pure rules that find, derive, validate and sanitize
+//!   correlation IDs and migrate semantic conventions.
+//! * [`ingest`]: OTLP request → durable per-session input.
+//! * [`receive`]: OTLP/gRPC and OTLP/HTTP front ends.
+//! * [`session`]: live session actors, their supervisor, finishing rules.
+//! * [`wal`]: the write-ahead log (sled).
+//! * [`store`]: the archive of finished segments and the trace index.
+//! * [`query`]: pure builders of API answers from segments.
+//! * [`api`]: axum routes of the HTTP API.
+//! * [`config`], [`clock`], [`metrics`], [`error`]: node-wide plumbing.
+//! * [`node`]: wires everything together and runs it.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod correlate;
+pub mod error;
+pub mod ingest;
+pub mod metrics;
+pub mod model;
+pub mod node;
+pub mod query;
+pub mod receive;
+pub mod session;
+pub mod store;
+pub mod wal;

@@ -1,0 +1,174 @@
+//! The node's metrics, declared once, rendered in Prometheus text format.
+//!
+//! Counters are plain atomics (the hot path does one `fetch_add` each);
+//! label sets are small and fixed, except the deprecated-attribute counter
+//! whose keys are the `&'static str` names the semconv migration knows.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+/// A monotonically increasing counter.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn inc(&self) {
+        self.add(1);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A value that goes up and down.
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicU64);
+
+impl Gauge {
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn sub(&self, n: u64) {
+        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(n)));
+    }
+}
+
+/// Counters keyed by a static label value.
+#[derive(Debug, Default)]
+pub struct LabeledCounter(Mutex<BTreeMap<&'static str, u64>>);
+
+impl LabeledCounter {
+    pub fn add(&self, label: &'static str, n: u64) {
+        *self.0.lock().entry(label).or_insert(0) += n;
+    }
+    pub fn get(&self, label: &str) -> u64 {
+        self.0.lock().get(label).copied().unwrap_or(0)
+    }
+    fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        self.0.lock().iter().map(|(k, v)| (*k, *v)).collect()
+    }
+}
+
+/// Every metric of a node. One instance per node (several nodes may live in
+/// one process, so nothing here is global).
+#[derive(Debug, Default)]
+pub struct NodeMetrics {
+    pub ingest_spans: Counter,
+    pub ingest_logs: Counter,
+    pub ingest_exemplars: Counter,
+    pub ingest_data_points: Counter,
+    pub ingest_batches: Counter,
+    /// Items rejected inside accepted batches (partial success).
+    pub ingest_rejected_items: Counter,
+    /// Whole batches refused because the memory budget was exhausted.
+    pub ingest_overloaded_batches: Counter,
+    /// Duplicate spans/logs/exemplars dropped by session de-duplication.
+    pub ingest_duplicates: Counter,
+    /// Explicit correlation IDs rejected by validation, by reason.
+    pub ids_rejected: LabeledCounter,
+    pub ids_sanitized: Counter,
+    pub ids_generated: Counter,
+    pub ids_derived: Counter,
+    /// Traces that carried two different explicit IDs.
+    pub trace_id_conflicts: Counter,
+    /// Trace-derived sessions merged into an explicit session.
+    pub trace_merges: Counter,
+    /// Deprecated semantic-convention attributes seen (and migrated).
+    pub deprecated_attributes: LabeledCounter,
+    pub sessions_live: Gauge,
+    pub sessions_started: Counter,
+    /// Finished session segments, by reason.
+    pub sessions_finished: LabeledCounter,
+    pub memory_used_bytes: Gauge,
+    pub memory_budget_bytes: Gauge,
+    pub wal_bytes: Gauge,
+    pub wal_entries_replayed: Counter,
+    pub flush_segments: Counter,
+    pub flush_failures: Counter,
+    pub archive_bytes: Gauge,
+    pub archive_segments_expired: Counter,
+}
+
+impl NodeMetrics {
+    /// Renders Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let signals = [
+            ("spans", self.ingest_spans.get()),
+            ("logs", self.ingest_logs.get()),
+            ("exemplars", self.ingest_exemplars.get()),
+            ("data_points", self.ingest_data_points.get()),
+        ];
+        family(&mut out, "ollystack_ingest_items_total", "counter", "Signals accepted, by signal.");
+        for (signal, v) in signals {
+            let _ = writeln!(out, "ollystack_ingest_items_total{{signal=\"{signal}\"}} {v}");
+        }
+        simple(&mut out, "ollystack_ingest_batches_total", "counter", "OTLP requests accepted.", self.ingest_batches.get());
+        simple(&mut out, "ollystack_ingest_rejected_items_total", "counter", "Items rejected inside accepted requests (partial success).", self.ingest_rejected_items.get());
+        simple(&mut out, "ollystack_ingest_overloaded_total", "counter", "Requests refused with a retryable status because the memory budget was exhausted.", self.ingest_overloaded_batches.get());
+        simple(&mut out, "ollystack_ingest_duplicates_total", "counter", "Re-delivered signals stored once.", self.ingest_duplicates.get());
+        labeled(&mut out, "ollystack_correlation_ids_rejected_total", "Explicit correlation IDs rejected and replaced, by reason.", "reason", &self.ids_rejected);
+        simple(&mut out, "ollystack_correlation_ids_sanitized_total", "counter", "External correlation IDs whose characters were sanitized.", self.ids_sanitized.get());
+        simple(&mut out, "ollystack_correlation_ids_generated_total", "counter", "Correlation IDs generated for signals with no ID and no trace.", self.ids_generated.get());
+        simple(&mut out, "ollystack_correlation_ids_derived_total", "counter", "Correlation IDs derived from a trace ID.", self.ids_derived.get());
+        simple(&mut out, "ollystack_correlation_trace_conflicts_total", "counter", "Signals whose trace already had a different explicit ID.", self.trace_id_conflicts.get());
+        simple(&mut out, "ollystack_correlation_trace_merges_total", "counter", "Trace-derived sessions merged into an explicit session.", self.trace_merges.get());
+        labeled(&mut out, "ollystack_semconv_deprecated_attributes_total", "Deprecated attributes seen and migrated, by attribute.", "attribute", &self.deprecated_attributes);
+        simple(&mut out, "ollystack_sessions_live", "gauge", "Live correlation sessions.", self.sessions_live.get());
+        simple(&mut out, "ollystack_sessions_started_total", "counter", "Session segments started.", self.sessions_started.get());
+        labeled(&mut out, "ollystack_sessions_finished_total", "Session segments finished, by reason.", "reason", &self.sessions_finished);
+        simple(&mut out, "ollystack_memory_used_bytes", "gauge", "Bytes of live session data held.", self.memory_used_bytes.get());
+        simple(&mut out, "ollystack_memory_budget_bytes", "gauge", "Configured memory budget for live session data.", self.memory_budget_bytes.get());
+        simple(&mut out, "ollystack_wal_bytes", "gauge", "Bytes of unflushed entries in the write-ahead log.", self.wal_bytes.get());
+        simple(&mut out, "ollystack_wal_replayed_entries_total", "counter", "WAL entries replayed at start.", self.wal_entries_replayed.get());
+        simple(&mut out, "ollystack_flush_segments_total", "counter", "Session segments flushed to storage.", self.flush_segments.get());
+        simple(&mut out, "ollystack_flush_failures_total", "counter", "Failed flush attempts (retried).", self.flush_failures.get());
+        simple(&mut out, "ollystack_archive_bytes", "gauge", "Bytes held by the embedded archive.", self.archive_bytes.get());
+        simple(&mut out, "ollystack_archive_expired_segments_total", "counter", "Archived segments removed by retention.", self.archive_segments_expired.get());
+        out
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn simple(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+fn labeled(out: &mut String, name: &str, help: &str, label: &str, counter: &LabeledCounter) {
+    family(out, name, "counter", help);
+    for (value, n) in counter.snapshot() {
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {n}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_labels() {
+        let m = NodeMetrics::default();
+        m.ingest_spans.add(3);
+        m.ids_rejected.add("too_long", 2);
+        let text = m.render();
+        assert!(text.contains("ollystack_ingest_items_total{signal=\"spans\"} 3"));
+        assert!(text.contains("ollystack_correlation_ids_rejected_total{reason=\"too_long\"} 2"));
+        assert!(text.contains("# TYPE ollystack_sessions_live gauge"));
+    }
+}

@@ -1,0 +1,140 @@
+//! The node's [`QueryBackend`]: live actor state (live and closing actors
+//! of a session) merged with archived segments.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use ractor::rpc::CallResult;
+
+use crate::model::{CorrelationId, SessionKey, TenantId, TraceId};
+use crate::query::{ExemplarFilter, ExemplarHit, QueryBackend, QueryError, Segment, SessionData, SessionFilter, SessionListItem};
+use crate::session::actor::{SessionEnv, SessionMsg};
+use crate::session::Summary;
+use crate::store::ExemplarIndex;
+
+/// How long a query waits for one live actor's snapshot.
+const ACTOR_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Live sessions described per listing (bounds the work of one request).
+const MAX_LIVE_DESCRIBED: usize = 10_000;
+
+#[derive(Debug)]
+pub struct NodeQueries {
+    env: Arc<SessionEnv>,
+    exemplars: Arc<ExemplarIndex>,
+    ready: Arc<AtomicBool>,
+}
+
+impl NodeQueries {
+    pub fn new(env: Arc<SessionEnv>, exemplars: Arc<ExemplarIndex>, ready: Arc<AtomicBool>) -> Self {
+        Self { env, exemplars, ready }
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> QueryError {
+    QueryError::Storage(e.to_string())
+}
+
+fn rfc3339(unix_nano: u64) -> String {
+    humantime::format_rfc3339_nanos(UNIX_EPOCH + Duration::from_nanos(unix_nano)).to_string()
+}
+
+/// A listing row from a session's running summary.
+pub fn list_item(key: &SessionKey, summary: &Summary, live: bool, last_seen_unix_ms: u64) -> SessionListItem {
+    SessionListItem {
+        correlation_id: key.id.clone(),
+        tenant_id: key.tenant.clone(),
+        live,
+        start: rfc3339(summary.first_unix_nano.unwrap_or(0)),
+        end: rfc3339(summary.last_unix_nano.unwrap_or(0)),
+        duration_ms: summary.duration_ms(),
+        total_spans: summary.spans,
+        total_logs: summary.logs,
+        total_metrics: summary.exemplars,
+        error_count: summary.errors,
+        services: summary.services.keys().cloned().collect(),
+        root_span: summary.root.as_ref().map(|r| r.name.clone()),
+        last_seen_unix_ms,
+    }
+}
+
+fn matches(filter: &SessionFilter, summary: &Summary, last_seen_unix_ms: u64) -> bool {
+    filter.service.as_ref().is_none_or(|s| summary.services.contains_key(s))
+        && (!filter.errors_only || summary.errors > 0)
+        && filter.since_unix_ms.is_none_or(|t| last_seen_unix_ms >= t)
+}
+
+impl QueryBackend for NodeQueries {
+    async fn session(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
+        let resolved = self.env.traces.resolve(tenant, id).map_err(storage)?;
+        let key = SessionKey { tenant: tenant.clone(), id: resolved.clone() };
+        let mut segments = Vec::new();
+        // Actors first, then the archive: a segment that moves from one to
+        // the other meanwhile is seen at least once (builders de-duplicate).
+        for actor in self.env.registry.holders(&key).await {
+            match actor.call(SessionMsg::Snapshot, Some(ACTOR_CALL_TIMEOUT)).await {
+                Ok(CallResult::Success(seg)) => segments.push(seg),
+                Ok(CallResult::Timeout) => return Err(QueryError::Unavailable(format!("live session {resolved} did not answer in time"))),
+                // Stopped meanwhile: its data is archived by now.
+                Ok(CallResult::SenderError) | Err(_) => {}
+            }
+        }
+        for seg in self.env.archive.segments(tenant, &resolved).map_err(storage)? {
+            segments.push(Segment { live: false, spans: seg.spans, logs: seg.logs, exemplars: seg.exemplars });
+        }
+        if segments.iter().all(|s| s.spans.is_empty() && s.logs.is_empty() && s.exemplars.is_empty()) {
+            return Ok(None);
+        }
+        Ok(Some(SessionData { id: resolved, segments }))
+    }
+
+    async fn session_of_trace(&self, tenant: &TenantId, trace_id: TraceId) -> Result<Option<CorrelationId>, QueryError> {
+        match self.env.traces.binding(tenant, trace_id).map_err(storage)? {
+            Some(b) => Ok(Some(self.env.traces.resolve(tenant, &b.id).map_err(storage)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn recent_sessions(&self, tenant: &TenantId, filter: &SessionFilter) -> Result<Vec<SessionListItem>, QueryError> {
+        let mut rows: HashMap<CorrelationId, SessionListItem> = HashMap::new();
+        let live = self.env.registry.live_actors().await;
+        for (key, actor) in live.into_iter().filter(|(k, _)| k.tenant == *tenant).take(MAX_LIVE_DESCRIBED) {
+            let Ok(CallResult::Success((summary, last_seen))) = actor.call(SessionMsg::Describe, Some(ACTOR_CALL_TIMEOUT)).await else {
+                continue;
+            };
+            if matches(filter, &summary, last_seen) {
+                rows.insert(key.id.clone(), list_item(&key, &summary, true, last_seen));
+            }
+        }
+        let archived = self
+            .env
+            .archive
+            .recent(filter.limit, |e| e.tenant == tenant.as_str() && matches(filter, &e.summary, e.last_activity_unix_ms))
+            .map_err(storage)?;
+        for e in archived {
+            let key = SessionKey { tenant: tenant.clone(), id: CorrelationId::from_trusted(e.correlation_id.as_str()) };
+            rows.entry(key.id.clone()).or_insert_with(|| list_item(&key, &e.summary, false, e.last_activity_unix_ms));
+        }
+        let mut out: Vec<SessionListItem> = rows.into_values().collect();
+        out.sort_by(|a, b| b.last_seen_unix_ms.cmp(&a.last_seen_unix_ms).then_with(|| a.correlation_id.cmp(&b.correlation_id)));
+        out.truncate(filter.limit);
+        Ok(out)
+    }
+
+    async fn exemplars(&self, tenant: &TenantId, filter: &ExemplarFilter) -> Result<Vec<ExemplarHit>, QueryError> {
+        self.exemplars.query(tenant, filter).map_err(storage)
+    }
+
+    fn render_metrics(&self) -> String {
+        let env = &self.env;
+        env.metrics.memory_used_bytes.set(env.budget.used_bytes());
+        env.metrics.wal_bytes.set(env.wal.bytes());
+        env.metrics.archive_bytes.set(env.archive.bytes());
+        env.metrics.render()
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}

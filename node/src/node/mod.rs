@@ -1,0 +1,178 @@
+//! Wires a node together and runs it: storage, session supervisor and
+//! registry, WAL replay, the ingest pipeline, the three listeners (OTLP
+//! gRPC, OTLP HTTP, API), and the background tasks (finishing sweep,
+//! retention). Several nodes can run in one process: nothing is global.
+
+mod backend;
+mod tasks;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ractor::Actor;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use backend::NodeQueries;
+
+use crate::api::{self, ApiState};
+use crate::clock::{SeededRng, SharedClock, TokioClock};
+use crate::config::Config;
+use crate::ingest::{replay_wal, IngestHandle, Ingestor};
+use crate::metrics::NodeMetrics;
+use crate::receive;
+use crate::session::actor::{SessionEnv, SessionSupervisor};
+use crate::session::registry::SessionRegistry;
+use crate::session::MemoryBudget;
+use crate::store::{Archive, ExemplarIndex, TraceIndex};
+use crate::wal::Wal;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot create data dir {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("cannot open storage in {path}: {detail} (is another node using this data dir?)")]
+    Storage { path: String, detail: String },
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind { addr: SocketAddr, what: &'static str, source: std::io::Error },
+    #[error("start-up failed: {0}")]
+    Startup(String),
+}
+
+/// Injectable sources of time and randomness (tests and simulations pass
+/// their own).
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub clock: SharedClock,
+    pub rng: Arc<SeededRng>,
+}
+
+impl Sources {
+    pub fn production(seed: Option<u64>) -> Self {
+        Self {
+            clock: Arc::new(TokioClock::system()),
+            rng: Arc::new(seed.map_or_else(SeededRng::from_os, SeededRng::from_seed)),
+        }
+    }
+}
+
+/// A started node.
+#[derive(Debug)]
+pub struct RunningNode {
+    pub otlp_grpc_addr: SocketAddr,
+    pub otlp_http_addr: SocketAddr,
+    pub api_addr: SocketAddr,
+    pub metrics: Arc<NodeMetrics>,
+    ingestor: Arc<Ingestor>,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    supervisor: ractor::ActorRef<()>,
+    db: sled::Db,
+}
+
+impl RunningNode {
+    /// Stops accepting, closes listeners and background tasks, syncs
+    /// storage. Live sessions stay in the WAL and resume at the next start.
+    pub async fn shutdown(self) {
+        self.ingestor.stop_accepting();
+        let _ = self.shutdown_tx.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.supervisor.stop(None);
+        let _ = self.db.flush_async().await;
+    }
+}
+
+/// Starts a node with production time and randomness.
+pub async fn start(config: Config) -> Result<RunningNode, NodeError> {
+    let sources = Sources::production(config.seed);
+    start_with(config, sources).await
+}
+
+pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode, NodeError> {
+    let dir = config.data_dir.clone();
+    std::fs::create_dir_all(&dir).map_err(|source| NodeError::DataDir { path: dir.display().to_string(), source })?;
+    let storage_err = |e: &dyn std::fmt::Display| NodeError::Storage { path: dir.display().to_string(), detail: e.to_string() };
+    let db = sled::Config::new().path(dir.join("db")).open().map_err(|e| storage_err(&e))?;
+    let wal = Arc::new(Wal::open(&db).map_err(|e| storage_err(&e))?);
+    let archive = Arc::new(Archive::open(&db).map_err(|e| storage_err(&e))?);
+    let traces = Arc::new(TraceIndex::open(&db).map_err(|e| storage_err(&e))?);
+    let exemplars = Arc::new(ExemplarIndex::open(&db).map_err(|e| storage_err(&e))?);
+    let metrics = Arc::new(NodeMetrics::default());
+    metrics.memory_budget_bytes.set(config.memory_budget_bytes);
+    let budget = Arc::new(MemoryBudget::new(config.memory_budget_bytes));
+    let (supervisor, _) = Actor::spawn(None, SessionSupervisor, metrics.clone())
+        .await
+        .map_err(|e| NodeError::Startup(format!("session supervisor: {e}")))?;
+    let env = Arc::new(SessionEnv {
+        clock: sources.clock.clone(),
+        rules: config.finish,
+        budget,
+        metrics: metrics.clone(),
+        wal,
+        archive,
+        traces,
+        registry: Arc::new(SessionRegistry::default()),
+        supervisor: supervisor.get_cell(),
+    });
+    let replayed = replay_wal(&env).await.map_err(|e| NodeError::Startup(format!("wal replay: {e}")))?;
+    tracing::info!(entries = replayed, "wal replayed");
+
+    let settings = Arc::new(config.correlation.clone());
+    let ingestor = Arc::new(Ingestor::new(env.clone(), settings, exemplars.clone(), sources.rng.clone()));
+    let sink = Arc::new(IngestHandle(ingestor.clone()));
+    let ready = Arc::new(AtomicBool::new(false));
+    let queries = Arc::new(NodeQueries::new(env.clone(), exemplars.clone(), ready.clone()));
+
+    let bind = |addr: SocketAddr, what: &'static str| async move {
+        TcpListener::bind(addr).await.map_err(|source| NodeError::Bind { addr, what, source })
+    };
+    let grpc = bind(config.otlp_grpc_addr, "OTLP gRPC").await?;
+    let http = bind(config.otlp_http_addr, "OTLP HTTP").await?;
+    let api_listener = bind(config.api_addr, "API").await?;
+    let local = |l: &TcpListener| l.local_addr().map_err(|e| NodeError::Startup(e.to_string()));
+    let (otlp_grpc_addr, otlp_http_addr, api_addr) = (local(&grpc)?, local(&http)?, local(&api_listener)?);
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let signal = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let mut tasks = Vec::new();
+    let limits = config.receiver.clone();
+    let (grpc_sink, grpc_stop) = (sink.clone(), signal(shutdown_rx.clone()));
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = receive::serve_grpc(grpc, grpc_sink, limits, grpc_stop).await {
+            tracing::error!(error = %e, "otlp grpc server failed");
+        }
+    }));
+    let http_router = receive::http_router(sink.clone(), config.receiver.clone());
+    tasks.push(serve_axum(http, http_router, signal(shutdown_rx.clone()), "otlp http"));
+    let api_state = ApiState {
+        backend: queries.clone(),
+        tenancy_enabled: config.correlation.tenancy_enabled,
+        max_id_length: config.correlation.max_id_length,
+        clock: sources.clock.clone(),
+    };
+    tasks.push(serve_axum(api_listener, api::router(api_state), signal(shutdown_rx.clone()), "api"));
+    tasks.push(tokio::spawn(tasks::finishing_sweep(env.clone(), config.tick_interval_ms, shutdown_rx.clone())));
+    tasks.push(tokio::spawn(tasks::retention(env.clone(), exemplars, config.clone(), shutdown_rx.clone())));
+    ready.store(true, Ordering::Release);
+    tracing::info!(%otlp_grpc_addr, %otlp_http_addr, %api_addr, data_dir = %dir.display(), "node started");
+    Ok(RunningNode { otlp_grpc_addr, otlp_http_addr, api_addr, metrics, ingestor, shutdown_tx, tasks, supervisor, db })
+}
+
+fn serve_axum(
+    listener: TcpListener,
+    router: axum::Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+    what: &'static str,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+            tracing::error!(error = %e, server = what, "server failed");
+        }
+    })
+}

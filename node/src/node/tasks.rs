@@ -1,0 +1,56 @@
+//! Background tasks of a node, each stopping when shutdown is signalled:
+//! the finishing sweep (tells live sessions to check their rule) and
+//! retention of the archive and indexes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::session::actor::{SessionEnv, SessionMsg};
+use crate::store::ExemplarIndex;
+
+/// Sends every live session a `Tick` each interval.
+pub async fn finishing_sweep(env: Arc<SessionEnv>, interval_ms: u64, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = env.clock.sleep(Duration::from_millis(interval_ms)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        for (_, actor) in env.registry.live_actors().await {
+            let _ = actor.send_message(SessionMsg::Tick);
+        }
+        env.metrics.memory_used_bytes.set(env.budget.used_bytes());
+    }
+}
+
+/// Expires archived segments (age, then bytes) and index entries (age).
+pub async fn retention(env: Arc<SessionEnv>, exemplars: Arc<ExemplarIndex>, config: Config, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = env.clock.sleep(Duration::from_millis(config.expire_interval_ms)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let now = env.clock.now_unix_ms();
+        let cutoff = now.saturating_sub(config.archive_retention_ms);
+        let env2 = env.clone();
+        let exemplars = exemplars.clone();
+        let (retention_ms, max_bytes) = (config.archive_retention_ms, config.archive_max_bytes);
+        let result = tokio::task::spawn_blocking(move || {
+            let removed = env2.archive.expire(now, retention_ms, max_bytes)?;
+            env2.traces.expire(cutoff)?;
+            exemplars.expire(cutoff)?;
+            Ok::<_, crate::store::StoreError>(removed)
+        })
+        .await;
+        match result {
+            Ok(Ok(removed)) => {
+                env.metrics.archive_segments_expired.add(removed);
+                env.metrics.archive_bytes.set(env.archive.bytes());
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "retention pass failed"),
+            Err(e) => tracing::warn!(error = %e, "retention task panicked"),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Queries: answer "everything about this correlation ID" from the segments
+//! of a session (live and archived), plus the lookups the API needs.
+//!
+//! The builders here are pure functions over [`Segment`]s; the
+//! [`QueryBackend`] trait is how the API reaches live actors and storage.
+
+mod attrs;
+mod build;
+#[cfg(test)]
+pub(crate) mod fixtures;
+mod impact;
+mod merge;
+mod signal;
+mod time;
+mod timeline;
+mod view;
+
+pub use build::{correlate, exemplars_view, trace_view};
+pub use impact::impact;
+pub use time::{format_rfc3339_nanos, parse_rfc3339_nanos};
+pub use timeline::timeline;
+pub use view::{
+    CorrelateResponse, ErrorView, ExemplarView, ExemplarsResponse, ImpactResponse, LogView, MetricView, OperationImpact,
+    RootSpanView, SignalKind, SpanKindView, SpanView, StatusView, Summary, TimeRange, TimelineEntry, TimelineResponse,
+    TraceResponse,
+};
+
+use std::future::Future;
+
+use ollystack_proto::store::{StoredExemplar, StoredLog, StoredSpan};
+
+use crate::model::{CorrelationId, TenantId, TraceId};
+
+/// The signals of one session segment (live actor state or an archived
+/// segment). Segments of one session may overlap (a segment being archived
+/// while a query runs): builders de-duplicate.
+#[derive(Debug, Clone, Default)]
+pub struct Segment {
+    /// True when this part is still held by a live session actor.
+    pub live: bool,
+    pub spans: Vec<StoredSpan>,
+    pub logs: Vec<StoredLog>,
+    pub exemplars: Vec<StoredExemplar>,
+}
+
+/// Everything stored under one correlation ID.
+#[derive(Debug, Clone)]
+pub struct SessionData {
+    /// The ID the data lives under. Differs from the ID asked for when that
+    /// was a trace-derived ID whose trace joined an explicit session.
+    pub id: CorrelationId,
+    pub segments: Vec<Segment>,
+}
+
+/// Filter for `GET /api/v1/sessions`.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    /// Only sessions that touched this service.
+    pub service: Option<String>,
+    /// Only sessions with at least one error.
+    pub errors_only: bool,
+    /// Only sessions last seen (node clock) at or after this time.
+    pub since_unix_ms: Option<u64>,
+    /// At most this many, newest first.
+    pub limit: usize,
+}
+
+/// One row of `GET /api/v1/sessions`.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct SessionListItem {
+    pub correlation_id: CorrelationId,
+    pub tenant_id: TenantId,
+    pub live: bool,
+    /// Event time of the earliest signal (RFC 3339).
+    pub start: String,
+    /// Event time of the latest signal (RFC 3339).
+    pub end: String,
+    pub duration_ms: f64,
+    pub total_spans: u64,
+    pub total_logs: u64,
+    pub total_metrics: u64,
+    pub error_count: u64,
+    pub services: Vec<String>,
+    /// Name of the root span (no parent), if one was seen.
+    pub root_span: Option<String>,
+    /// Node clock time of the last signal (Unix ms), used for `since`.
+    pub last_seen_unix_ms: u64,
+}
+
+/// Filter for `GET /api/v1/metrics/{name}/exemplars`.
+#[derive(Debug, Clone, Default)]
+pub struct ExemplarFilter {
+    pub metric_name: String,
+    /// Event time bounds (Unix nanoseconds), inclusive.
+    pub start_unix_nano: Option<u64>,
+    pub end_unix_nano: Option<u64>,
+    pub service: Option<String>,
+    pub limit: usize,
+}
+
+/// An exemplar and the session it belongs to.
+#[derive(Debug, Clone)]
+pub struct ExemplarHit {
+    pub correlation_id: CorrelationId,
+    pub exemplar: StoredExemplar,
+}
+
+/// A query could not be answered.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum QueryError {
+    #[error("storage error: {0}")]
+    Storage(String),
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// How the API reaches live sessions and the archive. Implemented by the
+/// node; tests can implement it over fixed data.
+pub trait QueryBackend: Send + Sync + 'static {
+    /// All segments (live first, then archived) of a session; `None` when the
+    /// ID is unknown. Follows trace-unification aliases.
+    fn session(
+        &self,
+        tenant: &TenantId,
+        id: &CorrelationId,
+    ) -> impl Future<Output = Result<Option<SessionData>, QueryError>> + Send;
+
+    /// The session a trace belongs to.
+    fn session_of_trace(
+        &self,
+        tenant: &TenantId,
+        trace_id: TraceId,
+    ) -> impl Future<Output = Result<Option<CorrelationId>, QueryError>> + Send;
+
+    /// Recent sessions, newest first (live and archived).
+    fn recent_sessions(
+        &self,
+        tenant: &TenantId,
+        filter: &SessionFilter,
+    ) -> impl Future<Output = Result<Vec<SessionListItem>, QueryError>> + Send;
+
+    /// Exemplars of a metric in an event-time window, oldest first.
+    fn exemplars(
+        &self,
+        tenant: &TenantId,
+        filter: &ExemplarFilter,
+    ) -> impl Future<Output = Result<Vec<ExemplarHit>, QueryError>> + Send;
+
+    /// The node's metrics in Prometheus text format.
+    fn render_metrics(&self) -> String;
+
+    /// Ready to serve (WAL replayed, listeners up).
+    fn is_ready(&self) -> bool;
+}

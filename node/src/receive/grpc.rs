@@ -1,0 +1,216 @@
+//! OTLP/gRPC receiver: the trace, logs and metrics services on one tonic
+//! server, accepting and sending gzip.
+//!
+//! tonic decodes (and inflates, bounded by `max_decoding_message_size`)
+//! before a service method runs, so admission is a tower layer in front of
+//! the whole server: a request over the bound is answered UNAVAILABLE before
+//! its body is read.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tonic::codec::CompressionEncoding;
+use tonic::codegen::http;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+
+use super::codec;
+use super::signal::{Logs, Metrics, Signal, Traces};
+use super::{ReceiveError, ReceiverLimits};
+use crate::ingest::{IngestError, IngestSink};
+
+/// Serves the OTLP/gRPC services on `listener` until `shutdown` resolves,
+/// then waits for open connections to finish.
+pub async fn serve_grpc<S: IngestSink>(
+    listener: TcpListener,
+    sink: Arc<S>,
+    limits: ReceiverLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ReceiveError> {
+    let receiver = GrpcReceiver { sink };
+    let max_bytes = limits.max_request_bytes;
+    let gzip = CompressionEncoding::Gzip;
+    let traces = TraceServiceServer::new(receiver.clone())
+        .accept_compressed(gzip)
+        .send_compressed(gzip)
+        .max_decoding_message_size(max_bytes);
+    let logs = LogsServiceServer::new(receiver.clone())
+        .accept_compressed(gzip)
+        .send_compressed(gzip)
+        .max_decoding_message_size(max_bytes);
+    let metrics = MetricsServiceServer::new(receiver)
+        .accept_compressed(gzip)
+        .send_compressed(gzip)
+        .max_decoding_message_size(max_bytes);
+    let admission = AdmissionLayer {
+        admission: limits.admission(),
+        max_concurrent_requests: limits.max_concurrent_requests,
+    };
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        .layer(admission)
+        .add_service(traces)
+        .add_service(logs)
+        .add_service(metrics)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await?;
+    Ok(())
+}
+
+/// The three services; each only forwards to [`export`].
+struct GrpcReceiver<S> {
+    /// Where decoded requests go.
+    sink: Arc<S>,
+}
+
+impl<S> Clone for GrpcReceiver<S> {
+    fn clone(&self) -> Self {
+        Self {
+            sink: Arc::clone(&self.sink),
+        }
+    }
+}
+
+/// The export path shared by the three services.
+async fn export<G: Signal, S: IngestSink>(
+    sink: &S,
+    request: Request<G::Request>,
+) -> Result<Response<G::Response>, Status> {
+    match G::ingest(sink, request.into_inner()).await {
+        Ok(accepted) => Ok(Response::new(G::response(&accepted))),
+        Err(err) => Err(ingest_error_status(&err)),
+    }
+}
+
+/// The gRPC status of a refused batch; `Overloaded` carries a RetryInfo in
+/// the status details so that OTLP clients retry RESOURCE_EXHAUSTED.
+fn ingest_error_status(err: &IngestError) -> Status {
+    if matches!(err, IngestError::Internal(_)) {
+        tracing::warn!(error = %err, "otlp grpc export failed");
+    }
+    let rpc_status = codec::ingest_error_status(err);
+    let code = err.code().grpc_code();
+    if rpc_status.details.is_empty() {
+        Status::new(code, rpc_status.message)
+    } else {
+        let details = Bytes::from(rpc_status.encode_to_vec());
+        Status::with_details(code, rpc_status.message, details)
+    }
+}
+
+#[tonic::async_trait]
+impl<S: IngestSink> TraceService for GrpcReceiver<S> {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        export::<Traces, S>(&self.sink, request).await
+    }
+}
+
+#[tonic::async_trait]
+impl<S: IngestSink> LogsService for GrpcReceiver<S> {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        export::<Logs, S>(&self.sink, request).await
+    }
+}
+
+#[tonic::async_trait]
+impl<S: IngestSink> MetricsService for GrpcReceiver<S> {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        export::<Metrics, S>(&self.sink, request).await
+    }
+}
+
+/// Tower layer bounding the requests in flight on the gRPC server.
+#[derive(Clone)]
+struct AdmissionLayer {
+    /// One permit per request in flight; `try_acquire` only, never waits.
+    admission: Arc<Semaphore>,
+    /// The bound, named in the UNAVAILABLE message.
+    max_concurrent_requests: usize,
+}
+
+impl<Inner> tower::Layer<Inner> for AdmissionLayer {
+    type Service = Admission<Inner>;
+
+    fn layer(&self, inner: Inner) -> Self::Service {
+        Admission {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// [`AdmissionLayer`] around a service.
+#[derive(Clone)]
+struct Admission<Inner> {
+    inner: Inner,
+    layer: AdmissionLayer,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<Inner, ReqBody> tower::Service<http::Request<ReqBody>> for Admission<Inner>
+where
+    Inner: tower::Service<http::Request<ReqBody>, Response = http::Response<tonic::body::Body>>,
+    Inner::Future: Send + 'static,
+    Inner::Error: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Inner::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        match Arc::clone(&self.layer.admission).try_acquire_owned() {
+            Ok(permit) => {
+                let response = self.inner.call(request);
+                Box::pin(async move {
+                    let response = response.await;
+                    drop(permit);
+                    response
+                })
+            }
+            Err(_) => {
+                let limit = self.layer.max_concurrent_requests;
+                let message = format!("too many concurrent export requests (limit {limit})");
+                let response = Status::unavailable(message).into_http();
+                Box::pin(async move { Ok(response) })
+            }
+        }
+    }
+}

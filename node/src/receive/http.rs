@@ -1,0 +1,233 @@
+//! OTLP/HTTP receiver: `POST /v1/traces`, `/v1/logs` and `/v1/metrics` on
+//! axum, protobuf or OTLP/JSON, optionally gzip-compressed.
+//!
+//! A request goes: content type check → admission (no queueing) → bounded
+//! body read → decode (off the async threads when large or compressed) →
+//! sink → response in the request's format. Every failure is answered with a
+//! `google.rpc.Status` body and the status code OTLP clients expect.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use tokio::sync::Semaphore;
+
+use super::codec::{self, DecodeError, Encoding, Format, RpcStatus};
+use super::signal::{Logs, Metrics, Signal, Traces};
+use super::ReceiverLimits;
+use crate::ingest::{IngestError, IngestSink};
+
+/// Bodies up to this size (uncompressed) are decoded on the async thread:
+/// a blocking-pool hop costs more than decoding them.
+const INLINE_DECODE_MAX_BYTES: usize = 64 * 1024;
+
+/// `Retry-After` sent with 503 when the receiver is at its concurrency bound.
+const SHED_RETRY_AFTER_SECS: u64 = 1;
+
+/// The OTLP/HTTP routes, ready to be served (or merged into another router).
+pub fn http_router<S: IngestSink>(sink: Arc<S>, limits: ReceiverLimits) -> Router {
+    let receiver = Arc::new(HttpReceiver {
+        sink,
+        admission: limits.admission(),
+        limits,
+    });
+    Router::new()
+        .route("/v1/traces", post(export::<Traces, S>))
+        .route("/v1/logs", post(export::<Logs, S>))
+        .route("/v1/metrics", post(export::<Metrics, S>))
+        .with_state(receiver)
+}
+
+/// State shared by the routes of one HTTP receiver.
+struct HttpReceiver<S> {
+    /// Where decoded requests go.
+    sink: Arc<S>,
+    /// Size and concurrency bounds.
+    limits: ReceiverLimits,
+    /// One permit per request in flight; `try_acquire` only, never waits.
+    admission: Arc<Semaphore>,
+}
+
+async fn export<G: Signal, S: IngestSink>(
+    State(receiver): State<Arc<HttpReceiver<S>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match export_request::<G, S>(&receiver, &headers, body).await {
+        Ok(response) => response,
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+async fn export_request<G: Signal, S: IngestSink>(
+    receiver: &HttpReceiver<S>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Rejection> {
+    let format = header_str(headers, CONTENT_TYPE.as_str())
+        .and_then(Format::from_content_type)
+        .ok_or_else(Rejection::unsupported_content_type)?;
+    let encoding = Encoding::from_header(header_str(headers, CONTENT_ENCODING.as_str()))
+        .ok_or_else(|| Rejection::unsupported_content_encoding(format))?;
+    // Held until the response is built: bounds bodies held in memory.
+    let _permit = receiver
+        .admission
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Rejection::shed(format, receiver.limits.max_concurrent_requests))?;
+
+    let limit_bytes = receiver.limits.max_request_bytes;
+    let content_length = header_str(headers, CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok());
+    let raw = read_body_bounded(body, content_length, limit_bytes)
+        .await
+        .map_err(|err| Rejection::decode(&err, format))?;
+    let request = decode_off_thread::<G>(raw, format, encoding, limit_bytes).await?;
+
+    let accepted = G::ingest(&*receiver.sink, request)
+        .await
+        .map_err(|err| Rejection::ingest(&err, format))?;
+    let body = codec::encode_response::<G>(&G::response(&accepted), format)
+        .map_err(|err| Rejection::internal(format!("cannot encode response: {err}"), format))?;
+    Ok((
+        StatusCode::OK,
+        [(CONTENT_TYPE, format.content_type())],
+        body,
+    )
+        .into_response())
+}
+
+/// A header as text; `None` when absent or not visible ASCII.
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// Reads the whole body, failing as soon as it passes `limit_bytes` (or at
+/// once when `Content-Length` says it will), so memory stays bounded.
+async fn read_body_bounded(
+    body: Body,
+    content_length: Option<usize>,
+    limit_bytes: usize,
+) -> Result<Bytes, DecodeError> {
+    if content_length.is_some_and(|len| len > limit_bytes) {
+        return Err(DecodeError::TooLarge { limit_bytes });
+    }
+    let mut buffer = BytesMut::with_capacity(content_length.unwrap_or(0));
+    let mut frames = body.into_data_stream();
+    while let Some(chunk) = frames.next().await {
+        let chunk = chunk.map_err(|err| DecodeError::Read(err.to_string()))?;
+        if buffer.len().saturating_add(chunk.len()) > limit_bytes {
+            return Err(DecodeError::TooLarge { limit_bytes });
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(buffer.freeze())
+}
+
+/// Decodes on the blocking pool when the work may be large: big bodies, and
+/// every compressed body (a small one may inflate up to the limit).
+async fn decode_off_thread<G: Signal>(
+    raw: Bytes,
+    format: Format,
+    encoding: Encoding,
+    limit_bytes: usize,
+) -> Result<G::Request, Rejection> {
+    let decoded = if encoding == Encoding::Identity && raw.len() <= INLINE_DECODE_MAX_BYTES {
+        codec::decode_request::<G>(&raw, format, encoding, limit_bytes)
+    } else {
+        tokio::task::spawn_blocking(move || {
+            codec::decode_request::<G>(&raw, format, encoding, limit_bytes)
+        })
+        .await
+        .map_err(|err| Rejection::internal(format!("decode task failed: {err}"), format))?
+    };
+    decoded.map_err(|err| {
+        tracing::debug!(signal = G::REQUEST_NAME, error = %err, "otlp http request rejected");
+        Rejection::decode(&err, format)
+    })
+}
+
+/// A request refused as a whole: an HTTP status, a `google.rpc.Status`
+/// body in `format`, and maybe a `Retry-After`.
+struct Rejection {
+    status: StatusCode,
+    body: RpcStatus,
+    format: Format,
+    retry_after_secs: Option<u64>,
+}
+
+impl Rejection {
+    fn new(status: StatusCode, code: tonic::Code, message: String, format: Format) -> Self {
+        Self {
+            status,
+            body: RpcStatus::new(code, message, None),
+            format,
+            retry_after_secs: None,
+        }
+    }
+
+    /// 415. The body format is unknown, so the answer is JSON (readable).
+    fn unsupported_content_type() -> Self {
+        let message = "unsupported content type: expected application/x-protobuf or application/json";
+        let code = tonic::Code::InvalidArgument;
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, code, message.to_owned(), Format::Json)
+    }
+
+    fn unsupported_content_encoding(format: Format) -> Self {
+        let message = "unsupported content encoding: expected gzip or none".to_owned();
+        let code = tonic::Code::InvalidArgument;
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, code, message, format)
+    }
+
+    /// 503 + `Retry-After`: too many requests in flight.
+    fn shed(format: Format, max_concurrent_requests: usize) -> Self {
+        let message = format!("too many concurrent export requests (limit {max_concurrent_requests})");
+        let mut rejection =
+            Self::new(StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable, message, format);
+        rejection.retry_after_secs = Some(SHED_RETRY_AFTER_SECS);
+        rejection
+    }
+
+    fn decode(err: &DecodeError, format: Format) -> Self {
+        let status = match err {
+            DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, tonic::Code::InvalidArgument, err.to_string(), format)
+    }
+
+    fn ingest(err: &IngestError, format: Format) -> Self {
+        if matches!(err, IngestError::Internal(_)) {
+            tracing::warn!(error = %err, "otlp http export failed");
+        }
+        Self {
+            status: err.code().http_status(),
+            body: codec::ingest_error_status(err),
+            format,
+            retry_after_secs: err.retry_after_secs(),
+        }
+    }
+
+    fn internal(message: String, format: Format) -> Self {
+        tracing::warn!(error = %message, "otlp http export failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, tonic::Code::Internal, message, format)
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let body = self.body.encode(self.format);
+        let mut response =
+            (self.status, [(CONTENT_TYPE, self.format.content_type())], body).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}

@@ -1,0 +1,80 @@
+//! OTLP receivers: the gRPC and HTTP front ends of a node.
+//!
+//! Both receivers do the same four things, in this order, and nothing else:
+//!
+//! 1. admit the request or shed it (a per-receiver bound on requests in
+//!    flight, never a queue: OTLP clients retry 503/UNAVAILABLE);
+//! 2. decode the body with bounded memory (`codec`: size limits also apply
+//!    after gzip decompression, so a zip bomb costs at most the limit);
+//! 3. hand the decoded request to the [`IngestSink`], which resolves once the
+//!    accepted part is durable;
+//! 4. answer in OTLP terms: `partial_success` when some items were rejected,
+//!    otherwise an error status whose code tells the client whether to retry.
+//!
+//! * `signal`: what differs between traces, logs and metrics (one trait, so
+//!   the export path is written once).
+//! * `codec`: pure body decoding and response/error encoding.
+//! * `grpc`: tonic services and the admission layer.
+//! * `http`: axum routes.
+//!
+//! [`IngestSink`]: crate::ingest::IngestSink
+
+mod codec;
+mod grpc;
+mod http;
+mod signal;
+
+#[cfg(test)]
+mod tests;
+
+pub use grpc::serve_grpc;
+pub use http::http_router;
+
+/// Limits of the receivers. Every request is bounded in size and in number.
+#[derive(Debug, Clone)]
+pub struct ReceiverLimits {
+    /// Largest request body accepted, both as sent and after decompression.
+    /// HTTP answers 413 beyond it; gRPC answers OUT_OF_RANGE (declared message
+    /// length) or RESOURCE_EXHAUSTED (decompressed length), as tonic does.
+    pub max_request_bytes: usize,
+    /// Requests in flight per receiver (decoding or waiting on the sink).
+    /// Beyond it HTTP answers 503 + `Retry-After` and gRPC UNAVAILABLE, both
+    /// retryable in OTLP. Bounds the memory held by undecoded bodies to about
+    /// `max_request_bytes * max_concurrent_requests`.
+    pub max_concurrent_requests: usize,
+}
+
+impl ReceiverLimits {
+    /// Default `max_request_bytes`: 16 MiB, well above what SDK batch
+    /// exporters send (512 spans per batch by default).
+    pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+    /// Default `max_concurrent_requests`.
+    pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
+
+    /// A semaphore of `max_concurrent_requests` permits. The count is clamped
+    /// to what tokio supports (`Semaphore::new` panics beyond it).
+    fn admission(&self) -> std::sync::Arc<tokio::sync::Semaphore> {
+        let permits = self
+            .max_concurrent_requests
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
+        std::sync::Arc::new(tokio::sync::Semaphore::new(permits))
+    }
+}
+
+impl Default for ReceiverLimits {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: Self::DEFAULT_MAX_REQUEST_BYTES,
+            max_concurrent_requests: Self::DEFAULT_MAX_CONCURRENT_REQUESTS,
+        }
+    }
+}
+
+/// A receiver stopped because of a transport failure (not a request error:
+/// those are answered to the client and never end the server).
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    /// The gRPC server failed (listener or HTTP/2 transport).
+    #[error("otlp grpc server failed: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+}

@@ -1,0 +1,218 @@
+//! The session actor (one per live correlation ID) and the supervisor that
+//! is the parent of all of a node's session actors.
+//!
+//! The actor only carries out decisions: `SessionState` absorbs and
+//! de-duplicates, `finish_reason` decides when to finish, the registry keeps
+//! the retire/close protocol.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+
+use super::finish::{finish_reason, FinishReason, FinishRules, SegmentClock};
+use super::registry::SessionRegistry;
+use super::state::{SessionInput, SessionState};
+use super::{MemoryBudget, Summary};
+use crate::clock::SharedClock;
+use crate::metrics::NodeMetrics;
+use crate::model::{CorrelationId, SessionKey};
+use crate::query::Segment;
+use crate::store::{Archive, TraceIndex};
+use crate::wal::Wal;
+
+/// Delay between attempts to archive a finished segment that failed.
+const ARCHIVE_RETRY_MS: u64 = 1_000;
+
+/// What session actors share: the node's clock, rules, budget, storage.
+#[derive(Debug)]
+pub struct SessionEnv {
+    pub clock: SharedClock,
+    pub rules: FinishRules,
+    pub budget: Arc<MemoryBudget>,
+    pub metrics: Arc<NodeMetrics>,
+    pub wal: Arc<Wal>,
+    pub archive: Arc<Archive>,
+    pub traces: Arc<TraceIndex>,
+    pub registry: Arc<SessionRegistry>,
+    /// Parent of every session actor of this node.
+    pub supervisor: ActorCell,
+}
+
+pub enum SessionMsg {
+    /// Signals of one accepted batch (already in the WAL).
+    Ingest(SessionInput),
+    /// Another segment's data (trace unification or a closing segment whose
+    /// ID was merged meanwhile).
+    Absorb(Box<SessionState>),
+    /// A copy of the data, for a query.
+    Snapshot(RpcReplyPort<Segment>),
+    /// The running summary and the last activity time, for listings.
+    Describe(RpcReplyPort<(Summary, u64)>),
+    /// Check the finishing rule.
+    Tick,
+    /// Archive and stop. Sent by the actor to itself after it retired.
+    Close(FinishReason),
+    /// Forward everything to the session `to` and stop (trace unification).
+    MergeInto(CorrelationId),
+}
+
+pub struct SessionArgs {
+    pub key: SessionKey,
+    pub env: Arc<SessionEnv>,
+}
+
+pub struct SessionActor;
+
+pub struct ActorState {
+    st: SessionState,
+    env: Arc<SessionEnv>,
+    /// Retired: no more signals will arrive; `Close` is on its way.
+    closing: bool,
+}
+
+impl Actor for SessionActor {
+    type Msg = SessionMsg;
+    type State = ActorState;
+    type Arguments = SessionArgs;
+
+    async fn pre_start(&self, _me: ActorRef<Self::Msg>, args: SessionArgs) -> Result<ActorState, ActorProcessingErr> {
+        args.env.metrics.sessions_live.add(1);
+        let now = args.env.clock.now_unix_ms();
+        Ok(ActorState { st: SessionState::new(args.key, now), env: args.env, closing: false })
+    }
+
+    async fn post_stop(&self, _me: ActorRef<Self::Msg>, state: &mut ActorState) -> Result<(), ActorProcessingErr> {
+        state.env.metrics.sessions_live.sub(1);
+        Ok(())
+    }
+
+    async fn handle(&self, me: ActorRef<Self::Msg>, msg: SessionMsg, state: &mut ActorState) -> Result<(), ActorProcessingErr> {
+        let env = state.env.clone();
+        let now = env.clock.now_unix_ms();
+        match msg {
+            SessionMsg::Ingest(input) => {
+                let out = state.st.absorb(input, now);
+                env.budget.release(out.freed_bytes);
+                env.metrics.ingest_duplicates.add(out.duplicates);
+                self.check_finish(&me, state, now).await;
+            }
+            SessionMsg::Absorb(other) => {
+                let out = state.st.absorb_segment(*other, now);
+                env.budget.release(out.freed_bytes);
+                env.metrics.ingest_duplicates.add(out.duplicates);
+                self.check_finish(&me, state, now).await;
+            }
+            SessionMsg::Snapshot(reply) => {
+                let _ = reply.send(state.st.to_segment());
+            }
+            SessionMsg::Describe(reply) => {
+                let _ = reply.send((state.st.summary.clone(), state.st.last_activity_unix_ms));
+            }
+            SessionMsg::Tick => self.check_finish(&me, state, now).await,
+            SessionMsg::Close(reason) => self.close(&me, state, reason, now).await,
+            SessionMsg::MergeInto(to) => {
+                let target = SessionKey { tenant: state.st.key.tenant.clone(), id: to };
+                self.forward(&me, state, target).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SessionActor {
+    async fn check_finish(&self, me: &ActorRef<SessionMsg>, state: &mut ActorState, now: u64) {
+        if state.closing {
+            return;
+        }
+        let seg = SegmentClock {
+            opened_unix_ms: state.st.opened_unix_ms,
+            last_activity_unix_ms: state.st.last_activity_unix_ms,
+            spans: state.st.span_count(),
+            logs: state.st.log_count(),
+        };
+        let Some(reason) = finish_reason(&state.env.rules, &seg, now) else { return };
+        if state.env.registry.retire(&state.st.key, me).await {
+            state.closing = true;
+            // FIFO mailbox: everything sent before the retire is handled first.
+            let _ = me.send_message(SessionMsg::Close(reason));
+        }
+    }
+
+    /// Archives the segment (or forwards it when its ID was merged away
+    /// meanwhile), gives its memory back, and stops.
+    async fn close(&self, me: &ActorRef<SessionMsg>, state: &mut ActorState, reason: FinishReason, now: u64) {
+        let env = state.env.clone();
+        let key = state.st.key.clone();
+        let mut shard = env.registry.lock_shard(&key).await;
+        match env.traces.alias_of(&key.tenant, &key.id) {
+            Ok(Some(to)) => {
+                drop(shard);
+                let target = SessionKey { tenant: key.tenant.clone(), id: to };
+                return self.forward(me, state, target).await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(session = %key.id, error = %e, "alias lookup failed; archiving under own id"),
+        }
+        match env.archive.store(&env.wal, &state.st, now, reason.as_str()) {
+            Ok(_seq) => {
+                shard.finish_closing(&key, me.get_id());
+                drop(shard);
+                env.budget.release(state.st.held_bytes);
+                env.metrics.sessions_finished.add(reason.as_str(), 1);
+                env.metrics.flush_segments.inc();
+                me.stop(None);
+            }
+            Err(e) => {
+                drop(shard);
+                env.metrics.flush_failures.inc();
+                tracing::warn!(session = %key.id, error = %e, "archiving a finished segment failed; retrying");
+                let me = me.clone();
+                let sleep = env.clock.sleep(Duration::from_millis(ARCHIVE_RETRY_MS));
+                tokio::spawn(async move {
+                    sleep.await;
+                    let _ = me.send_message(SessionMsg::Close(reason));
+                });
+            }
+        }
+    }
+
+    /// Hands all data to `target`'s actor and stops. The memory reservation
+    /// travels with the data.
+    async fn forward(&self, me: &ActorRef<SessionMsg>, state: &mut ActorState, target: SessionKey) {
+        let env = state.env.clone();
+        let key = state.st.key.clone();
+        let now = env.clock.now_unix_ms();
+        let data = std::mem::replace(&mut state.st, SessionState::new(key.clone(), now));
+        if let Err(e) = env.registry.deliver(&env, target, SessionMsg::Absorb(Box::new(data))).await {
+            // The data is still in the WAL under this ID; a restart replays it
+            // through the alias. Keep the memory accounted until then.
+            tracing::error!(session = %key.id, error = %e, "could not forward a merged session");
+        }
+        env.registry.lock_shard(&key).await.finish_closing(&key, me.get_id());
+        env.metrics.trace_merges.inc();
+        me.stop(None);
+    }
+}
+
+/// Parent of all session actors of one node. A session actor that panics
+/// loses only its in-memory copy: its signals are still in the WAL and are
+/// replayed at the next start.
+pub struct SessionSupervisor;
+
+impl Actor for SessionSupervisor {
+    type Msg = ();
+    type State = Arc<NodeMetrics>;
+    type Arguments = Arc<NodeMetrics>;
+
+    async fn pre_start(&self, _me: ActorRef<()>, metrics: Arc<NodeMetrics>) -> Result<Self::State, ActorProcessingErr> {
+        Ok(metrics)
+    }
+
+    async fn handle_supervisor_evt(&self, _me: ActorRef<()>, event: SupervisionEvent, _metrics: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(cell, err) = event {
+            tracing::error!(actor = %cell.get_id(), error = %err, "session actor failed; its data stays in the WAL");
+        }
+        Ok(())
+    }
+}

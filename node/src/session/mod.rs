@@ -1,0 +1,24 @@
+//! Live correlation sessions: one ractor actor per live correlation ID,
+//! spawned under a per-node supervisor and found through the node's
+//! registry (no process-global actor names, so several nodes can share a
+//! process).
+//!
+//! * [`state`]: the compact, de-duplicating data of one segment (pure).
+//! * [`summary`]: the running summary (pure).
+//! * [`finish`]: when a segment finishes (pure).
+//! * [`budget`]: the global memory budget.
+//! * [`actor`]: the session actor and the supervisor.
+//! * [`registry`]: live and closing actors by session key; delivery with
+//!   alias resolution; retiring and merging.
+
+pub mod actor;
+pub mod budget;
+pub mod finish;
+pub mod registry;
+pub mod state;
+pub mod summary;
+
+pub use budget::MemoryBudget;
+pub use finish::{FinishReason, FinishRules};
+pub use state::{LogInput, SessionInput, SessionState, SpanInput};
+pub use summary::Summary;

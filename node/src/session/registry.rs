@@ -1,0 +1,176 @@
+//! Live session actors by session key.
+//!
+//! Invariants (see `check_invariants` in tests):
+//! * at most one *live* actor per session key: signals for a key go to it;
+//! * an actor leaves `live` (retire) under its shard lock before it is told
+//!   to close, so every message sent to it is in its mailbox before `Close`
+//!   (mailboxes are FIFO) and nothing sent to a retired actor is lost;
+//! * retired actors stay in `closing` until their data is archived or
+//!   forwarded, so queries still see it.
+//!
+//! Delivery follows trace-unification aliases (derived ID → explicit ID)
+//! and re-checks the alias under the shard lock, so a merge cannot race a
+//! delivery into a fresh actor for a merged-away ID.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use ractor::{Actor, ActorId, ActorRef};
+use tokio::sync::{Mutex, MutexGuard};
+
+use super::actor::{SessionActor, SessionArgs, SessionEnv, SessionMsg};
+use crate::model::{CorrelationId, SessionKey, TenantId};
+use crate::store::StoreError;
+
+/// Bound on alias hops followed while delivering (see `TraceIndex::resolve`).
+const MAX_DELIVERY_HOPS: usize = 4;
+const SHARDS: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("could not start a session actor: {0}")]
+    Spawn(String),
+    #[error("alias chain too long for {0}")]
+    AliasLoop(String),
+}
+
+#[derive(Debug, Default)]
+pub struct Shard {
+    live: HashMap<SessionKey, ActorRef<SessionMsg>>,
+    closing: HashMap<SessionKey, Vec<ActorRef<SessionMsg>>>,
+}
+
+impl Shard {
+    /// Removes a retired actor once its data is archived or forwarded.
+    pub fn finish_closing(&mut self, key: &SessionKey, id: ActorId) {
+        if let Some(list) = self.closing.get_mut(key) {
+            list.retain(|a| a.get_id() != id);
+            if list.is_empty() {
+                self.closing.remove(key);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct SessionRegistry {
+    shards: Box<[Mutex<Shard>]>,
+}
+
+impl Default for SessionRegistry {
+    fn default() -> Self {
+        Self { shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect() }
+    }
+}
+
+impl SessionRegistry {
+    pub async fn lock_shard(&self, key: &SessionKey) -> MutexGuard<'_, Shard> {
+        let mut h = std::hash::DefaultHasher::new();
+        key.hash(&mut h);
+        self.shards[(h.finish() as usize) % SHARDS].lock().await
+    }
+
+    /// Sends `msg` to the live actor of `key` (after following aliases),
+    /// starting one if there is none.
+    pub async fn deliver(&self, env: &Arc<SessionEnv>, key: SessionKey, msg: SessionMsg) -> Result<(), RegistryError> {
+        let mut target = SessionKey { id: env.traces.resolve(&key.tenant, &key.id)?, tenant: key.tenant };
+        for _ in 0..MAX_DELIVERY_HOPS {
+            let mut shard = self.lock_shard(&target).await;
+            if let Some(next) = env.traces.alias_of(&target.tenant, &target.id)? {
+                drop(shard);
+                target.id = next;
+                continue;
+            }
+            if let Some(actor) = shard.live.get(&target) {
+                match actor.send_message(msg) {
+                    Ok(()) => return Ok(()),
+                    Err(ractor::MessagingErr::SendErr(back)) => {
+                        // The actor died (panicked); its data is still in the
+                        // WAL. Start a fresh segment for this message.
+                        tracing::warn!(session = %target.id, "session actor gone; starting a new segment");
+                        shard.live.remove(&target);
+                        return self.spawn_and_send(env, &mut shard, target, back).await;
+                    }
+                    Err(e) => return Err(RegistryError::Spawn(e.to_string())),
+                }
+            }
+            return self.spawn_and_send(env, &mut shard, target, msg).await;
+        }
+        Err(RegistryError::AliasLoop(key.id.to_string()))
+    }
+
+    async fn spawn_and_send(&self, env: &Arc<SessionEnv>, shard: &mut Shard, key: SessionKey, msg: SessionMsg) -> Result<(), RegistryError> {
+        let args = SessionArgs { key: key.clone(), env: env.clone() };
+        let (actor, _handle) = Actor::spawn_linked(None, SessionActor, args, env.supervisor.clone())
+            .await
+            .map_err(|e| RegistryError::Spawn(e.to_string()))?;
+        actor.send_message(msg).map_err(|e| RegistryError::Spawn(e.to_string()))?;
+        shard.live.insert(key, actor);
+        env.metrics.sessions_started.inc();
+        Ok(())
+    }
+
+    /// Moves `actor` from live to closing if it is the live actor of `key`.
+    /// Returns false when it was not (already retired).
+    pub async fn retire(&self, key: &SessionKey, actor: &ActorRef<SessionMsg>) -> bool {
+        let mut shard = self.lock_shard(key).await;
+        Self::retire_locked(&mut shard, key, actor.get_id())
+    }
+
+    fn retire_locked(shard: &mut Shard, key: &SessionKey, id: ActorId) -> bool {
+        match shard.live.get(key) {
+            Some(a) if a.get_id() == id => {
+                if let Some(a) = shard.live.remove(key) {
+                    shard.closing.entry(key.clone()).or_default().push(a);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Every actor (live, then closing) holding data of `key`.
+    pub async fn holders(&self, key: &SessionKey) -> Vec<ActorRef<SessionMsg>> {
+        let shard = self.lock_shard(key).await;
+        shard.live.get(key).into_iter().chain(shard.closing.get(key).into_iter().flatten()).cloned().collect()
+    }
+
+    /// Trace unification: the derived session `from` joins `to`. The alias
+    /// from → to is already written. A live `from` actor forwards its data;
+    /// archived segments of `from` are re-keyed.
+    pub async fn merge(&self, env: &Arc<SessionEnv>, tenant: &TenantId, from: &CorrelationId, to: &CorrelationId) -> Result<(), RegistryError> {
+        let key = SessionKey { tenant: tenant.clone(), id: from.clone() };
+        let mut shard = self.lock_shard(&key).await;
+        if let Some(actor) = shard.live.get(&key).cloned() {
+            Self::retire_locked(&mut shard, &key, actor.get_id());
+            // A dead actor's data is in the WAL; replay routes it via the alias.
+            let _ = actor.send_message(SessionMsg::MergeInto(to.clone()));
+        }
+        env.archive.rekey(tenant, from, to)?;
+        Ok(())
+    }
+
+    /// Live actors (for the finishing sweep).
+    pub async fn live_actors(&self) -> Vec<(SessionKey, ActorRef<SessionMsg>)> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            out.extend(shard.lock().await.live.iter().map(|(k, a)| (k.clone(), a.clone())));
+        }
+        out
+    }
+
+    /// Live and closing keys.
+    pub async fn counts(&self) -> (usize, usize) {
+        let mut live = 0;
+        let mut closing = 0;
+        for shard in self.shards.iter() {
+            let s = shard.lock().await;
+            live += s.live.len();
+            closing += s.closing.values().map(Vec::len).sum::<usize>();
+        }
+        (live, closing)
+    }
+}

@@ -1,0 +1,182 @@
+//! The embedded archive of finished session segments (sled), the default
+//! storage when no ClickHouse is configured. Archiving a segment removes its
+//! WAL entries in the same transaction.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ollystack_proto::store::ArchivedSegment;
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, Transactional};
+
+use super::keys::{segment_key, session_prefix, time_key, u64_at};
+use super::StoreError;
+use crate::model::{CorrelationId, TenantId};
+use crate::session::{SessionState, Summary};
+use crate::wal::Wal;
+
+/// The time index's record of one archived segment: enough to list and
+/// filter sessions without decoding their signals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchiveIndexEntry {
+    pub tenant: String,
+    pub correlation_id: String,
+    pub segment_seq: u64,
+    pub finished_unix_ms: u64,
+    pub last_activity_unix_ms: u64,
+    /// Encoded size of the segment record.
+    pub bytes: u64,
+    pub summary: Summary,
+}
+
+#[derive(Debug)]
+pub struct Archive {
+    db: sled::Db,
+    segments: sled::Tree,
+    by_time: sled::Tree,
+    /// Bytes of all archived segment records.
+    bytes: AtomicU64,
+}
+
+impl Archive {
+    pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
+        let segments = db.open_tree("archive")?;
+        let by_time = db.open_tree("archive_time")?;
+        let mut bytes = 0;
+        for item in by_time.iter() {
+            let (_, v) = item?;
+            bytes += decode_index(&v)?.bytes;
+        }
+        Ok(Self { db: db.clone(), segments, by_time, bytes: AtomicU64::new(bytes) })
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Archives a finished segment and drops its WAL entries, atomically.
+    /// Returns the segment's sequence number.
+    pub fn store(&self, wal: &Wal, state: &SessionState, finished_unix_ms: u64, reason: &str) -> Result<u64, StoreError> {
+        let seq = self.db.generate_id()?;
+        let record = state.to_archived(seq, finished_unix_ms, reason).encode_to_vec();
+        let index = ArchiveIndexEntry {
+            tenant: state.key.tenant.as_str().to_owned(),
+            correlation_id: state.key.id.as_str().to_owned(),
+            segment_seq: seq,
+            finished_unix_ms,
+            last_activity_unix_ms: state.last_activity_unix_ms,
+            bytes: record.len() as u64,
+            summary: state.summary.clone(),
+        };
+        let index_bytes = encode_index(&index);
+        let seg_key = segment_key(&state.key.tenant, &state.key.id, seq);
+        let tkey = time_key(finished_unix_ms, seq);
+        let wal_removed = (&self.segments, &self.by_time, wal.tree()).transaction(|(segments, by_time, wal_tree)| {
+            segments.insert(seg_key.as_slice(), record.as_slice())?;
+            by_time.insert(tkey.as_slice(), index_bytes.as_slice())?;
+            let mut removed = 0u64;
+            for key in &state.wal_keys {
+                if let Some(old) = wal_tree.remove(&key.to_be_bytes())? {
+                    removed += old.len() as u64;
+                }
+            }
+            Ok::<_, ConflictableTransactionError<StoreError>>(removed)
+        })?;
+        wal.note_removed(wal_removed);
+        self.bytes.fetch_add(index.bytes, Ordering::Relaxed);
+        Ok(seq)
+    }
+
+    /// Every archived segment of a session, oldest first.
+    pub fn segments(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Vec<ArchivedSegment>, StoreError> {
+        self.segments
+            .scan_prefix(session_prefix(tenant, id))
+            .map(|item| {
+                let (_, v) = item?;
+                ArchivedSegment::decode(v.as_ref()).map_err(|e| StoreError::Corrupt { tree: "archive", detail: e.to_string() })
+            })
+            .collect()
+    }
+
+    /// Index entries, newest finished first, for which `keep` holds; at most `limit`.
+    pub fn recent(&self, limit: usize, mut keep: impl FnMut(&ArchiveIndexEntry) -> bool) -> Result<Vec<ArchiveIndexEntry>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.by_time.iter().rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = item?;
+            let entry = decode_index(&v)?;
+            if keep(&entry) {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Moves every archived segment of `from` under `to` (a trace-derived
+    /// session whose trace joined an explicit one).
+    pub fn rekey(&self, tenant: &TenantId, from: &CorrelationId, to: &CorrelationId) -> Result<usize, StoreError> {
+        let mut moved = 0;
+        for mut seg in self.segments(tenant, from)? {
+            let old_key = segment_key(tenant, from, seg.segment_seq);
+            let new_key = segment_key(tenant, to, seg.segment_seq);
+            let tkey = time_key(seg.finished_unix_ms, seg.segment_seq);
+            seg.correlation_id = to.as_str().to_owned();
+            let record = seg.encode_to_vec();
+            (&self.segments, &self.by_time).transaction(|(segments, by_time)| {
+                segments.remove(old_key.as_slice())?;
+                segments.insert(new_key.as_slice(), record.as_slice())?;
+                if let Some(v) = by_time.get(tkey.as_slice())? {
+                    let mut entry = decode_index(&v).map_err(ConflictableTransactionError::Abort)?;
+                    entry.correlation_id = to.as_str().to_owned();
+                    by_time.insert(tkey.as_slice(), encode_index(&entry))?;
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })?;
+            moved += 1;
+        }
+        Ok(moved)
+    }
+
+    /// Removes segments that finished before `now - retention_ms`, then the
+    /// oldest ones while the archive holds more than `max_bytes`. Returns how
+    /// many were removed.
+    pub fn expire(&self, now_unix_ms: u64, retention_ms: u64, max_bytes: u64) -> Result<u64, StoreError> {
+        let cutoff = now_unix_ms.saturating_sub(retention_ms);
+        let mut removed = 0;
+        for item in self.by_time.iter() {
+            let (k, v) = item?;
+            let finished = u64_at(&k, 0).unwrap_or(0);
+            if finished >= cutoff && self.bytes() <= max_bytes {
+                break;
+            }
+            let entry = decode_index(&v)?;
+            let seg_key = segment_key(
+                &TenantId::from_trusted(entry.tenant.as_str()),
+                &CorrelationId::from_trusted(entry.correlation_id.as_str()),
+                entry.segment_seq,
+            );
+            (&self.segments, &self.by_time).transaction(|(segments, by_time)| {
+                segments.remove(seg_key.as_slice())?;
+                by_time.remove(&k)?;
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })?;
+            let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(entry.bytes)));
+            removed += 1;
+        }
+        Ok(removed)
+    }
+}
+
+fn encode_index(entry: &ArchiveIndexEntry) -> Vec<u8> {
+    // Serializing plain data to a Vec cannot fail.
+    serde_json::to_vec(entry).unwrap_or_default()
+}
+
+fn decode_index(bytes: &[u8]) -> Result<ArchiveIndexEntry, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { tree: "archive_time", detail: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests;

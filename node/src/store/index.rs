@@ -1,0 +1,163 @@
+//! Secondary indexes kept beside the archive:
+//!
+//! * [`TraceIndex`]: trace → the session it belongs to (trace unification),
+//!   and alias: trace-derived ID → the explicit ID its trace joined.
+//! * [`ExemplarIndex`]: metric → exemplars by event time, for
+//!   `GET /api/v1/metrics/{name}/exemplars`.
+//!
+//! Every record carries the node-clock time it was written, so retention
+//! can expire it.
+
+use ollystack_proto::store::{IndexedExemplar, StoredExemplar};
+use prost::Message;
+
+use super::keys::{alias_key, metric_prefix, trace_key, u64_at};
+use super::StoreError;
+use crate::correlate::TraceBinding;
+use crate::model::{CorrelationId, TenantId, TraceId};
+use crate::query::{ExemplarFilter, ExemplarHit};
+
+/// Alias chains longer than this are treated as broken (they cannot occur:
+/// only derived IDs are aliased, only to explicit ones).
+const MAX_ALIAS_HOPS: usize = 4;
+
+#[derive(Debug)]
+pub struct TraceIndex {
+    traces: sled::Tree,
+    aliases: sled::Tree,
+}
+
+impl TraceIndex {
+    pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
+        Ok(Self { traces: db.open_tree("traces")?, aliases: db.open_tree("aliases")? })
+    }
+
+    pub fn binding(&self, tenant: &TenantId, trace: TraceId) -> Result<Option<TraceBinding>, StoreError> {
+        let Some(v) = self.traces.get(trace_key(tenant, trace))? else {
+            return Ok(None);
+        };
+        let id = std::str::from_utf8(v.get(9..).unwrap_or_default())
+            .map_err(|e| StoreError::Corrupt { tree: "traces", detail: e.to_string() })?;
+        Ok(Some(TraceBinding { id: CorrelationId::from_trusted(id), explicit: v.first() == Some(&1) }))
+    }
+
+    /// Records a trace's session. The caller decided (under the node's
+    /// binding lock) that this replaces what was there.
+    pub fn bind(&self, tenant: &TenantId, trace: TraceId, binding: &TraceBinding, now_unix_ms: u64) -> Result<(), StoreError> {
+        let mut v = Vec::with_capacity(9 + binding.id.as_str().len());
+        v.push(u8::from(binding.explicit));
+        v.extend_from_slice(&now_unix_ms.to_be_bytes());
+        v.extend_from_slice(binding.id.as_str().as_bytes());
+        self.traces.insert(trace_key(tenant, trace), v)?;
+        Ok(())
+    }
+
+    pub fn set_alias(&self, tenant: &TenantId, from: &CorrelationId, to: &CorrelationId, now_unix_ms: u64) -> Result<(), StoreError> {
+        let mut v = Vec::with_capacity(8 + to.as_str().len());
+        v.extend_from_slice(&now_unix_ms.to_be_bytes());
+        v.extend_from_slice(to.as_str().as_bytes());
+        self.aliases.insert(alias_key(tenant, from), v)?;
+        Ok(())
+    }
+
+    pub fn alias_of(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<CorrelationId>, StoreError> {
+        let Some(v) = self.aliases.get(alias_key(tenant, id))? else {
+            return Ok(None);
+        };
+        let to = std::str::from_utf8(v.get(8..).unwrap_or_default())
+            .map_err(|e| StoreError::Corrupt { tree: "aliases", detail: e.to_string() })?;
+        Ok(Some(CorrelationId::from_trusted(to)))
+    }
+
+    /// The ID a session's data lives under: `id`, or where its alias leads.
+    pub fn resolve(&self, tenant: &TenantId, id: &CorrelationId) -> Result<CorrelationId, StoreError> {
+        let mut current = id.clone();
+        for _ in 0..MAX_ALIAS_HOPS {
+            match self.alias_of(tenant, &current)? {
+                Some(next) if next != current => current = next,
+                _ => break,
+            }
+        }
+        Ok(current)
+    }
+
+    /// Drops trace bindings and aliases written before `cutoff_unix_ms`.
+    pub fn expire(&self, cutoff_unix_ms: u64) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for (tree, at) in [(&self.traces, 1), (&self.aliases, 0)] {
+            for item in tree.iter() {
+                let (k, v) = item?;
+                if u64_at(&v, at).unwrap_or(0) < cutoff_unix_ms {
+                    tree.remove(k)?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[derive(Debug)]
+pub struct ExemplarIndex {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+impl ExemplarIndex {
+    pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
+        Ok(Self { db: db.clone(), tree: db.open_tree("exemplars")? })
+    }
+
+    /// Indexes exemplars of one session (written before the batch is synced).
+    pub fn add(&self, tenant: &TenantId, id: &CorrelationId, exemplars: &[StoredExemplar], now_unix_ms: u64) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for ex in exemplars {
+            let mut key = metric_prefix(tenant, &ex.metric_name);
+            key.extend_from_slice(&ex.time_unix_nano.to_be_bytes());
+            key.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
+            let mut value = now_unix_ms.to_be_bytes().to_vec();
+            IndexedExemplar { correlation_id: id.as_str().to_owned(), exemplar: Some(ex.clone()) }.encode(&mut value).map_err(|e| StoreError::Corrupt { tree: "exemplars", detail: e.to_string() })?;
+            batch.insert(key, value);
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Exemplars of one metric in an event-time window, oldest first.
+    pub fn query(&self, tenant: &TenantId, filter: &ExemplarFilter) -> Result<Vec<ExemplarHit>, StoreError> {
+        let prefix = metric_prefix(tenant, &filter.metric_name);
+        let mut start = prefix.clone();
+        start.extend_from_slice(&filter.start_unix_nano.unwrap_or(0).to_be_bytes());
+        let mut end = prefix.clone();
+        end.extend_from_slice(&filter.end_unix_nano.unwrap_or(u64::MAX).to_be_bytes());
+        end.extend_from_slice(&u64::MAX.to_be_bytes());
+        let mut out = Vec::new();
+        for item in self.tree.range(start..=end) {
+            if out.len() >= filter.limit {
+                break;
+            }
+            let (_, v) = item?;
+            let rec = IndexedExemplar::decode(v.get(8..).unwrap_or_default())
+                .map_err(|e| StoreError::Corrupt { tree: "exemplars", detail: e.to_string() })?;
+            let Some(exemplar) = rec.exemplar else { continue };
+            if filter.service.as_ref().is_some_and(|s| *s != exemplar.service_name) {
+                continue;
+            }
+            out.push(ExemplarHit { correlation_id: CorrelationId::from_trusted(rec.correlation_id), exemplar });
+        }
+        Ok(out)
+    }
+
+    /// Drops exemplars indexed before `cutoff_unix_ms`.
+    pub fn expire(&self, cutoff_unix_ms: u64) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for item in self.tree.iter() {
+            let (k, v) = item?;
+            if u64_at(&v, 0).unwrap_or(0) < cutoff_unix_ms {
+                self.tree.remove(k)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,15 @@
+//! Compiles `proto/ollystack/**/*.proto` with protox (pure Rust), so building
+//! OllyStack needs no system `protoc`.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = ["proto/ollystack/v1/store.proto"];
+    for file in files {
+        println!("cargo:rerun-if-changed={file}");
+    }
+    let descriptors = protox::compile(files, ["proto"])?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(false)
+        .compile_fds(descriptors)?;
+    Ok(())
+}
