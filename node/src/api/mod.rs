@@ -1,1 +1,93 @@
-//! (being written)
+//! The HTTP API (axum): routes only. Each route file parses and validates
+//! its request, asks the [`QueryBackend`] and answers with a view built by
+//! the pure functions of [`crate::query`]; building runs on the blocking
+//! pool, off the async threads.
+//!
+//! | route | file |
+//! |---|---|
+//! | `GET /api/v1/correlate/{id}`, `…/timeline`, `…/impact` | `correlate.rs` |
+//! | `GET /api/v1/sessions` | `sessions.rs` |
+//! | `GET /api/v1/traces/{trace_id}`, `GET /api/v1/exemplars/{trace_id}/trace` | `traces.rs` |
+//! | `GET /api/v1/metrics/{name}/exemplars` | `exemplars.rs` |
+//! | `GET /healthz`, `/readyz`, `/metrics` | `health.rs` |
+//!
+//! Errors are JSON, `{"error": {"code", "message"}}`, with the status of
+//! their [`ErrorCode`](crate::error::ErrorCode) (`error.rs`). Requests are
+//! scoped to a tenant (`tenant.rs`); query parameters are checked in
+//! `params.rs`.
+
+mod correlate;
+mod error;
+mod exemplars;
+#[cfg(test)]
+mod fake;
+mod health;
+mod params;
+mod sessions;
+mod tenant;
+mod traces;
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+
+pub use error::ApiError;
+pub use tenant::{Tenant, TENANT_HEADER};
+
+use crate::clock::SharedClock;
+use crate::query::QueryBackend;
+
+/// What every handler needs.
+pub struct ApiState<B> {
+    /// Live sessions and the archive.
+    pub backend: Arc<B>,
+    /// When true, every query names its tenant (header or `tenant` parameter).
+    pub tenancy_enabled: bool,
+    /// Longest correlation ID accepted in a path, in bytes (the same limit
+    /// ingest applies, so a longer one cannot exist).
+    pub max_id_length: usize,
+    /// Node clock, for relative `since` values such as `15m`.
+    pub clock: SharedClock,
+}
+
+// Not derived: a derive would require `B: Clone`, but only the `Arc` is cloned.
+impl<B> Clone for ApiState<B> {
+    fn clone(&self) -> Self {
+        Self {
+            backend: Arc::clone(&self.backend),
+            tenancy_enabled: self.tenancy_enabled,
+            max_id_length: self.max_id_length,
+            clock: Arc::clone(&self.clock),
+        }
+    }
+}
+
+/// All routes of the HTTP API.
+pub fn router<B: QueryBackend>(state: ApiState<B>) -> Router {
+    Router::new()
+        .route("/api/v1/correlate/{id}", get(correlate::full::<B>))
+        .route("/api/v1/correlate/{id}/timeline", get(correlate::timeline::<B>))
+        .route("/api/v1/correlate/{id}/impact", get(correlate::impact::<B>))
+        .route("/api/v1/sessions", get(sessions::list::<B>))
+        .route("/api/v1/traces/{trace_id}", get(traces::trace::<B>))
+        .route("/api/v1/exemplars/{trace_id}/trace", get(traces::exemplar_trace::<B>))
+        .route("/api/v1/metrics/{name}/exemplars", get(exemplars::list::<B>))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz::<B>))
+        .route("/metrics", get(health::metrics::<B>))
+        .fallback(unknown_route)
+        .with_state(state)
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route {}", params::quoted(uri.path())))
+}
+
+/// Runs CPU-bound answer building on the blocking pool.
+async fn compute<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        tracing::error!(error = %e, "answer building task failed");
+        ApiError::internal("building the answer failed")
+    })
+}

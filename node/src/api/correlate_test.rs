@@ -1,0 +1,148 @@
+//! Route tests of `/api/v1/correlate/{id}[/timeline|/impact]` over a fake
+//! backend, including tenancy and backend failures.
+
+use std::sync::atomic::Ordering;
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use super::super::fake::{app, get, FakeBackend};
+use crate::model::TenantId;
+use crate::query::fixtures::checkout_session;
+use crate::query::QueryError;
+
+fn checkout_backend() -> FakeBackend {
+    FakeBackend::default().with_session(TenantId::DEFAULT, checkout_session("order-42"))
+}
+
+#[tokio::test]
+async fn full_answer_merges_segments_and_drops_the_duplicate() {
+    let (app, _) = app(checkout_backend(), false);
+    let reply = get(&app, "/api/v1/correlate/order-42", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let body = reply.json();
+    assert_eq!(body["correlation_id"], "order-42");
+    assert_eq!(body["live"], true);
+    assert_eq!(
+        body["summary"],
+        json!({"total_spans": 3, "total_logs": 2, "total_metrics": 1, "error_count": 2, "service_count": 3, "duration_ms": 100.0})
+    );
+    assert_eq!(body["time_range"], json!({"start": "2023-11-14T22:13:20.000000000Z", "end": "2023-11-14T22:13:20.100000000Z"}));
+    assert_eq!(body["services"], json!(["checkout", "frontend", "payments"]));
+
+    let charge = &body["traces"][1];
+    assert_eq!(charge["span_name"], "charge", "the live copy wins over the archived one");
+    assert_eq!(charge["span_kind"], "client");
+    assert_eq!(charge["status_code"], "error");
+    assert_eq!(charge["status_message"], "card declined");
+    assert_eq!(charge["service_name"], "checkout");
+    assert_eq!(charge["duration_ns"], 50_000_000);
+    assert_eq!(charge["trace_id"], "01".repeat(16));
+    assert_eq!(charge["parent_span_id"], "0101010101010101");
+    assert_eq!(charge["timestamp"], "2023-11-14T22:13:20.010000000Z");
+    assert_eq!(body["traces"][0]["parent_span_id"], "");
+    assert_eq!(body["traces"][0]["attributes"], json!({"http.route": "/checkout"}));
+
+    let log = &body["logs"][1];
+    assert_eq!((log["body"].clone(), log["severity_number"].clone(), log["service_name"].clone()), (json!("payment failed"), json!(17), json!("payments")));
+    assert_eq!(body["metrics"][0]["labels"], json!({"route": "/checkout"}));
+    assert_eq!(body["errors"][0]["type"], "span");
+    assert_eq!(body["errors"][1]["type"], "log");
+    assert_eq!(body["skipped_records"], 0);
+}
+
+#[tokio::test]
+async fn full_answer_timeline_is_sorted() {
+    let (app, _) = app(checkout_backend(), false);
+    let body = get(&app, "/api/v1/correlate/order-42", &[]).await.json();
+    let timeline = body["timeline"].as_array().expect("timeline array");
+    let stamps: Vec<&str> = timeline.iter().map(|e| e["timestamp"].as_str().expect("timestamp")).collect();
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "{stamps:?}");
+    let kinds: Vec<&str> = timeline.iter().map(|e| e["type"].as_str().expect("type")).collect();
+    assert_eq!(kinds, ["span", "log", "span", "span", "log", "metric"]);
+    assert_eq!(timeline[2], json!({
+        "timestamp": "2023-11-14T22:13:20.010000000Z", "type": "span", "service": "checkout", "description": "charge",
+        "span_id": "0202020202020202", "duration_ms": 50.0, "level": "error", "is_error": true
+    }));
+    assert_eq!(timeline[5]["duration_ms"], json!(null));
+    assert_eq!(timeline[5]["description"], "http.server.duration = 0.1");
+}
+
+#[tokio::test]
+async fn timeline_route() {
+    let (app, _) = app(checkout_backend(), false);
+    let reply = get(&app, "/api/v1/correlate/order-42/timeline", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let body = reply.json();
+    assert_eq!((body["correlation_id"].clone(), body["live"].clone()), (json!("order-42"), json!(true)));
+    assert_eq!(body["timeline"].as_array().map(Vec::len), Some(6));
+    assert_eq!(body.as_object().map(|o| o.len()), Some(3), "only correlation_id, live, timeline");
+}
+
+#[tokio::test]
+async fn impact_route() {
+    let (app, _) = app(checkout_backend(), false);
+    let reply = get(&app, "/api/v1/correlate/order-42/impact", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let body = reply.json();
+    assert_eq!(body["services"], json!(["checkout", "frontend", "payments"]));
+    assert_eq!(body["operations"][0], json!({"service": "checkout", "operation": "charge", "calls": 1, "errors": 1}));
+    assert_eq!(body["errors_by_service"], json!({"checkout": 1, "frontend": 0, "payments": 1}));
+    assert_eq!(body["root_span"], json!({"span_name": "GET /checkout", "service_name": "frontend", "failed": false, "duration_ms": 100.0}));
+    assert_eq!(body["user_facing_failed"], false);
+}
+
+#[tokio::test]
+async fn unknown_id_is_404() {
+    let (app, _) = app(checkout_backend(), false);
+    for uri in ["/api/v1/correlate/nope", "/api/v1/correlate/nope/timeline", "/api/v1/correlate/nope/impact"] {
+        let reply = get(&app, uri, &[]).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(reply.error().0, "not_found");
+    }
+}
+
+#[tokio::test]
+async fn malformed_ids_are_400_before_any_lookup() {
+    let (app, backend) = app(checkout_backend(), false);
+    let long = format!("/api/v1/correlate/{}", "a".repeat(101));
+    for uri in ["/api/v1/correlate/a%20b", "/api/v1/correlate/a.b/timeline", "/api/v1/correlate/%FF", long.as_str()] {
+        let reply = get(&app, uri, &[]).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(reply.error().0, "bad_request");
+    }
+    assert_eq!(backend.lookups.load(Ordering::SeqCst), 0);
+    let (_, message) = get(&app, "/api/v1/correlate/a%20b", &[]).await.error();
+    assert!(message.contains("\"a b\""), "{message}");
+}
+
+#[tokio::test]
+async fn backend_failures_map_to_503_and_500() {
+    let failing = |e| FakeBackend { failure: Some(e), ..checkout_backend() };
+    let (app, _) = app(failing(QueryError::Unavailable("owner unreachable".into())), false);
+    let reply = get(&app, "/api/v1/correlate/order-42", &[]).await;
+    assert_eq!((reply.status, reply.error().0.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
+    let (app, _) = app(failing(QueryError::Storage("disk".into())), false);
+    let reply = get(&app, "/api/v1/correlate/order-42/impact", &[]).await;
+    assert_eq!((reply.status, reply.error().0.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
+}
+
+#[tokio::test]
+async fn tenancy_scopes_lookups() {
+    let backend = FakeBackend::default().with_session("acme", checkout_session("order-42"));
+    let (app, backend) = app(backend, true);
+    let uri = "/api/v1/correlate/order-42";
+    let missing = get(&app, uri, &[]).await;
+    assert_eq!((missing.status, missing.error().0.as_str()), (StatusCode::BAD_REQUEST, "bad_request"));
+    assert_eq!(get(&app, uri, &[("X-Tenant-ID", "acme")]).await.status, StatusCode::OK);
+    assert_eq!(get(&app, "/api/v1/correlate/order-42?tenant=acme", &[]).await.status, StatusCode::OK);
+    assert_eq!(get(&app, uri, &[("X-Tenant-ID", "other")]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&app, "/api/v1/correlate/order-42?tenant=a%20b", &[]).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(backend.lookups.load(Ordering::SeqCst), 3, "bad tenants never reach the backend");
+}
+
+#[tokio::test]
+async fn without_tenancy_the_header_is_ignored() {
+    let (app, _) = app(checkout_backend(), false);
+    assert_eq!(get(&app, "/api/v1/correlate/order-42", &[("X-Tenant-ID", "acme")]).await.status, StatusCode::OK);
+}

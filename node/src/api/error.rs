@@ -1,0 +1,80 @@
+//! API errors as JSON: `{"error": {"code": "not_found", "message": "…"}}`
+//! with the HTTP status of their [`ErrorCode`].
+
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::error::ErrorCode;
+use crate::query::QueryError;
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    /// Says what was wrong, naming the parameter and value when the request was.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, message)
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(error: QueryError) -> Self {
+        match error {
+            QueryError::Unavailable(reason) => {
+                tracing::warn!(%reason, "query unavailable");
+                Self::new(ErrorCode::Unavailable, format!("unavailable: {reason}"))
+            }
+            QueryError::Storage(reason) => {
+                tracing::error!(%reason, "query storage error");
+                Self::internal(format!("storage error: {reason}"))
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": { "code": self.code.as_str(), "message": self.message } });
+        (self.code.http_status(), Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    #[test]
+    fn query_errors_map_to_503_and_500() {
+        let unavailable = ApiError::from(QueryError::Unavailable("owner down".into()));
+        assert_eq!(unavailable.code.http_status(), StatusCode::SERVICE_UNAVAILABLE);
+        let storage = ApiError::from(QueryError::Storage("sled".into()));
+        assert_eq!(storage.code.http_status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(storage.message, "storage error: sled");
+    }
+
+    #[tokio::test]
+    async fn body_names_code_and_message() {
+        let response = ApiError::bad_request("limit \"x\" is not a number").into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
+        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(json, serde_json::json!({"error": {"code": "bad_request", "message": "limit \"x\" is not a number"}}));
+    }
+}
