@@ -119,11 +119,11 @@ async fn malformed_ids_are_400_before_any_lookup() {
 #[tokio::test]
 async fn backend_failures_map_to_503_and_500() {
     let failing = |e| FakeBackend { failure: Some(e), ..checkout_backend() };
-    let (app, _) = app(failing(QueryError::Unavailable("owner unreachable".into())), false);
-    let reply = get(&app, "/api/v1/correlate/order-42", &[]).await;
+    let (unavailable, _) = app(failing(QueryError::Unavailable("owner unreachable".into())), false);
+    let reply = get(&unavailable, "/api/v1/correlate/order-42", &[]).await;
     assert_eq!((reply.status, reply.error().0.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
-    let (app, _) = app(failing(QueryError::Storage("disk".into())), false);
-    let reply = get(&app, "/api/v1/correlate/order-42/impact", &[]).await;
+    let (broken, _) = app(failing(QueryError::Storage("disk".into())), false);
+    let reply = get(&broken, "/api/v1/correlate/order-42/impact", &[]).await;
     assert_eq!((reply.status, reply.error().0.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
 }
 

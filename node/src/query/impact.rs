@@ -18,14 +18,14 @@ pub fn impact(resp: &CorrelateResponse) -> ImpactResponse {
         root_span: roots.first().map(|root| RootSpanView {
             span_name: root.span_name.clone(),
             service_name: root.service_name.clone(),
-            failed: failed(root),
+            failed: is_failed(root),
             duration_ms: nanos_to_ms(root.duration_ns),
         }),
-        user_facing_failed: roots.iter().any(|root| failed(root)),
+        user_facing_failed: roots.iter().any(|root| is_failed(root)),
     }
 }
 
-fn failed(span: &SpanView) -> bool {
+fn is_failed(span: &SpanView) -> bool {
     span.status_code == StatusView::Error
 }
 
@@ -47,7 +47,7 @@ fn operations(spans: &[SpanView]) -> Vec<OperationImpact> {
     for span in spans {
         let entry = counts.entry((span.service_name.as_str(), span.span_name.as_str())).or_default();
         entry.0 += 1;
-        entry.1 += u64::from(failed(span));
+        entry.1 += u64::from(is_failed(span));
     }
     counts
         .into_iter()
