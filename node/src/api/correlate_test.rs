@@ -44,7 +44,10 @@ async fn full_answer_merges_segments_and_drops_the_duplicate() {
     assert_eq!(body["traces"][0]["attributes"], json!({"http.route": "/checkout"}));
 
     let log = &body["logs"][1];
-    assert_eq!((log["body"].clone(), log["severity_number"].clone(), log["service_name"].clone()), (json!("payment failed"), json!(17), json!("payments")));
+    assert_eq!(
+        (log["body"].clone(), log["severity_number"].clone(), log["service_name"].clone()),
+        (json!("payment failed"), json!(17), json!("payments"))
+    );
     assert_eq!(body["metrics"][0]["labels"], json!({"route": "/checkout"}));
     assert_eq!(body["errors"][0]["type"], "span");
     assert_eq!(body["errors"][1]["type"], "log");
@@ -60,10 +63,13 @@ async fn full_answer_timeline_is_sorted() {
     assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "{stamps:?}");
     let kinds: Vec<&str> = timeline.iter().map(|e| e["type"].as_str().expect("type")).collect();
     assert_eq!(kinds, ["span", "log", "span", "span", "log", "metric"]);
-    assert_eq!(timeline[2], json!({
-        "timestamp": "2023-11-14T22:13:20.010000000Z", "type": "span", "service": "checkout", "description": "charge",
-        "span_id": "0202020202020202", "duration_ms": 50.0, "level": "error", "is_error": true
-    }));
+    assert_eq!(
+        timeline[2],
+        json!({
+            "timestamp": "2023-11-14T22:13:20.010000000Z", "type": "span", "service": "checkout", "description": "charge",
+            "span_id": "0202020202020202", "duration_ms": 50.0, "level": "error", "is_error": true
+        })
+    );
     assert_eq!(timeline[5]["duration_ms"], json!(null));
     assert_eq!(timeline[5]["description"], "http.server.duration = 0.1");
 }

@@ -64,7 +64,10 @@ mod tests {
     use crate::query::ExemplarHit;
 
     fn with_hits() -> FakeBackend {
-        let hit = |id: &str, t| ExemplarHit { correlation_id: CorrelationId::from_trusted(id), exemplar: exemplar("api", "latency", t, 0.2, 1, 1) };
+        let hit = |id: &str, t| ExemplarHit {
+            correlation_id: CorrelationId::from_trusted(id),
+            exemplar: exemplar("api", "latency", t, 0.2, 1, 1),
+        };
         FakeBackend { hits: vec![hit("a", T0), hit("b", T0 + 1)], ..Default::default() }
     }
 
@@ -96,7 +99,9 @@ mod tests {
         assert_eq!(get(&app, "/api/v1/metrics/http.server.duration/exemplars", &[]).await.status, StatusCode::OK);
         let filter = backend.last_exemplar_filter.lock().clone().expect("asked");
         assert_eq!((filter.start_unix_nano, filter.end_unix_nano, filter.limit), (None, None, 50));
-        for (query, named) in [("start=soon", "start \"soon\""), ("end=x", "end \"x\""), ("start=5&end=4", "after end"), ("limit=0", "limit")] {
+        for (query, named) in
+            [("start=soon", "start \"soon\""), ("end=x", "end \"x\""), ("start=5&end=4", "after end"), ("limit=0", "limit")]
+        {
             let reply = get(&app, &format!("/api/v1/metrics/latency/exemplars?{query}"), &[]).await;
             assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
             assert!(reply.error().1.contains(named), "{query}: {}", reply.error().1);

@@ -95,9 +95,9 @@ pub fn since(raw: Option<&str>, now_unix_ms: u64) -> Result<Option<u64>, ApiErro
     if let Ok(ago) = humantime::parse_duration(raw) {
         return Ok(Some(now_unix_ms.saturating_sub(duration_ms(ago))));
     }
-    parse_rfc3339_nanos(raw).map(|nanos| Some(nanos / 1_000_000)).ok_or_else(|| {
-        ApiError::bad_request(format!("since {}: must be an RFC 3339 UTC time or a duration like 15m", quoted(raw)))
-    })
+    parse_rfc3339_nanos(raw)
+        .map(|nanos| Some(nanos / 1_000_000))
+        .ok_or_else(|| ApiError::bad_request(format!("since {}: must be an RFC 3339 UTC time or a duration like 15m", quoted(raw))))
 }
 
 /// An event-time bound (`start`, `end`) as Unix ns: an RFC 3339 UTC time or
@@ -106,9 +106,11 @@ pub fn event_time(param: &str, raw: Option<&str>) -> Result<Option<u64>, ApiErro
     let Some(raw) = raw.filter(|r| !r.is_empty()) else {
         return Ok(None);
     };
-    raw.parse::<u64>().ok().or_else(|| parse_rfc3339_nanos(raw)).map(Some).ok_or_else(|| {
-        ApiError::bad_request(format!("{param} {}: must be an RFC 3339 UTC time or Unix nanoseconds", quoted(raw)))
-    })
+    raw.parse::<u64>()
+        .ok()
+        .or_else(|| parse_rfc3339_nanos(raw))
+        .map(Some)
+        .ok_or_else(|| ApiError::bad_request(format!("{param} {}: must be an RFC 3339 UTC time or Unix nanoseconds", quoted(raw))))
 }
 
 fn duration_ms(duration: Duration) -> u64 {

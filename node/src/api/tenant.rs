@@ -31,10 +31,9 @@ impl<B: QueryBackend> FromRequestParts<ApiState<B>> for Tenant {
             return Ok(Tenant(TenantId::default_tenant()));
         }
         let raw = match parts.headers.get(TENANT_HEADER) {
-            Some(value) => value
-                .to_str()
-                .map(str::to_owned)
-                .map_err(|_| ApiError::bad_request("header X-Tenant-ID: must be visible ASCII"))?,
+            Some(value) => {
+                value.to_str().map(str::to_owned).map_err(|_| ApiError::bad_request("header X-Tenant-ID: must be visible ASCII"))?
+            }
             None => Query::<TenantParam>::try_from_uri(&parts.uri)
                 .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?
                 .0
@@ -48,9 +47,8 @@ impl<B: QueryBackend> FromRequestParts<ApiState<B>> for Tenant {
 /// Stored tenants are 1..=64 bytes of `[A-Za-z0-9_-]` (ingest sanitizes
 /// them so); anything else cannot name one.
 fn tenant(raw: &str) -> Result<TenantId, ApiError> {
-    let well_formed = !raw.is_empty()
-        && raw.len() <= TENANT_ID_BYTES_MAX
-        && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let well_formed =
+        !raw.is_empty() && raw.len() <= TENANT_ID_BYTES_MAX && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !well_formed {
         return Err(ApiError::bad_request(format!(
             "tenant {}: must be 1 to {TENANT_ID_BYTES_MAX} characters of A-Z, a-z, 0-9, '_' and '-'",

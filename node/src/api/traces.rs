@@ -32,11 +32,8 @@ pub async fn exemplar_trace<B: QueryBackend>(
     let trace = params::trace_id(&params::path(trace_id)?)?;
     let id = session_of(&state, &tenant, trace).await?;
     // Stored IDs and tenants are `[A-Za-z0-9_-]` only: safe in a URL as they are.
-    let location = if state.tenancy_enabled {
-        format!("/api/v1/correlate/{id}?tenant={tenant}")
-    } else {
-        format!("/api/v1/correlate/{id}")
-    };
+    let location =
+        if state.tenancy_enabled { format!("/api/v1/correlate/{id}?tenant={tenant}") } else { format!("/api/v1/correlate/{id}") };
     Ok(Redirect::temporary(&location))
 }
 

@@ -30,8 +30,7 @@ fn checkout_session_is_merged_summarized_and_ordered() {
 #[test]
 fn errors_come_from_failed_spans_and_error_logs() {
     let resp = correlate(&checkout_session("order-42"));
-    let errors: Vec<(SignalKind, &str, &str)> =
-        resp.errors.iter().map(|e| (e.kind, e.service.as_str(), e.message.as_str())).collect();
+    let errors: Vec<(SignalKind, &str, &str)> = resp.errors.iter().map(|e| (e.kind, e.service.as_str(), e.message.as_str())).collect();
     assert_eq!(errors, [(SignalKind::Span, "checkout", "card declined"), (SignalKind::Log, "payments", "payment failed")]);
     assert_eq!(resp.errors[0].span_id, "0202020202020202");
     assert_eq!(resp.errors[1].trace_id, "01".repeat(16));

@@ -125,9 +125,14 @@ pub(crate) fn decode_request<G: Signal>(
 /// Inflates a gzip body (one or more members), failing with `TooLarge` as
 /// soon as the output would pass `limit_bytes`: memory use is bounded by the
 /// limit whatever the compression ratio (zip bombs).
-pub(super) fn gunzip_bounded(compressed: &[u8], limit_bytes: usize) -> Result<Vec<u8>, DecodeError> {
+pub(super) fn gunzip_bounded(
+    compressed: &[u8],
+    limit_bytes: usize,
+) -> Result<Vec<u8>, DecodeError> {
     // Reading one byte past the limit tells "exactly at the limit" from "over".
-    let read_max = u64::try_from(limit_bytes).unwrap_or(u64::MAX).saturating_add(1);
+    let read_max = u64::try_from(limit_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
     let mut plain = Vec::with_capacity(compressed.len().saturating_mul(4).min(limit_bytes));
     flate2::read::MultiGzDecoder::new(compressed)
         .take(read_max)

@@ -174,9 +174,15 @@ impl Rejection {
 
     /// 415. The body format is unknown, so the answer is JSON (readable).
     fn unsupported_content_type() -> Self {
-        let message = "unsupported content type: expected application/x-protobuf or application/json";
+        let message =
+            "unsupported content type: expected application/x-protobuf or application/json";
         let code = tonic::Code::InvalidArgument;
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, code, message.to_owned(), Format::Json)
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code,
+            message.to_owned(),
+            Format::Json,
+        )
     }
 
     fn unsupported_content_encoding(format: Format) -> Self {
@@ -187,9 +193,14 @@ impl Rejection {
 
     /// 503 + `Retry-After`: too many requests in flight.
     fn shed(format: Format, max_concurrent_requests: usize) -> Self {
-        let message = format!("too many concurrent export requests (limit {max_concurrent_requests})");
-        let mut rejection =
-            Self::new(StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable, message, format);
+        let message =
+            format!("too many concurrent export requests (limit {max_concurrent_requests})");
+        let mut rejection = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            tonic::Code::Unavailable,
+            message,
+            format,
+        );
         rejection.retry_after_secs = Some(SHED_RETRY_AFTER_SECS);
         rejection
     }
@@ -199,7 +210,12 @@ impl Rejection {
             DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
-        Self::new(status, tonic::Code::InvalidArgument, err.to_string(), format)
+        Self::new(
+            status,
+            tonic::Code::InvalidArgument,
+            err.to_string(),
+            format,
+        )
     }
 
     fn ingest(err: &IngestError, format: Format) -> Self {
@@ -216,17 +232,28 @@ impl Rejection {
 
     fn internal(message: String, format: Format) -> Self {
         tracing::warn!(error = %message, "otlp http export failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, tonic::Code::Internal, message, format)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            tonic::Code::Internal,
+            message,
+            format,
+        )
     }
 }
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         let body = self.body.encode(self.format);
-        let mut response =
-            (self.status, [(CONTENT_TYPE, self.format.content_type())], body).into_response();
+        let mut response = (
+            self.status,
+            [(CONTENT_TYPE, self.format.content_type())],
+            body,
+        )
+            .into_response();
         if let Some(secs) = self.retry_after_secs {
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -92,3 +92,35 @@ pub async fn correlate_until(node: &TestNode, id: &str, ok: impl Fn(&Value) -> b
 pub fn strs(v: &Value) -> Vec<String> {
     v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default()
 }
+
+/// Builds an OTLP trace request: `spans` spans of one trace each carrying
+/// `correlation_id` (when given) as a span attribute.
+pub fn trace_request(service: &str, correlation_id: Option<&str>, trace: [u8; 16], first_span: u64, spans: u64) -> opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value as V, AnyValue, KeyValue as Kv};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    let kv = |k: &str, v: &str| Kv { key: k.into(), value: Some(AnyValue { value: Some(V::StringValue(v.into())) }), ..Default::default() };
+    let spans = (first_span..first_span + spans)
+        .map(|i| Span {
+            trace_id: trace.to_vec(),
+            span_id: (i + 1).to_be_bytes().to_vec(),
+            name: format!("op-{i}"),
+            start_time_unix_nano: 1_700_000_000_000_000_000 + i * 1_000,
+            end_time_unix_nano: 1_700_000_000_000_000_000 + i * 1_000 + 500,
+            attributes: correlation_id.map(|c| vec![kv("correlation_id", c)]).unwrap_or_default(),
+            ..Default::default()
+        })
+        .collect();
+    opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource { attributes: vec![kv("service.name", service)], ..Default::default() }),
+            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// POSTs a protobuf body to an OTLP/HTTP endpoint; returns the status.
+pub async fn post_protobuf(client: &reqwest::Client, url: &str, body: Vec<u8>) -> reqwest::Response {
+    client.post(url).header("content-type", "application/x-protobuf").body(body).send().await.expect("post")
+}

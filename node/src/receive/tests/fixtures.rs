@@ -87,7 +87,11 @@ impl RecordingSink {
     async fn answer(&self) -> Result<Accepted, IngestError> {
         if let Some(hold) = &self.hold {
             hold.entered.notify_one();
-            let _permit = hold.release.acquire().await.expect("release semaphore open");
+            let _permit = hold
+                .release
+                .acquire()
+                .await
+                .expect("release semaphore open");
         }
         self.outcome.lock().unwrap().clone()
     }
@@ -161,6 +165,7 @@ fn service_resource() -> Option<Resource> {
             value: Some(AnyValue {
                 value: Some(any_value::Value::StringValue("checkout".to_owned())),
             }),
+            ..Default::default()
         }],
         ..Default::default()
     })

@@ -38,7 +38,10 @@ async fn post(
 }
 
 fn header(response: &reqwest::Response, name: &str) -> Option<String> {
-    response.headers().get(name).map(|v| v.to_str().unwrap().to_owned())
+    response
+        .headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
 }
 
 /// The `google.rpc.Status` protobuf body of an error response.
@@ -66,7 +69,13 @@ async fn logs_and_metrics_reach_their_sink_methods() {
     let sink = RecordingSink::accepting();
     let server = spawn_http(sink.clone(), ReceiverLimits::default()).await;
     let logs = logs_request();
-    let response = post(&format!("{}/v1/logs", server.url), PROTOBUF, None, logs.encode_to_vec()).await;
+    let response = post(
+        &format!("{}/v1/logs", server.url),
+        PROTOBUF,
+        None,
+        logs.encode_to_vec(),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let metrics = metrics_request();
     let url = format!("{}/v1/metrics", server.url);
@@ -82,7 +91,13 @@ async fn spec_json_export_reaches_the_sink_with_binary_ids() {
     let sink = RecordingSink::accepting();
     let server = spawn_http(sink.clone(), ReceiverLimits::default()).await;
     let url = format!("{}/v1/traces", server.url);
-    let response = post(&url, "application/json; charset=utf-8", None, SPEC_TRACES_JSON.into()).await;
+    let response = post(
+        &url,
+        "application/json; charset=utf-8",
+        None,
+        SPEC_TRACES_JSON.into(),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "content-type").as_deref(), Some(JSON));
     assert_eq!(response.text().await.unwrap(), "{}");
@@ -104,7 +119,10 @@ async fn gzip_bodies_are_decompressed_in_both_formats() {
     assert_eq!(response.status(), 200);
     let traces = sink.traces();
     assert_eq!(traces[0], request);
-    assert_eq!(traces[1].resource_spans[0].scope_spans[0].spans[0].trace_id, TRACE_ID);
+    assert_eq!(
+        traces[1].resource_spans[0].scope_spans[0].spans[0].trace_id,
+        TRACE_ID
+    );
 }
 
 #[tokio::test]
@@ -116,7 +134,13 @@ async fn garbage_protobuf_is_400_with_a_status_body() {
     assert_eq!(response.status(), 400);
     let status = status_body(response).await;
     assert_eq!(status.code, tonic::Code::InvalidArgument as i32);
-    assert!(status.message.contains("protobuf ExportTraceServiceRequest"), "{}", status.message);
+    assert!(
+        status
+            .message
+            .contains("protobuf ExportTraceServiceRequest"),
+        "{}",
+        status.message
+    );
     assert_eq!(sink.calls(), 0);
 }
 
@@ -131,7 +155,10 @@ async fn bad_json_and_bad_gzip_are_400() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["code"], tonic::Code::InvalidArgument as i32);
     let message = body["message"].as_str().unwrap();
-    assert!(message.contains("OTLP/JSON for ExportLogsServiceRequest"), "{message}");
+    assert!(
+        message.contains("OTLP/JSON for ExportLogsServiceRequest"),
+        "{message}"
+    );
     let response = post(&url, PROTOBUF, Some("gzip"), b"not gzip".to_vec()).await;
     assert_eq!(response.status(), 400);
     assert!(status_body(response).await.message.contains("gzip"));
@@ -146,7 +173,10 @@ async fn unsupported_media_is_415() {
     let response = post(&url, "text/plain", None, b"hello".to_vec()).await;
     assert_eq!(response.status(), 415);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert!(body["message"].as_str().unwrap().contains("application/x-protobuf"));
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("application/x-protobuf"));
     let response = post(&url, PROTOBUF, Some("br"), b"hello".to_vec()).await;
     assert_eq!(response.status(), 415);
     assert_eq!(sink.calls(), 0);
@@ -163,7 +193,10 @@ async fn oversized_bodies_are_413() {
     let url = format!("{}/v1/traces", server.url);
     let response = post(&url, PROTOBUF, None, vec![0x0a; 5 * 1024 * 1024]).await;
     assert_eq!(response.status(), 413);
-    assert!(status_body(response).await.message.contains("4194304 bytes"));
+    assert!(status_body(response)
+        .await
+        .message
+        .contains("4194304 bytes"));
     assert_eq!(sink.calls(), 0);
 }
 
@@ -175,12 +208,16 @@ async fn streamed_bodies_without_length_are_cut_at_the_limit() {
         ..Default::default()
     };
     // Endless chunks: only a bound on the read can end this request.
-    let chunks = futures::stream::repeat_with(|| Ok::<_, std::io::Error>(Bytes::from(vec![0; 64 * 1024])));
+    let chunks =
+        futures::stream::repeat_with(|| Ok::<_, std::io::Error>(Bytes::from(vec![0; 64 * 1024])));
     let request = axum::http::Request::post("/v1/traces")
         .header("content-type", PROTOBUF)
         .body(Body::from_stream(chunks))
         .unwrap();
-    let response = http_router(sink.clone(), limits).oneshot(request).await.unwrap();
+    let response = http_router(sink.clone(), limits)
+        .oneshot(request)
+        .await
+        .unwrap();
     assert_eq!(response.status(), 413);
     assert_eq!(sink.calls(), 0);
 }
@@ -200,7 +237,9 @@ async fn gzip_bombs_are_rejected_without_inflating_them() {
 
 #[tokio::test]
 async fn overload_is_429_with_retry_after_and_retry_info() {
-    let sink = RecordingSink::answering(Err(IngestError::Overloaded { retry_after_ms: 2_500 }));
+    let sink = RecordingSink::answering(Err(IngestError::Overloaded {
+        retry_after_ms: 2_500,
+    }));
     let server = spawn_http(sink.clone(), ReceiverLimits::default()).await;
     let url = format!("{}/v1/traces", server.url);
     let response = post(&url, PROTOBUF, None, trace_request("busy").encode_to_vec()).await;
@@ -215,7 +254,11 @@ async fn overload_is_429_with_retry_after_and_retry_info() {
 #[tokio::test]
 async fn sink_errors_map_to_their_statuses() {
     let cases = [
-        (IngestError::Unavailable("wal closed".to_owned()), 503, Some("1")),
+        (
+            IngestError::Unavailable("wal closed".to_owned()),
+            503,
+            Some("1"),
+        ),
         (IngestError::Internal("disk".to_owned()), 500, None),
         (IngestError::Invalid("no spans".to_owned()), 400, None),
     ];
@@ -225,7 +268,11 @@ async fn sink_errors_map_to_their_statuses() {
         let url = format!("{}/v1/traces", server.url);
         let response = post(&url, JSON, None, b"{}".to_vec()).await;
         assert_eq!(response.status(), status, "{error}");
-        assert_eq!(header(&response, "retry-after").as_deref(), retry_after, "{error}");
+        assert_eq!(
+            header(&response, "retry-after").as_deref(),
+            retry_after,
+            "{error}"
+        );
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["code"], error.code().grpc_code() as i32);
         assert_eq!(body["message"], error.to_string());
@@ -250,7 +297,10 @@ async fn requests_over_the_concurrency_bound_are_503() {
     let second = post(&url, PROTOBUF, None, body).await;
     assert_eq!(second.status(), 503);
     assert_eq!(header(&second, "retry-after").as_deref(), Some("1"));
-    assert_eq!(status_body(second).await.code, tonic::Code::Unavailable as i32);
+    assert_eq!(
+        status_body(second).await.code,
+        tonic::Code::Unavailable as i32
+    );
     sink.hold().release.add_permits(1);
     assert_eq!(first.await.unwrap(), 200);
     assert_eq!(sink.traces().len(), 1);
@@ -269,7 +319,10 @@ async fn partial_success_is_reported_in_both_formats() {
     assert_eq!(response.status(), 200);
     let body = ExportTraceServiceResponse::decode(response.bytes().await.unwrap()).unwrap();
     let partial = body.partial_success.unwrap();
-    assert_eq!((partial.rejected_spans, partial.error_message.as_str()), (2, "2 items lacked ids"));
+    assert_eq!(
+        (partial.rejected_spans, partial.error_message.as_str()),
+        (2, "2 items lacked ids")
+    );
 
     let response = post(&url, JSON, None, SPEC_TRACES_JSON.into()).await;
     assert_eq!(response.status(), 200);

@@ -13,7 +13,9 @@ const SPAN_NAMES: [&str; 3] = ["GET /cart", "SELECT cart", "render"];
 /// Ends one span per name through `exporter` and returns their contexts.
 /// Blocking: the simple processor waits on each export.
 fn export_spans(exporter: SpanExporter) -> Vec<SpanContext> {
-    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter).build();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter)
+        .build();
     let tracer = provider.tracer("receive-tests");
     let contexts = SPAN_NAMES
         .iter()
@@ -35,7 +37,13 @@ fn received_spans(sink: &RecordingSink) -> Vec<(String, Vec<u8>, Vec<u8>)> {
         .flat_map(|request| &request.resource_spans)
         .flat_map(|resource| &resource.scope_spans)
         .flat_map(|scope| &scope.spans)
-        .map(|span| (span.name.clone(), span.trace_id.clone(), span.span_id.clone()))
+        .map(|span| {
+            (
+                span.name.clone(),
+                span.trace_id.clone(),
+                span.span_id.clone(),
+            )
+        })
         .collect()
 }
 
@@ -45,7 +53,11 @@ fn expected_spans(contexts: &[SpanContext]) -> Vec<(String, Vec<u8>, Vec<u8>)> {
         .zip(contexts)
         .map(|(name, context)| {
             let trace_id = context.trace_id().to_bytes().to_vec();
-            (name.to_string(), trace_id, context.span_id().to_bytes().to_vec())
+            (
+                name.to_string(),
+                trace_id,
+                context.span_id().to_bytes().to_vec(),
+            )
         })
         .collect()
 }
