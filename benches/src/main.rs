@@ -1,1 +1,181 @@
-fn main() {}
+//! OllyStack benchmarks (figures for the issue notes, not tests):
+//!
+//! * `ingest`: end-to-end OTLP/HTTP protobuf ingest into a real
+//!   `ollystack-node` process (512 spans per request, WAL on), against a
+//!   decode-only baseline measured in the same run; both per CPU second.
+//! * `memory`: resident bytes per live span (vs its wire size) and per live
+//!   session.
+
+mod proc;
+mod workload;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use prost::Message;
+
+#[derive(Debug, Parser)]
+#[command(name = "ollystack-bench")]
+struct Cli {
+    /// The node binary to run (build it with `cargo build --release -p ollystack-node`).
+    #[arg(long, default_value = "target/release/ollystack-node")]
+    node_bin: String,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Ingest throughput vs decode-only.
+    Ingest {
+        #[arg(long, default_value_t = 400)]
+        requests: usize,
+        #[arg(long, default_value_t = 512)]
+        spans_per_request: usize,
+        #[arg(long, default_value_t = 16)]
+        traces_per_request: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// Memory per live span and per live session.
+    Memory {
+        #[arg(long, default_value_t = 400)]
+        span_requests: usize,
+        #[arg(long, default_value_t = 50_000)]
+        sessions: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Ingest { requests, spans_per_request, traces_per_request, concurrency } => {
+            ingest(&cli.node_bin, requests, spans_per_request, traces_per_request, concurrency).await
+        }
+        Cmd::Memory { span_requests, sessions } => memory(&cli.node_bin, span_requests, sessions).await,
+    }
+}
+
+fn bodies(n: usize, spans: usize, traces: usize, seed0: u64) -> (Vec<Vec<u8>>, u64, u64) {
+    let mut total_spans = 0;
+    let mut wire = 0;
+    let bodies = (0..n as u64)
+        .map(|i| {
+            let req = workload::request(seed0 + i, spans, traces, |t| (t % 2 == 0).then(|| format!("order-{i}-{t}")));
+            total_spans += workload::span_count(&req);
+            wire += workload::span_wire_bytes(&req);
+            req.encode_to_vec()
+        })
+        .collect();
+    (bodies, total_spans, wire)
+}
+
+async fn send_all(http: &str, bodies: Vec<Vec<u8>>, concurrency: usize) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let url = format!("{http}/v1/traces");
+    let queue = Arc::new(std::sync::Mutex::new(bodies));
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url, queue) = (client.clone(), url.clone(), queue.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let Some(body) = queue.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.pop() else { return Ok::<_, anyhow::Error>(()) };
+                loop {
+                    let resp = client.post(&url).header("content-type", "application/x-protobuf").body(body.clone()).send().await?;
+                    match resp.status().as_u16() {
+                        200 => break,
+                        429 | 503 => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                        s => anyhow::bail!("unexpected status {s}"),
+                    }
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await??;
+    }
+    Ok(())
+}
+
+async fn ingest(bin: &str, requests: usize, spans: usize, traces: usize, concurrency: usize) -> anyhow::Result<()> {
+    let (bodies, total_spans, wire) = bodies(requests, spans, traces, 1);
+    let body_bytes: usize = bodies.iter().map(Vec::len).sum();
+    println!("workload: {requests} requests x {spans} spans = {total_spans} spans, {body_bytes} body bytes ({:.0} B/span on the wire)", wire as f64 / total_spans as f64);
+
+    // Decode-only baseline: one thread decoding the same bodies.
+    let me = std::process::id();
+    let cpu0 = proc::cpu_seconds(me)?;
+    let t0 = Instant::now();
+    let rounds = 3;
+    for _ in 0..rounds {
+        for b in &bodies {
+            let req = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(b.as_slice())?;
+            std::hint::black_box(req);
+        }
+    }
+    let decode_cpu = proc::cpu_seconds(me)? - cpu0;
+    let decode_wall = t0.elapsed().as_secs_f64();
+    let decode_rate = (total_spans * rounds) as f64 / decode_cpu.max(decode_wall.min(1e-3));
+    println!("decode-only: {:.0} spans/s per CPU (cpu {decode_cpu:.2}s, wall {decode_wall:.2}s)", (total_spans * rounds) as f64 / decode_cpu);
+
+    let dir = tempfile::tempdir()?;
+    let node = proc::spawn(bin, dir.path(), &["--session-idle-timeout-ms", "2000", "--session-memory-budget-bytes", "4294967296"]).await?;
+    let ncpu0 = proc::cpu_seconds(node.pid)?;
+    let t0 = Instant::now();
+    send_all(&node.http, bodies, concurrency).await?;
+    let wall = t0.elapsed().as_secs_f64();
+    let node_cpu = proc::cpu_seconds(node.pid)? - ncpu0;
+    let e2e_rate = total_spans as f64 / node_cpu;
+    println!("end-to-end (OTLP/HTTP protobuf, WAL fsync before ack, concurrency {concurrency}): {:.0} spans/s wall, node CPU {node_cpu:.2}s = {e2e_rate:.0} spans/s per CPU", total_spans as f64 / wall);
+    println!("ratio end-to-end / decode-only per CPU: {:.1}%", 100.0 * e2e_rate / decode_rate);
+    Ok(())
+}
+
+async fn wait_settled(pid: u32) -> anyhow::Result<u64> {
+    // Let actors drain their mailboxes: RSS stops moving.
+    let mut last = proc::rss_bytes(pid)?;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let now = proc::rss_bytes(pid)?;
+        if now.abs_diff(last) < 256 * 1024 {
+            return Ok(now);
+        }
+        last = now;
+    }
+    Ok(last)
+}
+
+async fn memory(bin: &str, span_requests: usize, sessions: usize) -> anyhow::Result<()> {
+    let long = ["--session-idle-timeout-ms", "3600000", "--session-max-age-ms", "3600000", "--session-memory-budget-bytes", "8589934592"];
+
+    // Per live span: 32 spans per session, 512 per request.
+    let dir = tempfile::tempdir()?;
+    let node = proc::spawn(bin, dir.path(), &long).await?;
+    let (warm, _, _) = bodies(4, 512, 16, 10_000);
+    send_all(&node.http, warm, 4).await?;
+    let rss0 = wait_settled(node.pid).await?;
+    let (b, total_spans, wire) = bodies(span_requests, 512, 16, 1);
+    send_all(&node.http, b, 8).await?;
+    let rss1 = wait_settled(node.pid).await?;
+    let per_span = (rss1 - rss0) as f64 / total_spans as f64;
+    let wire_per_span = wire as f64 / total_spans as f64;
+    println!("live spans: {total_spans} in {} sessions; RSS +{} MiB = {per_span:.0} B/span vs {wire_per_span:.0} B/span on the wire = {:.2}x", total_spans / 32, (rss1 - rss0) >> 20, per_span / wire_per_span);
+    drop(node);
+
+    // Per live session: one small span each.
+    let dir = tempfile::tempdir()?;
+    let node = proc::spawn(bin, dir.path(), &long).await?;
+    let (warm, _, _) = bodies(2, 64, 64, 20_000);
+    send_all(&node.http, warm, 2).await?;
+    let rss0 = wait_settled(node.pid).await?;
+    let per_req = 512;
+    let (b, n, wire) = bodies(sessions.div_ceil(per_req), per_req, per_req, 30_000);
+    send_all(&node.http, b, 8).await?;
+    let rss1 = wait_settled(node.pid).await?;
+    let per_session = (rss1 - rss0) as f64 / n as f64;
+    let span_part = wire as f64 / n as f64 + 64.0;
+    println!("live sessions: {n} with one span each; RSS +{} MiB = {per_session:.0} B/session incl. its span; minus the span's own ~{span_part:.0} B = {:.0} B session overhead", (rss1 - rss0) >> 20, per_session - span_part);
+    Ok(())
+}

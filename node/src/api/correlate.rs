@@ -35,6 +35,12 @@ pub async fn impact<B: QueryBackend>(
     compute(move || query::impact(&query::correlate(&data))).await.map(Json)
 }
 
+/// `GET /api/v1/correlate/` (no ID): 400 like any other malformed ID,
+/// rather than the 404 of an unknown route.
+pub async fn empty_id() -> ApiError {
+    ApiError::bad_request("correlation id \"\": is empty")
+}
+
 /// The session named in the path: 400 for a malformed ID (before any
 /// lookup), 404 when there is none.
 async fn load<B: QueryBackend>(

@@ -112,7 +112,14 @@ async fn unknown_id_is_404() {
 async fn malformed_ids_are_400_before_any_lookup() {
     let (app, backend) = app(checkout_backend(), false);
     let long = format!("/api/v1/correlate/{}", "a".repeat(101));
-    for uri in ["/api/v1/correlate/a%20b", "/api/v1/correlate/a.b/timeline", "/api/v1/correlate/%FF", long.as_str()] {
+    for uri in [
+        "/api/v1/correlate/",
+        "/api/v1/correlate//timeline",
+        "/api/v1/correlate/a%20b",
+        "/api/v1/correlate/a.b/timeline",
+        "/api/v1/correlate/%FF",
+        long.as_str(),
+    ] {
         let reply = get(&app, uri, &[]).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{uri}");
         assert_eq!(reply.error().0, "bad_request");

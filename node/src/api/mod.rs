@@ -66,6 +66,7 @@ impl<B> Clone for ApiState<B> {
 /// All routes of the HTTP API.
 pub fn router<B: QueryBackend>(state: ApiState<B>) -> Router {
     Router::new()
+        .route("/api/v1/correlate/", get(correlate::empty_id))
         .route("/api/v1/correlate/{id}", get(correlate::full::<B>))
         .route("/api/v1/correlate/{id}/timeline", get(correlate::timeline::<B>))
         .route("/api/v1/correlate/{id}/impact", get(correlate::impact::<B>))

@@ -2,9 +2,11 @@
 //! server, accepting and sending gzip.
 //!
 //! tonic decodes (and inflates, bounded by `max_decoding_message_size`)
-//! before a service method runs, so admission is a tower layer in front of
-//! the whole server: a request over the bound is answered UNAVAILABLE before
-//! its body is read.
+//! before a service method runs, on the async threads: that work is bounded
+//! by `max_request_bytes` but not moved to the blocking pool (tonic offers no
+//! hook for it). Admission is therefore a tower layer in front of the whole
+//! server: a request over the bound is answered UNAVAILABLE before its body
+//! is read.
 
 use std::future::Future;
 use std::pin::Pin;

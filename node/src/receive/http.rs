@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -71,10 +71,10 @@ async fn export_request<G: Signal, S: IngestSink>(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Rejection> {
-    let format = header_str(headers, CONTENT_TYPE.as_str())
+    let format = header_str(headers, CONTENT_TYPE)
         .and_then(Format::from_content_type)
         .ok_or_else(Rejection::unsupported_content_type)?;
-    let encoding = Encoding::from_header(header_str(headers, CONTENT_ENCODING.as_str()))
+    let encoding = Encoding::from_header(header_str(headers, CONTENT_ENCODING))
         .ok_or_else(|| Rejection::unsupported_content_encoding(format))?;
     // Held until the response is built: bounds bodies held in memory.
     let _permit = receiver
@@ -84,7 +84,7 @@ async fn export_request<G: Signal, S: IngestSink>(
         .map_err(|_| Rejection::shed(format, receiver.limits.max_concurrent_requests))?;
 
     let limit_bytes = receiver.limits.max_request_bytes;
-    let content_length = header_str(headers, CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok());
+    let content_length = header_str(headers, CONTENT_LENGTH).and_then(|v| v.parse().ok());
     let raw = read_body_bounded(body, content_length, limit_bytes)
         .await
         .map_err(|err| Rejection::decode(&err, format))?;
@@ -104,7 +104,7 @@ async fn export_request<G: Signal, S: IngestSink>(
 }
 
 /// A header as text; `None` when absent or not visible ASCII.
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
