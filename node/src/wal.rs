@@ -1,8 +1,8 @@
 //! The write-ahead log: every accepted batch, split per session, is written
-//! here and synced before the sender is acknowledged. Entries are removed in
-//! the same sled transaction that archives the segment holding them, so a
-//! crash at any point either replays an entry or finds it archived, never
-//! both and never neither.
+//! here and synced before the sender is acknowledged. When the segment
+//! holding an entry is archived, [`Wal::release`] first marks the entry done
+//! and then removes it; replay skips (and removes) entries marked done, so a
+//! crash at any point neither loses an entry nor replays an archived one.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -22,6 +22,8 @@ pub enum WalError {
 pub struct Wal {
     db: sled::Db,
     tree: sled::Tree,
+    /// Keys of entries whose data is archived (removal may be pending).
+    done: sled::Tree,
     /// Bytes of entries currently in the log (for metrics and backpressure).
     bytes: AtomicU64,
 }
@@ -29,27 +31,28 @@ pub struct Wal {
 impl Wal {
     pub fn open(db: &sled::Db) -> Result<Self, WalError> {
         let tree = db.open_tree("wal")?;
+        let done = db.open_tree("wal_done")?;
         let mut bytes = 0u64;
         for item in tree.iter() {
             let (_, v) = item?;
             bytes += v.len() as u64;
         }
-        Ok(Self { db: db.clone(), tree, bytes: AtomicU64::new(bytes) })
+        Ok(Self { db: db.clone(), tree, done, bytes: AtomicU64::new(bytes) })
     }
 
     /// Writes entries (not yet synced) and returns their keys, in order.
     pub fn stage(&self, entries: &[WalEntry]) -> Result<Vec<u64>, WalError> {
-        let mut batch = sled::Batch::default();
         let mut keys = Vec::with_capacity(entries.len());
         let mut bytes = 0u64;
+        // Individual inserts, not a sled batch (see `store::archive`). An
+        // entry is acknowledged only after all of them are synced.
         for entry in entries {
             let key = self.db.generate_id()?;
             let value = entry.encode_to_vec();
             bytes += value.len() as u64;
-            batch.insert(&key.to_be_bytes(), value);
+            self.tree.insert(key.to_be_bytes(), value)?;
             keys.push(key);
         }
-        self.tree.apply_batch(batch)?;
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         Ok(keys)
     }
@@ -60,24 +63,38 @@ impl Wal {
         Ok(())
     }
 
-    /// Every entry still in the log, oldest first.
-    pub fn entries(&self) -> impl Iterator<Item = Result<(u64, WalEntry), WalError>> + '_ {
-        self.tree.iter().map(|item| {
+    /// Every entry still in the log and not archived, oldest first. Entries
+    /// archived before a crash interrupted their removal are removed now.
+    pub fn entries(&self) -> Result<Vec<(u64, WalEntry)>, WalError> {
+        let mut out = Vec::new();
+        for item in self.tree.iter() {
             let (k, v) = item?;
             let key = decode_key(&k);
+            if self.done.contains_key(k.as_ref())? {
+                self.release(&[key])?;
+                continue;
+            }
             let entry = WalEntry::decode(v.as_ref()).map_err(|source| WalError::Corrupt { key, source })?;
-            Ok((key, entry))
-        })
+            out.push((key, entry));
+        }
+        Ok(out)
     }
 
-    /// The tree, for transactions that archive a segment and drop its entries.
-    pub fn tree(&self) -> &sled::Tree {
-        &self.tree
-    }
-
-    /// Records that `bytes` of entries were removed by such a transaction.
-    pub fn note_removed(&self, bytes: u64) {
-        let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(bytes)));
+    /// Releases entries whose data is now archived: marks them done, then
+    /// removes them. Returns the bytes removed.
+    pub fn release(&self, keys: &[u64]) -> Result<u64, WalError> {
+        for key in keys {
+            self.done.insert(key.to_be_bytes(), &[])?;
+        }
+        let mut removed = 0u64;
+        for key in keys {
+            if let Some(old) = self.tree.remove(key.to_be_bytes())? {
+                removed += old.len() as u64;
+            }
+            self.done.remove(key.to_be_bytes())?;
+        }
+        let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(removed)));
+        Ok(removed)
     }
 
     pub fn bytes(&self) -> u64 {
@@ -110,8 +127,12 @@ mod tests {
         };
         let db = sled::open(dir.path()).expect("reopen");
         let wal = Wal::open(&db).expect("wal");
-        let got: Vec<(u64, String)> = wal.entries().map(|r| r.map(|(k, e)| (k, e.correlation_id)).expect("entry")).collect();
+        let got: Vec<(u64, String)> = wal.entries().expect("entries").into_iter().map(|(k, e)| (k, e.correlation_id)).collect();
         assert_eq!(got, vec![(keys[0], "a".to_owned()), (keys[1], "b".to_owned())]);
         assert!(wal.bytes() > 0);
+        // A crash after the done-marker but before removal: replay skips it.
+        wal.done.insert(keys[0].to_be_bytes(), &[]).expect("mark");
+        let got: Vec<u64> = wal.entries().expect("entries").into_iter().map(|(k, _)| k).collect();
+        assert_eq!(got, vec![keys[1]]);
     }
 }

@@ -40,7 +40,10 @@ impl Default for CorrelationSettings {
                 "http.request.header.x-correlation-id".to_owned(),
                 "http.request.header.x-request-id".to_owned(),
             ],
-            baggage_attributes: vec!["baggage".to_owned(), "http.request.header.baggage".to_owned()],
+            baggage_attributes: vec![
+                "baggage".to_owned(),
+                "http.request.header.baggage".to_owned(),
+            ],
             baggage_member: "correlation_id".to_owned(),
             log_body_fields: ["correlation_id", "correlationId", "request_id", "requestId"]
                 .into_iter()

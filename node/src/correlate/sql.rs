@@ -32,7 +32,10 @@ pub fn scrub_sql_literals(sql: &str) -> String {
         } else if c == b'"' || c == b'`' {
             i = quoted_end(b, i);
         } else if c == b'-' && next == Some(b'-') {
-            i = b[i..].iter().position(|&x| x == b'\n').map_or(b.len(), |n| i + n);
+            i = b[i..]
+                .iter()
+                .position(|&x| x == b'\n')
+                .map_or(b.len(), |n| i + n);
         } else if c == b'/' && next == Some(b'*') {
             i = find(b, i + 2, b"*/").map_or(b.len(), |n| n + 2);
         } else if starts_number(b, i) {
@@ -43,12 +46,17 @@ pub fn scrub_sql_literals(sql: &str) -> String {
                     i = end;
                     copied = i;
                 }
-                // A name that starts with a digit (MySQL allows `1col`).
-                None => i = word_end(b, i),
+                // A name that starts with a digit (MySQL allows `1col`); at
+                // a `.` (`.5x`) step over the dot so the loop always advances.
+                None => i = word_end(b, i).max(i + 1),
             }
         } else if is_ident(c) {
             let end = word_end(b, i);
-            let list = if b[i..end].eq_ignore_ascii_case(b"in") { literal_list(b, end) } else { None };
+            let list = if b[i..end].eq_ignore_ascii_case(b"in") {
+                literal_list(b, end)
+            } else {
+                None
+            };
             i = end;
             if let Some((open, close)) = list {
                 out.push_str(&sql[copied..open]);
@@ -72,12 +80,18 @@ fn is_ident(c: u8) -> bool {
 
 /// End of the name starting at `i`.
 fn word_end(b: &[u8], i: usize) -> usize {
-    b[i..].iter().position(|&c| !is_ident(c)).map_or(b.len(), |n| i + n)
+    b[i..]
+        .iter()
+        .position(|&c| !is_ident(c))
+        .map_or(b.len(), |n| i + n)
 }
 
 /// First index at or after `from` where `needle` starts.
 fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    b.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|n| from + n)
+    b.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|n| from + n)
 }
 
 /// End (exclusive) of the quoted token opening at `i`; the quote doubled
@@ -112,12 +126,23 @@ fn starts_number(b: &[u8], i: usize) -> bool {
 /// follows it (then it is the start of a name, not a literal).
 fn number_end(b: &[u8], i: usize) -> Option<usize> {
     let digits_from = |k: usize, hex: bool| {
-        let is_digit = |c: &u8| if hex { c.is_ascii_hexdigit() } else { c.is_ascii_digit() };
-        b.get(k..).map_or(k, |rest| k + rest.iter().take_while(|c| is_digit(c)).count())
+        let is_digit = |c: &u8| {
+            if hex {
+                c.is_ascii_hexdigit()
+            } else {
+                c.is_ascii_digit()
+            }
+        };
+        b.get(k..).map_or(k, |rest| {
+            k + rest.iter().take_while(|c| is_digit(c)).count()
+        })
     };
     let at = |k: usize| b.get(k).copied();
     let mut j;
-    if at(i) == Some(b'0') && matches!(at(i + 1), Some(b'x' | b'X')) && digits_from(i + 2, true) > i + 2 {
+    if at(i) == Some(b'0')
+        && matches!(at(i + 1), Some(b'x' | b'X'))
+        && digits_from(i + 2, true) > i + 2
+    {
         j = digits_from(i + 2, true);
     } else {
         j = digits_from(i, false);
@@ -141,7 +166,11 @@ fn number_end(b: &[u8], i: usize) -> Option<usize> {
 /// After the word `IN` ending at `i`: the indexes of `(` and `)` of a list
 /// made only of literals (strings, numbers, `?`, each optionally signed).
 fn literal_list(b: &[u8], i: usize) -> Option<(usize, usize)> {
-    let skip_ws = |k: usize| b.get(k..).map_or(k, |rest| k + rest.iter().take_while(|c| c.is_ascii_whitespace()).count());
+    let skip_ws = |k: usize| {
+        b.get(k..).map_or(k, |rest| {
+            k + rest.iter().take_while(|c| c.is_ascii_whitespace()).count()
+        })
+    };
     let open = skip_ws(i);
     if b.get(open) != Some(&b'(') {
         return None;

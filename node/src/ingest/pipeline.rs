@@ -153,10 +153,7 @@ impl Ingestor {
 /// Replays every WAL entry into session actors (start-up). Memory is taken
 /// back unconditionally: these signals were acknowledged.
 pub async fn replay_wal(env: &Arc<SessionEnv>) -> Result<u64, IngestError> {
-    let mut entries = Vec::new();
-    for item in env.wal.entries() {
-        entries.push(item.map_err(|e| IngestError::Internal(e.to_string()))?);
-    }
+    let entries = env.wal.entries().map_err(|e| IngestError::Internal(e.to_string()))?;
     let mut replayed = 0;
     for (key, entry) in entries {
         let input = SessionInput::from_wal(key, &entry);

@@ -1,13 +1,18 @@
 //! The embedded archive of finished session segments (sled), the default
-//! storage when no ClickHouse is configured. Archiving a segment removes its
-//! WAL entries in the same transaction.
+//! storage when no ClickHouse is configured.
+//!
+//! Archiving never uses sled transactions or batches (sled 0.34 switches the
+//! whole database into a locking mode for them, and that mode deadlocked
+//! under load here). Crash safety comes from order instead: the segment and
+//! a "done" marker per WAL key it covers are written first, then the WAL
+//! entries are removed. A crash in between leaves WAL entries whose marker
+//! exists; replay drops those instead of replaying them twice.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ollystack_proto::store::ArchivedSegment;
 use prost::Message;
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, Transactional};
 
 use super::keys::{segment_key, session_prefix, time_key, u64_at};
 use super::StoreError;
@@ -71,18 +76,9 @@ impl Archive {
         let index_bytes = encode_index(&index);
         let seg_key = segment_key(&state.key.tenant, &state.key.id, seq);
         let tkey = time_key(finished_unix_ms, seq);
-        let wal_removed = (&self.segments, &self.by_time, wal.tree()).transaction(|(segments, by_time, wal_tree)| {
-            segments.insert(seg_key.as_slice(), record.as_slice())?;
-            by_time.insert(tkey.as_slice(), index_bytes.as_slice())?;
-            let mut removed = 0u64;
-            for key in &state.wal_keys {
-                if let Some(old) = wal_tree.remove(&key.to_be_bytes())? {
-                    removed += old.len() as u64;
-                }
-            }
-            Ok::<_, ConflictableTransactionError<StoreError>>(removed)
-        })?;
-        wal.note_removed(wal_removed);
+        self.segments.insert(seg_key.as_slice(), record.as_slice())?;
+        self.by_time.insert(tkey.as_slice(), index_bytes.as_slice())?;
+        wal.release(&state.wal_keys)?;
         self.bytes.fetch_add(index.bytes, Ordering::Relaxed);
         Ok(seq)
     }
@@ -124,16 +120,15 @@ impl Archive {
             let tkey = time_key(seg.finished_unix_ms, seg.segment_seq);
             seg.correlation_id = to.as_str().to_owned();
             let record = seg.encode_to_vec();
-            (&self.segments, &self.by_time).transaction(|(segments, by_time)| {
-                segments.remove(old_key.as_slice())?;
-                segments.insert(new_key.as_slice(), record.as_slice())?;
-                if let Some(v) = by_time.get(tkey.as_slice())? {
-                    let mut entry = decode_index(&v).map_err(ConflictableTransactionError::Abort)?;
-                    entry.correlation_id = to.as_str().to_owned();
-                    by_time.insert(tkey.as_slice(), encode_index(&entry))?;
-                }
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })?;
+            // New copy first: a crash in between leaves an unreachable
+            // duplicate under `from` (its alias leads to `to`), never a loss.
+            self.segments.insert(new_key.as_slice(), record.as_slice())?;
+            if let Some(v) = self.by_time.get(tkey.as_slice())? {
+                let mut entry = decode_index(&v)?;
+                entry.correlation_id = to.as_str().to_owned();
+                self.by_time.insert(tkey.as_slice(), encode_index(&entry))?;
+            }
+            self.segments.remove(old_key.as_slice())?;
             moved += 1;
         }
         Ok(moved)
@@ -157,11 +152,8 @@ impl Archive {
                 &CorrelationId::from_trusted(entry.correlation_id.as_str()),
                 entry.segment_seq,
             );
-            (&self.segments, &self.by_time).transaction(|(segments, by_time)| {
-                segments.remove(seg_key.as_slice())?;
-                by_time.remove(&k)?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })?;
+            self.segments.remove(seg_key.as_slice())?;
+            self.by_time.remove(&k)?;
             let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(entry.bytes)));
             removed += 1;
         }

@@ -110,16 +110,16 @@ impl ExemplarIndex {
 
     /// Indexes exemplars of one session (written before the batch is synced).
     pub fn add(&self, tenant: &TenantId, id: &CorrelationId, exemplars: &[StoredExemplar], now_unix_ms: u64) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
         for ex in exemplars {
             let mut key = metric_prefix(tenant, &ex.metric_name);
             key.extend_from_slice(&ex.time_unix_nano.to_be_bytes());
             key.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
             let mut value = now_unix_ms.to_be_bytes().to_vec();
-            IndexedExemplar { correlation_id: id.as_str().to_owned(), exemplar: Some(ex.clone()) }.encode(&mut value).map_err(|e| StoreError::Corrupt { tree: "exemplars", detail: e.to_string() })?;
-            batch.insert(key, value);
+            IndexedExemplar { correlation_id: id.as_str().to_owned(), exemplar: Some(ex.clone()) }
+                .encode(&mut value)
+                .map_err(|e| StoreError::Corrupt { tree: "exemplars", detail: e.to_string() })?;
+            self.tree.insert(key, value)?;
         }
-        self.tree.apply_batch(batch)?;
         Ok(())
     }
 

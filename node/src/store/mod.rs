@@ -1,6 +1,7 @@
-//! What a node keeps on disk besides the WAL, all in one sled database under
-//! the data dir (one database, so archiving a segment and releasing its WAL
-//! entries is one transaction):
+//! What a node keeps on disk besides the WAL, in the same sled database
+//! under the data dir.
+//!
+//! sled transactions and batches are deliberately not used (see `archive`).
 //!
 //! * [`archive`]: finished session segments (the embedded default storage)
 //!   with a time index for listings and retention by age and bytes.
@@ -24,11 +25,11 @@ pub enum StoreError {
     Corrupt { tree: &'static str, detail: String },
 }
 
-impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
-    fn from(e: sled::transaction::TransactionError<StoreError>) -> Self {
+impl From<crate::wal::WalError> for StoreError {
+    fn from(e: crate::wal::WalError) -> Self {
         match e {
-            sled::transaction::TransactionError::Abort(inner) => inner,
-            sled::transaction::TransactionError::Storage(s) => Self::Sled(s),
+            crate::wal::WalError::Sled(s) => Self::Sled(s),
+            other => Self::Corrupt { tree: "wal", detail: other.to_string() },
         }
     }
 }

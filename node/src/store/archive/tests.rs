@@ -30,7 +30,7 @@ fn archiving_removes_the_wal_entries_atomically() {
     let keys = wal.stage(&[WalEntry { correlation_id: "a".into(), ..Default::default() }]).expect("stage");
     let st = state("a", keys[0], 1);
     archive.store(&wal, &st, 100, "idle").expect("store");
-    assert_eq!(wal.entries().count(), 0);
+    assert_eq!(wal.entries().expect("entries").len(), 0);
     assert_eq!(wal.bytes(), 0);
     let segs = archive.segments(&TenantId::default_tenant(), &CorrelationId::from_trusted("a")).expect("segments");
     assert_eq!(segs.len(), 1);
