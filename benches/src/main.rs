@@ -102,7 +102,10 @@ async fn send_all(http: &str, bodies: Vec<Vec<u8>>, concurrency: usize) -> anyho
 async fn ingest(bin: &str, requests: usize, spans: usize, traces: usize, concurrency: usize) -> anyhow::Result<()> {
     let (bodies, total_spans, wire) = bodies(requests, spans, traces, 1);
     let body_bytes: usize = bodies.iter().map(Vec::len).sum();
-    println!("workload: {requests} requests x {spans} spans = {total_spans} spans, {body_bytes} body bytes ({:.0} B/span on the wire)", wire as f64 / total_spans as f64);
+    println!(
+        "workload: {requests} requests x {spans} spans = {total_spans} spans, {body_bytes} body bytes ({:.0} B/span on the wire)",
+        wire as f64 / total_spans as f64
+    );
 
     // Decode-only baseline: one thread decoding the same bodies.
     let me = std::process::id();
@@ -118,7 +121,10 @@ async fn ingest(bin: &str, requests: usize, spans: usize, traces: usize, concurr
     let decode_cpu = proc::cpu_seconds(me)? - cpu0;
     let decode_wall = t0.elapsed().as_secs_f64();
     let decode_rate = (total_spans * rounds) as f64 / decode_cpu.max(decode_wall.min(1e-3));
-    println!("decode-only: {:.0} spans/s per CPU (cpu {decode_cpu:.2}s, wall {decode_wall:.2}s)", (total_spans * rounds) as f64 / decode_cpu);
+    println!(
+        "decode-only: {:.0} spans/s per CPU (cpu {decode_cpu:.2}s, wall {decode_wall:.2}s)",
+        (total_spans * rounds) as f64 / decode_cpu
+    );
 
     let dir = tempfile::tempdir()?;
     let node = proc::spawn(bin, dir.path(), &["--session-idle-timeout-ms", "2000", "--session-memory-budget-bytes", "4294967296"]).await?;
@@ -161,7 +167,12 @@ async fn memory(bin: &str, span_requests: usize, sessions: usize) -> anyhow::Res
     let rss1 = wait_settled(node.pid).await?;
     let per_span = (rss1 - rss0) as f64 / total_spans as f64;
     let wire_per_span = wire as f64 / total_spans as f64;
-    println!("live spans: {total_spans} in {} sessions; RSS +{} MiB = {per_span:.0} B/span vs {wire_per_span:.0} B/span on the wire = {:.2}x", total_spans / 32, (rss1 - rss0) >> 20, per_span / wire_per_span);
+    println!(
+        "live spans: {total_spans} in {} sessions; RSS +{} MiB = {per_span:.0} B/span vs {wire_per_span:.0} B/span on the wire = {:.2}x",
+        total_spans / 32,
+        (rss1 - rss0) >> 20,
+        per_span / wire_per_span
+    );
     drop(node);
 
     // Per live session: one small span each.

@@ -8,15 +8,25 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 pub struct NodeProc {
-    pub child: Child,
+    /// Held so the node lives as long as this handle (killed on drop).
+    _child: Child,
     pub pid: u32,
     pub http: String,
-    pub api: String,
 }
 
 pub async fn spawn(bin: &str, data_dir: &std::path::Path, extra: &[&str]) -> anyhow::Result<NodeProc> {
     let mut child = Command::new(bin)
-        .args(["start", "--listen-otlp-grpc", "127.0.0.1:0", "--listen-otlp-http", "127.0.0.1:0", "--listen-api", "127.0.0.1:0", "--log", "warn"])
+        .args([
+            "start",
+            "--listen-otlp-grpc",
+            "127.0.0.1:0",
+            "--listen-otlp-http",
+            "127.0.0.1:0",
+            "--listen-api",
+            "127.0.0.1:0",
+            "--log",
+            "warn",
+        ])
         .arg("--data-dir")
         .arg(data_dir)
         .args(extra)
@@ -36,7 +46,7 @@ pub async fn spawn(bin: &str, data_dir: &std::path::Path, extra: &[&str]) -> any
     })
     .await??;
     let field = |name: &str| ready.split(name).nth(1).and_then(|s| s.split_whitespace().next()).unwrap_or_default().to_owned();
-    Ok(NodeProc { child, pid, http: format!("http://{}", field("otlp http ")), api: field("api ") })
+    Ok(NodeProc { _child: child, pid, http: format!("http://{}", field("otlp http ")) })
 }
 
 /// User + system CPU seconds of a process.
@@ -45,7 +55,8 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let after_comm = stat.rsplit(')').next().unwrap_or_default();
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
     // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the comm.
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     Ok(ticks / 100.0)
 }
 

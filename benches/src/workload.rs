@@ -21,7 +21,12 @@ fn s(v: &str) -> Value {
 /// One request: `traces` traces of `spans_per_request / traces` spans,
 /// grouped per service as SDKs do. `session_of` maps a trace number to the
 /// correlation ID put on its root span (None: trace-derived).
-pub fn request(seed: u64, spans_per_request: usize, traces: usize, session_of: impl Fn(u64) -> Option<String>) -> ExportTraceServiceRequest {
+pub fn request(
+    seed: u64,
+    spans_per_request: usize,
+    traces: usize,
+    session_of: impl Fn(u64) -> Option<String>,
+) -> ExportTraceServiceRequest {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let per_trace = (spans_per_request / traces.max(1)).max(1);
     let mut by_service: Vec<Vec<Span>> = vec![Vec::new(); SERVICES.len()];
@@ -71,7 +76,10 @@ pub fn request(seed: u64, spans_per_request: usize, traces: usize, session_of: i
             .enumerate()
             .filter(|(_, spans)| !spans.is_empty())
             .map(|(i, spans)| ResourceSpans {
-                resource: Some(Resource { attributes: vec![kv("service.name", s(SERVICES[i])), kv("host.name", s("node-17"))], ..Default::default() }),
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", s(SERVICES[i])), kv("host.name", s("node-17"))],
+                    ..Default::default()
+                }),
                 scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
                 ..Default::default()
             })

@@ -32,19 +32,13 @@ pub struct TokioClock {
 impl TokioClock {
     /// Anchors at the system's current wall-clock time.
     pub fn system() -> Self {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         Self::anchored_at(now)
     }
 
     /// Anchors at a chosen Unix time (simulations, tests).
     pub fn anchored_at(anchor_unix_ms: u64) -> Self {
-        Self {
-            anchor_unix_ms,
-            anchor: tokio::time::Instant::now(),
-        }
+        Self { anchor_unix_ms, anchor: tokio::time::Instant::now() }
     }
 }
 
@@ -70,9 +64,7 @@ pub struct SeededRng {
 
 impl SeededRng {
     pub fn from_seed(seed: u64) -> Self {
-        Self {
-            rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)),
-        }
+        Self { rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)) }
     }
 
     /// Seeds from the operating system (production default).

@@ -29,7 +29,7 @@ enum Command {
         #[arg(long, env = "OLLYSTACK_LOG", default_value = "info")]
         log: String,
         #[command(flatten)]
-        overrides: Overrides,
+        overrides: Box<Overrides>,
     },
     /// Print the version and exit.
     Version,

@@ -116,27 +116,99 @@ impl NodeMetrics {
             let _ = writeln!(out, "ollystack_ingest_items_total{{signal=\"{signal}\"}} {v}");
         }
         simple(&mut out, "ollystack_ingest_batches_total", "counter", "OTLP requests accepted.", self.ingest_batches.get());
-        simple(&mut out, "ollystack_ingest_rejected_items_total", "counter", "Items rejected inside accepted requests (partial success).", self.ingest_rejected_items.get());
-        simple(&mut out, "ollystack_ingest_overloaded_total", "counter", "Requests refused with a retryable status because the memory budget was exhausted.", self.ingest_overloaded_batches.get());
+        simple(
+            &mut out,
+            "ollystack_ingest_rejected_items_total",
+            "counter",
+            "Items rejected inside accepted requests (partial success).",
+            self.ingest_rejected_items.get(),
+        );
+        simple(
+            &mut out,
+            "ollystack_ingest_overloaded_total",
+            "counter",
+            "Requests refused with a retryable status because the memory budget was exhausted.",
+            self.ingest_overloaded_batches.get(),
+        );
         simple(&mut out, "ollystack_ingest_duplicates_total", "counter", "Re-delivered signals stored once.", self.ingest_duplicates.get());
-        labeled(&mut out, "ollystack_correlation_ids_rejected_total", "Explicit correlation IDs rejected and replaced, by reason.", "reason", &self.ids_rejected);
-        simple(&mut out, "ollystack_correlation_ids_sanitized_total", "counter", "External correlation IDs whose characters were sanitized.", self.ids_sanitized.get());
-        simple(&mut out, "ollystack_correlation_ids_generated_total", "counter", "Correlation IDs generated for signals with no ID and no trace.", self.ids_generated.get());
-        simple(&mut out, "ollystack_correlation_ids_derived_total", "counter", "Correlation IDs derived from a trace ID.", self.ids_derived.get());
-        simple(&mut out, "ollystack_correlation_trace_conflicts_total", "counter", "Signals whose trace already had a different explicit ID.", self.trace_id_conflicts.get());
-        simple(&mut out, "ollystack_correlation_trace_merges_total", "counter", "Trace-derived sessions merged into an explicit session.", self.trace_merges.get());
-        labeled(&mut out, "ollystack_semconv_deprecated_attributes_total", "Deprecated attributes seen and migrated, by attribute.", "attribute", &self.deprecated_attributes);
+        labeled(
+            &mut out,
+            "ollystack_correlation_ids_rejected_total",
+            "Explicit correlation IDs rejected and replaced, by reason.",
+            "reason",
+            &self.ids_rejected,
+        );
+        simple(
+            &mut out,
+            "ollystack_correlation_ids_sanitized_total",
+            "counter",
+            "External correlation IDs whose characters were sanitized.",
+            self.ids_sanitized.get(),
+        );
+        simple(
+            &mut out,
+            "ollystack_correlation_ids_generated_total",
+            "counter",
+            "Correlation IDs generated for signals with no ID and no trace.",
+            self.ids_generated.get(),
+        );
+        simple(
+            &mut out,
+            "ollystack_correlation_ids_derived_total",
+            "counter",
+            "Correlation IDs derived from a trace ID.",
+            self.ids_derived.get(),
+        );
+        simple(
+            &mut out,
+            "ollystack_correlation_trace_conflicts_total",
+            "counter",
+            "Signals whose trace already had a different explicit ID.",
+            self.trace_id_conflicts.get(),
+        );
+        simple(
+            &mut out,
+            "ollystack_correlation_trace_merges_total",
+            "counter",
+            "Trace-derived sessions merged into an explicit session.",
+            self.trace_merges.get(),
+        );
+        labeled(
+            &mut out,
+            "ollystack_semconv_deprecated_attributes_total",
+            "Deprecated attributes seen and migrated, by attribute.",
+            "attribute",
+            &self.deprecated_attributes,
+        );
         simple(&mut out, "ollystack_sessions_live", "gauge", "Live correlation sessions.", self.sessions_live.get());
         simple(&mut out, "ollystack_sessions_started_total", "counter", "Session segments started.", self.sessions_started.get());
         labeled(&mut out, "ollystack_sessions_finished_total", "Session segments finished, by reason.", "reason", &self.sessions_finished);
         simple(&mut out, "ollystack_memory_used_bytes", "gauge", "Bytes of live session data held.", self.memory_used_bytes.get());
-        simple(&mut out, "ollystack_memory_budget_bytes", "gauge", "Configured memory budget for live session data.", self.memory_budget_bytes.get());
+        simple(
+            &mut out,
+            "ollystack_memory_budget_bytes",
+            "gauge",
+            "Configured memory budget for live session data.",
+            self.memory_budget_bytes.get(),
+        );
         simple(&mut out, "ollystack_wal_bytes", "gauge", "Bytes of unflushed entries in the write-ahead log.", self.wal_bytes.get());
-        simple(&mut out, "ollystack_wal_replayed_entries_total", "counter", "WAL entries replayed at start.", self.wal_entries_replayed.get());
+        simple(
+            &mut out,
+            "ollystack_wal_replayed_entries_total",
+            "counter",
+            "WAL entries replayed at start.",
+            self.wal_entries_replayed.get(),
+        );
         simple(&mut out, "ollystack_flush_segments_total", "counter", "Session segments flushed to storage.", self.flush_segments.get());
         simple(&mut out, "ollystack_flush_failures_total", "counter", "Failed flush attempts (retried).", self.flush_failures.get());
         simple(&mut out, "ollystack_archive_bytes", "gauge", "Bytes held by the embedded archive.", self.archive_bytes.get());
-        simple(&mut out, "ollystack_archive_expired_segments_total", "counter", "Archived segments removed by retention.", self.archive_segments_expired.get());
+        simple(
+            &mut out,
+            "ollystack_archive_expired_segments_total",
+            "counter",
+            "Archived segments removed by retention.",
+            self.archive_segments_expired.get(),
+        );
         out
     }
 }

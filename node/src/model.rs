@@ -146,9 +146,6 @@ impl IdSource {
     /// Explicit sources name the session directly; a trace that carries one
     /// joins that session (trace unification).
     pub fn is_explicit(self) -> bool {
-        matches!(
-            self,
-            Self::ResourceAttribute | Self::SpanAttribute | Self::Header | Self::Baggage | Self::LogBody
-        )
+        matches!(self, Self::ResourceAttribute | Self::SpanAttribute | Self::Header | Self::Baggage | Self::LogBody)
     }
 }

@@ -86,7 +86,8 @@ async fn kill_9_loses_nothing_acknowledged() {
         let (s, b) = get_json(&format!("{}/api/v1/correlate/live-{k}", node.api)).await;
         assert_eq!(s, 200, "{b}");
         assert_eq!(b["summary"]["total_spans"], 60, "live-{k}: {b}");
-        let mut ids: Vec<String> = b["traces"].as_array().expect("traces").iter().map(|t| t["span_id"].as_str().unwrap_or("").to_owned()).collect();
+        let mut ids: Vec<String> =
+            b["traces"].as_array().expect("traces").iter().map(|t| t["span_id"].as_str().unwrap_or("").to_owned()).collect();
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), 60, "no span twice");

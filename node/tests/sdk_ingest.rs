@@ -121,11 +121,8 @@ async fn logs_over_http_find_their_session_by_json_body_and_trace() {
     let node = start_node(|_| {}).await;
     let http = node.otlp_http();
     tokio::task::spawn_blocking(move || {
-        let exporter = opentelemetry_otlp::LogExporter::builder()
-            .with_http()
-            .with_endpoint(format!("{http}/v1/logs"))
-            .build()
-            .expect("log exporter");
+        let exporter =
+            opentelemetry_otlp::LogExporter::builder().with_http().with_endpoint(format!("{http}/v1/logs")).build().expect("log exporter");
         let provider = SdkLoggerProvider::builder()
             .with_simple_exporter(exporter)
             .with_resource(Resource::builder().with_service_name("billing").build())
@@ -157,7 +154,12 @@ async fn logs_over_http_find_their_session_by_json_body_and_trace() {
     // A log with no ID and no trace gets a generated olly- ID and is listed.
     let (status, sessions) = get_json(&node.api("/api/v1/sessions?limit=10")).await;
     assert_eq!(status, 200);
-    let ids = sessions["sessions"].as_array().expect("sessions").iter().map(|s| s["correlation_id"].as_str().unwrap_or("").to_owned()).collect::<Vec<_>>();
+    let ids = sessions["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .map(|s| s["correlation_id"].as_str().unwrap_or("").to_owned())
+        .collect::<Vec<_>>();
     assert!(ids.contains(&"flow-json-1".to_owned()), "{ids:?}");
     assert!(ids.iter().any(|i| i.starts_with("olly-")), "{ids:?}");
     node.node.shutdown().await;
@@ -203,13 +205,7 @@ async fn exemplars_from_the_python_sdk() {
     };
     let node = start_node(|_| {}).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/send_exemplars.py");
-    let out = tokio::process::Command::new(python)
-        .arg(script)
-        .arg(node.otlp_http())
-        .arg("quote-77")
-        .output()
-        .await
-        .expect("python runs");
+    let out = tokio::process::Command::new(python).arg(script).arg(node.otlp_http()).arg("quote-77").output().await.expect("python runs");
     assert!(out.status.success(), "python sdk failed: {}", String::from_utf8_lossy(&out.stderr));
     let trace_id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
 

@@ -76,7 +76,11 @@ impl ConfigFile {
         positive("session.idle_timeout_ms", s.idle_timeout_ms)?;
         positive("session.max_age_ms", s.max_age_ms)?;
         if s.max_age_ms < s.idle_timeout_ms {
-            return Err(invalid("session.max_age_ms", s.max_age_ms, format!("must be at least session.idle_timeout_ms ({})", s.idle_timeout_ms)));
+            return Err(invalid(
+                "session.max_age_ms",
+                s.max_age_ms,
+                format!("must be at least session.idle_timeout_ms ({})", s.idle_timeout_ms),
+            ));
         }
         positive("session.max_spans", s.max_spans)?;
         positive("session.max_logs", s.max_logs)?;
@@ -96,7 +100,9 @@ impl ConfigFile {
         if !(8..=1024).contains(&c.max_id_length) {
             return Err(invalid("correlation.max_id_length", c.max_id_length, "must be between 8 and 1024"));
         }
-        if let Some(bad) = c.trusted_prefixes.iter().find(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')) {
+        if let Some(bad) =
+            c.trusted_prefixes.iter().find(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+        {
             return Err(invalid("correlation.trusted_prefixes", bad, "prefixes must be non-empty [A-Za-z0-9_-]"));
         }
         positive("archive.retention_ms", self.archive.retention_ms)?;
@@ -110,7 +116,10 @@ impl ConfigFile {
             otlp_grpc_addr: addr("listen.otlp_grpc", &self.listen.otlp_grpc)?,
             otlp_http_addr: addr("listen.otlp_http", &self.listen.otlp_http)?,
             api_addr: addr("listen.api", &self.listen.api)?,
-            receiver: ReceiverLimits { max_request_bytes: r.max_request_bytes as usize, max_concurrent_requests: r.max_concurrent_requests as usize },
+            receiver: ReceiverLimits {
+                max_request_bytes: r.max_request_bytes as usize,
+                max_concurrent_requests: r.max_concurrent_requests as usize,
+            },
             finish: FinishRules {
                 idle_timeout_ms: s.idle_timeout_ms,
                 max_age_ms: s.max_age_ms,

@@ -7,10 +7,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValu
 
 /// The value of the first attribute named `key`, if it has one.
 pub(crate) fn find<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
+    attrs.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref())
 }
 
 /// The text of a scalar value: a non-empty string, an integer or a finite
@@ -36,10 +33,7 @@ pub(crate) fn strings(value: &AnyValue) -> impl Iterator<Item = &str> {
         Some(Value::StringValue(text)) => Some(text.as_str()),
         _ => None,
     });
-    single
-        .into_iter()
-        .chain(from_array)
-        .filter(|text| !text.is_empty())
+    single.into_iter().chain(from_array).filter(|text| !text.is_empty())
 }
 
 #[cfg(test)]
@@ -51,40 +45,28 @@ pub(crate) mod test_util {
 
     /// A string value.
     pub fn s(text: &str) -> AnyValue {
-        AnyValue {
-            value: Some(Value::StringValue(text.to_owned())),
-        }
+        AnyValue { value: Some(Value::StringValue(text.to_owned())) }
     }
 
     /// An integer value.
     pub fn i(n: i64) -> AnyValue {
-        AnyValue {
-            value: Some(Value::IntValue(n)),
-        }
+        AnyValue { value: Some(Value::IntValue(n)) }
     }
 
     /// An array of strings.
     pub fn arr(items: &[&str]) -> AnyValue {
         let values = items.iter().map(|t| s(t)).collect();
-        AnyValue {
-            value: Some(Value::ArrayValue(ArrayValue { values })),
-        }
+        AnyValue { value: Some(Value::ArrayValue(ArrayValue { values })) }
     }
 
     /// A key-value list value.
     pub fn kvlist(items: Vec<KeyValue>) -> AnyValue {
-        AnyValue {
-            value: Some(Value::KvlistValue(KeyValueList { values: items })),
-        }
+        AnyValue { value: Some(Value::KvlistValue(KeyValueList { values: items })) }
     }
 
     /// An attribute.
     pub fn kv(key: &str, value: AnyValue) -> KeyValue {
-        KeyValue {
-            key: key.to_owned(),
-            value: Some(value),
-            ..Default::default()
-        }
+        KeyValue { key: key.to_owned(), value: Some(value), ..Default::default() }
     }
 
     /// A string attribute.
@@ -103,17 +85,11 @@ mod tests {
         assert_eq!(scalar_text(&s("abc")).as_deref(), Some("abc"));
         assert_eq!(scalar_text(&s("")), None);
         assert_eq!(scalar_text(&i(42)).as_deref(), Some("42"));
-        let double = AnyValue {
-            value: Some(Value::DoubleValue(7.0)),
-        };
+        let double = AnyValue { value: Some(Value::DoubleValue(7.0)) };
         assert_eq!(scalar_text(&double).as_deref(), Some("7"));
-        let nan = AnyValue {
-            value: Some(Value::DoubleValue(f64::NAN)),
-        };
+        let nan = AnyValue { value: Some(Value::DoubleValue(f64::NAN)) };
         assert_eq!(scalar_text(&nan), None);
-        let boolean = AnyValue {
-            value: Some(Value::BoolValue(true)),
-        };
+        let boolean = AnyValue { value: Some(Value::BoolValue(true)) };
         assert_eq!(scalar_text(&boolean), None);
         assert_eq!(scalar_text(&AnyValue { value: None }), None);
     }
@@ -121,10 +97,7 @@ mod tests {
     #[test]
     fn strings_reads_a_string_or_an_array_and_skips_empty_ones() {
         assert_eq!(strings(&s("a")).collect::<Vec<_>>(), ["a"]);
-        assert_eq!(
-            strings(&arr(&["", "b", "c"])).collect::<Vec<_>>(),
-            ["b", "c"]
-        );
+        assert_eq!(strings(&arr(&["", "b", "c"])).collect::<Vec<_>>(), ["b", "c"]);
         assert_eq!(strings(&i(1)).count(), 0);
     }
 

@@ -31,11 +31,7 @@ pub(crate) fn member(baggage: &str, name: &str) -> Option<String> {
 /// Looks for member `name` in the baggage attributes `attr_names` of each
 /// attribute list of `layers`, in order (callers pass the signal's
 /// attributes before the resource's).
-pub(crate) fn lookup(
-    attr_names: &[String],
-    name: &str,
-    layers: [&[KeyValue]; 2],
-) -> Option<String> {
+pub(crate) fn lookup(attr_names: &[String], name: &str, layers: [&[KeyValue]; 2]) -> Option<String> {
     layers.into_iter().find_map(|attrs| {
         attr_names
             .iter()
@@ -122,23 +118,11 @@ mod tests {
 
     #[test]
     fn lookup_prefers_the_signal_then_the_resource() {
-        let names = vec![
-            "baggage".to_owned(),
-            "http.request.header.baggage".to_owned(),
-        ];
+        let names = vec!["baggage".to_owned(), "http.request.header.baggage".to_owned()];
         let resource = vec![kvs("baggage", "id=res")];
-        let signal = vec![kv(
-            "http.request.header.baggage",
-            arr(&["other=1", "id=sig"]),
-        )];
-        assert_eq!(
-            lookup(&names, "id", [&signal, &resource]).as_deref(),
-            Some("sig")
-        );
-        assert_eq!(
-            lookup(&names, "id", [&[], &resource]).as_deref(),
-            Some("res")
-        );
+        let signal = vec![kv("http.request.header.baggage", arr(&["other=1", "id=sig"]))];
+        assert_eq!(lookup(&names, "id", [&signal, &resource]).as_deref(), Some("sig"));
+        assert_eq!(lookup(&names, "id", [&[], &resource]).as_deref(), Some("res"));
         assert_eq!(lookup(&names, "id", [&[], &[]]), None);
     }
 

@@ -24,11 +24,7 @@ pub struct Candidate {
 }
 
 /// The explicit ID of a span.
-pub fn span_candidate(
-    s: &CorrelationSettings,
-    resource_attrs: &[KeyValue],
-    span_attrs: &[KeyValue],
-) -> Option<Candidate> {
+pub fn span_candidate(s: &CorrelationSettings, resource_attrs: &[KeyValue], span_attrs: &[KeyValue]) -> Option<Candidate> {
     attribute_candidate(s, resource_attrs, span_attrs)
 }
 
@@ -41,29 +37,18 @@ pub fn log_candidate(
 ) -> Option<Candidate> {
     attribute_candidate(s, resource_attrs, log_attrs).or_else(|| {
         let raw = body_field(&s.log_body_fields, body?)?;
-        Some(Candidate {
-            raw,
-            source: IdSource::LogBody,
-        })
+        Some(Candidate { raw, source: IdSource::LogBody })
     })
 }
 
 /// The explicit ID of a metric exemplar (its filtered attributes are the
 /// signal attributes).
-pub fn exemplar_candidate(
-    s: &CorrelationSettings,
-    resource_attrs: &[KeyValue],
-    labels: &[KeyValue],
-) -> Option<Candidate> {
+pub fn exemplar_candidate(s: &CorrelationSettings, resource_attrs: &[KeyValue], labels: &[KeyValue]) -> Option<Candidate> {
     attribute_candidate(s, resource_attrs, labels)
 }
 
 /// The precedence shared by every signal, up to baggage.
-fn attribute_candidate(
-    s: &CorrelationSettings,
-    resource: &[KeyValue],
-    signal: &[KeyValue],
-) -> Option<Candidate> {
+fn attribute_candidate(s: &CorrelationSettings, resource: &[KeyValue], signal: &[KeyValue]) -> Option<Candidate> {
     let found = |raw: String, source| Some(Candidate { raw, source });
     if let Some(raw) = attr::find(resource, &s.attribute).and_then(attr::scalar_text) {
         return found(raw, IdSource::ResourceAttribute);
@@ -71,11 +56,7 @@ fn attribute_candidate(
     if let Some(raw) = attr::find(signal, &s.attribute).and_then(attr::scalar_text) {
         return found(raw, IdSource::SpanAttribute);
     }
-    let header = s
-        .header_attributes
-        .iter()
-        .filter_map(|name| attr::find(signal, name))
-        .find_map(|value| attr::strings(value).next());
+    let header = s.header_attributes.iter().filter_map(|name| attr::find(signal, name)).find_map(|value| attr::strings(value).next());
     if let Some(raw) = header {
         return found(raw.to_owned(), IdSource::Header);
     }
@@ -91,17 +72,14 @@ fn body_field(fields: &[String], body: &AnyValue) -> Option<String> {
             if text.len() > JSON_BODY_BYTES_MAX || !text.trim_start().starts_with('{') {
                 return None;
             }
-            let object: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(text).ok()?;
+            let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).ok()?;
             fields.iter().find_map(|field| match object.get(field)? {
                 serde_json::Value::String(text) if !text.is_empty() => Some(text.clone()),
                 serde_json::Value::Number(n) => Some(n.to_string()),
                 _ => None,
             })
         }
-        Value::KvlistValue(list) => fields
-            .iter()
-            .find_map(|field| attr::find(&list.values, field).and_then(attr::scalar_text)),
+        Value::KvlistValue(list) => fields.iter().find_map(|field| attr::find(&list.values, field).and_then(attr::scalar_text)),
         _ => None,
     }
 }

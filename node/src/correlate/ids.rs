@@ -41,13 +41,9 @@ pub fn is_olly_id(s: &str) -> bool {
         return false;
     };
     (1..=BASE36_DIGITS_MAX).contains(&time.len())
-        && time
-            .bytes()
-            .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+        && time.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
         && random.len() == HEX_DIGITS
-        && random
-            .bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        && random.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
 /// `n` in lowercase base36 (digits `0-9a-z`), without leading zeros.
@@ -92,10 +88,7 @@ mod tests {
     #[test]
     fn generate_formats_time_and_random() {
         assert_eq!(generate(0, 0).as_str(), "olly-0-00000000");
-        assert_eq!(
-            generate(1_700_000_000_000, 0xdead_beef).as_str(),
-            "olly-loyw3v28-deadbeef"
-        );
+        assert_eq!(generate(1_700_000_000_000, 0xdead_beef).as_str(), "olly-loyw3v28-deadbeef");
     }
 
     #[test]

@@ -41,15 +41,7 @@ pub struct Resolution {
 impl Resolution {
     /// A resolution that changes nothing in the trace index.
     fn plain(id: CorrelationId, source: IdSource, rejected: Option<RejectReason>) -> Self {
-        Self {
-            id,
-            source,
-            rejected,
-            sanitized: false,
-            bind: None,
-            merge_from: None,
-            conflict: false,
-        }
+        Self { id, source, rejected, sanitized: false, bind: None, merge_from: None, conflict: false }
     }
 }
 
@@ -68,12 +60,8 @@ pub fn resolve(
         (validate(s, &c.raw), c.source)
     });
     let rejected = match verdict {
-        Some((Validated::Accepted(id), source)) => {
-            return explicit(id, source, false, trace, known)
-        }
-        Some((Validated::Sanitized(id), source)) => {
-            return explicit(id, source, true, trace, known)
-        }
+        Some((Validated::Accepted(id), source)) => return explicit(id, source, false, trace, known),
+        Some((Validated::Sanitized(id), source)) => return explicit(id, source, true, trace, known),
         Some((Validated::Rejected(reason), _)) => Some(reason),
         None => None,
     };
@@ -82,13 +70,7 @@ pub fn resolve(
 
 /// The resolution of a valid explicit ID, with the trace index change it
 /// needs when the signal belongs to a trace.
-fn explicit(
-    id: CorrelationId,
-    source: IdSource,
-    sanitized: bool,
-    trace: Option<TraceId>,
-    known: Option<&TraceBinding>,
-) -> Resolution {
+fn explicit(id: CorrelationId, source: IdSource, sanitized: bool, trace: Option<TraceId>, known: Option<&TraceBinding>) -> Resolution {
     let mut out = Resolution::plain(id, source, None);
     out.sanitized = sanitized;
     if trace.is_some() {
@@ -99,10 +81,7 @@ fn explicit(
 
 /// Sets the trace index change for an explicit ID on a signal of a trace.
 fn unify(out: &mut Resolution, known: Option<&TraceBinding>) {
-    let bind = Some(TraceBinding {
-        id: out.id.clone(),
-        explicit: true,
-    });
+    let bind = Some(TraceBinding { id: out.id.clone(), explicit: true });
     match known {
         None => out.bind = bind,
         Some(b) if !b.explicit => {
@@ -132,10 +111,7 @@ fn implicit(
     }
     let derived = derive_from_trace(trace);
     let mut out = Resolution::plain(derived.clone(), IdSource::Derived, rejected);
-    out.bind = Some(TraceBinding {
-        id: derived,
-        explicit: false,
-    });
+    out.bind = Some(TraceBinding { id: derived, explicit: false });
     out
 }
 

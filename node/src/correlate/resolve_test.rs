@@ -16,10 +16,7 @@ fn id(text: &str) -> CorrelationId {
 }
 
 fn header(raw: &str) -> Option<Candidate> {
-    Some(Candidate {
-        raw: raw.to_owned(),
-        source: IdSource::Header,
-    })
+    Some(Candidate { raw: raw.to_owned(), source: IdSource::Header })
 }
 
 fn trace() -> TraceId {
@@ -27,10 +24,7 @@ fn trace() -> TraceId {
 }
 
 fn explicit(text: &str) -> TraceBinding {
-    TraceBinding {
-        id: id(text),
-        explicit: true,
-    }
+    TraceBinding { id: id(text), explicit: true }
 }
 
 fn never() -> CorrelationId {
@@ -52,17 +46,8 @@ fn explicit_id_binds_an_unknown_trace() {
 
 #[test]
 fn explicit_id_takes_over_a_derived_trace_and_merges_it() {
-    let derived = TraceBinding {
-        id: derive_from_trace(trace()),
-        explicit: false,
-    };
-    let r = resolve(
-        &settings(),
-        header("abc"),
-        Some(trace()),
-        Some(&derived),
-        never,
-    );
+    let derived = TraceBinding { id: derive_from_trace(trace()), explicit: false };
+    let r = resolve(&settings(), header("abc"), Some(trace()), Some(&derived), never);
     assert_eq!(r.bind, Some(explicit("abc")));
     assert_eq!(r.merge_from, Some(derived.id));
 }
@@ -70,48 +55,21 @@ fn explicit_id_takes_over_a_derived_trace_and_merges_it() {
 #[test]
 fn explicit_id_equal_to_the_derived_one_upgrades_without_merge() {
     let derived = derive_from_trace(trace());
-    let known = TraceBinding {
-        id: derived.clone(),
-        explicit: false,
-    };
-    let r = resolve(
-        &settings(),
-        header(derived.as_str()),
-        Some(trace()),
-        Some(&known),
-        never,
-    );
-    assert_eq!(
-        r.bind,
-        Some(TraceBinding {
-            id: derived,
-            explicit: true
-        })
-    );
+    let known = TraceBinding { id: derived.clone(), explicit: false };
+    let r = resolve(&settings(), header(derived.as_str()), Some(trace()), Some(&known), never);
+    assert_eq!(r.bind, Some(TraceBinding { id: derived, explicit: true }));
     assert_eq!(r.merge_from, None);
 }
 
 #[test]
 fn same_explicit_id_changes_nothing() {
-    let r = resolve(
-        &settings(),
-        header("abc"),
-        Some(trace()),
-        Some(&explicit("abc")),
-        never,
-    );
+    let r = resolve(&settings(), header("abc"), Some(trace()), Some(&explicit("abc")), never);
     assert_eq!(r, Resolution::plain(id("abc"), IdSource::Header, None));
 }
 
 #[test]
 fn other_explicit_id_is_a_conflict_and_keeps_its_own_id() {
-    let r = resolve(
-        &settings(),
-        header("new"),
-        Some(trace()),
-        Some(&explicit("old")),
-        never,
-    );
+    let r = resolve(&settings(), header("new"), Some(trace()), Some(&explicit("old")), never);
     assert_eq!((r.id, r.conflict, r.bind), (id("new"), true, None));
 }
 
@@ -123,29 +81,14 @@ fn sanitized_ids_are_flagged() {
 
 #[test]
 fn rejected_candidate_is_counted_and_falls_through() {
-    let r = resolve(
-        &settings(),
-        header("x;drop"),
-        Some(trace()),
-        Some(&explicit("abc")),
-        never,
-    );
-    assert_eq!(
-        r.rejected,
-        Some(RejectReason::Injection("statement_separator"))
-    );
+    let r = resolve(&settings(), header("x;drop"), Some(trace()), Some(&explicit("abc")), never);
+    assert_eq!(r.rejected, Some(RejectReason::Injection("statement_separator")));
     assert_eq!((r.id, r.source, r.bind), (id("abc"), IdSource::Trace, None));
 }
 
 #[test]
 fn known_trace_gives_its_id() {
-    let r = resolve(
-        &settings(),
-        None,
-        Some(trace()),
-        Some(&explicit("abc")),
-        never,
-    );
+    let r = resolve(&settings(), None, Some(trace()), Some(&explicit("abc")), never);
     assert_eq!(r, Resolution::plain(id("abc"), IdSource::Trace, None));
 }
 
@@ -153,17 +96,8 @@ fn known_trace_gives_its_id() {
 fn unknown_trace_derives_and_binds() {
     let r = resolve(&settings(), None, Some(trace()), None, never);
     let derived = derive_from_trace(trace());
-    assert_eq!(
-        (r.id.clone(), r.source),
-        (derived.clone(), IdSource::Derived)
-    );
-    assert_eq!(
-        r.bind,
-        Some(TraceBinding {
-            id: derived,
-            explicit: false
-        })
-    );
+    assert_eq!((r.id.clone(), r.source), (derived.clone(), IdSource::Derived));
+    assert_eq!(r.bind, Some(TraceBinding { id: derived, explicit: false }));
 }
 
 #[test]
@@ -174,14 +108,7 @@ fn no_candidate_and_no_trace_generates_once() {
         id("olly-1-00000000")
     };
     let r = resolve(&settings(), header(""), None, None, generate);
-    assert_eq!(
-        (r.id, r.source, r.rejected),
-        (
-            id("olly-1-00000000"),
-            IdSource::Generated,
-            Some(RejectReason::Empty)
-        )
-    );
+    assert_eq!((r.id, r.source, r.rejected), (id("olly-1-00000000"), IdSource::Generated, Some(RejectReason::Empty)));
     assert_eq!(calls.get(), 1);
 }
 

@@ -84,13 +84,7 @@ fn migrate_target(attrs: &mut Vec<KeyValue>) -> bool {
         // Not a string: nothing sensible to split; keep it under its stable path name.
         _ => {
             if !has(attrs, URL_PATH) {
-                attrs.insert(
-                    at,
-                    KeyValue {
-                        key: URL_PATH.to_owned(),
-                        ..removed
-                    },
-                );
+                attrs.insert(at, KeyValue { key: URL_PATH.to_owned(), ..removed });
             }
             return true;
         }
@@ -106,24 +100,14 @@ fn migrate_target(attrs: &mut Vec<KeyValue>) -> bool {
         added.push((URL_PATH, path));
         added.extend(query.filter(|q| !q.is_empty()).map(|q| (URL_QUERY, q)));
     }
-    let added: Vec<KeyValue> = added
-        .into_iter()
-        .filter(|(key, _)| !has(attrs, key))
-        .map(|(key, value)| string_kv(key, value))
-        .collect();
+    let added: Vec<KeyValue> = added.into_iter().filter(|(key, _)| !has(attrs, key)).map(|(key, value)| string_kv(key, value)).collect();
     let at = at.min(attrs.len());
     attrs.splice(at..at, added);
     true
 }
 
 fn string_kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue {
-            value: Some(Value::StringValue(value.to_owned())),
-        }),
-        ..Default::default()
-    }
+    KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(Value::StringValue(value.to_owned())) }), ..Default::default() }
 }
 
 /// A path with no segment that looks like an identifier: all digits, a
@@ -136,16 +120,8 @@ pub(crate) fn is_route_like(path: &str) -> bool {
 fn looks_like_id(segment: &str) -> bool {
     let all = |pred: fn(&u8) -> bool| !segment.is_empty() && segment.bytes().all(|c| pred(&c));
     let is_uuid = segment.len() == 36
-        && segment.bytes().enumerate().all(|(i, c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                c == b'-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        });
-    all(u8::is_ascii_digit)
-        || is_uuid
-        || (segment.len() >= HEX_ID_CHARS_MIN && all(u8::is_ascii_hexdigit))
+        && segment.bytes().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == b'-' } else { c.is_ascii_hexdigit() });
+    all(u8::is_ascii_digit) || is_uuid || (segment.len() >= HEX_ID_CHARS_MIN && all(u8::is_ascii_hexdigit))
 }
 
 #[cfg(test)]

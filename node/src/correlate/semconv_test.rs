@@ -39,36 +39,19 @@ fn deprecated_names_are_renamed_in_place() {
         ]
     );
     assert_eq!(value(&attrs, "http.response.status_code"), Some(&i(200)));
-    assert_eq!(
-        seen,
-        [
-            "http.method",
-            "http.status_code",
-            "http.url",
-            "http.scheme",
-            "db.name",
-            "net.peer.name",
-            "net.peer.port"
-        ]
-    );
+    assert_eq!(seen, ["http.method", "http.status_code", "http.url", "http.scheme", "db.name", "net.peer.name", "net.peer.port"]);
 }
 
 #[test]
 fn stable_values_win_over_deprecated_ones() {
-    let mut attrs = vec![
-        kvs("http.method", "POST"),
-        kvs("http.request.method", "GET"),
-    ];
+    let mut attrs = vec![kvs("http.method", "POST"), kvs("http.request.method", "GET")];
     assert_eq!(migrate_attributes(&mut attrs), ["http.method"]);
     assert_eq!(attrs, vec![kvs("http.request.method", "GET")]);
 }
 
 #[test]
 fn current_attributes_are_untouched() {
-    let mut attrs = vec![
-        kvs("http.request.method", "GET"),
-        kvs("db.system", "postgresql"),
-    ];
+    let mut attrs = vec![kvs("http.request.method", "GET"), kvs("db.system", "postgresql")];
     let before = attrs.clone();
     assert!(migrate_attributes(&mut attrs).is_empty());
     assert_eq!(attrs, before);
@@ -78,31 +61,19 @@ fn current_attributes_are_untouched() {
 fn db_statement_is_renamed_and_scrubbed() {
     let mut attrs = vec![kvs("db.statement", "SELECT * FROM t WHERE id = 42")];
     assert_eq!(migrate_attributes(&mut attrs), ["db.statement"]);
-    assert_eq!(
-        attrs,
-        vec![kvs("db.query.text", "SELECT * FROM t WHERE id = ?")]
-    );
+    assert_eq!(attrs, vec![kvs("db.query.text", "SELECT * FROM t WHERE id = ?")]);
 }
 
 #[test]
 fn existing_query_text_is_scrubbed_and_wins() {
-    let mut attrs = vec![
-        kvs("db.query.text", "SELECT 'a'"),
-        kvs("db.statement", "SELECT 'b'"),
-    ];
+    let mut attrs = vec![kvs("db.query.text", "SELECT 'a'"), kvs("db.statement", "SELECT 'b'")];
     migrate_attributes(&mut attrs);
     assert_eq!(attrs, vec![kvs("db.query.text", "SELECT ?")]);
 }
 
 #[test]
 fn route_like_targets_become_routes() {
-    for path in [
-        "/api/users",
-        "/users/{id}/orders",
-        "/users/:id",
-        "/",
-        "/v2/items",
-    ] {
+    for path in ["/api/users", "/users/{id}/orders", "/users/:id", "/", "/v2/items"] {
         let mut attrs = vec![kvs("http.target", path)];
         assert_eq!(migrate_attributes(&mut attrs), ["http.target"]);
         assert_eq!(attrs, vec![kvs("http.route", path)], "{path}");
@@ -111,31 +82,15 @@ fn route_like_targets_become_routes() {
 
 #[test]
 fn concrete_targets_become_url_path_and_query() {
-    let mut attrs = vec![
-        kvs("a", "1"),
-        kvs("http.target", "/users/123?tab=2&x=y"),
-        kvs("b", "2"),
-    ];
+    let mut attrs = vec![kvs("a", "1"), kvs("http.target", "/users/123?tab=2&x=y"), kvs("b", "2")];
     migrate_attributes(&mut attrs);
-    assert_eq!(
-        attrs,
-        vec![
-            kvs("a", "1"),
-            kvs("url.path", "/users/123"),
-            kvs("url.query", "tab=2&x=y"),
-            kvs("b", "2")
-        ]
-    );
+    assert_eq!(attrs, vec![kvs("a", "1"), kvs("url.path", "/users/123"), kvs("url.query", "tab=2&x=y"), kvs("b", "2")]);
 
     let mut attrs = vec![kvs("http.target", "/search?")];
     migrate_attributes(&mut attrs);
     assert_eq!(attrs, vec![kvs("url.path", "/search")]);
 
-    for path in [
-        "/o/550e8400-e29b-41d4-a716-446655440000",
-        "/blob/0123456789abcdef0123",
-        "*",
-    ] {
+    for path in ["/o/550e8400-e29b-41d4-a716-446655440000", "/blob/0123456789abcdef0123", "*"] {
         let mut attrs = vec![kvs("http.target", path)];
         migrate_attributes(&mut attrs);
         assert_eq!(attrs, vec![kvs("url.path", path)], "{path}");
@@ -144,20 +99,9 @@ fn concrete_targets_become_url_path_and_query() {
 
 #[test]
 fn target_keeps_existing_stable_attributes() {
-    let mut attrs = vec![
-        kvs("http.route", "/users/{id}"),
-        kvs("http.target", "/users/7?a=b"),
-        kvs("url.path", "/p"),
-    ];
+    let mut attrs = vec![kvs("http.route", "/users/{id}"), kvs("http.target", "/users/7?a=b"), kvs("url.path", "/p")];
     migrate_attributes(&mut attrs);
-    assert_eq!(
-        attrs,
-        vec![
-            kvs("http.route", "/users/{id}"),
-            kvs("url.query", "a=b"),
-            kvs("url.path", "/p")
-        ]
-    );
+    assert_eq!(attrs, vec![kvs("http.route", "/users/{id}"), kvs("url.query", "a=b"), kvs("url.path", "/p")]);
 
     let mut attrs = vec![kvs("http.route", "/x"), kvs("http.target", "/x")];
     migrate_attributes(&mut attrs);
@@ -183,11 +127,8 @@ fn identifier_segments_are_recognized() {
 }
 
 fn deprecated_key() -> impl Strategy<Value = String> {
-    let names: Vec<&str> = RENAMES
-        .iter()
-        .flat_map(|(old, new)| [*old, *new])
-        .chain([HTTP_TARGET, HTTP_ROUTE, URL_PATH, URL_QUERY, "other"])
-        .collect();
+    let names: Vec<&str> =
+        RENAMES.iter().flat_map(|(old, new)| [*old, *new]).chain([HTTP_TARGET, HTTP_ROUTE, URL_PATH, URL_QUERY, "other"]).collect();
     prop::sample::select(names).prop_map(str::to_owned)
 }
 

@@ -36,19 +36,10 @@ impl Default for CorrelationSettings {
     fn default() -> Self {
         Self {
             attribute: "correlation_id".to_owned(),
-            header_attributes: vec![
-                "http.request.header.x-correlation-id".to_owned(),
-                "http.request.header.x-request-id".to_owned(),
-            ],
-            baggage_attributes: vec![
-                "baggage".to_owned(),
-                "http.request.header.baggage".to_owned(),
-            ],
+            header_attributes: vec!["http.request.header.x-correlation-id".to_owned(), "http.request.header.x-request-id".to_owned()],
+            baggage_attributes: vec!["baggage".to_owned(), "http.request.header.baggage".to_owned()],
             baggage_member: "correlation_id".to_owned(),
-            log_body_fields: ["correlation_id", "correlationId", "request_id", "requestId"]
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            log_body_fields: ["correlation_id", "correlationId", "request_id", "requestId"].into_iter().map(str::to_owned).collect(),
             max_id_length: 100,
             trusted_prefixes: Vec::new(),
             tenancy_enabled: false,

@@ -32,10 +32,7 @@ pub fn scrub_sql_literals(sql: &str) -> String {
         } else if c == b'"' || c == b'`' {
             i = quoted_end(b, i);
         } else if c == b'-' && next == Some(b'-') {
-            i = b[i..]
-                .iter()
-                .position(|&x| x == b'\n')
-                .map_or(b.len(), |n| i + n);
+            i = b[i..].iter().position(|&x| x == b'\n').map_or(b.len(), |n| i + n);
         } else if c == b'/' && next == Some(b'*') {
             i = find(b, i + 2, b"*/").map_or(b.len(), |n| n + 2);
         } else if starts_number(b, i) {
@@ -52,11 +49,7 @@ pub fn scrub_sql_literals(sql: &str) -> String {
             }
         } else if is_ident(c) {
             let end = word_end(b, i);
-            let list = if b[i..end].eq_ignore_ascii_case(b"in") {
-                literal_list(b, end)
-            } else {
-                None
-            };
+            let list = if b[i..end].eq_ignore_ascii_case(b"in") { literal_list(b, end) } else { None };
             i = end;
             if let Some((open, close)) = list {
                 out.push_str(&sql[copied..open]);
@@ -80,18 +73,12 @@ fn is_ident(c: u8) -> bool {
 
 /// End of the name starting at `i`.
 fn word_end(b: &[u8], i: usize) -> usize {
-    b[i..]
-        .iter()
-        .position(|&c| !is_ident(c))
-        .map_or(b.len(), |n| i + n)
+    b[i..].iter().position(|&c| !is_ident(c)).map_or(b.len(), |n| i + n)
 }
 
 /// First index at or after `from` where `needle` starts.
 fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    b.get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|n| from + n)
+    b.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|n| from + n)
 }
 
 /// End (exclusive) of the quoted token opening at `i`; the quote doubled
@@ -133,16 +120,11 @@ fn number_end(b: &[u8], i: usize) -> Option<usize> {
                 c.is_ascii_digit()
             }
         };
-        b.get(k..).map_or(k, |rest| {
-            k + rest.iter().take_while(|c| is_digit(c)).count()
-        })
+        b.get(k..).map_or(k, |rest| k + rest.iter().take_while(|c| is_digit(c)).count())
     };
     let at = |k: usize| b.get(k).copied();
     let mut j;
-    if at(i) == Some(b'0')
-        && matches!(at(i + 1), Some(b'x' | b'X'))
-        && digits_from(i + 2, true) > i + 2
-    {
+    if at(i) == Some(b'0') && matches!(at(i + 1), Some(b'x' | b'X')) && digits_from(i + 2, true) > i + 2 {
         j = digits_from(i + 2, true);
     } else {
         j = digits_from(i, false);
@@ -166,11 +148,7 @@ fn number_end(b: &[u8], i: usize) -> Option<usize> {
 /// After the word `IN` ending at `i`: the indexes of `(` and `)` of a list
 /// made only of literals (strings, numbers, `?`, each optionally signed).
 fn literal_list(b: &[u8], i: usize) -> Option<(usize, usize)> {
-    let skip_ws = |k: usize| {
-        b.get(k..).map_or(k, |rest| {
-            k + rest.iter().take_while(|c| c.is_ascii_whitespace()).count()
-        })
-    };
+    let skip_ws = |k: usize| b.get(k..).map_or(k, |rest| k + rest.iter().take_while(|c| c.is_ascii_whitespace()).count());
     let open = skip_ws(i);
     if b.get(open) != Some(&b'(') {
         return None;

@@ -21,24 +21,14 @@ const TENANT_BAGGAGE_MEMBER: &str = "tenant_id";
 /// pattern) and is sanitized to `[A-Za-z0-9_-]`; a value that fails goes to
 /// the default tenant. Note that sanitizing maps `acme corp` and `acme_corp`
 /// to one tenant: tenant names are expected to be plain tokens already.
-pub fn tenant_of(
-    s: &CorrelationSettings,
-    resource_attrs: &[KeyValue],
-    signal_attrs: &[KeyValue],
-) -> TenantId {
+pub fn tenant_of(s: &CorrelationSettings, resource_attrs: &[KeyValue], signal_attrs: &[KeyValue]) -> TenantId {
     if !s.tenancy_enabled {
         return TenantId::default_tenant();
     }
     let raw = attr::find(resource_attrs, &s.tenant_attribute)
         .and_then(attr::scalar_text)
         .or_else(|| attr::find(signal_attrs, &s.tenant_attribute).and_then(attr::scalar_text))
-        .or_else(|| {
-            baggage::lookup(
-                &s.baggage_attributes,
-                TENANT_BAGGAGE_MEMBER,
-                [signal_attrs, resource_attrs],
-            )
-        });
+        .or_else(|| baggage::lookup(&s.baggage_attributes, TENANT_BAGGAGE_MEMBER, [signal_attrs, resource_attrs]));
     match raw.as_deref().map(|raw| screen(raw, TENANT_ID_BYTES_MAX)) {
         Some(Ok(text)) => TenantId::from_trusted(sanitize(text).as_ref()),
         Some(Err(_)) | None => TenantId::default_tenant(),
@@ -52,10 +42,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn on() -> CorrelationSettings {
-        CorrelationSettings {
-            tenancy_enabled: true,
-            ..CorrelationSettings::default()
-        }
+        CorrelationSettings { tenancy_enabled: true, ..CorrelationSettings::default() }
     }
 
     fn tenant(text: &str) -> TenantId {
@@ -72,46 +59,27 @@ mod tests {
     #[test]
     fn resource_then_signal_then_baggage() {
         let resource = vec![kvs("tenant_id", "res"), kvs("baggage", "tenant_id=bag-res")];
-        let signal = vec![
-            kvs("tenant_id", "sig"),
-            kvs("http.request.header.baggage", "tenant_id=bag-sig"),
-        ];
+        let signal = vec![kvs("tenant_id", "sig"), kvs("http.request.header.baggage", "tenant_id=bag-sig")];
         assert_eq!(tenant_of(&on(), &resource, &signal), tenant("res"));
         assert_eq!(tenant_of(&on(), &resource[1..], &signal), tenant("sig"));
-        assert_eq!(
-            tenant_of(&on(), &resource[1..], &signal[1..]),
-            tenant("bag-sig")
-        );
+        assert_eq!(tenant_of(&on(), &resource[1..], &signal[1..]), tenant("bag-sig"));
         assert_eq!(tenant_of(&on(), &resource[1..], &[]), tenant("bag-res"));
         assert_eq!(tenant_of(&on(), &[], &[]), TenantId::default_tenant());
     }
 
     #[test]
     fn the_attribute_name_is_configurable() {
-        let s = CorrelationSettings {
-            tenant_attribute: "org".into(),
-            ..on()
-        };
+        let s = CorrelationSettings { tenant_attribute: "org".into(), ..on() };
         assert_eq!(tenant_of(&s, &[kvs("org", "o1")], &[]), tenant("o1"));
     }
 
     #[test]
     fn tenants_are_sanitized_or_defaulted() {
-        assert_eq!(
-            tenant_of(&on(), &[kvs("tenant_id", "acme corp")], &[]),
-            tenant("acme_corp")
-        );
+        assert_eq!(tenant_of(&on(), &[kvs("tenant_id", "acme corp")], &[]), tenant("acme_corp"));
         for bad in ["a\nb", "../etc", "   ", &"t".repeat(65)] {
-            assert_eq!(
-                tenant_of(&on(), &[kvs("tenant_id", bad)], &[]),
-                TenantId::default_tenant(),
-                "{bad:?}"
-            );
+            assert_eq!(tenant_of(&on(), &[kvs("tenant_id", bad)], &[]), TenantId::default_tenant(), "{bad:?}");
         }
-        assert_eq!(
-            tenant_of(&on(), &[kvs("tenant_id", &"t".repeat(64))], &[]),
-            tenant(&"t".repeat(64))
-        );
+        assert_eq!(tenant_of(&on(), &[kvs("tenant_id", &"t".repeat(64))], &[]), tenant(&"t".repeat(64)));
     }
 
     proptest! {

@@ -97,10 +97,7 @@ pub fn validate(s: &CorrelationSettings, raw: &str) -> Validated {
         }
         return verdict(raw, Cow::Borrowed(text));
     }
-    let trusted = s.trusted_prefixes.is_empty()
-        || s.trusted_prefixes
-            .iter()
-            .any(|p| text.starts_with(p.as_str()));
+    let trusted = s.trusted_prefixes.is_empty() || s.trusted_prefixes.iter().any(|p| text.starts_with(p.as_str()));
     if !trusted {
         return Validated::Rejected(RejectReason::UntrustedPrefix);
     }
@@ -122,10 +119,7 @@ fn verdict(raw: &str, clean: Cow<'_, str>) -> Validated {
 /// length, control bytes, emptiness, injection. Returns the trimmed text.
 pub(crate) fn screen(raw: &str, max_len: usize) -> Result<&str, RejectReason> {
     if raw.len() > max_len {
-        return Err(RejectReason::TooLong {
-            len: raw.len(),
-            max: max_len,
-        });
+        return Err(RejectReason::TooLong { len: raw.len(), max: max_len });
     }
     if raw.bytes().any(|b| b < 0x20 || b == 0x7f) {
         return Err(RejectReason::ControlBytes);
@@ -144,10 +138,7 @@ pub(crate) fn screen(raw: &str, max_len: usize) -> Result<&str, RejectReason> {
 fn injection(text: &str) -> Option<&'static str> {
     // `text` is at most `max_id_length` bytes here, so this copy is bounded.
     let lower = text.to_ascii_lowercase();
-    if let Some(&(_, name)) = INJECTION_PATTERNS
-        .iter()
-        .find(|(pattern, _)| lower.contains(pattern))
-    {
+    if let Some(&(_, name)) = INJECTION_PATTERNS.iter().find(|(pattern, _)| lower.contains(pattern)) {
         return Some(name);
     }
     let union_select = lower.match_indices("union").any(|(at, word)| {
@@ -165,11 +156,7 @@ pub(crate) fn sanitize(text: &str) -> Cow<'_, str> {
     if text.chars().all(allowed) {
         return Cow::Borrowed(text);
     }
-    Cow::Owned(
-        text.chars()
-            .map(|c| if allowed(c) { c } else { '_' })
-            .collect(),
-    )
+    Cow::Owned(text.chars().map(|c| if allowed(c) { c } else { '_' }).collect())
 }
 
 #[cfg(test)]

@@ -24,10 +24,7 @@ fn check_clean(s: &CorrelationSettings, id: &CorrelationId) -> Result<(), String
     if text.is_empty() || text.len() > s.max_id_length {
         return Err(format!("bad length {}", text.len()));
     }
-    if !text
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+    if !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         return Err(format!("bad character in {text:?}"));
     }
     Ok(())
@@ -42,18 +39,9 @@ fn clean_external_ids_are_accepted_as_is() {
 
 #[test]
 fn other_characters_are_replaced_and_whitespace_trimmed() {
-    assert_eq!(
-        validate(&settings(), "req:42/a.b"),
-        Validated::Sanitized(id("req_42_a_b"))
-    );
-    assert_eq!(
-        validate(&settings(), "  abc "),
-        Validated::Sanitized(id("abc"))
-    );
-    assert_eq!(
-        validate(&settings(), "café"),
-        Validated::Sanitized(id("caf_"))
-    );
+    assert_eq!(validate(&settings(), "req:42/a.b"), Validated::Sanitized(id("req_42_a_b")));
+    assert_eq!(validate(&settings(), "  abc "), Validated::Sanitized(id("abc")));
+    assert_eq!(validate(&settings(), "café"), Validated::Sanitized(id("caf_")));
 }
 
 #[test]
@@ -65,29 +53,17 @@ fn empty_and_blank_ids_are_rejected() {
 #[test]
 fn long_ids_are_rejected_by_byte_length() {
     let s = settings();
-    assert!(matches!(
-        validate(&s, &"a".repeat(100)),
-        Validated::Accepted(_)
-    ));
-    assert_eq!(
-        rejected(&"a".repeat(101)),
-        Some(RejectReason::TooLong { len: 101, max: 100 })
-    );
+    assert!(matches!(validate(&s, &"a".repeat(100)), Validated::Accepted(_)));
+    assert_eq!(rejected(&"a".repeat(101)), Some(RejectReason::TooLong { len: 101, max: 100 }));
     // 34 three-byte characters are 102 bytes.
-    assert_eq!(
-        rejected(&"€".repeat(34)),
-        Some(RejectReason::TooLong { len: 102, max: 100 })
-    );
+    assert_eq!(rejected(&"€".repeat(34)), Some(RejectReason::TooLong { len: 102, max: 100 }));
 }
 
 #[test]
 fn huge_ids_are_rejected_quickly() {
     let huge = "x".repeat(5 * 1024 * 1024);
     let started = std::time::Instant::now();
-    assert!(matches!(
-        rejected(&huge),
-        Some(RejectReason::TooLong { .. })
-    ));
+    assert!(matches!(rejected(&huge), Some(RejectReason::TooLong { .. })));
     assert!(started.elapsed() < std::time::Duration::from_millis(50));
 }
 
@@ -119,11 +95,7 @@ fn injection_patterns_are_rejected_with_their_name() {
         ("a%0D%0Ab", "encoded_line_break"),
     ];
     for (raw, name) in cases {
-        assert_eq!(
-            rejected(raw),
-            Some(RejectReason::Injection(name)),
-            "{raw:?}"
-        );
+        assert_eq!(rejected(raw), Some(RejectReason::Injection(name)), "{raw:?}");
     }
     // Words alone are fine.
     assert_eq!(rejected("reunion-selection"), None);
@@ -134,37 +106,20 @@ fn injection_patterns_are_rejected_with_their_name() {
 fn olly_ids_must_match_the_strict_format() {
     let good = "olly-lz3kq8a0-1a2b3c4d";
     assert_eq!(validate(&settings(), good), Validated::Accepted(id(good)));
-    for bad in [
-        "olly-LZ3-1a2b3c4d",
-        "olly-x-1a2b",
-        "olly-",
-        "olly-abc-1a2b3c4d_x",
-    ] {
+    for bad in ["olly-LZ3-1a2b3c4d", "olly-x-1a2b", "olly-", "olly-abc-1a2b3c4d_x"] {
         assert_eq!(rejected(bad), Some(RejectReason::BadOllyFormat), "{bad}");
     }
     // Other capitalizations are external IDs.
-    assert_eq!(
-        validate(&settings(), "OLLY-x"),
-        Validated::Accepted(id("OLLY-x"))
-    );
+    assert_eq!(validate(&settings(), "OLLY-x"), Validated::Accepted(id("OLLY-x")));
 }
 
 #[test]
 fn trusted_prefixes_restrict_external_ids_only() {
-    let s = CorrelationSettings {
-        trusted_prefixes: vec!["acme-".into(), "req_".into()],
-        ..settings()
-    };
+    let s = CorrelationSettings { trusted_prefixes: vec!["acme-".into(), "req_".into()], ..settings() };
     assert_eq!(validate(&s, "acme-1"), Validated::Accepted(id("acme-1")));
     assert_eq!(validate(&s, "req_2"), Validated::Accepted(id("req_2")));
-    assert_eq!(
-        validate(&s, "evil-1"),
-        Validated::Rejected(RejectReason::UntrustedPrefix)
-    );
-    assert_eq!(
-        validate(&s, "olly-a-00000000"),
-        Validated::Accepted(id("olly-a-00000000"))
-    );
+    assert_eq!(validate(&s, "evil-1"), Validated::Rejected(RejectReason::UntrustedPrefix));
+    assert_eq!(validate(&s, "olly-a-00000000"), Validated::Accepted(id("olly-a-00000000")));
 }
 
 #[test]
@@ -178,17 +133,7 @@ fn reasons_have_snake_case_labels() {
         RejectReason::UntrustedPrefix,
     ];
     let labels: Vec<_> = all.iter().map(RejectReason::as_str).collect();
-    assert_eq!(
-        labels,
-        [
-            "empty",
-            "too_long",
-            "control_bytes",
-            "injection",
-            "bad_olly_format",
-            "untrusted_prefix"
-        ]
-    );
+    assert_eq!(labels, ["empty", "too_long", "control_bytes", "injection", "bad_olly_format", "untrusted_prefix"]);
 }
 
 proptest! {

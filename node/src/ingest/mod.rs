@@ -67,18 +67,9 @@ impl IngestError {
 /// the accepted part is durable (WAL) — that is when the sender may be
 /// acknowledged.
 pub trait IngestSink: Send + Sync + 'static {
-    fn traces(
-        &self,
-        request: ExportTraceServiceRequest,
-    ) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
-    fn logs(
-        &self,
-        request: ExportLogsServiceRequest,
-    ) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
-    fn metrics(
-        &self,
-        request: ExportMetricsServiceRequest,
-    ) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
+    fn traces(&self, request: ExportTraceServiceRequest) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
+    fn logs(&self, request: ExportLogsServiceRequest) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
+    fn metrics(&self, request: ExportMetricsServiceRequest) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
 }
 
 mod assign;

@@ -13,10 +13,10 @@ use super::prepare::{prepare_logs, prepare_metrics, prepare_traces, PreparedBatc
 use super::{Accepted, IngestError, IngestSink};
 use crate::clock::SeededRng;
 use crate::correlate::{self, CorrelationSettings};
+use crate::model::SessionKey;
 use crate::session::actor::{SessionEnv, SessionMsg};
 use crate::session::SessionInput;
 use crate::store::ExemplarIndex;
-use crate::model::SessionKey;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -162,10 +162,7 @@ pub async fn replay_wal(env: &Arc<SessionEnv>) -> Result<u64, IngestError> {
             tenant: crate::model::TenantId::from_trusted(entry.tenant_id.as_str()),
             id: crate::model::CorrelationId::from_trusted(entry.correlation_id.as_str()),
         };
-        env.registry
-            .deliver(env, session, SessionMsg::Ingest(input))
-            .await
-            .map_err(|e| IngestError::Internal(e.to_string()))?;
+        env.registry.deliver(env, session, SessionMsg::Ingest(input)).await.map_err(|e| IngestError::Internal(e.to_string()))?;
         replayed += 1;
     }
     env.metrics.wal_entries_replayed.add(replayed);

@@ -181,7 +181,8 @@ fn prepare_exemplar(
         return None;
     }
     let tenant = correlate::tenant_of(s, resource_attrs, &labels_kv);
-    let mut labels: Vec<Label> = labels_kv.iter().map(|kv| Label { key: kv.key.clone(), value: any_to_string(kv.value.as_ref()) }).collect();
+    let mut labels: Vec<Label> =
+        labels_kv.iter().map(|kv| Label { key: kv.key.clone(), value: any_to_string(kv.value.as_ref()) }).collect();
     labels.sort_by(|a, b| a.key.cmp(&b.key));
     labels.dedup_by(|a, b| a.key == b.key);
     let value = match ex.value {
@@ -219,4 +220,3 @@ pub fn any_to_string(v: Option<&AnyValue>) -> String {
         None => String::new(),
     }
 }
-

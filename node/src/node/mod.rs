@@ -29,6 +29,13 @@ use crate::session::MemoryBudget;
 use crate::store::{Archive, ExemplarIndex, TraceIndex};
 use crate::wal::Wal;
 
+/// sled's page cache. Live sessions hold their own copy of every signal, so
+/// caching WAL pages as well (sled's default is 1 GiB) would double memory.
+const SLED_CACHE_BYTES: u64 = 64 << 20;
+
+/// How long shutdown waits for each server and task to finish.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error("cannot create data dir {path}: {source}")]
@@ -51,10 +58,7 @@ pub struct Sources {
 
 impl Sources {
     pub fn production(seed: Option<u64>) -> Self {
-        Self {
-            clock: Arc::new(TokioClock::system()),
-            rng: Arc::new(seed.map_or_else(SeededRng::from_os, SeededRng::from_seed)),
-        }
+        Self { clock: Arc::new(TokioClock::system()), rng: Arc::new(seed.map_or_else(SeededRng::from_os, SeededRng::from_seed)) }
     }
 }
 
@@ -78,8 +82,13 @@ impl RunningNode {
     pub async fn shutdown(self) {
         self.ingestor.stop_accepting();
         let _ = self.shutdown_tx.send(true);
+        // Servers wait for open connections to close; an exporter that keeps
+        // its connection open must not hold shutdown forever.
         for t in self.tasks {
-            let _ = t.await;
+            let abort = t.abort_handle();
+            if tokio::time::timeout(SHUTDOWN_GRACE, t).await.is_err() {
+                abort.abort();
+            }
         }
         self.supervisor.stop(None);
         let _ = self.db.flush_async().await;
@@ -96,7 +105,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let dir = config.data_dir.clone();
     std::fs::create_dir_all(&dir).map_err(|source| NodeError::DataDir { path: dir.display().to_string(), source })?;
     let storage_err = |e: &dyn std::fmt::Display| NodeError::Storage { path: dir.display().to_string(), detail: e.to_string() };
-    let db = sled::Config::new().path(dir.join("db")).open().map_err(|e| storage_err(&e))?;
+    let db = sled::Config::new().path(dir.join("db")).cache_capacity(SLED_CACHE_BYTES).open().map_err(|e| storage_err(&e))?;
     let wal = Arc::new(Wal::open(&db).map_err(|e| storage_err(&e))?);
     let archive = Arc::new(Archive::open(&db).map_err(|e| storage_err(&e))?);
     let traces = Arc::new(TraceIndex::open(&db).map_err(|e| storage_err(&e))?);
@@ -104,9 +113,8 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let metrics = Arc::new(NodeMetrics::default());
     metrics.memory_budget_bytes.set(config.memory_budget_bytes);
     let budget = Arc::new(MemoryBudget::new(config.memory_budget_bytes));
-    let (supervisor, _) = Actor::spawn(None, SessionSupervisor, metrics.clone())
-        .await
-        .map_err(|e| NodeError::Startup(format!("session supervisor: {e}")))?;
+    let (supervisor, _) =
+        Actor::spawn(None, SessionSupervisor, metrics.clone()).await.map_err(|e| NodeError::Startup(format!("session supervisor: {e}")))?;
     let env = Arc::new(SessionEnv {
         clock: sources.clock.clone(),
         rules: config.finish,

@@ -20,9 +20,8 @@ pub use impact::impact;
 pub use time::{format_rfc3339_nanos, parse_rfc3339_nanos};
 pub use timeline::timeline;
 pub use view::{
-    CorrelateResponse, ErrorView, ExemplarView, ExemplarsResponse, ImpactResponse, LogView, MetricView, OperationImpact,
-    RootSpanView, SignalKind, SpanKindView, SpanView, StatusView, Summary, TimeRange, TimelineEntry, TimelineResponse,
-    TraceResponse,
+    CorrelateResponse, ErrorView, ExemplarView, ExemplarsResponse, ImpactResponse, LogView, MetricView, OperationImpact, RootSpanView,
+    SignalKind, SpanKindView, SpanView, StatusView, Summary, TimeRange, TimelineEntry, TimelineResponse, TraceResponse,
 };
 
 use std::future::Future;
@@ -119,11 +118,7 @@ pub enum QueryError {
 pub trait QueryBackend: Send + Sync + 'static {
     /// All segments (live first, then archived) of a session; `None` when the
     /// ID is unknown. Follows trace-unification aliases.
-    fn session(
-        &self,
-        tenant: &TenantId,
-        id: &CorrelationId,
-    ) -> impl Future<Output = Result<Option<SessionData>, QueryError>> + Send;
+    fn session(&self, tenant: &TenantId, id: &CorrelationId) -> impl Future<Output = Result<Option<SessionData>, QueryError>> + Send;
 
     /// The session a trace belongs to.
     fn session_of_trace(
@@ -140,11 +135,7 @@ pub trait QueryBackend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<SessionListItem>, QueryError>> + Send;
 
     /// Exemplars of a metric in an event-time window, oldest first.
-    fn exemplars(
-        &self,
-        tenant: &TenantId,
-        filter: &ExemplarFilter,
-    ) -> impl Future<Output = Result<Vec<ExemplarHit>, QueryError>> + Send;
+    fn exemplars(&self, tenant: &TenantId, filter: &ExemplarFilter) -> impl Future<Output = Result<Vec<ExemplarHit>, QueryError>> + Send;
 
     /// The node's metrics in Prometheus text format.
     fn render_metrics(&self) -> String;

@@ -79,15 +79,9 @@ pub(crate) enum DecodeError {
     #[error("request body is not valid gzip: {0}")]
     Gzip(std::io::Error),
     #[error("request body is not a valid protobuf {message}: {source}")]
-    Protobuf {
-        message: &'static str,
-        source: prost::DecodeError,
-    },
+    Protobuf { message: &'static str, source: prost::DecodeError },
     #[error("request body is not valid OTLP/JSON for {message}: {source}")]
-    Json {
-        message: &'static str,
-        source: serde_json::Error,
-    },
+    Json { message: &'static str, source: serde_json::Error },
 }
 
 /// Decompresses (if needed) and decodes a request body, never holding more
@@ -111,33 +105,19 @@ pub(crate) fn decode_request<G: Signal>(
         }
     };
     match format {
-        Format::Protobuf => G::Request::decode(plain).map_err(|source| DecodeError::Protobuf {
-            message: G::REQUEST_NAME,
-            source,
-        }),
-        Format::Json => serde_json::from_slice(plain).map_err(|source| DecodeError::Json {
-            message: G::REQUEST_NAME,
-            source,
-        }),
+        Format::Protobuf => G::Request::decode(plain).map_err(|source| DecodeError::Protobuf { message: G::REQUEST_NAME, source }),
+        Format::Json => serde_json::from_slice(plain).map_err(|source| DecodeError::Json { message: G::REQUEST_NAME, source }),
     }
 }
 
 /// Inflates a gzip body (one or more members), failing with `TooLarge` as
 /// soon as the output would pass `limit_bytes`: memory use is bounded by the
 /// limit whatever the compression ratio (zip bombs).
-pub(super) fn gunzip_bounded(
-    compressed: &[u8],
-    limit_bytes: usize,
-) -> Result<Vec<u8>, DecodeError> {
+pub(super) fn gunzip_bounded(compressed: &[u8], limit_bytes: usize) -> Result<Vec<u8>, DecodeError> {
     // Reading one byte past the limit tells "exactly at the limit" from "over".
-    let read_max = u64::try_from(limit_bytes)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
+    let read_max = u64::try_from(limit_bytes).unwrap_or(u64::MAX).saturating_add(1);
     let mut plain = Vec::with_capacity(compressed.len().saturating_mul(4).min(limit_bytes));
-    flate2::read::MultiGzDecoder::new(compressed)
-        .take(read_max)
-        .read_to_end(&mut plain)
-        .map_err(DecodeError::Gzip)?;
+    flate2::read::MultiGzDecoder::new(compressed).take(read_max).read_to_end(&mut plain).map_err(DecodeError::Gzip)?;
     if plain.len() > limit_bytes {
         return Err(DecodeError::TooLarge { limit_bytes });
     }
@@ -146,10 +126,7 @@ pub(super) fn gunzip_bounded(
 
 /// Encodes an export response in the request's format. In JSON, a full
 /// success is `{}` rather than `{"partialSuccess":null}`.
-pub(crate) fn encode_response<G: Signal>(
-    response: &G::Response,
-    format: Format,
-) -> Result<Vec<u8>, serde_json::Error> {
+pub(crate) fn encode_response<G: Signal>(response: &G::Response, format: Format) -> Result<Vec<u8>, serde_json::Error> {
     match format {
         Format::Protobuf => Ok(response.encode_to_vec()),
         Format::Json => {
@@ -215,16 +192,9 @@ impl RpcStatus {
                     nanos: i32::try_from(delay.subsec_nanos()).unwrap_or(0),
                 }),
             };
-            ProtoAny {
-                type_url: RETRY_INFO_TYPE_URL.to_owned(),
-                value: retry_info.encode_to_vec(),
-            }
+            ProtoAny { type_url: RETRY_INFO_TYPE_URL.to_owned(), value: retry_info.encode_to_vec() }
         });
-        Self {
-            code: code as i32,
-            message,
-            details: details.into_iter().collect(),
-        }
+        Self { code: code as i32, message, details: details.into_iter().collect() }
     }
 
     /// The status as an OTLP/HTTP error body. In JSON the `RetryInfo` detail

@@ -14,24 +14,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
-    LogsService, LogsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -56,22 +44,11 @@ pub async fn serve_grpc<S: IngestSink>(
     let receiver = GrpcReceiver { sink };
     let max_bytes = limits.max_request_bytes;
     let gzip = CompressionEncoding::Gzip;
-    let traces = TraceServiceServer::new(receiver.clone())
-        .accept_compressed(gzip)
-        .send_compressed(gzip)
-        .max_decoding_message_size(max_bytes);
-    let logs = LogsServiceServer::new(receiver.clone())
-        .accept_compressed(gzip)
-        .send_compressed(gzip)
-        .max_decoding_message_size(max_bytes);
-    let metrics = MetricsServiceServer::new(receiver)
-        .accept_compressed(gzip)
-        .send_compressed(gzip)
-        .max_decoding_message_size(max_bytes);
-    let admission = AdmissionLayer {
-        admission: limits.admission(),
-        max_concurrent_requests: limits.max_concurrent_requests,
-    };
+    let traces =
+        TraceServiceServer::new(receiver.clone()).accept_compressed(gzip).send_compressed(gzip).max_decoding_message_size(max_bytes);
+    let logs = LogsServiceServer::new(receiver.clone()).accept_compressed(gzip).send_compressed(gzip).max_decoding_message_size(max_bytes);
+    let metrics = MetricsServiceServer::new(receiver).accept_compressed(gzip).send_compressed(gzip).max_decoding_message_size(max_bytes);
+    let admission = AdmissionLayer { admission: limits.admission(), max_concurrent_requests: limits.max_concurrent_requests };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
         .layer(admission)
@@ -91,17 +68,12 @@ struct GrpcReceiver<S> {
 
 impl<S> Clone for GrpcReceiver<S> {
     fn clone(&self) -> Self {
-        Self {
-            sink: Arc::clone(&self.sink),
-        }
+        Self { sink: Arc::clone(&self.sink) }
     }
 }
 
 /// The export path shared by the three services.
-async fn export<G: Signal, S: IngestSink>(
-    sink: &S,
-    request: Request<G::Request>,
-) -> Result<Response<G::Response>, Status> {
+async fn export<G: Signal, S: IngestSink>(sink: &S, request: Request<G::Request>) -> Result<Response<G::Response>, Status> {
     match G::ingest(sink, request.into_inner()).await {
         Ok(accepted) => Ok(Response::new(G::response(&accepted))),
         Err(err) => Err(ingest_error_status(&err)),
@@ -126,30 +98,21 @@ fn ingest_error_status(err: &IngestError) -> Status {
 
 #[tonic::async_trait]
 impl<S: IngestSink> TraceService for GrpcReceiver<S> {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+    async fn export(&self, request: Request<ExportTraceServiceRequest>) -> Result<Response<ExportTraceServiceResponse>, Status> {
         export::<Traces, S>(&self.sink, request).await
     }
 }
 
 #[tonic::async_trait]
 impl<S: IngestSink> LogsService for GrpcReceiver<S> {
-    async fn export(
-        &self,
-        request: Request<ExportLogsServiceRequest>,
-    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+    async fn export(&self, request: Request<ExportLogsServiceRequest>) -> Result<Response<ExportLogsServiceResponse>, Status> {
         export::<Logs, S>(&self.sink, request).await
     }
 }
 
 #[tonic::async_trait]
 impl<S: IngestSink> MetricsService for GrpcReceiver<S> {
-    async fn export(
-        &self,
-        request: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+    async fn export(&self, request: Request<ExportMetricsServiceRequest>) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         export::<Metrics, S>(&self.sink, request).await
     }
 }
@@ -167,10 +130,7 @@ impl<Inner> tower::Layer<Inner> for AdmissionLayer {
     type Service = Admission<Inner>;
 
     fn layer(&self, inner: Inner) -> Self::Service {
-        Admission {
-            inner,
-            layer: self.clone(),
-        }
+        Admission { inner, layer: self.clone() }
     }
 }
 

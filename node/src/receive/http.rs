@@ -33,11 +33,7 @@ const SHED_RETRY_AFTER_SECS: u64 = 1;
 
 /// The OTLP/HTTP routes, ready to be served (or merged into another router).
 pub fn http_router<S: IngestSink>(sink: Arc<S>, limits: ReceiverLimits) -> Router {
-    let receiver = Arc::new(HttpReceiver {
-        sink,
-        admission: limits.admission(),
-        limits,
-    });
+    let receiver = Arc::new(HttpReceiver { sink, admission: limits.admission(), limits });
     Router::new()
         .route("/v1/traces", post(export::<Traces, S>))
         .route("/v1/logs", post(export::<Logs, S>))
@@ -55,11 +51,7 @@ struct HttpReceiver<S> {
     admission: Arc<Semaphore>,
 }
 
-async fn export<G: Signal, S: IngestSink>(
-    State(receiver): State<Arc<HttpReceiver<S>>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn export<G: Signal, S: IngestSink>(State(receiver): State<Arc<HttpReceiver<S>>>, headers: HeaderMap, body: Body) -> Response {
     match export_request::<G, S>(&receiver, &headers, body).await {
         Ok(response) => response,
         Err(rejection) => rejection.into_response(),
@@ -71,36 +63,22 @@ async fn export_request<G: Signal, S: IngestSink>(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Rejection> {
-    let format = header_str(headers, CONTENT_TYPE)
-        .and_then(Format::from_content_type)
-        .ok_or_else(Rejection::unsupported_content_type)?;
-    let encoding = Encoding::from_header(header_str(headers, CONTENT_ENCODING))
-        .ok_or_else(|| Rejection::unsupported_content_encoding(format))?;
+    let format = header_str(headers, CONTENT_TYPE).and_then(Format::from_content_type).ok_or_else(Rejection::unsupported_content_type)?;
+    let encoding =
+        Encoding::from_header(header_str(headers, CONTENT_ENCODING)).ok_or_else(|| Rejection::unsupported_content_encoding(format))?;
     // Held until the response is built: bounds bodies held in memory.
-    let _permit = receiver
-        .admission
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| Rejection::shed(format, receiver.limits.max_concurrent_requests))?;
+    let _permit =
+        receiver.admission.clone().try_acquire_owned().map_err(|_| Rejection::shed(format, receiver.limits.max_concurrent_requests))?;
 
     let limit_bytes = receiver.limits.max_request_bytes;
     let content_length = header_str(headers, CONTENT_LENGTH).and_then(|v| v.parse().ok());
-    let raw = read_body_bounded(body, content_length, limit_bytes)
-        .await
-        .map_err(|err| Rejection::decode(&err, format))?;
+    let raw = read_body_bounded(body, content_length, limit_bytes).await.map_err(|err| Rejection::decode(&err, format))?;
     let request = decode_off_thread::<G>(raw, format, encoding, limit_bytes).await?;
 
-    let accepted = G::ingest(&*receiver.sink, request)
-        .await
-        .map_err(|err| Rejection::ingest(&err, format))?;
+    let accepted = G::ingest(&*receiver.sink, request).await.map_err(|err| Rejection::ingest(&err, format))?;
     let body = codec::encode_response::<G>(&G::response(&accepted), format)
         .map_err(|err| Rejection::internal(format!("cannot encode response: {err}"), format))?;
-    Ok((
-        StatusCode::OK,
-        [(CONTENT_TYPE, format.content_type())],
-        body,
-    )
-        .into_response())
+    Ok((StatusCode::OK, [(CONTENT_TYPE, format.content_type())], body).into_response())
 }
 
 /// A header as text; `None` when absent or not visible ASCII.
@@ -110,11 +88,7 @@ fn header_str(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
 
 /// Reads the whole body, failing as soon as it passes `limit_bytes` (or at
 /// once when `Content-Length` says it will), so memory stays bounded.
-async fn read_body_bounded(
-    body: Body,
-    content_length: Option<usize>,
-    limit_bytes: usize,
-) -> Result<Bytes, DecodeError> {
+async fn read_body_bounded(body: Body, content_length: Option<usize>, limit_bytes: usize) -> Result<Bytes, DecodeError> {
     if content_length.is_some_and(|len| len > limit_bytes) {
         return Err(DecodeError::TooLarge { limit_bytes });
     }
@@ -132,20 +106,13 @@ async fn read_body_bounded(
 
 /// Decodes on the blocking pool when the work may be large: big bodies, and
 /// every compressed body (a small one may inflate up to the limit).
-async fn decode_off_thread<G: Signal>(
-    raw: Bytes,
-    format: Format,
-    encoding: Encoding,
-    limit_bytes: usize,
-) -> Result<G::Request, Rejection> {
+async fn decode_off_thread<G: Signal>(raw: Bytes, format: Format, encoding: Encoding, limit_bytes: usize) -> Result<G::Request, Rejection> {
     let decoded = if encoding == Encoding::Identity && raw.len() <= INLINE_DECODE_MAX_BYTES {
         codec::decode_request::<G>(&raw, format, encoding, limit_bytes)
     } else {
-        tokio::task::spawn_blocking(move || {
-            codec::decode_request::<G>(&raw, format, encoding, limit_bytes)
-        })
-        .await
-        .map_err(|err| Rejection::internal(format!("decode task failed: {err}"), format))?
+        tokio::task::spawn_blocking(move || codec::decode_request::<G>(&raw, format, encoding, limit_bytes))
+            .await
+            .map_err(|err| Rejection::internal(format!("decode task failed: {err}"), format))?
     };
     decoded.map_err(|err| {
         tracing::debug!(signal = G::REQUEST_NAME, error = %err, "otlp http request rejected");
@@ -164,25 +131,14 @@ struct Rejection {
 
 impl Rejection {
     fn new(status: StatusCode, code: tonic::Code, message: String, format: Format) -> Self {
-        Self {
-            status,
-            body: RpcStatus::new(code, message, None),
-            format,
-            retry_after_secs: None,
-        }
+        Self { status, body: RpcStatus::new(code, message, None), format, retry_after_secs: None }
     }
 
     /// 415. The body format is unknown, so the answer is JSON (readable).
     fn unsupported_content_type() -> Self {
-        let message =
-            "unsupported content type: expected application/x-protobuf or application/json";
+        let message = "unsupported content type: expected application/x-protobuf or application/json";
         let code = tonic::Code::InvalidArgument;
-        Self::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code,
-            message.to_owned(),
-            Format::Json,
-        )
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, code, message.to_owned(), Format::Json)
     }
 
     fn unsupported_content_encoding(format: Format) -> Self {
@@ -193,14 +149,8 @@ impl Rejection {
 
     /// 503 + `Retry-After`: too many requests in flight.
     fn shed(format: Format, max_concurrent_requests: usize) -> Self {
-        let message =
-            format!("too many concurrent export requests (limit {max_concurrent_requests})");
-        let mut rejection = Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            tonic::Code::Unavailable,
-            message,
-            format,
-        );
+        let message = format!("too many concurrent export requests (limit {max_concurrent_requests})");
+        let mut rejection = Self::new(StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable, message, format);
         rejection.retry_after_secs = Some(SHED_RETRY_AFTER_SECS);
         rejection
     }
@@ -210,50 +160,28 @@ impl Rejection {
             DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
-        Self::new(
-            status,
-            tonic::Code::InvalidArgument,
-            err.to_string(),
-            format,
-        )
+        Self::new(status, tonic::Code::InvalidArgument, err.to_string(), format)
     }
 
     fn ingest(err: &IngestError, format: Format) -> Self {
         if matches!(err, IngestError::Internal(_)) {
             tracing::warn!(error = %err, "otlp http export failed");
         }
-        Self {
-            status: err.code().http_status(),
-            body: codec::ingest_error_status(err),
-            format,
-            retry_after_secs: err.retry_after_secs(),
-        }
+        Self { status: err.code().http_status(), body: codec::ingest_error_status(err), format, retry_after_secs: err.retry_after_secs() }
     }
 
     fn internal(message: String, format: Format) -> Self {
         tracing::warn!(error = %message, "otlp http export failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            tonic::Code::Internal,
-            message,
-            format,
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, tonic::Code::Internal, message, format)
     }
 }
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         let body = self.body.encode(self.format);
-        let mut response = (
-            self.status,
-            [(CONTENT_TYPE, self.format.content_type())],
-            body,
-        )
-            .into_response();
+        let mut response = (self.status, [(CONTENT_TYPE, self.format.content_type())], body).into_response();
         if let Some(secs) = self.retry_after_secs {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(secs));
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -54,19 +54,14 @@ impl ReceiverLimits {
     /// A semaphore of `max_concurrent_requests` permits. The count is clamped
     /// to what tokio supports (`Semaphore::new` panics beyond it).
     fn admission(&self) -> std::sync::Arc<tokio::sync::Semaphore> {
-        let permits = self
-            .max_concurrent_requests
-            .min(tokio::sync::Semaphore::MAX_PERMITS);
+        let permits = self.max_concurrent_requests.min(tokio::sync::Semaphore::MAX_PERMITS);
         std::sync::Arc::new(tokio::sync::Semaphore::new(permits))
     }
 }
 
 impl Default for ReceiverLimits {
     fn default() -> Self {
-        Self {
-            max_request_bytes: Self::DEFAULT_MAX_REQUEST_BYTES,
-            max_concurrent_requests: Self::DEFAULT_MAX_CONCURRENT_REQUESTS,
-        }
+        Self { max_request_bytes: Self::DEFAULT_MAX_REQUEST_BYTES, max_concurrent_requests: Self::DEFAULT_MAX_CONCURRENT_REQUESTS }
     }
 }
 

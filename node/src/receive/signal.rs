@@ -4,15 +4,11 @@
 
 use std::future::Future;
 
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse};
 
 use crate::ingest::{Accepted, IngestError, IngestSink};
 
@@ -27,10 +23,7 @@ pub(crate) trait Signal: Send + Sync + 'static {
     const REQUEST_NAME: &'static str;
 
     /// Hands the request to the sink method of this signal.
-    fn ingest<S: IngestSink>(
-        sink: &S,
-        request: Self::Request,
-    ) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
+    fn ingest<S: IngestSink>(sink: &S, request: Self::Request) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
 
     /// The OTLP response for an accepted batch: `partial_success` is set only
     /// when items were rejected (an empty one means full success anyway).
@@ -54,18 +47,13 @@ impl Signal for Traces {
     type Response = ExportTraceServiceResponse;
     const REQUEST_NAME: &'static str = "ExportTraceServiceRequest";
 
-    fn ingest<S: IngestSink>(
-        sink: &S,
-        request: Self::Request,
-    ) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
+    fn ingest<S: IngestSink>(sink: &S, request: Self::Request) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
         sink.traces(request)
     }
 
     fn response(accepted: &Accepted) -> Self::Response {
-        let partial_success = (accepted.rejected_items > 0).then(|| ExportTracePartialSuccess {
-            rejected_spans: rejected_count(accepted),
-            error_message: accepted.error_message.clone(),
-        });
+        let partial_success = (accepted.rejected_items > 0)
+            .then(|| ExportTracePartialSuccess { rejected_spans: rejected_count(accepted), error_message: accepted.error_message.clone() });
         ExportTraceServiceResponse { partial_success }
     }
 }
@@ -75,10 +63,7 @@ impl Signal for Logs {
     type Response = ExportLogsServiceResponse;
     const REQUEST_NAME: &'static str = "ExportLogsServiceRequest";
 
-    fn ingest<S: IngestSink>(
-        sink: &S,
-        request: Self::Request,
-    ) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
+    fn ingest<S: IngestSink>(sink: &S, request: Self::Request) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
         sink.logs(request)
     }
 
@@ -96,10 +81,7 @@ impl Signal for Metrics {
     type Response = ExportMetricsServiceResponse;
     const REQUEST_NAME: &'static str = "ExportMetricsServiceRequest";
 
-    fn ingest<S: IngestSink>(
-        sink: &S,
-        request: Self::Request,
-    ) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
+    fn ingest<S: IngestSink>(sink: &S, request: Self::Request) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
         sink.metrics(request)
     }
 

@@ -209,7 +209,12 @@ impl Actor for SessionSupervisor {
         Ok(metrics)
     }
 
-    async fn handle_supervisor_evt(&self, _me: ActorRef<()>, event: SupervisionEvent, _metrics: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        _me: ActorRef<()>,
+        event: SupervisionEvent,
+        _metrics: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(cell, err) = event {
             tracing::error!(actor = %cell.get_id(), error = %err, "session actor failed; its data stays in the WAL");
         }

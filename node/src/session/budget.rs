@@ -17,10 +17,7 @@ pub struct MemoryBudget {
 
 impl MemoryBudget {
     pub fn new(budget_bytes: u64) -> Self {
-        Self {
-            used_bytes: AtomicU64::new(0),
-            budget_bytes,
-        }
+        Self { used_bytes: AtomicU64::new(0), budget_bytes }
     }
 
     /// Reserves `bytes` if that keeps usage within the budget.
@@ -40,12 +37,7 @@ impl MemoryBudget {
     }
 
     pub fn release(&self, bytes: u64) {
-        let prev = self
-            .used_bytes
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                Some(used.saturating_sub(bytes))
-            })
-            .unwrap_or(0);
+        let prev = self.used_bytes.fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| Some(used.saturating_sub(bytes))).unwrap_or(0);
         debug_assert!(prev >= bytes, "released more than reserved: {prev} < {bytes}");
     }
 

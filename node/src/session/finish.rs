@@ -67,20 +67,10 @@ pub fn finish_reason(rules: &FinishRules, seg: &SegmentClock, now_unix_ms: u64) 
 mod tests {
     use super::*;
 
-    const RULES: FinishRules = FinishRules {
-        idle_timeout_ms: 1_000,
-        max_age_ms: 10_000,
-        max_spans: 100,
-        max_logs: 50,
-    };
+    const RULES: FinishRules = FinishRules { idle_timeout_ms: 1_000, max_age_ms: 10_000, max_spans: 100, max_logs: 50 };
 
     fn seg(opened: u64, last: u64, spans: usize, logs: usize) -> SegmentClock {
-        SegmentClock {
-            opened_unix_ms: opened,
-            last_activity_unix_ms: last,
-            spans,
-            logs,
-        }
+        SegmentClock { opened_unix_ms: opened, last_activity_unix_ms: last, spans, logs }
     }
 
     #[test]

@@ -102,11 +102,16 @@ impl SessionRegistry {
         Err(RegistryError::AliasLoop(key.id.to_string()))
     }
 
-    async fn spawn_and_send(&self, env: &Arc<SessionEnv>, shard: &mut Shard, key: SessionKey, msg: SessionMsg) -> Result<(), RegistryError> {
+    async fn spawn_and_send(
+        &self,
+        env: &Arc<SessionEnv>,
+        shard: &mut Shard,
+        key: SessionKey,
+        msg: SessionMsg,
+    ) -> Result<(), RegistryError> {
         let args = SessionArgs { key: key.clone(), env: env.clone() };
-        let (actor, _handle) = Actor::spawn_linked(None, SessionActor, args, env.supervisor.clone())
-            .await
-            .map_err(|e| RegistryError::Spawn(e.to_string()))?;
+        let (actor, _handle) =
+            Actor::spawn_linked(None, SessionActor, args, env.supervisor.clone()).await.map_err(|e| RegistryError::Spawn(e.to_string()))?;
         actor.send_message(msg).map_err(|e| RegistryError::Spawn(e.to_string()))?;
         shard.live.insert(key, actor);
         env.metrics.sessions_started.inc();
@@ -141,7 +146,13 @@ impl SessionRegistry {
     /// Trace unification: the derived session `from` joins `to`. The alias
     /// from → to is already written. A live `from` actor forwards its data;
     /// archived segments of `from` are re-keyed.
-    pub async fn merge(&self, env: &Arc<SessionEnv>, tenant: &TenantId, from: &CorrelationId, to: &CorrelationId) -> Result<(), RegistryError> {
+    pub async fn merge(
+        &self,
+        env: &Arc<SessionEnv>,
+        tenant: &TenantId,
+        from: &CorrelationId,
+        to: &CorrelationId,
+    ) -> Result<(), RegistryError> {
         let key = SessionKey { tenant: tenant.clone(), id: from.clone() };
         let mut shard = self.lock_shard(&key).await;
         if let Some(actor) = shard.live.get(&key).cloned() {

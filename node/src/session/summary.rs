@@ -55,12 +55,7 @@ impl Summary {
             // one is the user-facing request.
             let longer = self.root.as_ref().is_none_or(|r| duration > r.duration_ns);
             if longer {
-                self.root = Some(RootSpan {
-                    name: name.to_owned(),
-                    service: service.to_owned(),
-                    duration_ns: duration,
-                    failed: is_error,
-                });
+                self.root = Some(RootSpan { name: name.to_owned(), service: service.to_owned(), duration_ns: duration, failed: is_error });
             }
         }
     }

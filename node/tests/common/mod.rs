@@ -31,8 +31,7 @@ impl TestNode {
 /// A config on loopback port 0 in a fresh temp dir; sessions stay live for a
 /// minute unless `tweak` says otherwise.
 pub fn test_config(dir: &std::path::Path, tweak: impl FnOnce(&mut ConfigFile)) -> ConfigFile {
-    let mut f = ConfigFile::default();
-    f.data_dir = dir.to_path_buf();
+    let mut f = ConfigFile { data_dir: dir.to_path_buf(), ..ConfigFile::default() };
     f.listen.otlp_grpc = "127.0.0.1:0".into();
     f.listen.otlp_http = "127.0.0.1:0".into();
     f.listen.api = "127.0.0.1:0".into();
@@ -95,7 +94,13 @@ pub fn strs(v: &Value) -> Vec<String> {
 
 /// Builds an OTLP trace request: `spans` spans of one trace each carrying
 /// `correlation_id` (when given) as a span attribute.
-pub fn trace_request(service: &str, correlation_id: Option<&str>, trace: [u8; 16], first_span: u64, spans: u64) -> opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
+pub fn trace_request(
+    service: &str,
+    correlation_id: Option<&str>,
+    trace: [u8; 16],
+    first_span: u64,
+    spans: u64,
+) -> opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
     use opentelemetry_proto::tonic::common::v1::{any_value::Value as V, AnyValue, KeyValue as Kv};
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};

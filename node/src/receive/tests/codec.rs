@@ -10,8 +10,7 @@ use prost::Message;
 use super::fixtures::{gzip, SPAN_ID, TRACE_ID};
 use crate::ingest::Accepted;
 use crate::receive::codec::{
-    decode_request, encode_response, gunzip_bounded, DecodeError, Encoding, Format, RetryInfo,
-    RpcStatus, RETRY_INFO_TYPE_URL,
+    decode_request, encode_response, gunzip_bounded, DecodeError, Encoding, Format, RetryInfo, RpcStatus, RETRY_INFO_TYPE_URL,
 };
 use crate::receive::signal::{Logs, Metrics, Signal, Traces};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -25,14 +24,8 @@ fn json<G: Signal>(body: &str) -> Result<G::Request, DecodeError> {
 
 #[test]
 fn content_type_ignores_parameters_and_case() {
-    assert_eq!(
-        Format::from_content_type("application/x-protobuf"),
-        Some(Format::Protobuf)
-    );
-    assert_eq!(
-        Format::from_content_type("Application/JSON; charset=utf-8"),
-        Some(Format::Json)
-    );
+    assert_eq!(Format::from_content_type("application/x-protobuf"), Some(Format::Protobuf));
+    assert_eq!(Format::from_content_type("Application/JSON; charset=utf-8"), Some(Format::Json));
     assert_eq!(Format::from_content_type("text/plain"), None);
     assert_eq!(Format::from_content_type("application/protobuf"), None);
     assert_eq!(Format::from_content_type(""), None);
@@ -41,10 +34,7 @@ fn content_type_ignores_parameters_and_case() {
 #[test]
 fn content_encoding_is_identity_or_gzip() {
     assert_eq!(Encoding::from_header(None), Some(Encoding::Identity));
-    assert_eq!(
-        Encoding::from_header(Some("identity")),
-        Some(Encoding::Identity)
-    );
+    assert_eq!(Encoding::from_header(Some("identity")), Some(Encoding::Identity));
     assert_eq!(Encoding::from_header(Some("GZIP")), Some(Encoding::Gzip));
     assert_eq!(Encoding::from_header(Some("br")), None);
 }
@@ -91,11 +81,7 @@ fn json_traces_follow_the_otlp_json_encoding() {
     assert_eq!(span.kind, 2);
     assert_eq!(span.start_time_unix_nano, 1_544_712_660_000_000_000);
     assert_eq!(span.end_time_unix_nano, 1_544_712_661_000_000_000);
-    let values: Vec<_> = span
-        .attributes
-        .iter()
-        .map(|kv| kv.value.clone().unwrap().value)
-        .collect();
+    let values: Vec<_> = span.attributes.iter().map(|kv| kv.value.clone().unwrap().value).collect();
     assert_eq!(values[0], Some(Value::IntValue(200)));
     assert_eq!(values[1], Some(Value::IntValue(3)));
     assert_eq!(values[2], Some(Value::DoubleValue(0.5)));
@@ -133,25 +119,13 @@ fn json_metrics_follow_the_otlp_json_encoding() {
     ]}]}]}"#;
     let request = json::<Metrics>(body).expect("spec-shaped OTLP/JSON decodes");
     let metrics = &request.resource_metrics[0].scope_metrics[0].metrics;
-    let Some(metric::Data::Sum(sum)) = &metrics[0].data else {
-        panic!("sum expected, got {:?}", metrics[0].data)
-    };
+    let Some(metric::Data::Sum(sum)) = &metrics[0].data else { panic!("sum expected, got {:?}", metrics[0].data) };
     assert_eq!(sum.aggregation_temporality, 2);
     assert!(sum.is_monotonic);
-    assert_eq!(
-        sum.data_points[0].value,
-        Some(number_data_point::Value::AsInt(5))
-    );
-    let Some(metric::Data::Gauge(gauge)) = &metrics[1].data else {
-        panic!("gauge expected, got {:?}", metrics[1].data)
-    };
-    assert_eq!(
-        gauge.data_points[0].value,
-        Some(number_data_point::Value::AsDouble(0.25))
-    );
-    let Some(metric::Data::Histogram(histogram)) = &metrics[2].data else {
-        panic!("histogram expected, got {:?}", metrics[2].data)
-    };
+    assert_eq!(sum.data_points[0].value, Some(number_data_point::Value::AsInt(5)));
+    let Some(metric::Data::Gauge(gauge)) = &metrics[1].data else { panic!("gauge expected, got {:?}", metrics[1].data) };
+    assert_eq!(gauge.data_points[0].value, Some(number_data_point::Value::AsDouble(0.25)));
+    let Some(metric::Data::Histogram(histogram)) = &metrics[2].data else { panic!("histogram expected, got {:?}", metrics[2].data) };
     assert_eq!(histogram.data_points[0].count, 3);
     assert_eq!(histogram.data_points[0].bucket_counts, vec![1, 2]);
 }
@@ -168,13 +142,9 @@ fn json_errors_name_the_message_and_the_problem() {
     let bad_hex = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}"#;
     let err = json::<Traces>(bad_hex).unwrap_err();
     assert!(matches!(err, DecodeError::Json { .. }), "{err}");
-    assert!(
-        err.to_string().contains("ExportTraceServiceRequest"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("ExportTraceServiceRequest"), "{err}");
     // The spec requires enums as integers; names are refused, not guessed.
-    let enum_name =
-        r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_SERVER"}]}]}]}"#;
+    let enum_name = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_SERVER"}]}]}]}"#;
     assert!(json::<Traces>(enum_name).is_err());
     assert!(json::<Traces>("{\"resourceSpans\": [").is_err());
 }
@@ -182,14 +152,9 @@ fn json_errors_name_the_message_and_the_problem() {
 #[test]
 fn garbage_protobuf_is_a_protobuf_error() {
     let garbage = [0xff_u8; 64];
-    let err = decode_request::<Traces>(&garbage, Format::Protobuf, Encoding::Identity, LIMIT)
-        .unwrap_err();
+    let err = decode_request::<Traces>(&garbage, Format::Protobuf, Encoding::Identity, LIMIT).unwrap_err();
     assert!(matches!(err, DecodeError::Protobuf { .. }), "{err}");
-    assert!(
-        err.to_string()
-            .contains("protobuf ExportTraceServiceRequest"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("protobuf ExportTraceServiceRequest"), "{err}");
 }
 
 #[test]
@@ -198,10 +163,7 @@ fn gzip_is_bounded_after_decompression() {
     let compressed = gzip(&plain);
     assert_eq!(gunzip_bounded(&compressed, 10_000).unwrap(), plain);
     let err = gunzip_bounded(&compressed, 9_999).unwrap_err();
-    assert!(
-        matches!(err, DecodeError::TooLarge { limit_bytes: 9_999 }),
-        "{err}"
-    );
+    assert!(matches!(err, DecodeError::TooLarge { limit_bytes: 9_999 }), "{err}");
     let err = gunzip_bounded(b"not gzip at all", 10_000).unwrap_err();
     assert!(matches!(err, DecodeError::Gzip(_)), "{err}");
 }
@@ -215,25 +177,15 @@ fn gzip_members_are_concatenated() {
 
 #[test]
 fn identity_bodies_over_the_limit_are_too_large() {
-    let err =
-        decode_request::<Traces>(&[0; 11], Format::Protobuf, Encoding::Identity, 10).unwrap_err();
-    assert!(
-        matches!(err, DecodeError::TooLarge { limit_bytes: 10 }),
-        "{err}"
-    );
+    let err = decode_request::<Traces>(&[0; 11], Format::Protobuf, Encoding::Identity, 10).unwrap_err();
+    assert!(matches!(err, DecodeError::TooLarge { limit_bytes: 10 }), "{err}");
 }
 
 #[test]
 fn json_response_is_empty_on_full_success_and_names_rejections() {
     let full = Traces::response(&Accepted::default());
-    assert_eq!(
-        encode_response::<Traces>(&full, Format::Json).unwrap(),
-        b"{}"
-    );
-    let partial = Logs::response(&Accepted {
-        rejected_items: 2,
-        error_message: "no body".to_owned(),
-    });
+    assert_eq!(encode_response::<Traces>(&full, Format::Json).unwrap(), b"{}");
+    let partial = Logs::response(&Accepted { rejected_items: 2, error_message: "no body".to_owned() });
     let body = encode_response::<Logs>(&partial, Format::Json).unwrap();
     let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(value["partialSuccess"]["rejectedLogRecords"], 2);
@@ -242,23 +194,13 @@ fn json_response_is_empty_on_full_success_and_names_rejections() {
 
 #[test]
 fn rejected_counts_saturate_at_int64() {
-    let response = Metrics::response(&Accepted {
-        rejected_items: u64::MAX,
-        error_message: String::new(),
-    });
-    assert_eq!(
-        response.partial_success.unwrap().rejected_data_points,
-        i64::MAX
-    );
+    let response = Metrics::response(&Accepted { rejected_items: u64::MAX, error_message: String::new() });
+    assert_eq!(response.partial_success.unwrap().rejected_data_points, i64::MAX);
 }
 
 #[test]
 fn error_status_carries_retry_info_in_both_formats() {
-    let status = RpcStatus::new(
-        tonic::Code::ResourceExhausted,
-        "busy".to_owned(),
-        Some(Duration::from_millis(2_500)),
-    );
+    let status = RpcStatus::new(tonic::Code::ResourceExhausted, "busy".to_owned(), Some(Duration::from_millis(2_500)));
     let decoded = RpcStatus::decode(&status.encode(Format::Protobuf)[..]).unwrap();
     assert_eq!(decoded.code, tonic::Code::ResourceExhausted as i32);
     assert_eq!(decoded.details[0].type_url, RETRY_INFO_TYPE_URL);

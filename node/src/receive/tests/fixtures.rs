@@ -8,9 +8,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::metrics::v1::{
-    metric, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
-};
+use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use tokio::net::TcpListener;
@@ -46,21 +44,12 @@ impl RecordingSink {
 
     /// Accepts, but only once the test adds a permit to `hold().release`.
     pub(super) fn holding() -> Arc<Self> {
-        let hold = Hold {
-            entered: Notify::new(),
-            release: Semaphore::new(0),
-        };
+        let hold = Hold { entered: Notify::new(), release: Semaphore::new(0) };
         Arc::new(Self::new(Ok(Accepted::default()), Some(hold)))
     }
 
     fn new(outcome: Result<Accepted, IngestError>, hold: Option<Hold>) -> Self {
-        Self {
-            traces: Mutex::default(),
-            logs: Mutex::default(),
-            metrics: Mutex::default(),
-            outcome: Mutex::new(outcome),
-            hold,
-        }
+        Self { traces: Mutex::default(), logs: Mutex::default(), metrics: Mutex::default(), outcome: Mutex::new(outcome), hold }
     }
 
     pub(super) fn hold(&self) -> &Hold {
@@ -87,11 +76,7 @@ impl RecordingSink {
     async fn answer(&self) -> Result<Accepted, IngestError> {
         if let Some(hold) = &self.hold {
             hold.entered.notify_one();
-            let _permit = hold
-                .release
-                .acquire()
-                .await
-                .expect("release semaphore open");
+            let _permit = hold.release.acquire().await.expect("release semaphore open");
         }
         self.outcome.lock().unwrap().clone()
     }
@@ -134,10 +119,7 @@ pub(super) async fn spawn_http(sink: Arc<RecordingSink>, limits: ReceiverLimits)
             })
             .await
     });
-    Server {
-        url,
-        _shutdown: shutdown,
-    }
+    Server { url, _shutdown: shutdown }
 }
 
 pub(super) async fn spawn_grpc(sink: Arc<RecordingSink>, limits: ReceiverLimits) -> Server {
@@ -147,24 +129,17 @@ pub(super) async fn spawn_grpc(sink: Arc<RecordingSink>, limits: ReceiverLimits)
     tokio::spawn(serve_grpc(listener, sink, limits, async move {
         let _ = stopped.await;
     }));
-    Server {
-        url,
-        _shutdown: shutdown,
-    }
+    Server { url, _shutdown: shutdown }
 }
 
-pub(super) const TRACE_ID: [u8; 16] = [
-    0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03, 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c,
-];
+pub(super) const TRACE_ID: [u8; 16] = [0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03, 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c];
 pub(super) const SPAN_ID: [u8; 8] = [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74];
 
 fn service_resource() -> Option<Resource> {
     Some(Resource {
         attributes: vec![KeyValue {
             key: "service.name".to_owned(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::StringValue("checkout".to_owned())),
-            }),
+            value: Some(AnyValue { value: Some(any_value::Value::StringValue("checkout".to_owned())) }),
             ..Default::default()
         }],
         ..Default::default()
@@ -185,10 +160,7 @@ pub(super) fn trace_request(name: &str) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: service_resource(),
-            scope_spans: vec![ScopeSpans {
-                spans: vec![span],
-                ..Default::default()
-            }],
+            scope_spans: vec![ScopeSpans { spans: vec![span], ..Default::default() }],
             ..Default::default()
         }],
     }
@@ -198,18 +170,13 @@ pub(super) fn logs_request() -> ExportLogsServiceRequest {
     let record = LogRecord {
         trace_id: TRACE_ID.to_vec(),
         severity_number: 9,
-        body: Some(AnyValue {
-            value: Some(any_value::Value::StringValue("cart loaded".to_owned())),
-        }),
+        body: Some(AnyValue { value: Some(any_value::Value::StringValue("cart loaded".to_owned())) }),
         ..Default::default()
     };
     ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: service_resource(),
-            scope_logs: vec![ScopeLogs {
-                log_records: vec![record],
-                ..Default::default()
-            }],
+            scope_logs: vec![ScopeLogs { log_records: vec![record], ..Default::default() }],
             ..Default::default()
         }],
     }
@@ -221,20 +188,12 @@ pub(super) fn metrics_request() -> ExportMetricsServiceRequest {
         value: Some(number_data_point::Value::AsInt(42)),
         ..Default::default()
     };
-    let metric = Metric {
-        name: "cart.size".to_owned(),
-        data: Some(metric::Data::Gauge(Gauge {
-            data_points: vec![point],
-        })),
-        ..Default::default()
-    };
+    let metric =
+        Metric { name: "cart.size".to_owned(), data: Some(metric::Data::Gauge(Gauge { data_points: vec![point] })), ..Default::default() };
     ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: service_resource(),
-            scope_metrics: vec![ScopeMetrics {
-                metrics: vec![metric],
-                ..Default::default()
-            }],
+            scope_metrics: vec![ScopeMetrics { metrics: vec![metric], ..Default::default() }],
             ..Default::default()
         }],
     }

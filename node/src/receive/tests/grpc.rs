@@ -28,11 +28,7 @@ async fn gzip_trace_export_reaches_the_sink() {
     let sink = RecordingSink::accepting();
     let server = spawn_grpc(sink.clone(), ReceiverLimits::default()).await;
     let request = trace_request("GET /cart");
-    let response = trace_client(&server.url)
-        .await
-        .export(request.clone())
-        .await
-        .unwrap();
+    let response = trace_client(&server.url).await.export(request.clone()).await.unwrap();
     assert_eq!(response.into_inner().partial_success, None);
     assert_eq!(sink.traces(), vec![request]);
 }
@@ -41,13 +37,9 @@ async fn gzip_trace_export_reaches_the_sink() {
 async fn logs_and_metrics_reach_their_sink_methods() {
     let sink = RecordingSink::accepting();
     let server = spawn_grpc(sink.clone(), ReceiverLimits::default()).await;
-    let mut logs = LogsServiceClient::connect(server.url.clone())
-        .await
-        .unwrap();
+    let mut logs = LogsServiceClient::connect(server.url.clone()).await.unwrap();
     logs.export(logs_request()).await.unwrap();
-    let mut metrics = MetricsServiceClient::connect(server.url.clone())
-        .await
-        .unwrap();
+    let mut metrics = MetricsServiceClient::connect(server.url.clone()).await.unwrap();
     metrics.export(metrics_request()).await.unwrap();
     assert_eq!(sink.logs(), vec![logs_request()]);
     assert_eq!(sink.metrics(), vec![metrics_request()]);
@@ -56,49 +48,27 @@ async fn logs_and_metrics_reach_their_sink_methods() {
 
 #[tokio::test]
 async fn overload_is_resource_exhausted_with_retry_info() {
-    let sink = RecordingSink::answering(Err(IngestError::Overloaded {
-        retry_after_ms: 1_500,
-    }));
+    let sink = RecordingSink::answering(Err(IngestError::Overloaded { retry_after_ms: 1_500 }));
     let server = spawn_grpc(sink, ReceiverLimits::default()).await;
-    let status = trace_client(&server.url)
-        .await
-        .export(trace_request("busy"))
-        .await
-        .unwrap_err();
+    let status = trace_client(&server.url).await.export(trace_request("busy")).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::ResourceExhausted);
     let details = RpcStatus::decode(status.details()).unwrap();
     assert_eq!(details.details[0].type_url, RETRY_INFO_TYPE_URL);
-    let delay = RetryInfo::decode(&details.details[0].value[..])
-        .unwrap()
-        .retry_delay
-        .unwrap();
+    let delay = RetryInfo::decode(&details.details[0].value[..]).unwrap().retry_delay.unwrap();
     assert_eq!((delay.seconds, delay.nanos), (1, 500_000_000));
 }
 
 #[tokio::test]
 async fn sink_errors_map_to_their_codes() {
     let cases = [
-        (
-            IngestError::Invalid("no spans".to_owned()),
-            tonic::Code::InvalidArgument,
-        ),
-        (
-            IngestError::Unavailable("wal closed".to_owned()),
-            tonic::Code::Unavailable,
-        ),
-        (
-            IngestError::Internal("disk".to_owned()),
-            tonic::Code::Internal,
-        ),
+        (IngestError::Invalid("no spans".to_owned()), tonic::Code::InvalidArgument),
+        (IngestError::Unavailable("wal closed".to_owned()), tonic::Code::Unavailable),
+        (IngestError::Internal("disk".to_owned()), tonic::Code::Internal),
     ];
     for (error, code) in cases {
         let sink = RecordingSink::answering(Err(error.clone()));
         let server = spawn_grpc(sink, ReceiverLimits::default()).await;
-        let status = trace_client(&server.url)
-            .await
-            .export(trace_request("x"))
-            .await
-            .unwrap_err();
+        let status = trace_client(&server.url).await.export(trace_request("x")).await.unwrap_err();
         assert_eq!(status.code(), code);
         assert_eq!(status.message(), error.to_string());
     }
@@ -106,51 +76,24 @@ async fn sink_errors_map_to_their_codes() {
 
 #[tokio::test]
 async fn partial_success_is_reported() {
-    let accepted = Accepted {
-        rejected_items: 3,
-        error_message: "3 items lacked ids".to_owned(),
-    };
+    let accepted = Accepted { rejected_items: 3, error_message: "3 items lacked ids".to_owned() };
     let sink = RecordingSink::answering(Ok(accepted));
     let server = spawn_grpc(sink, ReceiverLimits::default()).await;
-    let response = trace_client(&server.url)
-        .await
-        .export(trace_request("a"))
-        .await
-        .unwrap();
+    let response = trace_client(&server.url).await.export(trace_request("a")).await.unwrap();
     let partial = response.into_inner().partial_success.unwrap();
-    assert_eq!(
-        (partial.rejected_spans, partial.error_message.as_str()),
-        (3, "3 items lacked ids")
-    );
-    let mut logs = LogsServiceClient::connect(server.url.clone())
-        .await
-        .unwrap();
-    let partial = logs
-        .export(logs_request())
-        .await
-        .unwrap()
-        .into_inner()
-        .partial_success;
+    assert_eq!((partial.rejected_spans, partial.error_message.as_str()), (3, "3 items lacked ids"));
+    let mut logs = LogsServiceClient::connect(server.url.clone()).await.unwrap();
+    let partial = logs.export(logs_request()).await.unwrap().into_inner().partial_success;
     assert_eq!(partial.unwrap().rejected_log_records, 3);
-    let mut metrics = MetricsServiceClient::connect(server.url.clone())
-        .await
-        .unwrap();
-    let partial = metrics
-        .export(metrics_request())
-        .await
-        .unwrap()
-        .into_inner()
-        .partial_success;
+    let mut metrics = MetricsServiceClient::connect(server.url.clone()).await.unwrap();
+    let partial = metrics.export(metrics_request()).await.unwrap().into_inner().partial_success;
     assert_eq!(partial.unwrap().rejected_data_points, 3);
 }
 
 #[tokio::test]
 async fn requests_over_the_concurrency_bound_are_unavailable() {
     let sink = RecordingSink::holding();
-    let limits = ReceiverLimits {
-        max_concurrent_requests: 1,
-        ..Default::default()
-    };
+    let limits = ReceiverLimits { max_concurrent_requests: 1, ..Default::default() };
     let server = spawn_grpc(sink.clone(), limits).await;
     let mut client = trace_client(&server.url).await;
     let first = tokio::spawn({
@@ -169,23 +112,14 @@ async fn requests_over_the_concurrency_bound_are_unavailable() {
 #[tokio::test]
 async fn oversized_messages_are_refused_before_the_sink() {
     let sink = RecordingSink::accepting();
-    let limits = ReceiverLimits {
-        max_request_bytes: 1024,
-        ..Default::default()
-    };
+    let limits = ReceiverLimits { max_request_bytes: 1024, ..Default::default() };
     let server = spawn_grpc(sink.clone(), limits).await;
     let big = trace_request(&"x".repeat(4096));
-    let mut plain = TraceServiceClient::connect(server.url.clone())
-        .await
-        .unwrap();
+    let mut plain = TraceServiceClient::connect(server.url.clone()).await.unwrap();
     let status = plain.export(big.clone()).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::OutOfRange, "{status}");
     // Compressed it fits the limit; inflated it does not (a zip bomb in small).
-    let status = trace_client(&server.url)
-        .await
-        .export(big)
-        .await
-        .unwrap_err();
+    let status = trace_client(&server.url).await.export(big).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status}");
     assert_eq!(sink.calls(), 0);
 }
@@ -195,14 +129,9 @@ async fn serve_returns_once_shutdown_resolves() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sink = RecordingSink::accepting();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_grpc(
-        listener,
-        sink,
-        ReceiverLimits::default(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let server = tokio::spawn(serve_grpc(listener, sink, ReceiverLimits::default(), async move {
+        let _ = stopped.await;
+    }));
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }

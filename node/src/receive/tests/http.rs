@@ -10,10 +10,7 @@ use prost::Message;
 use tower::ServiceExt;
 
 use super::codec::SPEC_TRACES_JSON;
-use super::fixtures::{
-    gzip, logs_request, metrics_request, spawn_http, trace_request, RecordingSink, SPAN_ID,
-    TRACE_ID,
-};
+use super::fixtures::{gzip, logs_request, metrics_request, spawn_http, trace_request, RecordingSink, SPAN_ID, TRACE_ID};
 use crate::ingest::{Accepted, IngestError};
 use crate::receive::codec::{RetryInfo, RpcStatus};
 use crate::receive::{http_router, ReceiverLimits};
@@ -21,16 +18,8 @@ use crate::receive::{http_router, ReceiverLimits};
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
 
-async fn post(
-    url: &str,
-    content_type: &str,
-    content_encoding: Option<&str>,
-    body: Vec<u8>,
-) -> reqwest::Response {
-    let mut request = reqwest::Client::new()
-        .post(url)
-        .header("content-type", content_type)
-        .body(body);
+async fn post(url: &str, content_type: &str, content_encoding: Option<&str>, body: Vec<u8>) -> reqwest::Response {
+    let mut request = reqwest::Client::new().post(url).header("content-type", content_type).body(body);
     if let Some(encoding) = content_encoding {
         request = request.header("content-encoding", encoding);
     }
@@ -38,10 +27,7 @@ async fn post(
 }
 
 fn header(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
+    response.headers().get(name).map(|v| v.to_str().unwrap().to_owned())
 }
 
 /// The `google.rpc.Status` protobuf body of an error response.
@@ -69,13 +55,7 @@ async fn logs_and_metrics_reach_their_sink_methods() {
     let sink = RecordingSink::accepting();
     let server = spawn_http(sink.clone(), ReceiverLimits::default()).await;
     let logs = logs_request();
-    let response = post(
-        &format!("{}/v1/logs", server.url),
-        PROTOBUF,
-        None,
-        logs.encode_to_vec(),
-    )
-    .await;
+    let response = post(&format!("{}/v1/logs", server.url), PROTOBUF, None, logs.encode_to_vec()).await;
     assert_eq!(response.status(), 200);
     let metrics = metrics_request();
     let url = format!("{}/v1/metrics", server.url);
@@ -91,13 +71,7 @@ async fn spec_json_export_reaches_the_sink_with_binary_ids() {
     let sink = RecordingSink::accepting();
     let server = spawn_http(sink.clone(), ReceiverLimits::default()).await;
     let url = format!("{}/v1/traces", server.url);
-    let response = post(
-        &url,
-        "application/json; charset=utf-8",
-        None,
-        SPEC_TRACES_JSON.into(),
-    )
-    .await;
+    let response = post(&url, "application/json; charset=utf-8", None, SPEC_TRACES_JSON.into()).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "content-type").as_deref(), Some(JSON));
     assert_eq!(response.text().await.unwrap(), "{}");
@@ -119,10 +93,7 @@ async fn gzip_bodies_are_decompressed_in_both_formats() {
     assert_eq!(response.status(), 200);
     let traces = sink.traces();
     assert_eq!(traces[0], request);
-    assert_eq!(
-        traces[1].resource_spans[0].scope_spans[0].spans[0].trace_id,
-        TRACE_ID
-    );
+    assert_eq!(traces[1].resource_spans[0].scope_spans[0].spans[0].trace_id, TRACE_ID);
 }
 
 #[tokio::test]
@@ -134,13 +105,7 @@ async fn garbage_protobuf_is_400_with_a_status_body() {
     assert_eq!(response.status(), 400);
     let status = status_body(response).await;
     assert_eq!(status.code, tonic::Code::InvalidArgument as i32);
-    assert!(
-        status
-            .message
-            .contains("protobuf ExportTraceServiceRequest"),
-        "{}",
-        status.message
-    );
+    assert!(status.message.contains("protobuf ExportTraceServiceRequest"), "{}", status.message);
     assert_eq!(sink.calls(), 0);
 }
 
@@ -155,10 +120,7 @@ async fn bad_json_and_bad_gzip_are_400() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["code"], tonic::Code::InvalidArgument as i32);
     let message = body["message"].as_str().unwrap();
-    assert!(
-        message.contains("OTLP/JSON for ExportLogsServiceRequest"),
-        "{message}"
-    );
+    assert!(message.contains("OTLP/JSON for ExportLogsServiceRequest"), "{message}");
     let response = post(&url, PROTOBUF, Some("gzip"), b"not gzip".to_vec()).await;
     assert_eq!(response.status(), 400);
     assert!(status_body(response).await.message.contains("gzip"));
@@ -173,10 +135,7 @@ async fn unsupported_media_is_415() {
     let response = post(&url, "text/plain", None, b"hello".to_vec()).await;
     assert_eq!(response.status(), 415);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert!(body["message"]
-        .as_str()
-        .unwrap()
-        .contains("application/x-protobuf"));
+    assert!(body["message"].as_str().unwrap().contains("application/x-protobuf"));
     let response = post(&url, PROTOBUF, Some("br"), b"hello".to_vec()).await;
     assert_eq!(response.status(), 415);
     assert_eq!(sink.calls(), 0);
@@ -185,39 +144,23 @@ async fn unsupported_media_is_415() {
 #[tokio::test]
 async fn oversized_bodies_are_413() {
     let sink = RecordingSink::accepting();
-    let limits = ReceiverLimits {
-        max_request_bytes: 4 * 1024 * 1024,
-        ..Default::default()
-    };
+    let limits = ReceiverLimits { max_request_bytes: 4 * 1024 * 1024, ..Default::default() };
     let server = spawn_http(sink.clone(), limits).await;
     let url = format!("{}/v1/traces", server.url);
     let response = post(&url, PROTOBUF, None, vec![0x0a; 5 * 1024 * 1024]).await;
     assert_eq!(response.status(), 413);
-    assert!(status_body(response)
-        .await
-        .message
-        .contains("4194304 bytes"));
+    assert!(status_body(response).await.message.contains("4194304 bytes"));
     assert_eq!(sink.calls(), 0);
 }
 
 #[tokio::test]
 async fn streamed_bodies_without_length_are_cut_at_the_limit() {
     let sink = RecordingSink::accepting();
-    let limits = ReceiverLimits {
-        max_request_bytes: 1024 * 1024,
-        ..Default::default()
-    };
+    let limits = ReceiverLimits { max_request_bytes: 1024 * 1024, ..Default::default() };
     // Endless chunks: only a bound on the read can end this request.
-    let chunks =
-        futures::stream::repeat_with(|| Ok::<_, std::io::Error>(Bytes::from(vec![0; 64 * 1024])));
-    let request = axum::http::Request::post("/v1/traces")
-        .header("content-type", PROTOBUF)
-        .body(Body::from_stream(chunks))
-        .unwrap();
-    let response = http_router(sink.clone(), limits)
-        .oneshot(request)
-        .await
-        .unwrap();
+    let chunks = futures::stream::repeat_with(|| Ok::<_, std::io::Error>(Bytes::from(vec![0; 64 * 1024])));
+    let request = axum::http::Request::post("/v1/traces").header("content-type", PROTOBUF).body(Body::from_stream(chunks)).unwrap();
+    let response = http_router(sink.clone(), limits).oneshot(request).await.unwrap();
     assert_eq!(response.status(), 413);
     assert_eq!(sink.calls(), 0);
 }
@@ -237,9 +180,7 @@ async fn gzip_bombs_are_rejected_without_inflating_them() {
 
 #[tokio::test]
 async fn overload_is_429_with_retry_after_and_retry_info() {
-    let sink = RecordingSink::answering(Err(IngestError::Overloaded {
-        retry_after_ms: 2_500,
-    }));
+    let sink = RecordingSink::answering(Err(IngestError::Overloaded { retry_after_ms: 2_500 }));
     let server = spawn_http(sink.clone(), ReceiverLimits::default()).await;
     let url = format!("{}/v1/traces", server.url);
     let response = post(&url, PROTOBUF, None, trace_request("busy").encode_to_vec()).await;
@@ -254,11 +195,7 @@ async fn overload_is_429_with_retry_after_and_retry_info() {
 #[tokio::test]
 async fn sink_errors_map_to_their_statuses() {
     let cases = [
-        (
-            IngestError::Unavailable("wal closed".to_owned()),
-            503,
-            Some("1"),
-        ),
+        (IngestError::Unavailable("wal closed".to_owned()), 503, Some("1")),
         (IngestError::Internal("disk".to_owned()), 500, None),
         (IngestError::Invalid("no spans".to_owned()), 400, None),
     ];
@@ -268,11 +205,7 @@ async fn sink_errors_map_to_their_statuses() {
         let url = format!("{}/v1/traces", server.url);
         let response = post(&url, JSON, None, b"{}".to_vec()).await;
         assert_eq!(response.status(), status, "{error}");
-        assert_eq!(
-            header(&response, "retry-after").as_deref(),
-            retry_after,
-            "{error}"
-        );
+        assert_eq!(header(&response, "retry-after").as_deref(), retry_after, "{error}");
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["code"], error.code().grpc_code() as i32);
         assert_eq!(body["message"], error.to_string());
@@ -282,10 +215,7 @@ async fn sink_errors_map_to_their_statuses() {
 #[tokio::test]
 async fn requests_over_the_concurrency_bound_are_503() {
     let sink = RecordingSink::holding();
-    let limits = ReceiverLimits {
-        max_concurrent_requests: 1,
-        ..Default::default()
-    };
+    let limits = ReceiverLimits { max_concurrent_requests: 1, ..Default::default() };
     let server = spawn_http(sink.clone(), limits).await;
     let url = format!("{}/v1/traces", server.url);
     let body = trace_request("first").encode_to_vec();
@@ -297,10 +227,7 @@ async fn requests_over_the_concurrency_bound_are_503() {
     let second = post(&url, PROTOBUF, None, body).await;
     assert_eq!(second.status(), 503);
     assert_eq!(header(&second, "retry-after").as_deref(), Some("1"));
-    assert_eq!(
-        status_body(second).await.code,
-        tonic::Code::Unavailable as i32
-    );
+    assert_eq!(status_body(second).await.code, tonic::Code::Unavailable as i32);
     sink.hold().release.add_permits(1);
     assert_eq!(first.await.unwrap(), 200);
     assert_eq!(sink.traces().len(), 1);
@@ -308,10 +235,7 @@ async fn requests_over_the_concurrency_bound_are_503() {
 
 #[tokio::test]
 async fn partial_success_is_reported_in_both_formats() {
-    let accepted = Accepted {
-        rejected_items: 2,
-        error_message: "2 items lacked ids".to_owned(),
-    };
+    let accepted = Accepted { rejected_items: 2, error_message: "2 items lacked ids".to_owned() };
     let sink = RecordingSink::answering(Ok(accepted));
     let server = spawn_http(sink, ReceiverLimits::default()).await;
     let url = format!("{}/v1/traces", server.url);
@@ -319,10 +243,7 @@ async fn partial_success_is_reported_in_both_formats() {
     assert_eq!(response.status(), 200);
     let body = ExportTraceServiceResponse::decode(response.bytes().await.unwrap()).unwrap();
     let partial = body.partial_success.unwrap();
-    assert_eq!(
-        (partial.rejected_spans, partial.error_message.as_str()),
-        (2, "2 items lacked ids")
-    );
+    assert_eq!((partial.rejected_spans, partial.error_message.as_str()), (2, "2 items lacked ids"));
 
     let response = post(&url, JSON, None, SPEC_TRACES_JSON.into()).await;
     assert_eq!(response.status(), 200);

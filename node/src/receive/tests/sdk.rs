@@ -13,9 +13,7 @@ const SPAN_NAMES: [&str; 3] = ["GET /cart", "SELECT cart", "render"];
 /// Ends one span per name through `exporter` and returns their contexts.
 /// Blocking: the simple processor waits on each export.
 fn export_spans(exporter: SpanExporter) -> Vec<SpanContext> {
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter)
-        .build();
+    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter).build();
     let tracer = provider.tracer("receive-tests");
     let contexts = SPAN_NAMES
         .iter()
@@ -37,13 +35,7 @@ fn received_spans(sink: &RecordingSink) -> Vec<(String, Vec<u8>, Vec<u8>)> {
         .flat_map(|request| &request.resource_spans)
         .flat_map(|resource| &resource.scope_spans)
         .flat_map(|scope| &scope.spans)
-        .map(|span| {
-            (
-                span.name.clone(),
-                span.trace_id.clone(),
-                span.span_id.clone(),
-            )
-        })
+        .map(|span| (span.name.clone(), span.trace_id.clone(), span.span_id.clone()))
         .collect()
 }
 
@@ -53,11 +45,7 @@ fn expected_spans(contexts: &[SpanContext]) -> Vec<(String, Vec<u8>, Vec<u8>)> {
         .zip(contexts)
         .map(|(name, context)| {
             let trace_id = context.trace_id().to_bytes().to_vec();
-            (
-                name.to_string(),
-                trace_id,
-                context.span_id().to_bytes().to_vec(),
-            )
+            (name.to_string(), trace_id, context.span_id().to_bytes().to_vec())
         })
         .collect()
 }
@@ -67,12 +55,8 @@ async fn tonic_exporter_with_gzip_reaches_the_sink() {
     let sink = RecordingSink::accepting();
     let server = spawn_grpc(sink.clone(), ReceiverLimits::default()).await;
     let contexts = tokio::task::spawn_blocking(move || {
-        let exporter = SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(server.url.clone())
-            .with_compression(Compression::Gzip)
-            .build()
-            .unwrap();
+        let exporter =
+            SpanExporter::builder().with_tonic().with_endpoint(server.url.clone()).with_compression(Compression::Gzip).build().unwrap();
         export_spans(exporter)
     })
     .await
@@ -86,12 +70,8 @@ async fn http_export(protocol: Protocol) {
     let sink = RecordingSink::accepting();
     let server = spawn_http(sink.clone(), ReceiverLimits::default()).await;
     let contexts = tokio::task::spawn_blocking(move || {
-        let exporter = SpanExporter::builder()
-            .with_http()
-            .with_protocol(protocol)
-            .with_endpoint(format!("{}/v1/traces", server.url))
-            .build()
-            .unwrap();
+        let exporter =
+            SpanExporter::builder().with_http().with_protocol(protocol).with_endpoint(format!("{}/v1/traces", server.url)).build().unwrap();
         export_spans(exporter)
     })
     .await

@@ -34,7 +34,8 @@ fn log(body: &str) -> LogInput {
 #[test]
 fn redelivered_spans_and_logs_are_stored_once() {
     let mut st = SessionState::new(key(), 0);
-    let input = SessionInput { wal_key: Some(1), spans: vec![span(1, 1, 0, false), span(1, 2, 1, true)], logs: vec![log("x")], exemplars: vec![] };
+    let input =
+        SessionInput { wal_key: Some(1), spans: vec![span(1, 1, 0, false), span(1, 2, 1, true)], logs: vec![log("x")], exemplars: vec![] };
     let again = input.clone();
     let first = st.absorb(input, 10);
     assert_eq!(first, Absorbed::default());

@@ -18,7 +18,14 @@ fn setup() -> (tempfile::TempDir, sled::Db, Wal, Archive) {
 fn state(id: &str, wal_key: u64, span: u8) -> SessionState {
     let key = SessionKey { tenant: TenantId::default_tenant(), id: CorrelationId::from_trusted(id) };
     let mut st = SessionState::new(key, 10);
-    let s = Span { trace_id: vec![span; 16], span_id: vec![span; 8], name: "op".into(), start_time_unix_nano: 5, end_time_unix_nano: 9, ..Default::default() };
+    let s = Span {
+        trace_id: vec![span; 16],
+        span_id: vec![span; 8],
+        name: "op".into(),
+        start_time_unix_nano: 5,
+        end_time_unix_nano: 9,
+        ..Default::default()
+    };
     let input = SpanInput::from_span(Arc::from("svc"), &s, s.encode_to_vec().into_boxed_slice()).expect("ids");
     st.absorb(SessionInput { wal_key: Some(wal_key), spans: vec![input], ..Default::default() }, 20);
     st
