@@ -9,6 +9,11 @@
 mod proc;
 mod workload;
 
+/// The same allocator as the node, so decode-only and end-to-end compare
+/// like with like.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -5,8 +5,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use ollystack_proto::store::{StoredExemplar, StoredLog, StoredSpan, WalEntry};
-
 use super::prepare::{Prepared, PreparedBatch, Signal};
 use crate::correlate::{self, CorrelationSettings, TraceBinding};
 use crate::metrics::NodeMetrics;
@@ -17,7 +15,6 @@ use crate::store::{StoreError, TraceIndex};
 /// The signals of one batch for one session.
 #[derive(Debug, Default)]
 pub struct Group {
-    pub wal: WalEntry,
     pub input: SessionInput,
 }
 
@@ -34,6 +31,8 @@ pub struct Assigned {
     /// In a stable order (by session key) so WAL writes are deterministic.
     pub groups: BTreeMap<SessionKey, Group>,
     pub merges: Vec<Merge>,
+    /// Explicit trace bindings made (logged in the WAL with the batch).
+    pub bindings: Vec<(TenantId, TraceId, CorrelationId)>,
 }
 
 /// Resolves every signal, updating the trace index (bindings and aliases).
@@ -66,29 +65,20 @@ pub fn assign(
         if let (Some(t), Some(bind)) = (trace, &res.bind) {
             traces.bind(&tenant, t, bind, now_unix_ms)?;
             known.insert((tenant.clone(), t), Some(bind.clone()));
+            if bind.explicit {
+                out.bindings.push((tenant.clone(), t, bind.id.clone()));
+            }
         }
         if let Some(from) = &res.merge_from {
             traces.set_alias(&tenant, from, &res.id, now_unix_ms)?;
             out.merges.push(Merge { tenant: tenant.clone(), from: from.clone(), to: res.id.clone() });
         }
         let key = SessionKey { tenant, id: res.id };
-        let group = out.groups.entry(key.clone()).or_insert_with(|| Group {
-            wal: WalEntry { tenant_id: key.tenant.as_str().to_owned(), correlation_id: key.id.as_str().to_owned(), ..Default::default() },
-            input: SessionInput::default(),
-        });
+        let group = out.groups.entry(key).or_default();
         match signal {
-            Signal::Span(span) => {
-                group.wal.spans.push(StoredSpan { service_name: span.service.to_string(), span: span.encoded.to_vec() });
-                group.input.spans.push(span);
-            }
-            Signal::Log(log) => {
-                group.wal.logs.push(StoredLog { service_name: log.service.to_string(), log: log.encoded.to_vec() });
-                group.input.logs.push(log);
-            }
-            Signal::Exemplar(ex) => {
-                group.wal.exemplars.push(StoredExemplar::clone(&ex));
-                group.input.exemplars.push(ex);
-            }
+            Signal::Span(span) => group.input.spans.push(span),
+            Signal::Log(log) => group.input.logs.push(log),
+            Signal::Exemplar(ex) => group.input.exemplars.push(ex),
         }
     }
     Ok(out)

@@ -17,6 +17,8 @@ use crate::model::SessionKey;
 use crate::session::actor::{SessionEnv, SessionMsg};
 use crate::session::SessionInput;
 use crate::store::ExemplarIndex;
+use crate::wal::{encode_entry, WalRecord};
+use prost::Message;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -41,7 +43,10 @@ pub struct Ingestor {
 /// The output of the blocking part of ingest.
 struct Staged {
     assigned: Assigned,
+    /// WAL seq of each group's entry, in group order.
     wal_keys: Vec<u64>,
+    /// The last seq of the batch: acknowledged once it is durable.
+    last_seq: u64,
     reserved_bytes: u64,
     rejected: u64,
     reject_message: String,
@@ -69,7 +74,7 @@ impl Ingestor {
         let staged = tokio::task::spawn_blocking(move || this.stage(request, prepare))
             .await
             .map_err(|e| IngestError::Internal(format!("ingest task failed: {e}")))??;
-        if let Err(e) = self.env.wal.sync().await {
+        if let Err(e) = self.env.wal.sync(staged.last_seq).await {
             self.env.budget.release(staged.reserved_bytes);
             return Err(IngestError::Internal(format!("wal sync failed: {e}")));
         }
@@ -96,17 +101,32 @@ impl Ingestor {
                 let _guard = self.binding_lock.lock();
                 assign(&self.settings, batch, &env.traces, &env.metrics, now, || correlate::generate(now, self.rng.next_u32()))?
             };
-            let entries: Vec<_> = assigned.groups.values().map(|g| g.wal.clone()).collect();
-            let wal_keys = env.wal.stage(&entries).map_err(|e| IngestError::Internal(e.to_string()))?;
-            for (key, group) in &assigned.groups {
+            // Trace-index changes first, so a replay routes the entries the
+            // same way.
+            let mut records: Vec<WalRecord> = assigned
+                .merges
+                .iter()
+                .map(|m| WalRecord::Alias { tenant: m.tenant.clone(), from: m.from.clone(), to: m.to.clone() })
+                .chain(assigned.bindings.iter().map(|(tenant, trace, id)| WalRecord::Binding {
+                    tenant: tenant.clone(),
+                    trace: *trace,
+                    id: id.clone(),
+                }))
+                .collect();
+            let first_entry = records.len();
+            records.extend(assigned.groups.iter().map(|(key, g)| WalRecord::Entry(encode_entry(key, &g.input))));
+            let seqs = env.wal.append(&records).map_err(|e| IngestError::Internal(e.to_string()))?;
+            let last_seq = seqs.last().copied().unwrap_or(0);
+            let wal_keys = seqs[first_entry..].to_vec();
+            for ((key, group), seq) in assigned.groups.iter().zip(&wal_keys) {
                 if !group.input.exemplars.is_empty() {
-                    self.exemplars.add(&key.tenant, &key.id, &group.input.exemplars, now)?;
+                    self.exemplars.add(&key.tenant, &key.id, &group.input.exemplars, *seq, now)?;
                 }
             }
-            Ok::<_, IngestError>((assigned, wal_keys))
+            Ok::<_, IngestError>((assigned, wal_keys, last_seq))
         })();
         match result {
-            Ok((assigned, wal_keys)) => Ok(Staged { assigned, wal_keys, reserved_bytes, rejected, reject_message }),
+            Ok((assigned, wal_keys, last_seq)) => Ok(Staged { assigned, wal_keys, last_seq, reserved_bytes, rejected, reject_message }),
             Err(e) => {
                 env.budget.release(reserved_bytes);
                 Err(e)
@@ -150,18 +170,38 @@ impl Ingestor {
     }
 }
 
-/// Replays every WAL entry into session actors (start-up). Memory is taken
-/// back unconditionally: these signals were acknowledged.
-pub async fn replay_wal(env: &Arc<SessionEnv>) -> Result<u64, IngestError> {
-    let entries = env.wal.entries().map_err(|e| IngestError::Internal(e.to_string()))?;
+/// Replays the WAL into the trace index and session actors (start-up).
+/// Memory is taken back unconditionally: these signals were acknowledged.
+pub async fn replay_wal(env: &Arc<SessionEnv>, exemplars: &ExemplarIndex, replay: crate::wal::Replay) -> Result<u64, IngestError> {
+    let now = env.clock.now_unix_ms();
     let mut replayed = 0;
-    for (key, entry) in entries {
+    for (key, record) in replay {
+        let entry = match record {
+            WalRecord::Alias { tenant, from, to } => {
+                env.traces.set_alias(&tenant, &from, &to, now)?;
+                continue;
+            }
+            WalRecord::Binding { tenant, trace, id } => {
+                env.traces.bind(&tenant, trace, &crate::correlate::TraceBinding { id, explicit: true }, now)?;
+                continue;
+            }
+            WalRecord::Entry(bytes) => match ollystack_proto::store::WalEntry::decode(bytes.as_slice()) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    tracing::error!(seq = key, error = %e, "undecodable wal entry skipped");
+                    continue;
+                }
+            },
+        };
         let input = SessionInput::from_wal(key, &entry);
         env.budget.force_reserve(input.cost_bytes());
         let session = SessionKey {
             tenant: crate::model::TenantId::from_trusted(entry.tenant_id.as_str()),
             id: crate::model::CorrelationId::from_trusted(entry.correlation_id.as_str()),
         };
+        if !input.exemplars.is_empty() {
+            exemplars.add(&session.tenant, &session.id, &input.exemplars, key, now)?;
+        }
         env.registry.deliver(env, session, SessionMsg::Ingest(input)).await.map_err(|e| IngestError::Internal(e.to_string()))?;
         replayed += 1;
     }

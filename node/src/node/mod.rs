@@ -26,12 +26,8 @@ use crate::receive;
 use crate::session::actor::{SessionEnv, SessionSupervisor};
 use crate::session::registry::SessionRegistry;
 use crate::session::MemoryBudget;
-use crate::store::{Archive, ExemplarIndex, TraceIndex};
+use crate::store::{Archive, ExemplarIndex, SledFlusher, TraceIndex};
 use crate::wal::Wal;
-
-/// sled's page cache. Live sessions hold their own copy of every signal, so
-/// caching WAL pages as well (sled's default is 1 GiB) would double memory.
-const SLED_CACHE_BYTES: u64 = 64 << 20;
 
 /// How long shutdown waits for each server and task to finish.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -105,8 +101,9 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let dir = config.data_dir.clone();
     std::fs::create_dir_all(&dir).map_err(|source| NodeError::DataDir { path: dir.display().to_string(), source })?;
     let storage_err = |e: &dyn std::fmt::Display| NodeError::Storage { path: dir.display().to_string(), detail: e.to_string() };
-    let db = sled::Config::new().path(dir.join("db")).cache_capacity(SLED_CACHE_BYTES).open().map_err(|e| storage_err(&e))?;
-    let wal = Arc::new(Wal::open(&db).map_err(|e| storage_err(&e))?);
+    let db = sled::Config::new().path(dir.join("db")).open().map_err(|e| storage_err(&e))?;
+    let (wal, replay) = Wal::open(&dir.join("wal"), &db).map_err(|e| storage_err(&e))?;
+    let wal = Arc::new(wal);
     let archive = Arc::new(Archive::open(&db).map_err(|e| storage_err(&e))?);
     let traces = Arc::new(TraceIndex::open(&db).map_err(|e| storage_err(&e))?);
     let exemplars = Arc::new(ExemplarIndex::open(&db).map_err(|e| storage_err(&e))?);
@@ -123,10 +120,11 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         wal,
         archive,
         traces,
+        flusher: Arc::new(SledFlusher::new(db.clone())),
         registry: Arc::new(SessionRegistry::default()),
         supervisor: supervisor.get_cell(),
     });
-    let replayed = replay_wal(&env).await.map_err(|e| NodeError::Startup(format!("wal replay: {e}")))?;
+    let replayed = replay_wal(&env, &exemplars, replay).await.map_err(|e| NodeError::Startup(format!("wal replay: {e}")))?;
     tracing::info!(entries = replayed, "wal replayed");
 
     let settings = Arc::new(config.correlation.clone());

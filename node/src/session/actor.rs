@@ -18,7 +18,7 @@ use crate::clock::SharedClock;
 use crate::metrics::NodeMetrics;
 use crate::model::{CorrelationId, SessionKey};
 use crate::query::Segment;
-use crate::store::{Archive, TraceIndex};
+use crate::store::{Archive, SledFlusher, TraceIndex};
 use crate::wal::Wal;
 
 /// Delay between attempts to archive a finished segment that failed.
@@ -34,6 +34,8 @@ pub struct SessionEnv {
     pub wal: Arc<Wal>,
     pub archive: Arc<Archive>,
     pub traces: Arc<TraceIndex>,
+    /// The one path to durable sled writes (archive, done markers).
+    pub flusher: Arc<SledFlusher>,
     pub registry: Arc<SessionRegistry>,
     /// Parent of every session actor of this node.
     pub supervisor: ActorCell,
@@ -158,6 +160,15 @@ impl SessionActor {
             Ok(_seq) => {
                 shard.finish_closing(&key, me.get_id());
                 drop(shard);
+                // The archived copy must be durable before the WAL lets go.
+                match env.flusher.flush().await {
+                    Ok(()) => {
+                        if let Err(e) = env.wal.release(&state.st.wal_keys) {
+                            tracing::warn!(session = %key.id, error = %e, "wal release failed; entries stay until restart");
+                        }
+                    }
+                    Err(e) => tracing::error!(session = %key.id, error = %e, "archive flush failed; wal entries kept"),
+                }
                 env.budget.release(state.st.held_bytes);
                 env.metrics.sessions_finished.add(reason.as_str(), 1);
                 env.metrics.flush_segments.inc();

@@ -4,9 +4,9 @@
 //! Archiving never uses sled transactions or batches (sled 0.34 switches the
 //! whole database into a locking mode for them, and that mode deadlocked
 //! under load here). Crash safety comes from order instead: the segment and
-//! a "done" marker per WAL key it covers are written first, then the WAL
-//! entries are removed. A crash in between leaves WAL entries whose marker
-//! exists; replay drops those instead of replaying them twice.
+//! a "done" marker per WAL entry it covers are written together, sled is
+//! flushed (one flusher, see [`super::SledFlusher`]), and only then are the
+//! WAL entries released. Replay skips entries marked done.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -78,7 +78,7 @@ impl Archive {
         let tkey = time_key(finished_unix_ms, seq);
         self.segments.insert(seg_key.as_slice(), record.as_slice())?;
         self.by_time.insert(tkey.as_slice(), index_bytes.as_slice())?;
-        wal.release(&state.wal_keys)?;
+        wal.mark_done(&state.wal_keys)?;
         self.bytes.fetch_add(index.bytes, Ordering::Relaxed);
         Ok(seq)
     }

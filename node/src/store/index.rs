@@ -99,21 +99,30 @@ impl TraceIndex {
 
 #[derive(Debug)]
 pub struct ExemplarIndex {
-    db: sled::Db,
     tree: sled::Tree,
 }
 
 impl ExemplarIndex {
     pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
-        Ok(Self { db: db.clone(), tree: db.open_tree("exemplars")? })
+        Ok(Self { tree: db.open_tree("exemplars")? })
     }
 
-    /// Indexes exemplars of one session (written before the batch is synced).
-    pub fn add(&self, tenant: &TenantId, id: &CorrelationId, exemplars: &[StoredExemplar], now_unix_ms: u64) -> Result<(), StoreError> {
-        for ex in exemplars {
+    /// Indexes exemplars of one session. Keys end with the WAL entry's seq
+    /// and the exemplar's position in it, so replaying the WAL re-indexes
+    /// idempotently.
+    pub fn add(
+        &self,
+        tenant: &TenantId,
+        id: &CorrelationId,
+        exemplars: &[StoredExemplar],
+        wal_seq: u64,
+        now_unix_ms: u64,
+    ) -> Result<(), StoreError> {
+        for (i, ex) in exemplars.iter().enumerate() {
             let mut key = metric_prefix(tenant, &ex.metric_name);
             key.extend_from_slice(&ex.time_unix_nano.to_be_bytes());
-            key.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
+            key.extend_from_slice(&wal_seq.to_be_bytes());
+            key.extend_from_slice(&(i as u32).to_be_bytes());
             let mut value = now_unix_ms.to_be_bytes().to_vec();
             IndexedExemplar { correlation_id: id.as_str().to_owned(), exemplar: Some(ex.clone()) }
                 .encode(&mut value)
@@ -131,6 +140,7 @@ impl ExemplarIndex {
         let mut end = prefix.clone();
         end.extend_from_slice(&filter.end_unix_nano.unwrap_or(u64::MAX).to_be_bytes());
         end.extend_from_slice(&u64::MAX.to_be_bytes());
+        end.extend_from_slice(&u32::MAX.to_be_bytes());
         let mut out = Vec::new();
         for item in self.tree.range(start..=end) {
             if out.len() >= filter.limit {

@@ -13,7 +13,10 @@ pub mod archive;
 pub mod index;
 mod keys;
 
+mod flush;
+
 pub use archive::{Archive, ArchiveIndexEntry};
+pub use flush::SledFlusher;
 pub use index::{ExemplarIndex, TraceIndex};
 
 /// Errors of the node's storage.

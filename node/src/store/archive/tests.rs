@@ -9,8 +9,8 @@ use crate::session::{SessionInput, SpanInput};
 
 fn setup() -> (tempfile::TempDir, sled::Db, Wal, Archive) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = sled::open(dir.path()).expect("db");
-    let wal = Wal::open(&db).expect("wal");
+    let db = sled::open(dir.path().join("db")).expect("db");
+    let (wal, _) = Wal::open(&dir.path().join("wal"), &db).expect("wal");
     let archive = Archive::open(&db).expect("archive");
     (dir, db, wal, archive)
 }
@@ -32,13 +32,15 @@ fn state(id: &str, wal_key: u64, span: u8) -> SessionState {
 }
 
 #[test]
-fn archiving_removes_the_wal_entries_atomically() {
-    let (_dir, _db, wal, archive) = setup();
-    let keys = wal.stage(&[WalEntry { correlation_id: "a".into(), ..Default::default() }]).expect("stage");
+fn archived_entries_do_not_replay() {
+    let (dir, db, wal, archive) = setup();
+    let entry = WalEntry { correlation_id: "a".into(), ..Default::default() };
+    let keys = wal.append(&[crate::wal::WalRecord::Entry(prost::Message::encode_to_vec(&entry))]).expect("append");
     let st = state("a", keys[0], 1);
     archive.store(&wal, &st, 100, "idle").expect("store");
-    assert_eq!(wal.entries().expect("entries").len(), 0);
-    assert_eq!(wal.bytes(), 0);
+    drop(wal);
+    let (_wal, replay) = Wal::open(&dir.path().join("wal"), &db).expect("reopen");
+    assert!(replay.is_empty(), "marked done with the archived segment");
     let segs = archive.segments(&TenantId::default_tenant(), &CorrelationId::from_trusted("a")).expect("segments");
     assert_eq!(segs.len(), 1);
     assert_eq!(segs[0].spans.len(), 1);

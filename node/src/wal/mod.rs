@@ -1,0 +1,246 @@
+//! The write-ahead log: every accepted batch, split per session, is appended
+//! here and fsynced before the sender is acknowledged (group commit: one
+//! fsync covers every batch appended before it started).
+//!
+//! The log is a directory of segment files (`segment`) holding records
+//! (`record`): session entries, plus the trace-unification aliases and
+//! explicit trace bindings that must survive a crash with them.
+//!
+//! Releasing entries whose segment was archived: the archive writes a
+//! "done" marker per entry (sled tree `wal_done`) with the segment, flushes
+//! sled, then calls [`Wal::release`]. Replay skips entries marked done, so a
+//! crash at any point neither loses an entry nor replays an archived one.
+//! A segment file is deleted once every entry in it and in all older
+//! segments is released.
+//!
+//! (The WAL was first a sled tree; under concurrent ingest, sled 0.34's
+//! flushes hung for good — seen three times with stack dumps — so the hot
+//! path no longer touches sled's flush at all.)
+
+mod record;
+mod segment;
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+pub use record::{encode_entry, WalRecord};
+
+/// Segments roll over at this size.
+const SEGMENT_MAX_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    #[error("wal i/o in {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("wal done-markers: {0}")]
+    Sled(#[from] sled::Error),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
+    move |source| WalError::Io { path: path.to_owned(), source }
+}
+
+#[derive(Debug)]
+struct Writer {
+    file: File,
+    path: PathBuf,
+    first_seq: u64,
+    next_seq: u64,
+    size: u64,
+}
+
+#[derive(Debug)]
+struct SegmentInfo {
+    path: PathBuf,
+    /// Entries appended to it and not yet released.
+    live: u64,
+    size: u64,
+}
+
+#[derive(Debug)]
+pub struct Wal {
+    dir: PathBuf,
+    writer: Mutex<Writer>,
+    /// Every record with a seq at or below this is durable.
+    synced_seq: AtomicU64,
+    /// One fsync at a time; waiters whose records it covered return at once.
+    sync_lock: tokio::sync::Mutex<()>,
+    segments: Mutex<BTreeMap<u64, SegmentInfo>>,
+    done: sled::Tree,
+    /// Bytes of all segment files.
+    bytes: AtomicU64,
+}
+
+/// What a restart must replay, in log order.
+pub type Replay = Vec<(u64, WalRecord)>;
+
+impl Wal {
+    /// Opens (or creates) the log in `dir`; returns it and the records to
+    /// replay (entries already archived are left out).
+    pub fn open(dir: &Path, db: &sled::Db) -> Result<(Self, Replay), WalError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let done = db.open_tree("wal_done")?;
+        let mut replay = Vec::new();
+        let mut segments = BTreeMap::new();
+        let mut next_seq = 1;
+        let mut bytes = 0;
+        for (first, path) in segment::list_segments(dir).map_err(io(dir))? {
+            let (frames, valid_len) = segment::read_segment(&path).map_err(io(&path))?;
+            let mut live = 0;
+            for (seq, payload) in frames {
+                next_seq = next_seq.max(seq + 1);
+                let Some(rec) = WalRecord::decode(&payload) else { continue };
+                if matches!(rec, WalRecord::Entry(_)) {
+                    if done.contains_key(seq.to_be_bytes())? {
+                        continue;
+                    }
+                    live += 1;
+                }
+                replay.push((seq, rec));
+            }
+            bytes += valid_len;
+            segments.insert(first, SegmentInfo { path, live, size: valid_len });
+        }
+        let path = segment::segment_path(dir, next_seq);
+        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
+        segments.insert(next_seq, SegmentInfo { path: path.clone(), live: 0, size: 0 });
+        let wal = Self {
+            dir: dir.to_owned(),
+            writer: Mutex::new(Writer { file, path, first_seq: next_seq, next_seq, size: 0 }),
+            synced_seq: AtomicU64::new(next_seq - 1),
+            sync_lock: tokio::sync::Mutex::new(()),
+            segments: Mutex::new(segments),
+            done,
+            bytes: AtomicU64::new(bytes),
+        };
+        wal.delete_released_prefix()?;
+        Ok((wal, replay))
+    }
+
+    /// Appends records (not yet durable) and returns their seqs, in order.
+    pub fn append(&self, records: &[WalRecord]) -> Result<Vec<u64>, WalError> {
+        let mut buf = Vec::new();
+        let mut payload = Vec::new();
+        let mut w = self.writer.lock();
+        let mut seqs = Vec::with_capacity(records.len());
+        let mut entries = 0;
+        for rec in records {
+            payload.clear();
+            rec.encode(&mut payload);
+            segment::frame(w.next_seq, &payload, &mut buf);
+            seqs.push(w.next_seq);
+            w.next_seq += 1;
+            entries += u64::from(matches!(rec, WalRecord::Entry(_)));
+        }
+        let path = w.path.clone();
+        w.file.write_all(&buf).map_err(io(&path))?;
+        w.size += buf.len() as u64;
+        self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        {
+            let mut segs = self.segments.lock();
+            if let Some(s) = segs.get_mut(&w.first_seq) {
+                s.live += entries;
+                s.size = w.size;
+            }
+        }
+        if w.size >= SEGMENT_MAX_BYTES {
+            self.rotate(&mut w)?;
+        }
+        Ok(seqs)
+    }
+
+    fn rotate(&self, w: &mut Writer) -> Result<(), WalError> {
+        let old = w.path.clone();
+        w.file.sync_data().map_err(io(&old))?;
+        self.synced_seq.fetch_max(w.next_seq - 1, Ordering::AcqRel);
+        let path = segment::segment_path(&self.dir, w.next_seq);
+        w.file = OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
+        w.path = path.clone();
+        w.first_seq = w.next_seq;
+        w.size = 0;
+        self.segments.lock().insert(w.next_seq, SegmentInfo { path, live: 0, size: 0 });
+        Ok(())
+    }
+
+    /// Returns once every record up to `seq` is durable.
+    pub async fn sync(&self, seq: u64) -> Result<(), WalError> {
+        if self.synced_seq.load(Ordering::Acquire) >= seq {
+            return Ok(());
+        }
+        let _turn = self.sync_lock.lock().await;
+        if self.synced_seq.load(Ordering::Acquire) >= seq {
+            return Ok(());
+        }
+        let (file, path, target) = {
+            let w = self.writer.lock();
+            (w.file.try_clone().map_err(io(&w.path))?, w.path.clone(), w.next_seq - 1)
+        };
+        tokio::task::spawn_blocking(move || file.sync_data().map_err(io(&path)))
+            .await
+            .map_err(|e| WalError::Io { path: self.dir.clone(), source: std::io::Error::other(e) })??;
+        self.synced_seq.fetch_max(target, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Marks entries archived (written with the archived segment; made
+    /// durable by the archive's sled flush).
+    pub fn mark_done(&self, seqs: &[u64]) -> Result<(), WalError> {
+        for seq in seqs {
+            self.done.insert(seq.to_be_bytes(), &[])?;
+        }
+        Ok(())
+    }
+
+    /// Releases archived entries (their done markers are durable) and
+    /// deletes segments that hold nothing live any more.
+    pub fn release(&self, seqs: &[u64]) -> Result<(), WalError> {
+        {
+            let mut segs = self.segments.lock();
+            for seq in seqs {
+                if let Some((_, s)) = segs.range_mut(..=*seq).next_back() {
+                    s.live = s.live.saturating_sub(1);
+                }
+            }
+        }
+        self.delete_released_prefix()
+    }
+
+    /// Deletes the oldest segments while they hold nothing live and are not
+    /// being written, then drops done markers below the oldest segment kept.
+    fn delete_released_prefix(&self) -> Result<(), WalError> {
+        let current = self.writer.lock().first_seq;
+        let mut segs = self.segments.lock();
+        while let Some((&first, s)) = segs.iter().next() {
+            if first == current || s.live > 0 {
+                break;
+            }
+            std::fs::remove_file(&s.path).map_err(io(&s.path))?;
+            self.bytes.fetch_sub(s.size.min(self.bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+            segs.remove(&first);
+        }
+        let oldest = segs.keys().next().copied().unwrap_or(current);
+        drop(segs);
+        for item in self.done.range(..oldest.to_be_bytes()) {
+            let (k, _) = item?;
+            self.done.remove(k)?;
+        }
+        Ok(())
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Segment files currently on disk (for tests and diagnostics).
+    pub fn segment_count(&self) -> usize {
+        self.segments.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests;
