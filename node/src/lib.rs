@@ -16,7 +16,7 @@
 //! * [`ingest`]: OTLP request → durable per-session input.
 //! * [`receive`]: OTLP/gRPC and OTLP/HTTP front ends.
 //! * [`session`]: live session actors, their supervisor, finishing rules.
-//! * [`wal`]: the write-ahead log (sled).
+//! * [`wal`]: the write-ahead log (segment files, group-commit fsync).
 //! * [`store`]: the archive of finished segments and the trace index.
 //! * [`query`]: pure builders of API answers from segments.
 //! * [`api`]: axum routes of the HTTP API.
