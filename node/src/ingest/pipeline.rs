@@ -145,7 +145,7 @@ impl Ingestor {
             let input = SessionInput { wal_key: Some(wal_key), ..group.input };
             let (spans, logs, exemplars) = (input.spans.len() as u64, input.logs.len() as u64, input.exemplars.len() as u64);
             let cost = input.cost_bytes();
-            match env.registry.deliver(env, key, SessionMsg::Ingest(input)).await {
+            match env.registry.deliver(env, key, SessionMsg::Ingest(Box::new(input))).await {
                 Ok(()) => {
                     env.metrics.ingest_spans.add(spans);
                     env.metrics.ingest_logs.add(logs);
@@ -202,7 +202,7 @@ pub async fn replay_wal(env: &Arc<SessionEnv>, exemplars: &ExemplarIndex, replay
         if !input.exemplars.is_empty() {
             exemplars.add(&session.tenant, &session.id, &input.exemplars, key, now)?;
         }
-        env.registry.deliver(env, session, SessionMsg::Ingest(input)).await.map_err(|e| IngestError::Internal(e.to_string()))?;
+        env.registry.deliver(env, session, SessionMsg::Ingest(Box::new(input))).await.map_err(|e| IngestError::Internal(e.to_string()))?;
         replayed += 1;
     }
     env.metrics.wal_entries_replayed.add(replayed);

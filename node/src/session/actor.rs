@@ -42,8 +42,10 @@ pub struct SessionEnv {
 }
 
 pub enum SessionMsg {
-    /// Signals of one accepted batch (already in the WAL).
-    Ingest(SessionInput),
+    /// Signals of one accepted batch (already in the WAL). Boxed: every
+    /// mailbox slot is as large as the largest message, and each actor's
+    /// mailbox allocates slots in blocks.
+    Ingest(Box<SessionInput>),
     /// Another segment's data (trace unification or a closing segment whose
     /// ID was merged meanwhile).
     Absorb(Box<SessionState>),
@@ -94,16 +96,16 @@ impl Actor for SessionActor {
         let now = env.clock.now_unix_ms();
         match msg {
             SessionMsg::Ingest(input) => {
-                let out = state.st.absorb(input, now);
+                let out = state.st.absorb(*input, now);
                 env.budget.release(out.freed_bytes);
                 env.metrics.ingest_duplicates.add(out.duplicates);
-                self.check_finish(&me, state, now).await;
+                Box::pin(self.check_finish(&me, state, now)).await;
             }
             SessionMsg::Absorb(other) => {
                 let out = state.st.absorb_segment(*other, now);
                 env.budget.release(out.freed_bytes);
                 env.metrics.ingest_duplicates.add(out.duplicates);
-                self.check_finish(&me, state, now).await;
+                Box::pin(self.check_finish(&me, state, now)).await;
             }
             SessionMsg::Snapshot(reply) => {
                 let _ = reply.send(state.st.to_segment());
@@ -111,11 +113,13 @@ impl Actor for SessionActor {
             SessionMsg::Describe(reply) => {
                 let _ = reply.send((state.st.summary.clone(), state.st.last_activity_unix_ms));
             }
-            SessionMsg::Tick => self.check_finish(&me, state, now).await,
-            SessionMsg::Close(reason) => self.close(&me, state, reason, now).await,
+            // The rare, deep paths are boxed: every actor's task stores its
+            // `handle` future inline, so its size is paid per live session.
+            SessionMsg::Tick => Box::pin(self.check_finish(&me, state, now)).await,
+            SessionMsg::Close(reason) => Box::pin(self.close(&me, state, reason, now)).await,
             SessionMsg::MergeInto(to) => {
                 let target = SessionKey { tenant: state.st.key.tenant.clone(), id: to };
-                self.forward(&me, state, target).await;
+                Box::pin(self.forward(&me, state, target)).await;
             }
         }
         Ok(())
@@ -230,5 +234,16 @@ impl Actor for SessionSupervisor {
             tracing::error!(actor = %cell.get_id(), error = %err, "session actor failed; its data stays in the WAL");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Mailbox slots are sized by the largest message; keep it small.
+    #[test]
+    fn messages_stay_small() {
+        assert!(std::mem::size_of::<SessionMsg>() <= 32, "{}", std::mem::size_of::<SessionMsg>());
     }
 }
