@@ -53,14 +53,14 @@ pub fn list_item(key: &SessionKey, summary: &Summary, live: bool, last_seen_unix
         total_logs: summary.logs,
         total_metrics: summary.exemplars,
         error_count: summary.errors,
-        services: summary.services.keys().cloned().collect(),
+        services: summary.service_names().map(str::to_owned).collect(),
         root_span: summary.root.as_ref().map(|r| r.name.clone()),
         last_seen_unix_ms,
     }
 }
 
 fn matches(filter: &SessionFilter, summary: &Summary, last_seen_unix_ms: u64) -> bool {
-    filter.service.as_ref().is_none_or(|s| summary.services.contains_key(s))
+    filter.service.as_ref().is_none_or(|s| summary.service(s).is_some())
         && (!filter.errors_only || summary.errors > 0)
         && filter.since_unix_ms.is_none_or(|t| last_seen_unix_ms >= t)
 }

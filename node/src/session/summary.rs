@@ -2,8 +2,6 @@
 //! recomputed from the stored bytes) and kept with archived segments so
 //! session listings need not decode spans.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 /// The user-facing root span of a session (a span without a parent).
@@ -18,6 +16,7 @@ pub struct RootSpan {
 /// Per-service counts and latency.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStats {
+    pub name: String,
     pub spans: u64,
     pub errors: u64,
     pub total_duration_ns: u64,
@@ -35,7 +34,9 @@ pub struct Summary {
     pub first_unix_nano: Option<u64>,
     pub last_unix_nano: Option<u64>,
     pub root: Option<RootSpan>,
-    pub services: BTreeMap<String, ServiceStats>,
+    /// Sorted by name. A small vector, not a map: sessions touch a handful
+    /// of services and this is paid per live session.
+    pub services: Vec<ServiceStats>,
 }
 
 impl Summary {
@@ -91,8 +92,8 @@ impl Summary {
                 self.root = Some(root.clone());
             }
         }
-        for (name, s) in &other.services {
-            let mine = self.service_mut(name);
+        for s in &other.services {
+            let mine = self.service_mut(&s.name);
             mine.spans += s.spans;
             mine.errors += s.errors;
             mine.total_duration_ns = mine.total_duration_ns.saturating_add(s.total_duration_ns);
@@ -112,12 +113,23 @@ impl Summary {
         self.last_unix_nano = Some(self.last_unix_nano.map_or(t, |l| l.max(t)));
     }
 
+    pub fn service(&self, name: &str) -> Option<&ServiceStats> {
+        self.services.binary_search_by(|s| s.name.as_str().cmp(name)).ok().map(|i| &self.services[i])
+    }
+
+    pub fn service_names(&self) -> impl Iterator<Item = &str> {
+        self.services.iter().map(|s| s.name.as_str())
+    }
+
     fn service_mut(&mut self, service: &str) -> &mut ServiceStats {
-        if !self.services.contains_key(service) {
-            self.services.insert(service.to_owned(), ServiceStats::default());
-        }
-        // Inserted just above when missing.
-        self.services.entry(service.to_owned()).or_default()
+        let i = match self.services.binary_search_by(|s| s.name.as_str().cmp(service)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.services.insert(i, ServiceStats { name: service.to_owned(), ..Default::default() });
+                i
+            }
+        };
+        &mut self.services[i]
     }
 }
 
@@ -135,7 +147,8 @@ mod tests {
         assert_eq!((s.spans, s.logs, s.exemplars, s.errors), (2, 1, 1, 2));
         assert_eq!((s.first_unix_nano, s.last_unix_nano), (Some(100), Some(1_100)));
         assert_eq!(s.root.as_ref().map(|r| r.name.as_str()), Some("GET /checkout"));
-        assert_eq!(s.services["db"].errors, 2);
+        assert_eq!(s.service("db").map(|d| d.errors), Some(2));
+        assert_eq!(s.service_names().collect::<Vec<_>>(), vec!["api", "db"]);
         assert_eq!(s.services.len(), 2);
     }
 
