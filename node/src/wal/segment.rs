@@ -23,8 +23,11 @@ pub fn frame(seq: u64, payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
+/// A frame's seq and payload.
+pub type Frame = (u64, Vec<u8>);
+
 /// The intact frames of a segment and the byte length they span.
-pub fn read_segment(path: &Path) -> io::Result<(Vec<(u64, Vec<u8>)>, u64)> {
+pub fn read_segment(path: &Path) -> io::Result<(Vec<Frame>, u64)> {
     let mut data = Vec::new();
     File::open(path)?.read_to_end(&mut data)?;
     let mut frames = Vec::new();
