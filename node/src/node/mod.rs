@@ -85,13 +85,19 @@ impl RunningNode {
         let _ = self.shutdown_tx.send(true);
         // Servers wait for open connections to close; an exporter that keeps
         // its connection open must not hold shutdown forever.
-        for t in self.tasks {
-            let abort = t.abort_handle();
-            if tokio::time::timeout(SHUTDOWN_GRACE, t).await.is_err() {
-                abort.abort();
+        for mut t in self.tasks {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut t).await.is_err() {
+                t.abort();
+                let _ = t.await;
             }
         }
-        self.supervisor.stop(None);
+        // Session actors stop with their data still in the WAL; stopping
+        // them drops the last handles on storage, so the data dir can be
+        // opened again (by a restart in the same process, too).
+        let cell = self.supervisor.get_cell();
+        cell.stop_children_and_wait(None, Some(SHUTDOWN_GRACE)).await;
+        let _ = cell.stop_and_wait(None, Some(SHUTDOWN_GRACE)).await;
+        drop(self.ingestor);
         let _ = self.db.flush_async().await;
     }
 }
