@@ -12,7 +12,7 @@ mod workload;
 /// The same allocator as the node, so decode-only and end-to-end compare
 /// like with like.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::sync::Arc;
 use std::time::Instant;
