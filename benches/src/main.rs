@@ -170,7 +170,8 @@ async fn memory(bin: &str, span_requests: usize, sessions: usize) -> anyhow::Res
     let (b, total_spans, wire) = bodies(span_requests, 512, 16, 1);
     send_all(&node.http, b, 8).await?;
     let rss1 = wait_settled(node.pid).await?;
-    let per_span = (rss1 - rss0) as f64 / total_spans as f64;
+    let span_rss_delta = rss1 - rss0;
+    let per_span = span_rss_delta as f64 / total_spans as f64;
     let wire_per_span = wire as f64 / total_spans as f64;
     println!(
         "live spans: {total_spans} in {} sessions; RSS +{} MiB = {per_span:.0} B/span vs {wire_per_span:.0} B/span on the wire = {:.2}x",
@@ -192,6 +193,10 @@ async fn memory(bin: &str, span_requests: usize, sessions: usize) -> anyhow::Res
     let rss1 = wait_settled(node.pid).await?;
     let per_session = (rss1 - rss0) as f64 / n as f64;
     let span_part = wire as f64 / n as f64 + 64.0;
-    println!("live sessions: {n} with one span each; RSS +{} MiB = {per_session:.0} B/session incl. its span; minus the span's own ~{span_part:.0} B = {:.0} B session overhead", (rss1 - rss0) >> 20, per_session - span_part);
+    let session_overhead = per_session - span_part;
+    println!("live sessions: {n} with one span each; RSS +{} MiB = {per_session:.0} B/session incl. its span; minus the span's own ~{span_part:.0} B = {session_overhead:.0} B session overhead", (rss1 - rss0) >> 20);
+    let sessions_in_span_run = (total_spans / 32) as f64;
+    let net = (span_rss_delta as f64 - sessions_in_span_run * session_overhead) / total_spans as f64;
+    println!("live spans net of their sessions' overhead: {net:.0} B/span = {:.2}x the wire size", net / wire_per_span);
     Ok(())
 }
