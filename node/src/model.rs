@@ -44,8 +44,10 @@ pub struct TenantId(Arc<str>);
 impl TenantId {
     pub const DEFAULT: &'static str = "default";
 
+    /// The default tenant. Shared: it is asked for once per signal.
     pub fn default_tenant() -> Self {
-        Self(Arc::from(Self::DEFAULT))
+        static DEFAULT: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(TenantId::DEFAULT));
+        Self(DEFAULT.clone())
     }
 
     pub fn from_trusted(value: impl Into<Arc<str>>) -> Self {

@@ -12,5 +12,7 @@ pub mod store {
     include!(concat!(env!("OUT_DIR"), "/ollystack.v1.rs"));
 }
 
+pub mod wire;
+
 /// OpenTelemetry protocol types (OTLP/gRPC services and messages).
 pub use opentelemetry_proto::tonic as otlp;

@@ -242,6 +242,31 @@ impl SessionState {
         Segment { live: true, spans: self.stored_spans(), logs: self.stored_logs(), exemplars: self.exemplars.clone() }
     }
 
+    /// The encoded `ArchivedSegment` of this segment, written straight from
+    /// the held buffers (equal to encoding [`Self::to_archived`]).
+    pub fn encode_archived(&self, segment_seq: u64, finished_unix_ms: u64, reason: &str) -> Vec<u8> {
+        use ollystack_proto::wire::{put_bytes, put_record, put_u64};
+        let mut buf = Vec::with_capacity(self.held_bytes as usize + 128);
+        put_bytes(&mut buf, 1, self.key.tenant.as_str().as_bytes());
+        put_bytes(&mut buf, 2, self.key.id.as_str().as_bytes());
+        put_u64(&mut buf, 3, segment_seq);
+        put_u64(&mut buf, 4, self.opened_unix_ms);
+        put_u64(&mut buf, 5, finished_unix_ms);
+        if !reason.is_empty() {
+            put_bytes(&mut buf, 6, reason.as_bytes());
+        }
+        for i in &self.spans {
+            put_record(&mut buf, 7, &self.services[i.service as usize], &i.encoded);
+        }
+        for i in &self.logs {
+            put_record(&mut buf, 8, &self.services[i.service as usize], &i.encoded);
+        }
+        for e in &self.exemplars {
+            prost::encoding::message::encode(9, e, &mut buf);
+        }
+        buf
+    }
+
     /// The archived form of this segment.
     pub fn to_archived(&self, segment_seq: u64, finished_unix_ms: u64, reason: &str) -> ArchivedSegment {
         ArchivedSegment {

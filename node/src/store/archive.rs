@@ -63,7 +63,7 @@ impl Archive {
     /// Returns the segment's sequence number.
     pub fn store(&self, wal: &Wal, state: &SessionState, finished_unix_ms: u64, reason: &str) -> Result<u64, StoreError> {
         let seq = self.db.generate_id()?;
-        let record = state.to_archived(seq, finished_unix_ms, reason).encode_to_vec();
+        let record = state.encode_archived(seq, finished_unix_ms, reason);
         let index = ArchiveIndexEntry {
             tenant: state.key.tenant.as_str().to_owned(),
             correlation_id: state.key.id.as_str().to_owned(),

@@ -94,23 +94,7 @@ fn take_str(rest: &mut &[u8]) -> Option<String> {
 /// Encodes the `WalEntry` of one session's input straight from the input's
 /// buffers (the hot path: no intermediate `WalEntry` with copied bytes).
 pub fn encode_entry(key: &SessionKey, input: &SessionInput) -> Vec<u8> {
-    use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
-    fn field_len(tag: u32, len: usize) -> usize {
-        prost::encoding::key_len(tag) + encoded_len_varint(len as u64) + len
-    }
-    fn put_bytes(buf: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
-        encode_key(tag, WireType::LengthDelimited, buf);
-        encode_varint(bytes.len() as u64, buf);
-        buf.extend_from_slice(bytes);
-    }
-    // StoredSpan / StoredLog: 1 = service_name, 2 = encoded record.
-    fn put_record(buf: &mut Vec<u8>, tag: u32, service: &str, record: &[u8]) {
-        let inner = field_len(1, service.len()) + field_len(2, record.len());
-        encode_key(tag, WireType::LengthDelimited, buf);
-        encode_varint(inner as u64, buf);
-        put_bytes(buf, 1, service.as_bytes());
-        put_bytes(buf, 2, record);
-    }
+    use ollystack_proto::wire::{put_bytes, put_record};
     let mut buf = Vec::with_capacity(input.cost_bytes() as usize + key.id.as_str().len() + 64);
     put_bytes(&mut buf, 1, key.tenant.as_str().as_bytes());
     put_bytes(&mut buf, 2, key.id.as_str().as_bytes());

@@ -66,6 +66,7 @@ fn segment_round_trips_through_storage_form() {
     st.absorb(SessionInput { spans: vec![span(3, 1, 0, false)], logs: vec![log("x")], ..Default::default() }, 1);
     let archived = st.to_archived(7, 100, "idle");
     assert_eq!(archived.correlation_id, "abc");
+    assert_eq!(st.encode_archived(7, 100, "idle"), archived.encode_to_vec(), "hand encoding equals prost's");
     let wal = WalEntry { spans: archived.spans.clone(), logs: archived.logs.clone(), ..Default::default() };
     let back = SessionInput::from_wal(9, &wal);
     assert_eq!(back.spans.len(), 1);
