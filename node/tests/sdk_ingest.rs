@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use opentelemetry::logs::{AnyValue as LogValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
@@ -225,6 +223,5 @@ async fn exemplars_from_the_python_sdk() {
     let resp = client.get(node.api(&format!("/api/v1/exemplars/{trace_id}/trace"))).send().await.expect("redirect");
     assert_eq!(resp.status().as_u16(), 307);
     assert_eq!(resp.headers()["location"], "/api/v1/correlate/quote-77");
-    let _ = Duration::ZERO;
     node.node.shutdown().await;
 }

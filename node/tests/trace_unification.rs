@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use prost::Message;
 
@@ -56,6 +54,5 @@ async fn late_root_pulls_archived_and_live_children_into_its_session() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 6, "every span once");
-    let _ = Duration::ZERO;
     node.node.shutdown().await;
 }

@@ -26,13 +26,6 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("corrupt record in {tree}: {detail}")]
     Corrupt { tree: &'static str, detail: String },
-}
-
-impl From<crate::wal::WalError> for StoreError {
-    fn from(e: crate::wal::WalError) -> Self {
-        match e {
-            crate::wal::WalError::Sled(s) => Self::Sled(s),
-            other => Self::Corrupt { tree: "wal", detail: other.to_string() },
-        }
-    }
+    #[error(transparent)]
+    Wal(#[from] crate::wal::WalError),
 }
