@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::ConfigError;
 use crate::correlate::CorrelationSettings;
+use crate::store::clickhouse::ClickHouseSettings;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -16,6 +17,8 @@ pub struct ConfigFile {
     pub session: Session,
     pub correlation: Correlation,
     pub archive: ArchiveCfg,
+    pub storage: StorageCfg,
+    pub clickhouse: ClickHouseCfg,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -67,6 +70,62 @@ pub struct ArchiveCfg {
     pub expire_interval_ms: u64,
 }
 
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageCfg {
+    /// `embedded` (sled archive in the data dir) or `clickhouse`.
+    pub backend: String,
+    /// WAL size beyond which ingest answers 'retry later' (a storage outage
+    /// backs up into the WAL up to here).
+    pub wal_max_bytes: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseCfg {
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    pub compression: bool,
+    pub migrate_on_start: bool,
+    pub ttl_days: u32,
+    pub batch_max_rows: u64,
+    pub batch_max_bytes: u64,
+    pub batch_max_delay_ms: u64,
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    pub request_timeout_ms: u64,
+}
+
+impl Default for StorageCfg {
+    fn default() -> Self {
+        Self { backend: "embedded".into(), wal_max_bytes: 8 << 30 }
+    }
+}
+
+impl Default for ClickHouseCfg {
+    fn default() -> Self {
+        let s = ClickHouseSettings::default();
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
+        Self {
+            url: s.url,
+            database: s.database,
+            user: s.user,
+            password: s.password,
+            compression: s.compression,
+            migrate_on_start: s.migrate_on_start,
+            ttl_days: s.ttl_days,
+            batch_max_rows: s.batch_max_rows as u64,
+            batch_max_bytes: s.batch_max_bytes as u64,
+            batch_max_delay_ms: ms(s.batch_max_delay),
+            retry_initial_ms: ms(s.retry_initial),
+            retry_max_ms: ms(s.retry_max),
+            request_timeout_ms: ms(s.request_timeout),
+        }
+    }
+}
+
 impl Default for ConfigFile {
     fn default() -> Self {
         Self {
@@ -76,6 +135,8 @@ impl Default for ConfigFile {
             session: Session::default(),
             correlation: Correlation::default(),
             archive: ArchiveCfg::default(),
+            storage: StorageCfg::default(),
+            clickhouse: ClickHouseCfg::default(),
         }
     }
 }

@@ -18,6 +18,7 @@ pub use overrides::Overrides;
 use crate::correlate::CorrelationSettings;
 use crate::receive::ReceiverLimits;
 use crate::session::FinishRules;
+use crate::store::clickhouse::{is_identifier, ClickHouseSettings};
 
 /// A configuration problem, naming the key and the value.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,16 @@ pub struct Config {
     pub archive_retention_ms: u64,
     pub archive_max_bytes: u64,
     pub expire_interval_ms: u64,
+    pub storage: StorageChoice,
+    pub wal_max_bytes: u64,
+}
+
+/// Where finished sessions are stored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StorageChoice {
+    /// The sled archive in the data dir (the default).
+    Embedded,
+    ClickHouse(ClickHouseSettings),
 }
 
 impl Config {
@@ -111,6 +122,10 @@ impl ConfigFile {
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "", "must not be empty"));
         }
+        let storage = self.storage_choice()?;
+        if self.storage.wal_max_bytes < 1 << 20 {
+            return Err(invalid("storage.wal_max_bytes", self.storage.wal_max_bytes, "must be at least 1 MiB"));
+        }
         Ok(Config {
             data_dir: self.data_dir.clone(),
             otlp_grpc_addr: addr("listen.otlp_grpc", &self.listen.otlp_grpc)?,
@@ -143,7 +158,54 @@ impl ConfigFile {
             archive_retention_ms: self.archive.retention_ms,
             archive_max_bytes: self.archive.max_bytes,
             expire_interval_ms: self.archive.expire_interval_ms,
+            storage,
+            wal_max_bytes: self.storage.wal_max_bytes,
         })
+    }
+
+    fn storage_choice(&self) -> Result<StorageChoice, ConfigError> {
+        let ch = &self.clickhouse;
+        let positive = |key: &'static str, v: u64| if v == 0 { Err(invalid(key, v, "must be greater than 0")) } else { Ok(v) };
+        match self.storage.backend.as_str() {
+            "embedded" => return Ok(StorageChoice::Embedded),
+            "clickhouse" => {}
+            other => return Err(invalid("storage.backend", other, "must be `embedded` or `clickhouse`")),
+        }
+        if !(ch.url.starts_with("http://") || ch.url.starts_with("https://")) {
+            return Err(invalid("clickhouse.url", &ch.url, "must be an http:// or https:// URL of ClickHouse's HTTP interface"));
+        }
+        if !is_identifier(&ch.database) {
+            return Err(invalid("clickhouse.database", &ch.database, "must be an identifier [A-Za-z_][A-Za-z0-9_]*"));
+        }
+        if ch.ttl_days == 0 {
+            return Err(invalid("clickhouse.ttl_days", ch.ttl_days, "must be greater than 0"));
+        }
+        positive("clickhouse.batch_max_rows", ch.batch_max_rows)?;
+        if ch.batch_max_bytes < 1024 {
+            return Err(invalid("clickhouse.batch_max_bytes", ch.batch_max_bytes, "must be at least 1024"));
+        }
+        positive("clickhouse.batch_max_delay_ms", ch.batch_max_delay_ms)?;
+        positive("clickhouse.retry_initial_ms", ch.retry_initial_ms)?;
+        if ch.retry_max_ms < ch.retry_initial_ms {
+            return Err(invalid("clickhouse.retry_max_ms", ch.retry_max_ms, "must be at least clickhouse.retry_initial_ms"));
+        }
+        positive("clickhouse.request_timeout_ms", ch.request_timeout_ms)?;
+        let ms = std::time::Duration::from_millis;
+        Ok(StorageChoice::ClickHouse(ClickHouseSettings {
+            url: ch.url.trim_end_matches('/').to_owned(),
+            database: ch.database.clone(),
+            user: ch.user.clone(),
+            password: ch.password.clone(),
+            compression: ch.compression,
+            migrate_on_start: ch.migrate_on_start,
+            ttl_days: ch.ttl_days,
+            batch_max_rows: ch.batch_max_rows as usize,
+            batch_max_bytes: ch.batch_max_bytes as usize,
+            batch_max_delay: ms(ch.batch_max_delay_ms),
+            retry_initial: ms(ch.retry_initial_ms),
+            retry_max: ms(ch.retry_max_ms),
+            request_timeout: ms(ch.request_timeout_ms),
+        }))
     }
 }
 

@@ -52,4 +52,19 @@ overrides! {
     retention_ms: u64 => [archive.retention_ms], "archive-retention-ms", "OLLYSTACK_ARCHIVE_RETENTION_MS", "Keep finished sessions this long [default: 604800000]";
     archive_max_bytes: u64 => [archive.max_bytes], "archive-max-bytes", "OLLYSTACK_ARCHIVE_MAX_BYTES", "Archive size ceiling; oldest sessions go first [default: 10737418240]";
     expire_interval_ms: u64 => [archive.expire_interval_ms], "archive-expire-interval-ms", "OLLYSTACK_ARCHIVE_EXPIRE_INTERVAL_MS", "How often retention runs [default: 60000]";
+    storage_backend: String => [storage.backend], "storage-backend", "OLLYSTACK_STORAGE_BACKEND", "Where finished sessions go: embedded (sled in the data dir) or clickhouse [default: embedded]";
+    wal_max_bytes: u64 => [storage.wal_max_bytes], "storage-wal-max-bytes", "OLLYSTACK_STORAGE_WAL_MAX_BYTES", "WAL size beyond which ingest answers 'retry later' [default: 8589934592]";
+    ch_url: String => [clickhouse.url], "clickhouse-url", "OLLYSTACK_CLICKHOUSE_URL", "ClickHouse HTTP interface [default: http://127.0.0.1:8123]";
+    ch_database: String => [clickhouse.database], "clickhouse-database", "OLLYSTACK_CLICKHOUSE_DATABASE", "ClickHouse database for OllyStack's tables [default: ollystack]";
+    ch_user: String => [clickhouse.user], "clickhouse-user", "OLLYSTACK_CLICKHOUSE_USER", "ClickHouse user [default: default]";
+    ch_password: String => [clickhouse.password], "clickhouse-password", "OLLYSTACK_CLICKHOUSE_PASSWORD", "ClickHouse password [default: empty]";
+    ch_compression: bool => [clickhouse.compression], "clickhouse-compression", "OLLYSTACK_CLICKHOUSE_COMPRESSION", "LZ4-compress ClickHouse traffic [default: true]";
+    ch_migrate_on_start: bool => [clickhouse.migrate_on_start], "clickhouse-migrate-on-start", "OLLYSTACK_CLICKHOUSE_MIGRATE_ON_START", "Apply pending migrations at start [default: true]";
+    ch_ttl_days: u32 => [clickhouse.ttl_days], "clickhouse-ttl-days", "OLLYSTACK_CLICKHOUSE_TTL_DAYS", "Days rows are kept (table TTL, set when tables are created) [default: 7]";
+    ch_batch_max_rows: u64 => [clickhouse.batch_max_rows], "clickhouse-batch-max-rows", "OLLYSTACK_CLICKHOUSE_BATCH_MAX_ROWS", "Rows per flush batch, at most [default: 50000]";
+    ch_batch_max_bytes: u64 => [clickhouse.batch_max_bytes], "clickhouse-batch-max-bytes", "OLLYSTACK_CLICKHOUSE_BATCH_MAX_BYTES", "Bytes per flush batch, at most [default: 33554432]";
+    ch_batch_max_delay_ms: u64 => [clickhouse.batch_max_delay_ms], "clickhouse-batch-max-delay-ms", "OLLYSTACK_CLICKHOUSE_BATCH_MAX_DELAY_MS", "A flush batch is sent at most this long after its first segment [default: 1000]";
+    ch_retry_initial_ms: u64 => [clickhouse.retry_initial_ms], "clickhouse-retry-initial-ms", "OLLYSTACK_CLICKHOUSE_RETRY_INITIAL_MS", "First retry delay of a failed insert [default: 100]";
+    ch_retry_max_ms: u64 => [clickhouse.retry_max_ms], "clickhouse-retry-max-ms", "OLLYSTACK_CLICKHOUSE_RETRY_MAX_MS", "Longest retry delay of a failed insert [default: 10000]";
+    ch_request_timeout_ms: u64 => [clickhouse.request_timeout_ms], "clickhouse-request-timeout-ms", "OLLYSTACK_CLICKHOUSE_REQUEST_TIMEOUT_MS", "Deadline of one ClickHouse request [default: 30000]";
 }

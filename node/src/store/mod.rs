@@ -10,6 +10,7 @@
 //!   and the per-metric exemplar index.
 
 pub mod archive;
+pub mod clickhouse;
 pub mod index;
 mod keys;
 
