@@ -59,12 +59,6 @@ pub fn list_item(key: &SessionKey, summary: &Summary, live: bool, last_seen_unix
     }
 }
 
-fn matches(filter: &SessionFilter, summary: &Summary, last_seen_unix_ms: u64) -> bool {
-    filter.service.as_ref().is_none_or(|s| summary.service(s).is_some())
-        && (!filter.errors_only || summary.errors > 0)
-        && filter.since_unix_ms.is_none_or(|t| last_seen_unix_ms >= t)
-}
-
 impl QueryBackend for NodeQueries {
     async fn session(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
         let resolved = self.env.traces.resolve(tenant, id).map_err(storage)?;
@@ -80,7 +74,9 @@ impl QueryBackend for NodeQueries {
                 Ok(CallResult::SenderError) | Err(_) => {}
             }
         }
-        for seg in self.env.archive.segments(tenant, &resolved).map_err(storage)? {
+        let mut ids = vec![resolved.clone()];
+        ids.extend(self.env.traces.aliased_into(tenant, &resolved).map_err(storage)?);
+        for seg in self.env.store.segments(tenant, &ids).await.map_err(storage)? {
             segments.push(Segment { live: false, spans: seg.spans, logs: seg.logs, exemplars: seg.exemplars });
         }
         if segments.iter().all(|s| s.spans.is_empty() && s.logs.is_empty() && s.exemplars.is_empty()) {
@@ -103,15 +99,11 @@ impl QueryBackend for NodeQueries {
             let Ok(CallResult::Success((summary, last_seen))) = actor.call(SessionMsg::Describe, Some(ACTOR_CALL_TIMEOUT)).await else {
                 continue;
             };
-            if matches(filter, &summary, last_seen) {
+            if filter.matches(&summary, last_seen) {
                 rows.insert(key.id.clone(), list_item(&key, &summary, true, last_seen));
             }
         }
-        let archived = self
-            .env
-            .archive
-            .recent(filter.limit, |e| e.tenant == tenant.as_str() && matches(filter, &e.summary, e.last_activity_unix_ms))
-            .map_err(storage)?;
+        let archived = self.env.store.recent(tenant, filter).await.map_err(storage)?;
         for e in archived {
             let key = SessionKey { tenant: tenant.clone(), id: CorrelationId::from_trusted(e.correlation_id.as_str()) };
             rows.entry(key.id.clone()).or_insert_with(|| list_item(&key, &e.summary, false, e.last_activity_unix_ms));
@@ -130,7 +122,7 @@ impl QueryBackend for NodeQueries {
         let env = &self.env;
         env.metrics.memory_used_bytes.set(env.budget.used_bytes());
         env.metrics.wal_bytes.set(env.wal.bytes());
-        env.metrics.archive_bytes.set(env.archive.bytes());
+        env.metrics.archive_bytes.set(env.store.local_bytes());
         env.metrics.render()
     }
 

@@ -19,14 +19,14 @@ pub use backend::NodeQueries;
 
 use crate::api::{self, ApiState};
 use crate::clock::{SeededRng, SharedClock, TokioClock};
-use crate::config::Config;
+use crate::config::{Config, StorageChoice};
 use crate::ingest::{replay_wal, IngestHandle, Ingestor};
 use crate::metrics::NodeMetrics;
 use crate::receive;
 use crate::session::actor::{SessionEnv, SessionSupervisor};
 use crate::session::registry::SessionRegistry;
 use crate::session::MemoryBudget;
-use crate::store::{Archive, ExemplarIndex, SledFlusher, TraceIndex};
+use crate::store::{Archive, EmbeddedStore, ExemplarIndex, SessionStore, Settler, SledFlusher, TraceIndex};
 use crate::wal::Wal;
 
 /// sled's log segment size. Archived session records are tens of KB; with
@@ -115,7 +115,6 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let db = sled::Config::new().path(dir.join("db")).segment_size(SLED_SEGMENT_BYTES).open().map_err(|e| storage_err(&e))?;
     let (wal, replay) = Wal::open(&dir.join("wal"), &db).map_err(|e| storage_err(&e))?;
     let wal = Arc::new(wal);
-    let archive = Arc::new(Archive::open(&db).map_err(|e| storage_err(&e))?);
     let traces = Arc::new(TraceIndex::open(&db).map_err(|e| storage_err(&e))?);
     let exemplars = Arc::new(ExemplarIndex::open(&db).map_err(|e| storage_err(&e))?);
     let metrics = Arc::new(NodeMetrics::default());
@@ -123,15 +122,17 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let budget = Arc::new(MemoryBudget::new(config.memory_budget_bytes));
     let (supervisor, _) =
         Actor::spawn(None, SessionSupervisor, metrics.clone()).await.map_err(|e| NodeError::Startup(format!("session supervisor: {e}")))?;
+    let settler = Arc::new(Settler { wal: wal.clone(), flusher: Arc::new(SledFlusher::new(db.clone())), budget: budget.clone() });
+    let store = open_store(&config, &db, settler).await?;
     let env = Arc::new(SessionEnv {
         clock: sources.clock.clone(),
         rules: config.finish,
         budget,
         metrics: metrics.clone(),
         wal,
-        archive,
+        store,
+        db: db.clone(),
         traces,
-        flusher: Arc::new(SledFlusher::new(db.clone())),
         registry: Arc::new(SessionRegistry::default()),
         supervisor: supervisor.get_cell(),
     });
@@ -179,6 +180,18 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     ready.store(true, Ordering::Release);
     tracing::info!(%otlp_grpc_addr, %otlp_http_addr, %api_addr, data_dir = %dir.display(), "node started");
     Ok(RunningNode { otlp_grpc_addr, otlp_http_addr, api_addr, metrics, ingestor, shutdown_tx, tasks, supervisor, db })
+}
+
+/// The configured storage for finished sessions.
+async fn open_store(config: &Config, db: &sled::Db, settler: Arc<Settler>) -> Result<Arc<dyn SessionStore>, NodeError> {
+    let storage_err = |e: &dyn std::fmt::Display| NodeError::Storage { path: config.data_dir.display().to_string(), detail: e.to_string() };
+    match &config.storage {
+        StorageChoice::Embedded => {
+            let archive = Arc::new(Archive::open(db).map_err(|e| storage_err(&e))?);
+            Ok(Arc::new(EmbeddedStore::new(archive, settler, config.archive_retention_ms, config.archive_max_bytes)))
+        }
+        StorageChoice::ClickHouse(_settings) => Err(NodeError::Startup("clickhouse storage: not wired yet".into())),
+    }
 }
 
 fn serve_axum(

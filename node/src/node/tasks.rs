@@ -34,22 +34,23 @@ pub async fn retention(env: Arc<SessionEnv>, exemplars: Arc<ExemplarIndex>, conf
         }
         let now = env.clock.now_unix_ms();
         let cutoff = now.saturating_sub(config.archive_retention_ms);
-        let env2 = env.clone();
-        let exemplars = exemplars.clone();
-        let (retention_ms, max_bytes) = (config.archive_retention_ms, config.archive_max_bytes);
-        let result = tokio::task::spawn_blocking(move || {
-            let removed = env2.archive.expire(now, retention_ms, max_bytes)?;
-            env2.traces.expire(cutoff)?;
+        match env.store.expire(now).await {
+            Ok(removed) => {
+                env.metrics.archive_segments_expired.add(removed);
+                env.metrics.archive_bytes.set(env.store.local_bytes());
+            }
+            Err(e) => tracing::warn!(error = %e, "retention of stored sessions failed"),
+        }
+        let (traces, exemplars) = (env.traces.clone(), exemplars.clone());
+        let indexes = tokio::task::spawn_blocking(move || {
+            traces.expire(cutoff)?;
             exemplars.expire(cutoff)?;
-            Ok::<_, crate::store::StoreError>(removed)
+            Ok::<_, crate::store::StoreError>(())
         })
         .await;
-        match result {
-            Ok(Ok(removed)) => {
-                env.metrics.archive_segments_expired.add(removed);
-                env.metrics.archive_bytes.set(env.archive.bytes());
-            }
-            Ok(Err(e)) => tracing::warn!(error = %e, "retention pass failed"),
+        match indexes {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "retention of indexes failed"),
             Err(e) => tracing::warn!(error = %e, "retention task panicked"),
         }
     }

@@ -64,6 +64,16 @@ pub struct SessionFilter {
     pub limit: usize,
 }
 
+impl SessionFilter {
+    /// Whether a session with this summary, last active at
+    /// `last_seen_unix_ms` (node clock), passes the filter.
+    pub fn matches(&self, summary: &crate::session::Summary, last_seen_unix_ms: u64) -> bool {
+        self.service.as_ref().is_none_or(|s| summary.service(s).is_some())
+            && (!self.errors_only || summary.errors > 0)
+            && self.since_unix_ms.is_none_or(|t| last_seen_unix_ms >= t)
+    }
+}
+
 /// One row of `GET /api/v1/sessions`.
 #[derive(Debug, Clone, serde::Serialize, PartialEq)]
 pub struct SessionListItem {

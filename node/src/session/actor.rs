@@ -18,10 +18,10 @@ use crate::clock::SharedClock;
 use crate::metrics::NodeMetrics;
 use crate::model::{CorrelationId, SessionKey};
 use crate::query::Segment;
-use crate::store::{Archive, SledFlusher, TraceIndex};
+use crate::store::{SessionStore, StoreError, TraceIndex};
 use crate::wal::Wal;
 
-/// Delay between attempts to archive a finished segment that failed.
+/// Delay between attempts to store a finished segment that failed.
 const ARCHIVE_RETRY_MS: u64 = 1_000;
 
 /// What session actors share: the node's clock, rules, budget, storage.
@@ -32,10 +32,11 @@ pub struct SessionEnv {
     pub budget: Arc<MemoryBudget>,
     pub metrics: Arc<NodeMetrics>,
     pub wal: Arc<Wal>,
-    pub archive: Arc<Archive>,
+    /// Where finished segments go (embedded archive or ClickHouse).
+    pub store: Arc<dyn SessionStore>,
+    /// Source of segment sequence numbers (`generate_id`).
+    pub db: sled::Db,
     pub traces: Arc<TraceIndex>,
-    /// The one path to durable sled writes (archive, done markers).
-    pub flusher: Arc<SledFlusher>,
     pub registry: Arc<SessionRegistry>,
     /// Parent of every session actor of this node.
     pub supervisor: ActorCell,
@@ -145,8 +146,8 @@ impl SessionActor {
         }
     }
 
-    /// Archives the segment (or forwards it when its ID was merged away
-    /// meanwhile), gives its memory back, and stops.
+    /// Hands the segment to storage (or forwards it when its ID was merged
+    /// away meanwhile) and stops.
     async fn close(&self, me: &ActorRef<SessionMsg>, state: &mut ActorState, reason: FinishReason, now: u64) {
         let env = state.env.clone();
         let key = state.st.key.clone();
@@ -160,20 +161,16 @@ impl SessionActor {
             Ok(None) => {}
             Err(e) => tracing::warn!(session = %key.id, error = %e, "alias lookup failed; archiving under own id"),
         }
-        match env.archive.store(&env.wal, &state.st, now, reason.as_str()) {
-            Ok(_seq) => {
+        let stored = match env.db.generate_id() {
+            Ok(seq) => env.store.store(state.st.to_finished(seq, now, reason.as_str())).await,
+            Err(e) => Err(StoreError::from(e)),
+        };
+        match stored {
+            // The store now answers for the segment and settles it (WAL,
+            // memory) once it is durable.
+            Ok(()) => {
                 shard.finish_closing(&key, me.get_id());
                 drop(shard);
-                // The archived copy must be durable before the WAL lets go.
-                match env.flusher.flush().await {
-                    Ok(()) => {
-                        if let Err(e) = env.wal.release(&state.st.wal_keys) {
-                            tracing::warn!(session = %key.id, error = %e, "wal release failed; entries stay until restart");
-                        }
-                    }
-                    Err(e) => tracing::error!(session = %key.id, error = %e, "archive flush failed; wal entries kept"),
-                }
-                env.budget.release(state.st.held_bytes);
                 env.metrics.sessions_finished.add(reason.as_str(), 1);
                 env.metrics.flush_segments.inc();
                 me.stop(None);
@@ -181,7 +178,7 @@ impl SessionActor {
             Err(e) => {
                 drop(shard);
                 env.metrics.flush_failures.inc();
-                tracing::warn!(session = %key.id, error = %e, "archiving a finished segment failed; retrying");
+                tracing::warn!(session = %key.id, error = %e, "storing a finished segment failed; retrying");
                 let me = me.clone();
                 let sleep = env.clock.sleep(Duration::from_millis(ARCHIVE_RETRY_MS));
                 tokio::spawn(async move {

@@ -160,7 +160,7 @@ impl SessionRegistry {
             // A dead actor's data is in the WAL; replay routes it via the alias.
             let _ = actor.send_message(SessionMsg::MergeInto(to.clone()));
         }
-        env.archive.rekey(tenant, from, to)?;
+        env.store.rekey(tenant, from, to).await?;
         Ok(())
     }
 

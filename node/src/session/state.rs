@@ -15,6 +15,7 @@ use prost::Message;
 use super::summary::Summary;
 use crate::model::{SessionKey, SpanId, TraceId};
 use crate::query::Segment;
+use crate::store::FinishedSegment;
 
 /// Memory charged per span or log beyond its encoded bytes: the entry in the
 /// item vector, the de-duplication key and the allocation header.
@@ -265,6 +266,22 @@ impl SessionState {
             prost::encoding::message::encode(9, e, &mut buf);
         }
         buf
+    }
+
+    /// This segment as it goes to storage.
+    pub fn to_finished(&self, seq: u64, finished_unix_ms: u64, reason: &'static str) -> FinishedSegment {
+        FinishedSegment {
+            key: self.key.clone(),
+            seq,
+            opened_unix_ms: self.opened_unix_ms,
+            finished_unix_ms,
+            last_activity_unix_ms: self.last_activity_unix_ms,
+            reason,
+            summary: self.summary.clone(),
+            encoded: self.encode_archived(seq, finished_unix_ms, reason),
+            wal_keys: self.wal_keys.clone(),
+            held_bytes: self.held_bytes,
+        }
     }
 
     /// The archived form of this segment.

@@ -4,9 +4,9 @@
 //! Archiving never uses sled transactions or batches (sled 0.34 switches the
 //! whole database into a locking mode for them, and that mode deadlocked
 //! under load here). Crash safety comes from order instead: the segment and
-//! a "done" marker per WAL entry it covers are written together, sled is
-//! flushed (one flusher, see [`super::SledFlusher`]), and only then are the
-//! WAL entries released. Replay skips entries marked done.
+//! a "done" marker per WAL entry it covers are written, sled is flushed (one
+//! flusher, see [`super::SledFlusher`]), and only then are the WAL entries
+//! released ([`super::Settler`]). Replay skips entries marked done.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,10 +15,10 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use super::keys::{segment_key, session_prefix, time_key, u64_at};
+use super::segment_store::FinishedSegment;
 use super::StoreError;
 use crate::model::{CorrelationId, TenantId};
-use crate::session::{SessionState, Summary};
-use crate::wal::Wal;
+use crate::session::Summary;
 
 /// The time index's record of one archived segment: enough to list and
 /// filter sessions without decoding their signals.
@@ -36,7 +36,6 @@ pub struct ArchiveIndexEntry {
 
 #[derive(Debug)]
 pub struct Archive {
-    db: sled::Db,
     segments: sled::Tree,
     by_time: sled::Tree,
     /// Bytes of all archived segment records.
@@ -52,35 +51,24 @@ impl Archive {
             let (_, v) = item?;
             bytes += decode_index(&v)?.bytes;
         }
-        Ok(Self { db: db.clone(), segments, by_time, bytes: AtomicU64::new(bytes) })
+        Ok(Self { segments, by_time, bytes: AtomicU64::new(bytes) })
     }
 
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// Archives a finished segment and drops its WAL entries, atomically.
-    /// Returns the segment's sequence number.
-    pub fn store(&self, wal: &Wal, state: &SessionState, finished_unix_ms: u64, reason: &str) -> Result<u64, StoreError> {
-        let seq = self.db.generate_id()?;
-        let record = state.encode_archived(seq, finished_unix_ms, reason);
-        let index = ArchiveIndexEntry {
-            tenant: state.key.tenant.as_str().to_owned(),
-            correlation_id: state.key.id.as_str().to_owned(),
-            segment_seq: seq,
-            finished_unix_ms,
-            last_activity_unix_ms: state.last_activity_unix_ms,
-            bytes: record.len() as u64,
-            summary: state.summary.clone(),
-        };
+    /// Archives a finished segment. The caller settles it afterwards (done
+    /// markers, one sled flush, WAL release).
+    pub fn store(&self, segment: &FinishedSegment) -> Result<(), StoreError> {
+        let index = segment.index_entry();
         let index_bytes = encode_index(&index);
-        let seg_key = segment_key(&state.key.tenant, &state.key.id, seq);
-        let tkey = time_key(finished_unix_ms, seq);
-        self.segments.insert(seg_key.as_slice(), record.as_slice())?;
+        let seg_key = segment_key(&segment.key.tenant, &segment.key.id, segment.seq);
+        let tkey = time_key(segment.finished_unix_ms, segment.seq);
+        self.segments.insert(seg_key.as_slice(), segment.encoded.as_slice())?;
         self.by_time.insert(tkey.as_slice(), index_bytes.as_slice())?;
-        wal.mark_done(&state.wal_keys)?;
         self.bytes.fetch_add(index.bytes, Ordering::Relaxed);
-        Ok(seq)
+        Ok(())
     }
 
     /// Every archived segment of a session, oldest first.

@@ -11,7 +11,7 @@
 use ollystack_proto::store::{IndexedExemplar, StoredExemplar};
 use prost::Message;
 
-use super::keys::{alias_key, metric_prefix, trace_key, u64_at};
+use super::keys::{alias_key, metric_prefix, session_prefix, trace_key, u64_at};
 use super::StoreError;
 use crate::correlate::TraceBinding;
 use crate::model::{CorrelationId, TenantId, TraceId};
@@ -25,11 +25,13 @@ const MAX_ALIAS_HOPS: usize = 4;
 pub struct TraceIndex {
     traces: sled::Tree,
     aliases: sled::Tree,
+    /// The reverse of `aliases`: `tenant \0 to \0 from` → time written.
+    alias_sources: sled::Tree,
 }
 
 impl TraceIndex {
     pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
-        Ok(Self { traces: db.open_tree("traces")?, aliases: db.open_tree("aliases")? })
+        Ok(Self { traces: db.open_tree("traces")?, aliases: db.open_tree("aliases")?, alias_sources: db.open_tree("alias_sources")? })
     }
 
     pub fn binding(&self, tenant: &TenantId, trace: TraceId) -> Result<Option<TraceBinding>, StoreError> {
@@ -56,6 +58,9 @@ impl TraceIndex {
         let mut v = Vec::with_capacity(8 + to.as_str().len());
         v.extend_from_slice(&now_unix_ms.to_be_bytes());
         v.extend_from_slice(to.as_str().as_bytes());
+        let mut source = session_prefix(tenant, to);
+        source.extend_from_slice(from.as_str().as_bytes());
+        self.alias_sources.insert(source, &now_unix_ms.to_be_bytes())?;
         self.aliases.insert(alias_key(tenant, from), v)?;
         Ok(())
     }
@@ -67,6 +72,20 @@ impl TraceIndex {
         let to = std::str::from_utf8(v.get(8..).unwrap_or_default())
             .map_err(|e| StoreError::Corrupt { tree: "aliases", detail: e.to_string() })?;
         Ok(Some(CorrelationId::from_trusted(to)))
+    }
+
+    /// The IDs aliased to `to` (trace-derived sessions whose trace joined it).
+    pub fn aliased_into(&self, tenant: &TenantId, to: &CorrelationId) -> Result<Vec<CorrelationId>, StoreError> {
+        let prefix = session_prefix(tenant, to);
+        self.alias_sources
+            .scan_prefix(&prefix)
+            .map(|item| {
+                let (k, _) = item?;
+                let from = std::str::from_utf8(&k[prefix.len()..])
+                    .map_err(|e| StoreError::Corrupt { tree: "alias_sources", detail: e.to_string() })?;
+                Ok(CorrelationId::from_trusted(from))
+            })
+            .collect()
     }
 
     /// The ID a session's data lives under: `id`, or where its alias leads.
@@ -84,7 +103,7 @@ impl TraceIndex {
     /// Drops trace bindings and aliases written before `cutoff_unix_ms`.
     pub fn expire(&self, cutoff_unix_ms: u64) -> Result<u64, StoreError> {
         let mut removed = 0;
-        for (tree, at) in [(&self.traces, 1), (&self.aliases, 0)] {
+        for (tree, at) in [(&self.traces, 1), (&self.aliases, 0), (&self.alias_sources, 0)] {
             for item in tree.iter() {
                 let (k, v) = item?;
                 if u64_at(&v, at).unwrap_or(0) < cutoff_unix_ms {

@@ -3,6 +3,8 @@
 //!
 //! sled transactions and batches are deliberately not used (see `archive`).
 //!
+//! * [`SessionStore`]: the trait finished segments go through, with the
+//!   embedded archive ([`EmbeddedStore`]) and [`clickhouse`] behind it.
 //! * [`archive`]: finished session segments (the embedded default storage)
 //!   with a time index for listings and retention by age and bytes.
 //! * [`index`]: the trace index (which session each trace belongs to, and
@@ -14,11 +16,15 @@ pub mod clickhouse;
 pub mod index;
 mod keys;
 
+mod embedded;
 mod flush;
+mod segment_store;
 
 pub use archive::{Archive, ArchiveIndexEntry};
+pub use embedded::EmbeddedStore;
 pub use flush::SledFlusher;
 pub use index::{ExemplarIndex, TraceIndex};
+pub use segment_store::{FinishedSegment, SessionStore, Settler, StoreFuture};
 
 /// Errors of the node's storage.
 #[derive(Debug, thiserror::Error)]
@@ -29,4 +35,8 @@ pub enum StoreError {
     Corrupt { tree: &'static str, detail: String },
     #[error(transparent)]
     Wal(#[from] crate::wal::WalError),
+    #[error("clickhouse: {0}")]
+    ClickHouse(String),
+    #[error("storage backlog full ({0} segments waiting); retrying")]
+    Backlog(usize),
 }

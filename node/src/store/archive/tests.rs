@@ -5,7 +5,8 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 
 use super::*;
 use crate::model::SessionKey;
-use crate::session::{SessionInput, SpanInput};
+use crate::session::{SessionInput, SessionState, SpanInput};
+use crate::wal::Wal;
 
 fn setup() -> (tempfile::TempDir, sled::Db, Wal, Archive) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -37,7 +38,9 @@ fn archived_entries_do_not_replay() {
     let entry = WalEntry { correlation_id: "a".into(), ..Default::default() };
     let keys = wal.append(&[crate::wal::WalRecord::Entry(prost::Message::encode_to_vec(&entry))]).expect("append");
     let st = state("a", keys[0], 1);
-    archive.store(&wal, &st, 100, "idle").expect("store");
+    archive.store(&st.to_finished(1, 100, "idle")).expect("store");
+    wal.mark_done(&st.wal_keys).expect("done");
+    db.flush().expect("flush");
     drop(wal);
     let (_wal, replay) = Wal::open(&dir.path().join("wal"), &db).expect("reopen");
     assert!(replay.is_empty(), "marked done with the archived segment");
@@ -52,8 +55,8 @@ fn archived_entries_do_not_replay() {
 
 #[test]
 fn rekey_moves_segments_and_listing() {
-    let (_dir, _db, wal, archive) = setup();
-    archive.store(&wal, &state("derived", 1, 1), 100, "idle").expect("store");
+    let (_dir, _db, _wal, archive) = setup();
+    archive.store(&state("derived", 1, 1).to_finished(1, 100, "idle")).expect("store");
     let t = TenantId::default_tenant();
     let moved = archive.rekey(&t, &CorrelationId::from_trusted("derived"), &CorrelationId::from_trusted("explicit")).expect("rekey");
     assert_eq!(moved, 1);
@@ -64,10 +67,10 @@ fn rekey_moves_segments_and_listing() {
 
 #[test]
 fn retention_by_age_then_bytes() {
-    let (_dir, _db, wal, archive) = setup();
-    archive.store(&wal, &state("old", 1, 1), 1_000, "idle").expect("store");
-    archive.store(&wal, &state("mid", 2, 2), 5_000, "idle").expect("store");
-    archive.store(&wal, &state("new", 3, 3), 9_000, "idle").expect("store");
+    let (_dir, _db, _wal, archive) = setup();
+    archive.store(&state("old", 1, 1).to_finished(1, 1_000, "idle")).expect("store");
+    archive.store(&state("mid", 2, 2).to_finished(2, 5_000, "idle")).expect("store");
+    archive.store(&state("new", 3, 3).to_finished(3, 9_000, "idle")).expect("store");
     // Age: retention 6s at t=10s removes "old" only.
     assert_eq!(archive.expire(10_000, 6_000, u64::MAX).expect("expire"), 1);
     // Bytes: a ceiling below two segments' size removes the older one.

@@ -1,0 +1,72 @@
+//! [`SessionStore`] over the embedded sled archive (the default storage).
+
+use std::sync::Arc;
+
+use ollystack_proto::store::ArchivedSegment;
+
+use super::segment_store::{FinishedSegment, SessionStore, Settler, StoreFuture};
+use super::{Archive, ArchiveIndexEntry};
+use crate::model::{CorrelationId, TenantId};
+use crate::query::SessionFilter;
+
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    archive: Arc<Archive>,
+    settler: Arc<Settler>,
+    retention_ms: u64,
+    max_bytes: u64,
+}
+
+impl EmbeddedStore {
+    pub fn new(archive: Arc<Archive>, settler: Arc<Settler>, retention_ms: u64, max_bytes: u64) -> Self {
+        Self { archive, settler, retention_ms, max_bytes }
+    }
+}
+
+impl SessionStore for EmbeddedStore {
+    fn store(&self, segment: FinishedSegment) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            self.archive.store(&segment)?;
+            // The archived copy is written; settling makes it and the done
+            // markers durable in one sled flush before the WAL lets go.
+            if let Err(e) = self.settler.settle(&[(&segment.wal_keys, segment.held_bytes)]).await {
+                tracing::error!(session = %segment.key.id, error = %e, "archive flush failed; wal entries kept");
+            }
+            Ok(())
+        })
+    }
+
+    fn segments<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId]) -> StoreFuture<'a, Vec<ArchivedSegment>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for id in ids {
+                out.extend(self.archive.segments(tenant, id)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn recent<'a>(&'a self, tenant: &'a TenantId, filter: &'a SessionFilter) -> StoreFuture<'a, Vec<ArchiveIndexEntry>> {
+        Box::pin(async move {
+            self.archive.recent(filter.limit, |e| e.tenant == tenant.as_str() && filter.matches(&e.summary, e.last_activity_unix_ms))
+        })
+    }
+
+    fn rekey<'a>(&'a self, tenant: &'a TenantId, from: &'a CorrelationId, to: &'a CorrelationId) -> StoreFuture<'a, usize> {
+        Box::pin(async move { self.archive.rekey(tenant, from, to) })
+    }
+
+    fn expire(&self, now_unix_ms: u64) -> StoreFuture<'_, u64> {
+        let archive = self.archive.clone();
+        let (retention_ms, max_bytes) = (self.retention_ms, self.max_bytes);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || archive.expire(now_unix_ms, retention_ms, max_bytes))
+                .await
+                .map_err(|e| super::StoreError::Corrupt { tree: "archive", detail: format!("retention task failed: {e}") })?
+        })
+    }
+
+    fn local_bytes(&self) -> u64 {
+        self.archive.bytes()
+    }
+}

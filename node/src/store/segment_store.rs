@@ -1,0 +1,122 @@
+//! The storage trait finished session segments go through, with its two
+//! implementations: the embedded sled archive (default) and ClickHouse.
+//!
+//! A store takes a [`FinishedSegment`] from the session actor that finished
+//! it. Once [`SessionStore::store`] returns `Ok`, the store answers queries
+//! for the segment and is responsible for it: when the segment is durable in
+//! storage the store settles it ([`Settler`]): its WAL entries are marked
+//! done and released and its memory reservation is given back. Until then
+//! the WAL keeps the segment's signals, so a crash loses nothing.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use ollystack_proto::store::ArchivedSegment;
+
+use super::{ArchiveIndexEntry, SledFlusher, StoreError};
+use crate::model::{CorrelationId, SessionKey, TenantId};
+use crate::query::SessionFilter;
+use crate::session::{MemoryBudget, Summary};
+use crate::wal::Wal;
+
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A finished session segment on its way to storage.
+#[derive(Debug, Clone)]
+pub struct FinishedSegment {
+    pub key: SessionKey,
+    /// Node-local, unique, increasing sequence number of the segment.
+    pub seq: u64,
+    pub opened_unix_ms: u64,
+    pub finished_unix_ms: u64,
+    pub last_activity_unix_ms: u64,
+    pub reason: &'static str,
+    pub summary: Summary,
+    /// The encoded `ArchivedSegment`.
+    pub encoded: Vec<u8>,
+    /// WAL entries holding the segment's signals.
+    pub wal_keys: Vec<u64>,
+    /// Bytes reserved from the memory budget for the segment.
+    pub held_bytes: u64,
+}
+
+impl FinishedSegment {
+    /// The listing entry of this segment.
+    pub fn index_entry(&self) -> ArchiveIndexEntry {
+        ArchiveIndexEntry {
+            tenant: self.key.tenant.as_str().to_owned(),
+            correlation_id: self.key.id.as_str().to_owned(),
+            segment_seq: self.seq,
+            finished_unix_ms: self.finished_unix_ms,
+            last_activity_unix_ms: self.last_activity_unix_ms,
+            bytes: self.encoded.len() as u64,
+            summary: self.summary.clone(),
+        }
+    }
+}
+
+/// Where finished segments are kept and read back from.
+pub trait SessionStore: Send + Sync + std::fmt::Debug {
+    /// Takes responsibility for a finished segment (see the module docs).
+    /// An error leaves the segment with the caller, who retries later.
+    fn store(&self, segment: FinishedSegment) -> StoreFuture<'_, ()>;
+
+    /// Every stored segment of the sessions `ids` (one session's own ID and
+    /// the trace-derived IDs aliased to it), oldest first per ID.
+    fn segments<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId]) -> StoreFuture<'a, Vec<ArchivedSegment>>;
+
+    /// Listing entries of stored segments, most recent activity first, that
+    /// match `filter`; at most `filter.limit`.
+    fn recent<'a>(&'a self, tenant: &'a TenantId, filter: &'a SessionFilter) -> StoreFuture<'a, Vec<ArchiveIndexEntry>>;
+
+    /// Trace unification after `from` was stored: makes `from`'s segments
+    /// part of `to` where the store can (queries also follow aliases).
+    fn rekey<'a>(&'a self, tenant: &'a TenantId, from: &'a CorrelationId, to: &'a CorrelationId) -> StoreFuture<'a, usize>;
+
+    /// Retention the store runs itself (the embedded archive); returns how
+    /// many segments went. Stores with their own TTLs return 0.
+    fn expire(&self, now_unix_ms: u64) -> StoreFuture<'_, u64>;
+
+    /// Bytes the store holds locally (archive, or segments waiting to flush).
+    fn local_bytes(&self) -> u64;
+}
+
+/// Lets go of what segments held once storage has them durably.
+#[derive(Debug)]
+pub struct Settler {
+    pub wal: Arc<Wal>,
+    pub flusher: Arc<SledFlusher>,
+    pub budget: Arc<MemoryBudget>,
+}
+
+impl Settler {
+    /// Marks the segments' WAL entries done, makes that durable, releases
+    /// the entries, and returns the segments' memory. `segments` yields
+    /// (WAL keys, held bytes) per segment.
+    pub async fn settle(&self, segments: &[(&[u64], u64)]) -> Result<(), StoreError> {
+        let mut result = Ok(());
+        for (keys, _) in segments {
+            if let Err(e) = self.wal.mark_done(keys) {
+                result = Err(e.into());
+            }
+        }
+        // The done markers must be durable before the WAL lets go; if they
+        // are not, the entries stay and replay after a restart (the stores
+        // de-duplicate what is replayed twice).
+        if result.is_ok() {
+            result = self.flusher.flush().await;
+        }
+        if result.is_ok() {
+            for (keys, _) in segments {
+                if let Err(e) = self.wal.release(keys) {
+                    tracing::warn!(error = %e, "wal release failed; entries stay until restart");
+                }
+            }
+        }
+        for (_, held) in segments {
+            self.budget.release(*held);
+        }
+        result
+    }
+}
