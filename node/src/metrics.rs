@@ -97,6 +97,9 @@ pub struct NodeMetrics {
     pub wal_entries_replayed: Counter,
     pub flush_segments: Counter,
     pub flush_failures: Counter,
+    pub clickhouse_rows: Counter,
+    pub clickhouse_batches: Counter,
+    pub clickhouse_pending_segments: Gauge,
     pub archive_bytes: Gauge,
     pub archive_segments_expired: Counter,
 }
@@ -201,6 +204,21 @@ impl NodeMetrics {
         );
         simple(&mut out, "ollystack_flush_segments_total", "counter", "Session segments flushed to storage.", self.flush_segments.get());
         simple(&mut out, "ollystack_flush_failures_total", "counter", "Failed flush attempts (retried).", self.flush_failures.get());
+        simple(&mut out, "ollystack_clickhouse_rows_total", "counter", "Rows committed to ClickHouse.", self.clickhouse_rows.get());
+        simple(
+            &mut out,
+            "ollystack_clickhouse_batches_total",
+            "counter",
+            "Batches committed to ClickHouse.",
+            self.clickhouse_batches.get(),
+        );
+        simple(
+            &mut out,
+            "ollystack_clickhouse_pending_segments",
+            "gauge",
+            "Finished segments waiting to be written to ClickHouse.",
+            self.clickhouse_pending_segments.get(),
+        );
         simple(&mut out, "ollystack_archive_bytes", "gauge", "Bytes held by the embedded archive.", self.archive_bytes.get());
         simple(
             &mut out,

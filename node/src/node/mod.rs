@@ -26,6 +26,7 @@ use crate::receive;
 use crate::session::actor::{SessionEnv, SessionSupervisor};
 use crate::session::registry::SessionRegistry;
 use crate::session::MemoryBudget;
+use crate::store::clickhouse::ClickHouseStore;
 use crate::store::{Archive, EmbeddedStore, ExemplarIndex, SessionStore, Settler, SledFlusher, TraceIndex};
 use crate::wal::Wal;
 
@@ -122,14 +123,30 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let budget = Arc::new(MemoryBudget::new(config.memory_budget_bytes));
     let (supervisor, _) =
         Actor::spawn(None, SessionSupervisor, metrics.clone()).await.map_err(|e| NodeError::Startup(format!("session supervisor: {e}")))?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
     let settler = Arc::new(Settler { wal: wal.clone(), flusher: Arc::new(SledFlusher::new(db.clone())), budget: budget.clone() });
-    let store = open_store(&config, &db, settler).await?;
+    let node_id = node_id(&db, &sources.rng).map_err(|e| storage_err(&e))?;
+    let store = match &config.storage {
+        StorageChoice::Embedded => {
+            let archive = Arc::new(Archive::open(&db).map_err(|e| storage_err(&e))?);
+            Arc::new(EmbeddedStore::new(archive, settler, config.archive_retention_ms, config.archive_max_bytes)) as Arc<dyn SessionStore>
+        }
+        StorageChoice::ClickHouse(settings) => {
+            let stop = shutdown_rx.clone();
+            let (store, flusher) =
+                ClickHouseStore::start(settings.clone(), settler, sources.clock.clone(), metrics.clone(), node_id.clone(), stop);
+            tasks.push(flusher);
+            Arc::new(store) as Arc<dyn SessionStore>
+        }
+    };
     let env = Arc::new(SessionEnv {
         clock: sources.clock.clone(),
         rules: config.finish,
         budget,
         metrics: metrics.clone(),
         wal,
+        wal_max_bytes: config.wal_max_bytes,
         store,
         db: db.clone(),
         traces,
@@ -154,11 +171,9 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let local = |l: &TcpListener| l.local_addr().map_err(|e| NodeError::Startup(e.to_string()));
     let (otlp_grpc_addr, otlp_http_addr, api_addr) = (local(&grpc)?, local(&http)?, local(&api_listener)?);
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let signal = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let mut tasks = Vec::new();
     let limits = config.receiver.clone();
     let (grpc_sink, grpc_stop) = (sink.clone(), signal(shutdown_rx.clone()));
     tasks.push(tokio::spawn(async move {
@@ -182,16 +197,15 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     Ok(RunningNode { otlp_grpc_addr, otlp_http_addr, api_addr, metrics, ingestor, shutdown_tx, tasks, supervisor, db })
 }
 
-/// The configured storage for finished sessions.
-async fn open_store(config: &Config, db: &sled::Db, settler: Arc<Settler>) -> Result<Arc<dyn SessionStore>, NodeError> {
-    let storage_err = |e: &dyn std::fmt::Display| NodeError::Storage { path: config.data_dir.display().to_string(), detail: e.to_string() };
-    match &config.storage {
-        StorageChoice::Embedded => {
-            let archive = Arc::new(Archive::open(db).map_err(|e| storage_err(&e))?);
-            Ok(Arc::new(EmbeddedStore::new(archive, settler, config.archive_retention_ms, config.archive_max_bytes)))
-        }
-        StorageChoice::ClickHouse(_settings) => Err(NodeError::Startup("clickhouse storage: not wired yet".into())),
+/// This node's identity, created once per data dir.
+fn node_id(db: &sled::Db, rng: &SeededRng) -> Result<String, sled::Error> {
+    let meta = db.open_tree("meta")?;
+    if let Some(v) = meta.get("node_id")? {
+        return Ok(String::from_utf8_lossy(&v).into_owned());
     }
+    let id = format!("{:08x}{:08x}", rng.next_u32(), rng.next_u32());
+    meta.insert("node_id", id.as_bytes())?;
+    Ok(id)
 }
 
 fn serve_axum(

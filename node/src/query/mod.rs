@@ -5,6 +5,7 @@
 //! [`QueryBackend`] trait is how the API reaches live actors and storage.
 
 mod attrs;
+pub use attrs::{any_value_json, body_text};
 mod build;
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -32,6 +32,8 @@ pub struct SessionEnv {
     pub budget: Arc<MemoryBudget>,
     pub metrics: Arc<NodeMetrics>,
     pub wal: Arc<Wal>,
+    /// WAL size beyond which ingest sheds load.
+    pub wal_max_bytes: u64,
     /// Where finished segments go (embedded archive or ClickHouse).
     pub store: Arc<dyn SessionStore>,
     /// Source of segment sequence numbers (`generate_id`).
