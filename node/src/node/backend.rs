@@ -76,13 +76,18 @@ impl QueryBackend for NodeQueries {
         }
         let mut ids = vec![resolved.clone()];
         ids.extend(self.env.traces.aliased_into(tenant, &resolved).map_err(storage)?);
-        for seg in self.env.store.segments(tenant, &ids).await.map_err(storage)? {
+        let stored = self.env.store.segments(tenant, &ids).await.map_err(storage)?;
+        for seg in stored.segments {
             segments.push(Segment { live: false, spans: seg.spans, logs: seg.logs, exemplars: seg.exemplars });
         }
         if segments.iter().all(|s| s.spans.is_empty() && s.logs.is_empty() && s.exemplars.is_empty()) {
-            return Ok(None);
+            // Nothing found, but storage could not be asked: unknown, not absent.
+            return match stored.unavailable {
+                Some(reason) => Err(QueryError::Unavailable(reason)),
+                None => Ok(None),
+            };
         }
-        Ok(Some(SessionData { id: resolved, segments }))
+        Ok(Some(SessionData { id: resolved, segments, partial: stored.unavailable }))
     }
 
     async fn session_of_trace(&self, tenant: &TenantId, trace_id: TraceId) -> Result<Option<CorrelationId>, QueryError> {

@@ -42,6 +42,8 @@ pub fn correlate(data: &SessionData) -> CorrelateResponse {
     CorrelateResponse {
         correlation_id: data.id.clone(),
         live: merged.live,
+        partial: data.partial.is_some(),
+        partial_reason: data.partial.clone(),
         time_range: bounds.map(|(start, end)| TimeRange { start: format_rfc3339_nanos(start), end: format_rfc3339_nanos(end) }),
         summary,
         traces: spans.into_iter().map(|s| s.view).collect(),

@@ -50,6 +50,8 @@ pub struct SessionData {
     /// was a trace-derived ID whose trace joined an explicit session.
     pub id: CorrelationId,
     pub segments: Vec<Segment>,
+    /// Why part of the stored data is missing (storage out of reach).
+    pub partial: Option<String>,
 }
 
 /// Filter for `GET /api/v1/sessions`.

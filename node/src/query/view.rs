@@ -18,6 +18,11 @@ pub struct CorrelateResponse {
     pub correlation_id: CorrelationId,
     /// True when a live session actor contributed signals.
     pub live: bool,
+    /// True when part of the stored data could not be read (the reason is
+    /// in `partial_reason`); the rest of the answer is what could be.
+    pub partial: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partial_reason: Option<String>,
     /// Earliest to latest event time; `None` when the session holds no
     /// timestamped signal.
     pub time_range: Option<TimeRange>,

@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use ollystack_proto::store::ArchivedSegment;
-
-use super::segment_store::{FinishedSegment, SessionStore, Settler, StoreFuture};
+use super::segment_store::{FinishedSegment, SessionStore, Settler, StoreFuture, StoredSegments};
 use super::{Archive, ArchiveIndexEntry};
 use crate::model::{CorrelationId, TenantId};
 use crate::query::SessionFilter;
@@ -36,13 +34,13 @@ impl SessionStore for EmbeddedStore {
         })
     }
 
-    fn segments<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId]) -> StoreFuture<'a, Vec<ArchivedSegment>> {
+    fn segments<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId]) -> StoreFuture<'a, StoredSegments> {
         Box::pin(async move {
-            let mut out = Vec::new();
+            let mut segments = Vec::new();
             for id in ids {
-                out.extend(self.archive.segments(tenant, id)?);
+                segments.extend(self.archive.segments(tenant, id)?);
             }
-            Ok(out)
+            Ok(StoredSegments { segments, unavailable: None })
         })
     }
 

@@ -56,6 +56,14 @@ impl FinishedSegment {
     }
 }
 
+/// The stored segments a read found.
+#[derive(Debug, Default)]
+pub struct StoredSegments {
+    pub segments: Vec<ArchivedSegment>,
+    /// Why some may be missing.
+    pub unavailable: Option<String>,
+}
+
 /// Where finished segments are kept and read back from.
 pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// Takes responsibility for a finished segment (see the module docs).
@@ -63,8 +71,10 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     fn store(&self, segment: FinishedSegment) -> StoreFuture<'_, ()>;
 
     /// Every stored segment of the sessions `ids` (one session's own ID and
-    /// the trace-derived IDs aliased to it), oldest first per ID.
-    fn segments<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId]) -> StoreFuture<'a, Vec<ArchivedSegment>>;
+    /// the trace-derived IDs aliased to it), oldest first per ID. A store
+    /// that could read only part (e.g. a remote database out of reach)
+    /// says so in [`StoredSegments::unavailable`].
+    fn segments<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId]) -> StoreFuture<'a, StoredSegments>;
 
     /// Listing entries of stored segments, most recent activity first, that
     /// match `filter`; at most `filter.limit`.

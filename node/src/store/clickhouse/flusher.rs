@@ -152,6 +152,7 @@ impl Flusher {
             tracing::error!(error = %e, "settling flushed segments failed; their wal entries stay until restart");
         }
         self.pending.committed(batch);
+        self.metrics.clickhouse_pending_segments.set(self.pending.count() as u64);
         self.metrics.clickhouse_rows.add(rows.len() as u64);
         self.metrics.clickhouse_batches.inc();
         true

@@ -23,14 +23,14 @@ use prost::Message;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-pub use migrate::{migrate, migrate_files, MigrateError, Migration, MigrationReport};
+pub use migrate::{migrate, migrate_files, MigrateError, Migration, MigrationReport, MIGRATIONS};
 pub use read::{RECENT_SQL, SEGMENTS_SQL};
 pub use rows::{ExemplarRow, LogRow, Rows, SessionRow, TraceRow};
 pub use settings::{is_identifier, ClickHouseSettings};
 
 use self::flusher::Flusher;
 use self::pending::Pending;
-use super::segment_store::{FinishedSegment, SessionStore, Settler, StoreFuture};
+use super::segment_store::{FinishedSegment, SessionStore, Settler, StoreFuture, StoredSegments};
 use super::{ArchiveIndexEntry, StoreError};
 use crate::clock::SharedClock;
 use crate::metrics::NodeMetrics;
@@ -93,12 +93,15 @@ impl SessionStore for ClickHouseStore {
         Box::pin(std::future::ready(result))
     }
 
-    fn segments<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId]) -> StoreFuture<'a, Vec<ArchivedSegment>> {
+    fn segments<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId]) -> StoreFuture<'a, StoredSegments> {
         Box::pin(async move {
             // Pending first, then ClickHouse: a segment committed meanwhile
             // is seen at least once; one seen twice is dropped here.
             let waiting = self.pending.of(tenant, ids);
-            let stored = read::segments(&self.client, tenant, ids).await?;
+            let (stored, unavailable) = match read::segments(&self.client, tenant, ids).await {
+                Ok(stored) => (stored, None),
+                Err(e) => (Vec::new(), Some(format!("flushed segments could not be read from ClickHouse: {e}"))),
+            };
             let mut seen = HashSet::new();
             let mut out = Vec::new();
             for ((node, seq), seg) in stored {
@@ -113,7 +116,7 @@ impl SessionStore for ClickHouseStore {
                     out.push(decoded);
                 }
             }
-            Ok(out)
+            Ok(StoredSegments { segments: out, unavailable })
         })
     }
 

@@ -18,21 +18,38 @@ use crate::store::FinishedSegment;
 pub type Attrs = Vec<(String, String)>;
 
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
-#[serde(rename_all = "PascalCase")]
 pub struct TraceRow {
     /// Span start, Unix ns (`DateTime64(9)`).
+    #[serde(rename = "Timestamp")]
     pub timestamp: i64,
+    #[serde(rename = "TraceId")]
     pub trace_id: String,
+    #[serde(rename = "SpanId")]
     pub span_id: String,
+    #[serde(rename = "ParentSpanId")]
     pub parent_span_id: String,
+    #[serde(rename = "TraceState")]
     pub trace_state: String,
+    #[serde(rename = "SpanName")]
     pub span_name: String,
+    #[serde(rename = "SpanKind")]
     pub span_kind: &'static str,
+    #[serde(rename = "ServiceName")]
     pub service_name: String,
+    #[serde(rename = "ResourceAttributes")]
     pub resource_attributes: Attrs,
+    /// The instrumentation scope is not kept per span (empty).
+    #[serde(rename = "ScopeName")]
+    pub scope_name: String,
+    #[serde(rename = "ScopeVersion")]
+    pub scope_version: String,
+    #[serde(rename = "SpanAttributes")]
     pub span_attributes: Attrs,
+    #[serde(rename = "Duration")]
     pub duration: u64,
+    #[serde(rename = "StatusCode")]
     pub status_code: &'static str,
+    #[serde(rename = "StatusMessage")]
     pub status_message: String,
     #[serde(rename = "Events.Timestamp")]
     pub events_timestamp: Vec<i64>,
@@ -55,18 +72,40 @@ pub struct TraceRow {
 }
 
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
-#[serde(rename_all = "PascalCase")]
 pub struct LogRow {
+    #[serde(rename = "Timestamp")]
     pub timestamp: i64,
+    #[serde(rename = "TraceId")]
     pub trace_id: String,
+    #[serde(rename = "SpanId")]
     pub span_id: String,
+    #[serde(rename = "TraceFlags")]
     pub trace_flags: u8,
+    #[serde(rename = "SeverityText")]
     pub severity_text: String,
+    #[serde(rename = "SeverityNumber")]
     pub severity_number: u8,
+    #[serde(rename = "ServiceName")]
     pub service_name: String,
+    #[serde(rename = "Body")]
     pub body: String,
+    #[serde(rename = "ResourceAttributes")]
     pub resource_attributes: Attrs,
+    /// Schema URLs and the instrumentation scope are not kept per record.
+    #[serde(rename = "ResourceSchemaUrl")]
+    pub resource_schema_url: String,
+    #[serde(rename = "ScopeSchemaUrl")]
+    pub scope_schema_url: String,
+    #[serde(rename = "ScopeName")]
+    pub scope_name: String,
+    #[serde(rename = "ScopeVersion")]
+    pub scope_version: String,
+    #[serde(rename = "ScopeAttributes")]
+    pub scope_attributes: Attrs,
+    #[serde(rename = "LogAttributes")]
     pub log_attributes: Attrs,
+    #[serde(rename = "EventName")]
+    pub event_name: String,
     #[serde(rename = "correlation_id")]
     pub correlation_id: String,
     #[serde(rename = "tenant_id")]
@@ -206,6 +245,8 @@ pub fn trace_row(stored: &StoredSpan, tenant: &str, id: &str) -> Option<TraceRow
         span_kind: span_kind(span.kind),
         service_name: stored.service_name.clone(),
         resource_attributes: service_resource(&stored.service_name),
+        scope_name: String::new(),
+        scope_version: String::new(),
         span_attributes: attrs(&span.attributes),
         duration: span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano),
         status_code: status_code(status.map_or(0, |s| s.code)),
@@ -235,7 +276,13 @@ pub fn log_row(stored: &StoredLog, tenant: &str, id: &str) -> Option<LogRow> {
         service_name: stored.service_name.clone(),
         body: body_text(log.body.as_ref()),
         resource_attributes: service_resource(&stored.service_name),
+        resource_schema_url: String::new(),
+        scope_schema_url: String::new(),
+        scope_name: String::new(),
+        scope_version: String::new(),
+        scope_attributes: Vec::new(),
         log_attributes: attrs(&log.attributes),
+        event_name: log.event_name.clone(),
         severity_text: log.severity_text,
         correlation_id: id.to_owned(),
         tenant_id: tenant.to_owned(),
