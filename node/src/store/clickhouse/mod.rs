@@ -85,6 +85,13 @@ impl ClickHouseStore {
     }
 }
 
+impl ClickHouseStore {
+    /// Finished segments not yet committed to ClickHouse.
+    pub fn pending_segments(&self) -> usize {
+        self.pending.count()
+    }
+}
+
 impl SessionStore for ClickHouseStore {
     fn store(&self, segment: FinishedSegment) -> StoreFuture<'_, ()> {
         let result = self.pending.push(segment, self.clock.now_unix_ms()).map_err(StoreError::Backlog);
