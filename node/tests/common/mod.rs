@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod chdb;
+
 use std::future::Future;
 use std::time::Duration;
 

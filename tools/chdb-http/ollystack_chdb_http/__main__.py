@@ -1,0 +1,3 @@
+from ollystack_chdb_http import main
+
+main()
