@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ollystack_node::config::{Config, Overrides};
+use ollystack_node::config::{Config, Overrides, StorageChoice};
 
 /// jemalloc instead of the system allocator: ingest allocates many small
 /// buffers per span. Measured with `ollystack-benches` on this machine,
@@ -38,6 +38,20 @@ enum Command {
         #[command(flatten)]
         overrides: Box<Overrides>,
     },
+    /// Apply pending ClickHouse migrations (creates the database and
+    /// OllyStack's tables from the `[clickhouse]` settings) and exit. Takes
+    /// the same config as `start`; the storage backend is ClickHouse here
+    /// whatever `storage.backend` says.
+    Migrate {
+        /// TOML config file (unknown keys are rejected).
+        #[arg(long, short = 'c', env = "OLLYSTACK_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Log filter (tracing EnvFilter syntax).
+        #[arg(long, env = "OLLYSTACK_LOG", default_value = "warn")]
+        log: String,
+        #[command(flatten)]
+        overrides: Box<Overrides>,
+    },
     /// Print the version and exit.
     Version,
 }
@@ -66,7 +80,39 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Migrate { config, log, mut overrides } => {
+            tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(log)).init();
+            overrides.storage_backend = Some("clickhouse".into());
+            let settings = match Config::load(config.as_deref(), &overrides).map(|c| c.storage) {
+                Ok(StorageChoice::ClickHouse(settings)) => settings,
+                Ok(StorageChoice::Embedded) => {
+                    eprintln!("error: storage backend is not clickhouse");
+                    return ExitCode::from(2);
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match migrate(&settings) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
+}
+
+fn migrate(settings: &ollystack_node::store::clickhouse::ClickHouseSettings) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let report = runtime.block_on(ollystack_node::store::clickhouse::migrate(settings))?;
+    for applied in &report.applied {
+        println!("applied {} ({} statements)", applied.name, applied.statements);
+    }
+    println!("{report}");
+    Ok(())
 }
 
 fn run(config: Config) -> anyhow::Result<()> {
