@@ -174,8 +174,15 @@ impl Flusher {
             return Ok(());
         }
         let timeout = Some(self.settings.request_timeout);
-        let mut insert =
-            self.client.insert::<T>(table).await?.with_option("insert_deduplication_token", token).with_timeouts(timeout, timeout);
+        // The token makes a retried insert a no-op; the second option keeps
+        // materialized views (correlation_summary) from counting it again.
+        let mut insert = self
+            .client
+            .insert::<T>(table)
+            .await?
+            .with_option("insert_deduplication_token", token)
+            .with_option("deduplicate_blocks_in_dependent_materialized_views", "1")
+            .with_timeouts(timeout, timeout);
         for row in rows {
             insert.write(row).await?;
         }

@@ -137,7 +137,7 @@ impl SessionStore for ClickHouseStore {
                 .map(|s| s.index_entry())
                 .collect();
             out.extend(read::recent(&self.client, tenant, filter).await?);
-            out.sort_by(|a, b| b.last_activity_unix_ms.cmp(&a.last_activity_unix_ms));
+            out.sort_by_key(|e| std::cmp::Reverse(e.last_activity_unix_ms));
             out.truncate(filter.limit);
             Ok(out)
         })

@@ -1,7 +1,7 @@
 //! Rows written to ClickHouse, built from a finished segment by pure
 //! functions. `otel_traces` and `otel_logs` rows follow the OpenTelemetry
 //! Collector's ClickHouse exporter (names, types, and how values are
-//! rendered: hex IDs, `SPAN_KIND_*`/`STATUS_CODE_*` strings, attribute
+//! rendered: hex IDs, `Server`/`Error`-style kind and status names, attribute
 //! values as text), plus `correlation_id` and `tenant_id`.
 
 use ollystack_proto::store::{ArchivedSegment, StoredExemplar, StoredLog, StoredSpan};
@@ -325,20 +325,20 @@ fn service_resource(service: &str) -> Attrs {
 
 pub fn span_kind(kind: i32) -> &'static str {
     match SpanKind::try_from(kind).unwrap_or(SpanKind::Unspecified) {
-        SpanKind::Unspecified => "SPAN_KIND_UNSPECIFIED",
-        SpanKind::Internal => "SPAN_KIND_INTERNAL",
-        SpanKind::Server => "SPAN_KIND_SERVER",
-        SpanKind::Client => "SPAN_KIND_CLIENT",
-        SpanKind::Producer => "SPAN_KIND_PRODUCER",
-        SpanKind::Consumer => "SPAN_KIND_CONSUMER",
+        SpanKind::Unspecified => "Unspecified",
+        SpanKind::Internal => "Internal",
+        SpanKind::Server => "Server",
+        SpanKind::Client => "Client",
+        SpanKind::Producer => "Producer",
+        SpanKind::Consumer => "Consumer",
     }
 }
 
 pub fn status_code(code: i32) -> &'static str {
     match StatusCode::try_from(code).unwrap_or(StatusCode::Unset) {
-        StatusCode::Unset => "STATUS_CODE_UNSET",
-        StatusCode::Ok => "STATUS_CODE_OK",
-        StatusCode::Error => "STATUS_CODE_ERROR",
+        StatusCode::Unset => "Unset",
+        StatusCode::Ok => "Ok",
+        StatusCode::Error => "Error",
     }
 }
 

@@ -37,8 +37,8 @@ fn span_renders_as_the_exporter_does() {
     assert_eq!(row.trace_id, "ab".repeat(16));
     assert_eq!(row.span_id, "0101010101010101");
     assert_eq!(row.parent_span_id, "");
-    assert_eq!(row.span_kind, "SPAN_KIND_SERVER");
-    assert_eq!(row.status_code, "STATUS_CODE_ERROR");
+    assert_eq!(row.span_kind, "Server");
+    assert_eq!(row.status_code, "Error");
     assert_eq!(row.status_message, "boom");
     assert_eq!(row.duration, 3_500);
     assert_eq!(row.timestamp, 1_000);
