@@ -12,6 +12,8 @@ pub fn impact(resp: &CorrelateResponse) -> ImpactResponse {
     ImpactResponse {
         correlation_id: resp.correlation_id.clone(),
         live: resp.live,
+        partial: resp.partial,
+        partial_reason: resp.partial_reason.clone(),
         services: resp.services.clone(),
         operations: operations(&resp.traces),
         errors_by_service: errors_by_service(resp),

@@ -10,7 +10,13 @@ pub const DESCRIPTION_CHARS_MAX: usize = 200;
 
 /// `GET /api/v1/correlate/{id}/timeline`, taken from a full answer.
 pub fn timeline(resp: CorrelateResponse) -> TimelineResponse {
-    TimelineResponse { correlation_id: resp.correlation_id, live: resp.live, timeline: resp.timeline }
+    TimelineResponse {
+        correlation_id: resp.correlation_id,
+        live: resp.live,
+        partial: resp.partial,
+        partial_reason: resp.partial_reason,
+        timeline: resp.timeline,
+    }
 }
 
 /// Timeline entries of already-built views. Ties in time are broken by kind

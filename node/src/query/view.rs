@@ -170,6 +170,10 @@ pub struct TimelineEntry {
 pub struct TimelineResponse {
     pub correlation_id: CorrelationId,
     pub live: bool,
+    /// As in [`CorrelateResponse`].
+    pub partial: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partial_reason: Option<String>,
     pub timeline: Vec<TimelineEntry>,
 }
 
@@ -178,6 +182,10 @@ pub struct TimelineResponse {
 pub struct ImpactResponse {
     pub correlation_id: CorrelationId,
     pub live: bool,
+    /// As in [`CorrelateResponse`].
+    pub partial: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partial_reason: Option<String>,
     /// Distinct services, sorted.
     pub services: Vec<String>,
     /// Per (service, span name), sorted by service then operation.
