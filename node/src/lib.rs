@@ -19,6 +19,7 @@
 //! * [`wal`]: the write-ahead log (segment files, group-commit fsync).
 //! * [`store`]: the archive of finished segments and the trace index.
 //! * [`query`]: pure builders of API answers from segments.
+//! * [`rca`]: root-cause analysis of a session and the latency baselines.
 //! * [`api`]: axum routes of the HTTP API.
 //! * [`config`], [`clock`], [`metrics`], [`error`]: node-wide plumbing.
 //! * [`node`]: wires everything together and runs it.
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod model;
 pub mod node;
 pub mod query;
+pub mod rca;
 pub mod receive;
 pub mod session;
 pub mod store;

@@ -104,7 +104,13 @@ impl QueryBackend for FakeBackend {
 /// The router over `backend`, with IDs up to 100 bytes.
 pub fn app(backend: FakeBackend, tenancy_enabled: bool) -> (Router, Arc<FakeBackend>) {
     let backend = Arc::new(backend);
-    let state = ApiState { backend: Arc::clone(&backend), tenancy_enabled, max_id_length: 100, clock: Arc::new(FixedClock) };
+    let state = ApiState {
+        backend: Arc::clone(&backend),
+        tenancy_enabled,
+        max_id_length: 100,
+        clock: Arc::new(FixedClock),
+        baselines: Arc::new(crate::rca::Baselines::default()),
+    };
     (router(state), backend)
 }
 

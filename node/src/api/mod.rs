@@ -10,6 +10,7 @@
 //! | `GET /api/v1/traces/{trace_id}`, `GET /api/v1/exemplars/{trace_id}/trace` | `traces.rs` |
 //! | `GET /api/v1/metrics/{name}/exemplars` | `exemplars.rs` |
 //! | `GET /healthz`, `/readyz`, `/metrics` | `health.rs` |
+//! | `POST /api/v1/ai/rca` | `rca.rs` |
 //!
 //! Errors are JSON, `{"error": {"code", "message"}}`, with the status of
 //! their [`ErrorCode`](crate::error::ErrorCode) (`error.rs`). Requests are
@@ -23,13 +24,14 @@ mod exemplars;
 mod fake;
 mod health;
 mod params;
+mod rca;
 mod sessions;
 mod tenant;
 mod traces;
 
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 pub use error::ApiError;
@@ -49,6 +51,8 @@ pub struct ApiState<B> {
     pub max_id_length: usize,
     /// Node clock, for relative `since` values such as `15m`.
     pub clock: SharedClock,
+    /// Latency baselines learned from finished sessions, for RCA.
+    pub baselines: Arc<crate::rca::Baselines>,
 }
 
 // Not derived: a derive would require `B: Clone`, but only the `Arc` is cloned.
@@ -59,6 +63,7 @@ impl<B> Clone for ApiState<B> {
             tenancy_enabled: self.tenancy_enabled,
             max_id_length: self.max_id_length,
             clock: Arc::clone(&self.clock),
+            baselines: Arc::clone(&self.baselines),
         }
     }
 }
@@ -77,6 +82,7 @@ pub fn router<B: QueryBackend>(state: ApiState<B>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz::<B>))
         .route("/metrics", get(health::metrics::<B>))
+        .route("/api/v1/ai/rca", post(rca::rca::<B>))
         .fallback(unknown_route)
         .with_state(state)
 }

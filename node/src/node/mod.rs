@@ -140,6 +140,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
             Arc::new(store) as Arc<dyn SessionStore>
         }
     };
+    let baselines = Arc::new(crate::rca::Baselines::default());
     let env = Arc::new(SessionEnv {
         clock: sources.clock.clone(),
         rules: config.finish,
@@ -152,6 +153,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         traces,
         registry: Arc::new(SessionRegistry::default()),
         supervisor: supervisor.get_cell(),
+        baselines: baselines.clone(),
     });
     let replayed = replay_wal(&env, &exemplars, replay).await.map_err(|e| NodeError::Startup(format!("wal replay: {e}")))?;
     tracing::info!(entries = replayed, "wal replayed");
@@ -188,6 +190,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         tenancy_enabled: config.correlation.tenancy_enabled,
         max_id_length: config.correlation.max_id_length,
         clock: sources.clock.clone(),
+        baselines,
     };
     tasks.push(serve_axum(api_listener, api::router(api_state), signal(shutdown_rx.clone()), "api"));
     tasks.push(tokio::spawn(tasks::finishing_sweep(env.clone(), config.tick_interval_ms, shutdown_rx.clone())));

@@ -18,6 +18,7 @@ mod view;
 
 pub use build::{correlate, exemplars_view, trace_view};
 pub use impact::impact;
+pub use merge::{merge, Merged, MergedLog, MergedSpan};
 pub use time::{format_rfc3339_nanos, parse_rfc3339_nanos};
 pub use timeline::timeline;
 pub use view::{

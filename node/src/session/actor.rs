@@ -42,6 +42,8 @@ pub struct SessionEnv {
     pub registry: Arc<SessionRegistry>,
     /// Parent of every session actor of this node.
     pub supervisor: ActorCell,
+    /// Latency baselines for RCA, learned from every stored segment.
+    pub baselines: Arc<crate::rca::Baselines>,
 }
 
 pub enum SessionMsg {
@@ -173,6 +175,9 @@ impl SessionActor {
             Ok(()) => {
                 shard.finish_closing(&key, me.get_id());
                 drop(shard);
+                // Decodes the spans once (the same order of work as the
+                // encoding `to_finished` just did), outside the registry lock.
+                env.baselines.observe_session(&key.tenant, &state.st.to_segment().spans);
                 env.metrics.sessions_finished.add(reason.as_str(), 1);
                 env.metrics.flush_segments.inc();
                 me.stop(None);

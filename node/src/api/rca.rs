@@ -1,0 +1,145 @@
+//! `POST /api/v1/ai/rca`: root-cause analysis, computed (never guessed).
+//!
+//! Request body (JSON object), one of two forms:
+//!
+//! * per request: `{"correlation_id": "order-42"}`;
+//! * per incident: `{"start", "end", "baseline_start"?, "baseline_end"?}`:
+//!   not implemented yet, answered with 501 `not_implemented`.
+//!
+//! Unknown fields, a mix of both forms, or a malformed correlation ID are
+//! 400; an unknown session is 404 (the API's JSON error shape).
+//!
+//! Answer of the per-request form (field names are stable):
+//!
+//! ```text
+//! {
+//!   "correlation_id": "order-42", "live": false, "partial": false, "partial_reason"?: "...",
+//!   "request_failed": true,
+//!   "root_cause": {candidate} | null,          // = candidates[0]
+//!   "candidates": [{"service", "operation", "kind": "error"|"latency"|"network"|"error_log"|"critical_path",
+//!                   "score": 0..1, "evidence": [{"type", "detail", "span_id"?, "value_ms"?,
+//!                                                 "baseline"?: {"p50_ms", "p90_ms", "p99_ms", "samples"}}]}],
+//!   "critical_path": {"total_ms", "steps": [{"service", "operation", "span_id", "self_ms", "start_offset_ms"}]},
+//!   "error_origin": {"service", "operation", "span_id", "trace_id", "message", "reaches_root",
+//!                    "logs": [{"service", "timestamp", "severity", "body", "span_id", "matched": "span"|"service_time"}]} | null,
+//!   "anomalies": [{"service", "operation", "span_id", "duration_ms", "self_ms", "exceeds": ["duration"|"self_time"],
+//!                  "baseline": {percentiles of duration}, "self_baseline": {percentiles of self time}}],
+//!   "dependency_graph": {"nodes": ["svc"], "edges": [{"from", "to", "calls", "errors", "p50_ms", "max_ms"}]},
+//!   "counterfactuals": [
+//!     {"kind": "latency", "service", "operation", "statement", "span_ids", "actual_ms", "baseline_p50_ms",
+//!      "total_ms", "counterfactual_total_ms", "saved_ms"},
+//!     {"kind": "failure", "service", "operation", "statement", "span_id", "spared", "spared_spans": [{"service", "operation", "span_id"}],
+//!      "request_would_succeed"}],
+//!   "chains": [{"weight", "steps": [{"kind": "span_failure"|"error_log"|"latency_anomaly"|"exemplar_outlier",
+//!                                    "service", "operation", "at", "interpretation"}]}],
+//!   "explanation": "..."
+//! }
+//! ```
+//!
+//! The algorithms and their definitions are in [`crate::rca`].
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{compute, params, ApiError, ApiState, Tenant};
+use crate::error::ErrorCode;
+use crate::model::{CorrelationId, TenantId};
+use crate::query::{merge, QueryBackend, SessionData};
+use crate::rca::{analyze, samples, Baselines, RcaInput, RcaResult, RcaSpan};
+
+/// Fields of the per-incident form.
+const INCIDENT_FIELDS: [&str; 4] = ["start", "end", "baseline_start", "baseline_end"];
+
+/// The answer of the per-request form.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RcaResponse {
+    pub correlation_id: CorrelationId,
+    /// A live session actor contributed signals (the request may still be running).
+    pub live: bool,
+    pub partial: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partial_reason: Option<String>,
+    #[serde(flatten)]
+    pub result: RcaResult,
+}
+
+/// What the body asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RcaRequest {
+    Session { correlation_id: String },
+    Incident,
+}
+
+pub async fn rca<B: QueryBackend>(
+    State(state): State<ApiState<B>>,
+    Tenant(tenant): Tenant,
+    body: Bytes,
+) -> Result<Json<RcaResponse>, ApiError> {
+    let raw_id = match parse(&body)? {
+        RcaRequest::Session { correlation_id } => correlation_id,
+        RcaRequest::Incident => return Err(ApiError::new(
+            ErrorCode::NotImplemented,
+            "the per-incident form (start, end, baseline_start, baseline_end) is not implemented yet; send {\"correlation_id\": \"...\"}",
+        )),
+    };
+    let id = params::correlation_id(&raw_id, state.max_id_length)?;
+    let data = state
+        .backend
+        .session(&tenant, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no session with correlation id {}", params::quoted(id.as_str()))))?;
+    let baselines = state.baselines.clone();
+    compute(move || answer(&tenant, &data, &baselines)).await.map(Json)
+}
+
+/// The analysis of one session against the node's baselines, leaving the
+/// session's own archived segments out of them.
+pub fn answer(tenant: &TenantId, data: &SessionData, baselines: &Baselines) -> RcaResponse {
+    let merged = merge(data);
+    let input = RcaInput::from_merged(&merged);
+    let own: Vec<_> = data
+        .segments
+        .iter()
+        .filter(|s| !s.live)
+        .flat_map(|s| {
+            let archived =
+                SessionData { id: data.id.clone(), segments: vec![crate::query::Segment { live: false, ..s.clone() }], partial: None };
+            let spans: Vec<RcaSpan> = RcaInput::from_merged(&merge(&archived)).spans;
+            samples(&spans)
+        })
+        .collect();
+    let view = baselines.view(tenant, input.spans.iter().map(|s| (s.service.as_str(), s.operation.as_str())), &own);
+    RcaResponse {
+        correlation_id: data.id.clone(),
+        live: merged.live,
+        partial: data.partial.is_some(),
+        partial_reason: data.partial.clone(),
+        result: analyze(&input, &view),
+    }
+}
+
+/// Checks the body field by field (see the module doc).
+fn parse(body: &[u8]) -> Result<RcaRequest, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("body: not JSON: {e}")))?;
+    let Value::Object(fields) = value else {
+        return Err(ApiError::bad_request("body: must be a JSON object with correlation_id"));
+    };
+    if let Some(unknown) = fields.keys().find(|k| *k != "correlation_id" && !INCIDENT_FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!("body: unknown field {}", params::quoted(unknown))));
+    }
+    let incident = INCIDENT_FIELDS.iter().any(|f| fields.contains_key(*f));
+    match (fields.get("correlation_id"), incident) {
+        (Some(_), true) => Err(ApiError::bad_request("body: give either correlation_id or start/end, not both")),
+        (Some(Value::String(id)), false) => Ok(RcaRequest::Session { correlation_id: id.clone() }),
+        (Some(_), false) => Err(ApiError::bad_request("body: correlation_id must be a string")),
+        (None, true) => Ok(RcaRequest::Incident),
+        (None, false) => Err(ApiError::bad_request("body: correlation_id is missing")),
+    }
+}
+
+#[cfg(test)]
+#[path = "rca_test.rs"]
+mod tests;

@@ -1,0 +1,47 @@
+//! Root-cause analysis of one request (a correlation session), computed
+//! from the session's own spans, logs and exemplars and from latency
+//! baselines learned from finished sessions — never guessed.
+//!
+//! Everything here is a pure function of its input except [`Baselines`],
+//! the node's shared, bounded store of learned histograms, which an
+//! analysis reads once as a plain [`BaselineView`].
+//!
+//! | file | what |
+//! |---|---|
+//! | `model.rs` | the input model (spans, logs, exemplars) decoded once from a merged session |
+//! | `tree.rs` | span trees: parents, children, depth, self time; cycles broken |
+//! | `graph.rs` | service dependency graph (petgraph) with calls, errors and latency per edge |
+//! | `critical_path.rs` | wall-clock critical path, aware of concurrent children |
+//! | `origin.rs` | error origins with supporting logs |
+//! | `baseline.rs` | HDR-histogram baselines per (tenant, service, operation), bounded |
+//! | `anomaly.rs` | spans whose self time or duration left their baseline |
+//! | `counterfactual.rs` | re-timing a tree with spans at their p50; failures spared by a fix |
+//! | `rank.rs` | the ranked candidates with evidence |
+//! | `chains.rs` | Chain-of-Event style chains from first cause to symptom |
+//! | `explain.rs` | deterministic text from the result |
+//! | `analyze.rs` | runs them all and shapes the answer |
+//!
+//! The per-incident form (a time window across sessions) will sit beside
+//! [`analyze`], reusing the baselines, the graph and the ranking shape.
+
+mod analyze;
+mod anomaly;
+mod baseline;
+mod chains;
+mod counterfactual;
+mod critical_path;
+mod explain;
+#[cfg(test)]
+mod fixtures;
+mod graph;
+mod model;
+mod origin;
+mod rank;
+mod tree;
+
+pub use analyze::{analyze, AnomalyView, CounterfactualView, CriticalPathView, ErrorOriginView, LogRef, PathStepView, RcaResult, SpanRef};
+pub use baseline::{samples, BaselineView, Baselines, OpBaseline, Percentiles, Sample, BYTES_MAX_DEFAULT, KEYS_MAX_DEFAULT};
+pub use chains::{Chain, ChainStep, StepKind};
+pub use graph::{EdgeView, GraphView};
+pub use model::{rca_span, RcaExemplar, RcaInput, RcaLog, RcaSpan};
+pub use rank::{Candidate, CandidateKind, Evidence};
