@@ -159,6 +159,8 @@ impl Baselines {
         for s in exclude {
             excluded.entry((s.service.as_str(), s.operation.as_str())).or_default().push(s);
         }
+        // A session repeats keys (one per span): look each up once.
+        let keys: std::collections::BTreeSet<(&str, &str)> = keys.into_iter().collect();
         let inner = self.inner.lock();
         let mut view = BaselineView::new();
         for (service, operation) in keys {
