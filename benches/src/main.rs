@@ -5,7 +5,10 @@
 //!   decode-only baseline measured in the same run; both per CPU second.
 //! * `memory`: resident bytes per live span (vs its wire size) and per live
 //!   session.
+//! * `flush`: ClickHouse flush throughput of the node's store vs a bare
+//!   insert of the same rows, in one run against the same server.
 
+mod flush;
 mod proc;
 mod workload;
 
@@ -50,6 +53,8 @@ enum Cmd {
         #[arg(long, default_value_t = 50_000)]
         sessions: usize,
     },
+    /// ClickHouse flush throughput vs a bare insert of the same rows.
+    Flush(flush::Args),
 }
 
 #[tokio::main]
@@ -60,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
             ingest(&cli.node_bin, requests, spans_per_request, traces_per_request, concurrency).await
         }
         Cmd::Memory { span_requests, sessions } => memory(&cli.node_bin, span_requests, sessions).await,
+        Cmd::Flush(args) => flush::run(args).await,
     }
 }
 
