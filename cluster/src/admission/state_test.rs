@@ -1,0 +1,90 @@
+use super::*;
+
+const ATTR: &str = "user.id";
+
+fn state(limit: u64) -> LimiterState {
+    LimiterState::new(LimiterConfig::new(1000, 4, [(ATTR.to_owned(), limit)]).expect("valid config"))
+}
+
+fn lease(node: u64, window: u64, lease: Option<u64>, want: u64) -> Command {
+    Command::Lease { node: NodeId(node), attribute: ATTR.to_owned(), window: Window(window), lease: lease.map(LeaseId), want }
+}
+
+fn report(node: u64, window: u64, lease: u64, consumed: u64, values: &[&str]) -> Command {
+    let values = values.iter().map(|v| (*v).to_owned()).collect();
+    Command::Report { node: NodeId(node), attribute: ATTR.to_owned(), window: Window(window), lease: LeaseId(lease), consumed, values }
+}
+
+#[test]
+fn grants_never_exceed_the_limit() {
+    let mut state = state(10);
+    assert_eq!(state.apply(&lease(1, 5, None, 4)), Response::Leased { lease: LeaseId(0), granted: 4 });
+    assert_eq!(state.apply(&lease(2, 5, None, 4)), Response::Leased { lease: LeaseId(1), granted: 4 });
+    // Only 2 units are left.
+    assert_eq!(state.apply(&lease(1, 5, Some(0), 4)), Response::Leased { lease: LeaseId(0), granted: 6 });
+    assert_eq!(state.apply(&lease(3, 5, None, 4)), Response::Exhausted);
+    assert_eq!(state.usage(ATTR, Window(5)), Some(Usage { limit: 10, admitted: 0, outstanding: 10 }));
+    // Another window has its own quota.
+    assert_eq!(state.apply(&lease(3, 6, None, 4)), Response::Leased { lease: LeaseId(2), granted: 4 });
+}
+
+#[test]
+fn reports_record_values_and_are_idempotent() {
+    let mut state = state(10);
+    state.apply(&lease(1, 5, None, 4));
+    assert_eq!(state.apply(&report(1, 5, 0, 2, &["a", "b"])), Response::Reported { lease: LeaseId(0), consumed: 2 });
+    // Retried, and an older report arriving late: nothing counted twice.
+    assert_eq!(state.apply(&report(1, 5, 0, 2, &["a", "b"])), Response::Reported { lease: LeaseId(0), consumed: 2 });
+    assert_eq!(state.apply(&report(1, 5, 0, 1, &["a"])), Response::Reported { lease: LeaseId(0), consumed: 2 });
+    assert!(state.is_admitted(ATTR, Window(5), "a") && state.is_admitted(ATTR, Window(5), "b"));
+    assert_eq!(state.usage(ATTR, Window(5)), Some(Usage { limit: 10, admitted: 2, outstanding: 2 }));
+    // A value two nodes admitted independently is admitted once; its second
+    // unit is spent.
+    state.apply(&lease(2, 5, None, 4));
+    state.apply(&report(2, 5, 1, 1, &["a"]));
+    assert_eq!(state.usage(ATTR, Window(5)), Some(Usage { limit: 10, admitted: 2, outstanding: 5 }));
+}
+
+#[test]
+fn dishonest_reports_are_refused() {
+    let mut state = state(3);
+    state.apply(&lease(1, 5, None, 2));
+    assert_eq!(state.apply(&report(1, 5, 0, 3, &["a", "b", "c"])), Response::Refused(Refusal::OverLimit));
+    assert_eq!(state.apply(&report(1, 5, 0, 1, &["a", "b"])), Response::Refused(Refusal::OverLimit));
+    assert_eq!(state.apply(&report(2, 5, 0, 1, &["a"])), Response::Refused(Refusal::NotLeaseHolder));
+    assert_eq!(state.apply(&report(1, 5, 9, 1, &["a"])), Response::Refused(Refusal::UnknownLease));
+    assert_eq!(state.apply(&lease(2, 5, Some(0), 1)), Response::Refused(Refusal::NotLeaseHolder));
+    assert_eq!(state.apply(&lease(1, 5, Some(9), 1)), Response::Refused(Refusal::UnknownLease));
+    assert_eq!(state.apply(&lease(1, 5, None, 0)), Response::Refused(Refusal::EmptyRequest));
+    let other = Command::Lease { node: NodeId(1), attribute: "route".to_owned(), window: Window(5), lease: None, want: 1 };
+    assert_eq!(state.apply(&other), Response::Refused(Refusal::UnknownAttribute));
+    assert_eq!(state.usage(ATTR, Window(5)), Some(Usage { limit: 3, admitted: 0, outstanding: 2 }));
+}
+
+#[test]
+fn expired_windows_stay_closed() {
+    let mut state = state(10);
+    state.apply(&lease(1, 5, None, 4));
+    state.apply(&lease(1, 6, None, 4));
+    assert_eq!(state.apply(&Command::Expire { before_window: Window(6) }), Response::Expired { windows_removed: 1 });
+    assert_eq!(state.usage(ATTR, Window(5)), None);
+    // No fresh quota for a closed window, and its reports are dropped.
+    assert_eq!(state.apply(&lease(2, 5, None, 4)), Response::Refused(Refusal::WindowClosed));
+    assert_eq!(state.apply(&report(1, 5, 0, 1, &["a"])), Response::Refused(Refusal::WindowClosed));
+    // Expiry never moves back.
+    assert_eq!(state.apply(&Command::Expire { before_window: Window(2) }), Response::Expired { windows_removed: 0 });
+    assert_eq!(state.apply(&lease(2, 5, None, 4)), Response::Refused(Refusal::WindowClosed));
+    assert!(state.usage(ATTR, Window(6)).is_some());
+}
+
+#[test]
+fn open_windows_are_bounded() {
+    let mut state = state(10);
+    for window in 0..MAX_OPEN_WINDOWS as u64 {
+        assert!(matches!(state.apply(&lease(1, window, None, 1)), Response::Leased { .. }));
+    }
+    assert_eq!(state.apply(&lease(1, 99, None, 1)), Response::Refused(Refusal::TooManyWindows));
+    state.apply(&Command::Expire { before_window: Window(1) });
+    assert!(matches!(state.apply(&lease(1, 99, None, 1)), Response::Leased { .. }));
+    assert_eq!(state.check_invariants(), Ok(()));
+}
