@@ -118,7 +118,7 @@ impl Flusher {
         let node_id = self.node_id.clone();
         let segments = batch.to_vec();
         let built = tokio::task::spawn_blocking(move || {
-            let mut rows = Rows::default();
+            let mut rows = Rows::for_segments(&segments);
             let skipped: usize = segments.iter().map(|s| rows.add_segment(&node_id, s)).sum();
             (rows, skipped)
         })

@@ -5,7 +5,7 @@
 //! values as text), plus `correlation_id` and `tenant_id`.
 
 use ollystack_proto::store::{ArchivedSegment, StoredExemplar, StoredLog, StoredSpan};
-use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::{any_value::Value as Any, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span};
 use prost::Message;
@@ -164,6 +164,22 @@ pub struct Rows {
 }
 
 impl Rows {
+    /// Empty rows with room for `segments`' rows.
+    pub fn for_segments(segments: &[std::sync::Arc<FinishedSegment>]) -> Self {
+        let (mut spans, mut logs, mut exemplars) = (0, 0, 0);
+        for s in segments {
+            spans += s.summary.spans as usize;
+            logs += s.summary.logs as usize;
+            exemplars += s.summary.exemplars as usize;
+        }
+        Self {
+            traces: Vec::with_capacity(spans),
+            logs: Vec::with_capacity(logs),
+            exemplars: Vec::with_capacity(exemplars),
+            sessions: Vec::with_capacity(segments.len()),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.traces.len() + self.logs.len() + self.exemplars.len() + self.sessions.len()
     }
@@ -247,7 +263,7 @@ pub fn trace_row(stored: &StoredSpan, tenant: &str, id: &str) -> Option<TraceRow
         resource_attributes: service_resource(&stored.service_name),
         scope_name: String::new(),
         scope_version: String::new(),
-        span_attributes: attrs(&span.attributes),
+        span_attributes: attrs_owned(span.attributes),
         duration: span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano),
         status_code: status_code(status.map_or(0, |s| s.code)),
         status_message: status.map(|s| s.message.clone()).unwrap_or_default(),
@@ -281,7 +297,7 @@ pub fn log_row(stored: &StoredLog, tenant: &str, id: &str) -> Option<LogRow> {
         scope_name: String::new(),
         scope_version: String::new(),
         scope_attributes: Vec::new(),
-        log_attributes: attrs(&log.attributes),
+        log_attributes: attrs_owned(log.attributes),
         event_name: log.event_name.clone(),
         severity_text: log.severity_text,
         correlation_id: id.to_owned(),
@@ -306,16 +322,34 @@ pub fn exemplar_row(e: &StoredExemplar, tenant: &str, id: &str) -> ExemplarRow {
 /// Attribute values as the exporter renders them: strings as they are,
 /// everything else as its JSON text.
 pub fn attrs(kvs: &[KeyValue]) -> Attrs {
-    kvs.iter()
+    kvs.iter().map(|kv| (kv.key.clone(), value_text(kv.value.as_ref()))).collect()
+}
+
+/// [`attrs`], consuming the decoded attributes (no copies of strings).
+fn attrs_owned(kvs: Vec<KeyValue>) -> Attrs {
+    kvs.into_iter()
         .map(|kv| {
-            let value = match kv.value.as_ref().map(any_value_json) {
-                Some(serde_json::Value::String(s)) => s,
-                Some(serde_json::Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
+            let value = match kv.value {
+                Some(AnyValue { value: Some(Any::StringValue(s)) }) => s,
+                other => value_text(other.as_ref()),
             };
-            (kv.key.clone(), value)
+            (kv.key, value)
         })
         .collect()
+}
+
+fn value_text(value: Option<&AnyValue>) -> String {
+    match value.and_then(|v| v.value.as_ref()) {
+        None => String::new(),
+        Some(Any::StringValue(s)) => s.clone(),
+        Some(Any::IntValue(i)) => i.to_string(),
+        Some(Any::BoolValue(b)) => b.to_string(),
+        Some(_) => match value.map(any_value_json) {
+            Some(serde_json::Value::String(s)) => s,
+            Some(serde_json::Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        },
+    }
 }
 
 /// The resource attributes a node keeps per signal: its service name.
