@@ -12,6 +12,7 @@ pub(crate) mod fixtures;
 mod impact;
 mod merge;
 mod signal;
+pub use signal::kind_view;
 mod time;
 mod timeline;
 mod view;

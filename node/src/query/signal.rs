@@ -104,7 +104,8 @@ pub fn log_level(log: &LogView) -> Option<String> {
     Some(level.to_owned())
 }
 
-fn kind_view(kind: i32) -> SpanKindView {
+/// An OTLP span kind as the API names it.
+pub fn kind_view(kind: i32) -> SpanKindView {
     match SpanKind::try_from(kind) {
         Ok(SpanKind::Internal) => SpanKindView::Internal,
         Ok(SpanKind::Server) => SpanKindView::Server,

@@ -3,7 +3,7 @@
 //! merged session. Tests build it directly.
 
 use opentelemetry_proto::tonic::common::v1::{any_value::Value as Any, KeyValue};
-use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span};
+use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
 
 use crate::model::{SpanId, TraceId};
 use crate::query::{body_text, Merged, SpanKindView};
@@ -116,7 +116,7 @@ impl RcaInput {
 
 /// A decoded OTLP span as an [`RcaSpan`]; `None` without valid IDs.
 pub fn rca_span(service: &str, span: &Span) -> Option<RcaSpan> {
-    let kind = span_kind(span.kind);
+    let kind = crate::query::kind_view(span.kind);
     let status_error = span.status.as_ref().is_some_and(|s| s.code == StatusCode::Error as i32);
     let http_5xx = kind == SpanKindView::Server && int_attr(&span.attributes, "http.response.status_code").is_some_and(|c| c >= 500);
     let message = span
@@ -142,17 +142,6 @@ pub fn rca_span(service: &str, span: &Span) -> Option<RcaSpan> {
         message,
         peer,
     })
-}
-
-fn span_kind(kind: i32) -> SpanKindView {
-    match SpanKind::try_from(kind) {
-        Ok(SpanKind::Internal) => SpanKindView::Internal,
-        Ok(SpanKind::Server) => SpanKindView::Server,
-        Ok(SpanKind::Client) => SpanKindView::Client,
-        Ok(SpanKind::Producer) => SpanKindView::Producer,
-        Ok(SpanKind::Consumer) => SpanKindView::Consumer,
-        Ok(SpanKind::Unspecified) | Err(_) => SpanKindView::Unspecified,
-    }
 }
 
 fn str_attr(attributes: &[KeyValue], key: &str) -> Option<String> {
