@@ -165,7 +165,7 @@ mod tests {
     use crate::query::fixtures::{checkout_session, failed, span, string_attr, with_kind, MS, T0};
     use crate::query::merge;
     use opentelemetry_proto::tonic::common::v1::AnyValue;
-    use opentelemetry_proto::tonic::trace::v1::span::Event;
+    use opentelemetry_proto::tonic::trace::v1::span::{Event, SpanKind};
 
     #[test]
     fn merged_session_converts_once_per_signal() {
