@@ -217,3 +217,52 @@ async fn outage_backs_up_and_drains() {
     assert_eq!(body["summary"]["total_spans"], 6);
     node.node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backlog_over_the_wal_bound_sheds_load_and_keeps_what_was_acknowledged() {
+    let chdb = ChdbServer::start();
+    chdb.set_faults(serde_json::json!({ "down": true }));
+    let url = chdb.url.clone();
+    let node = start_node(move |f| {
+        f.storage.backend = "clickhouse".into();
+        f.storage.wal_max_bytes = 1 << 20;
+        f.clickhouse.url = url;
+        f.clickhouse.database = DB.into();
+        f.clickhouse.compression = false;
+        f.clickhouse.batch_max_delay_ms = 50;
+        f.clickhouse.retry_initial_ms = 50;
+        f.clickhouse.retry_max_ms = 200;
+        f.session.idle_timeout_ms = 200;
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let traces = format!("{}/v1/traces", node.otlp_http());
+    let (mut acknowledged, mut shed) = (0u64, false);
+    for i in 0..400u64 {
+        let mut trace = [0u8; 16];
+        trace[..8].copy_from_slice(&(i + 1).to_be_bytes());
+        let req = trace_request("web", Some(&format!("bulk-{i}")), trace, 0, 200);
+        let resp = post_protobuf(&client, &traces, req.encode_to_vec()).await;
+        match resp.status().as_u16() {
+            200 => acknowledged += 1,
+            429 => {
+                assert!(resp.headers().contains_key("retry-after"), "429 says when to retry");
+                shed = true;
+                break;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(shed, "ingest sheds once the WAL holds more than its bound");
+    assert!(acknowledged > 0);
+
+    chdb.set_faults(serde_json::json!({ "down": false }));
+    migrated(&chdb).await;
+    flushed(&node, &chdb, acknowledged).await;
+    assert_eq!(count(&chdb, &format!("SELECT count() FROM {DB}.sessions")), acknowledged);
+    assert_eq!(count(&chdb, &format!("SELECT count() FROM {DB}.otel_traces")), acknowledged * 200, "every acknowledged span, once");
+    // Drained: ingest is accepted again.
+    let req = trace_request("web", Some("after"), [0xee; 16], 0, 1);
+    assert_eq!(post_protobuf(&client, &traces, req.encode_to_vec()).await.status(), 200);
+    node.node.shutdown().await;
+}

@@ -92,7 +92,7 @@ impl Ingestor {
         env.metrics.ingest_data_points.add(batch.data_points);
         let reserved_bytes = batch.cost_bytes();
         // A storage outage backs up into the WAL; past its bound, shed load.
-        if env.wal.bytes() > env.wal_max_bytes {
+        if env.wal.pinned_bytes() > env.wal_max_bytes {
             env.metrics.ingest_overloaded_batches.inc();
             return Err(IngestError::Overloaded { retry_after_ms: OVERLOAD_RETRY_AFTER_MS });
         }

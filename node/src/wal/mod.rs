@@ -236,6 +236,12 @@ impl Wal {
         self.bytes.load(Ordering::Relaxed)
     }
 
+    /// Bytes of the segment files that still hold unreleased entries: what
+    /// a storage backlog pins on disk (the bound ingest sheds load at).
+    pub fn pinned_bytes(&self) -> u64 {
+        self.segments.lock().values().filter(|s| s.live > 0).map(|s| s.size).sum()
+    }
+
     /// Segment files currently on disk (for tests and diagnostics).
     pub fn segment_count(&self) -> usize {
         self.segments.lock().len()

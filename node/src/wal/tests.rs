@@ -34,11 +34,14 @@ async fn synced_entries_replay_in_order_until_released() {
     let ids: Vec<u64> = replay.iter().map(|(s, _)| *s).collect();
     assert_eq!(ids, vec![seqs[0], seqs[2], next[0]]);
 
-    // Everything released: old segments are deleted.
+    // Everything released: old segments are deleted, and nothing pins
+    // bytes any more.
+    assert!(wal.pinned_bytes() > 0);
     let all: Vec<u64> = ids.clone();
     wal.mark_done(&all).expect("done");
     wal.release(&all).expect("release");
     assert_eq!(wal.segment_count(), 1, "only the segment being written remains");
+    assert_eq!(wal.pinned_bytes(), 0);
     drop(wal);
     let (_wal, replay) = open(dir.path(), &db);
     assert!(replay.is_empty());
