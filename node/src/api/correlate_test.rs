@@ -82,7 +82,8 @@ async fn timeline_route() {
     let body = reply.json();
     assert_eq!((body["correlation_id"].clone(), body["live"].clone()), (json!("order-42"), json!(true)));
     assert_eq!(body["timeline"].as_array().map(Vec::len), Some(6));
-    assert_eq!(body.as_object().map(|o| o.len()), Some(3), "only correlation_id, live, timeline");
+    assert_eq!(body["partial"], json!(false));
+    assert_eq!(body.as_object().map(|o| o.len()), Some(4), "only correlation_id, live, partial, timeline");
 }
 
 #[tokio::test]
