@@ -175,9 +175,9 @@ impl SessionActor {
             Ok(()) => {
                 shard.finish_closing(&key, me.get_id());
                 drop(shard);
-                // Decodes the spans once (the same order of work as the
-                // encoding `to_finished` just did), outside the registry lock.
-                env.baselines.observe_session(&key.tenant, &state.st.to_segment().spans);
+                // Decodes only the spans' timings and names, outside the
+                // registry lock.
+                env.baselines.observe_session(&key.tenant, &state.st.stored_spans());
                 env.metrics.sessions_finished.add(reason.as_str(), 1);
                 env.metrics.flush_segments.inc();
                 me.stop(None);

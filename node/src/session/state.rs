@@ -299,7 +299,8 @@ impl SessionState {
         }
     }
 
-    fn stored_spans(&self) -> Vec<StoredSpan> {
+    /// Copies of the held spans.
+    pub fn stored_spans(&self) -> Vec<StoredSpan> {
         self.spans
             .iter()
             .map(|i| StoredSpan { service_name: self.services[i.service as usize].to_string(), span: i.encoded.to_vec() })
