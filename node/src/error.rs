@@ -14,8 +14,6 @@ pub enum ErrorCode {
     Unavailable,
     /// A bug or an I/O failure on our side.
     Internal,
-    /// A request form the node does not implement yet.
-    NotImplemented,
 }
 
 impl ErrorCode {
@@ -27,7 +25,6 @@ impl ErrorCode {
             Self::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -38,7 +35,6 @@ impl ErrorCode {
             Self::ResourceExhausted => tonic::Code::ResourceExhausted,
             Self::Unavailable => tonic::Code::Unavailable,
             Self::Internal => tonic::Code::Internal,
-            Self::NotImplemented => tonic::Code::Unimplemented,
         }
     }
 
@@ -56,7 +52,6 @@ impl ErrorCode {
             Self::ResourceExhausted => "resource_exhausted",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
-            Self::NotImplemented => "not_implemented",
         }
     }
 }

@@ -1,15 +1,10 @@
 //! `POST /api/v1/ai/rca`: root-cause analysis, computed (never guessed).
 //!
-//! Request body (JSON object), one of two forms:
+//! Request body: `{"correlation_id": "order-42"}` (one request's session).
+//! Any other field, or a malformed correlation ID, is 400; an unknown
+//! session is 404 (the API's JSON error shape).
 //!
-//! * per request: `{"correlation_id": "order-42"}`;
-//! * per incident: `{"start", "end", "baseline_start"?, "baseline_end"?}`:
-//!   not implemented yet, answered with 501 `not_implemented`.
-//!
-//! Unknown fields, a mix of both forms, or a malformed correlation ID are
-//! 400; an unknown session is 404 (the API's JSON error shape).
-//!
-//! Answer of the per-request form (field names are stable):
+//! Answer (field names are stable):
 //!
 //! ```text
 //! {
@@ -45,15 +40,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{compute, params, ApiError, ApiState, Tenant};
-use crate::error::ErrorCode;
 use crate::model::{CorrelationId, TenantId};
 use crate::query::{merge, QueryBackend, SessionData};
 use crate::rca::{analyze, samples, Baselines, RcaInput, RcaResult, RcaSpan};
 
-/// Fields of the per-incident form.
-const INCIDENT_FIELDS: [&str; 4] = ["start", "end", "baseline_start", "baseline_end"];
-
-/// The answer of the per-request form.
+/// The answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RcaResponse {
     pub correlation_id: CorrelationId,
@@ -66,25 +57,12 @@ pub struct RcaResponse {
     pub result: RcaResult,
 }
 
-/// What the body asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum RcaRequest {
-    Session { correlation_id: String },
-    Incident,
-}
-
 pub async fn rca<B: QueryBackend>(
     State(state): State<ApiState<B>>,
     Tenant(tenant): Tenant,
     body: Bytes,
 ) -> Result<Json<RcaResponse>, ApiError> {
-    let raw_id = match parse(&body)? {
-        RcaRequest::Session { correlation_id } => correlation_id,
-        RcaRequest::Incident => return Err(ApiError::new(
-            ErrorCode::NotImplemented,
-            "the per-incident form (start, end, baseline_start, baseline_end) is not implemented yet; send {\"correlation_id\": \"...\"}",
-        )),
-    };
+    let raw_id = parse(&body)?;
     let id = params::correlation_id(&raw_id, state.max_id_length)?;
     let data = state
         .backend
@@ -121,22 +99,19 @@ pub fn answer(tenant: &TenantId, data: &SessionData, baselines: &Baselines) -> R
     }
 }
 
-/// Checks the body field by field (see the module doc).
-fn parse(body: &[u8]) -> Result<RcaRequest, ApiError> {
+/// The body's correlation ID, checked field by field (see the module doc).
+fn parse(body: &[u8]) -> Result<String, ApiError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("body: not JSON: {e}")))?;
     let Value::Object(fields) = value else {
         return Err(ApiError::bad_request("body: must be a JSON object with correlation_id"));
     };
-    if let Some(unknown) = fields.keys().find(|k| *k != "correlation_id" && !INCIDENT_FIELDS.contains(&k.as_str())) {
+    if let Some(unknown) = fields.keys().find(|k| *k != "correlation_id") {
         return Err(ApiError::bad_request(format!("body: unknown field {}", params::quoted(unknown))));
     }
-    let incident = INCIDENT_FIELDS.iter().any(|f| fields.contains_key(*f));
-    match (fields.get("correlation_id"), incident) {
-        (Some(_), true) => Err(ApiError::bad_request("body: give either correlation_id or start/end, not both")),
-        (Some(Value::String(id)), false) => Ok(RcaRequest::Session { correlation_id: id.clone() }),
-        (Some(_), false) => Err(ApiError::bad_request("body: correlation_id must be a string")),
-        (None, true) => Ok(RcaRequest::Incident),
-        (None, false) => Err(ApiError::bad_request("body: correlation_id is missing")),
+    match fields.get("correlation_id") {
+        Some(Value::String(id)) => Ok(id.clone()),
+        Some(_) => Err(ApiError::bad_request("body: correlation_id must be a string")),
+        None => Err(ApiError::bad_request("body: correlation_id is missing")),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Route tests of `POST /api/v1/ai/rca` over a fake backend: the answer's
-//! shape, baselines, the incident form's 501, and 400/404.
+//! shape, baselines, and 400/404.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -103,17 +103,6 @@ async fn learned_baselines_reach_the_analysis_without_the_session_itself() {
 }
 
 #[tokio::test]
-async fn the_incident_form_is_501_for_now() {
-    let (app, backend) = app_with(checkout_backend(), Baselines::default());
-    let reply = post(&app, r#"{"start": "2023-11-14T22:00:00Z", "end": "2023-11-14T23:00:00Z"}"#).await;
-    assert_eq!(reply.status, StatusCode::NOT_IMPLEMENTED);
-    let (code, message) = reply.error();
-    assert_eq!(code, "not_implemented");
-    assert!(message.contains("per-incident form"), "{message}");
-    assert_eq!(backend.lookups.load(Ordering::SeqCst), 0);
-}
-
-#[tokio::test]
 async fn bad_bodies_and_ids_are_400_before_any_lookup() {
     let (app, backend) = app_with(checkout_backend(), Baselines::default());
     let long = format!(r#"{{"correlation_id": "{}"}}"#, "a".repeat(101));
@@ -127,6 +116,7 @@ async fn bad_bodies_and_ids_are_400_before_any_lookup() {
         r#"{"correlation_id": ""}"#,
         r#"{"correlation_id": "x", "start": "2023-11-14T22:00:00Z"}"#,
         r#"{"correlation_id": "x", "limit": 3}"#,
+        r#"{"start": "2023-11-14T22:00:00Z", "end": "2023-11-14T23:00:00Z"}"#,
         long.as_str(),
     ] {
         let reply = post(&app, body).await;

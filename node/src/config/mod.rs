@@ -35,6 +35,14 @@ fn invalid(key: &'static str, value: impl ToString, reason: impl Into<String>) -
     ConfigError::Invalid { key, value: value.to_string(), reason: reason.into() }
 }
 
+fn positive(key: &'static str, v: u64) -> Result<u64, ConfigError> {
+    if v == 0 {
+        Err(invalid(key, v, "must be greater than 0"))
+    } else {
+        Ok(v)
+    }
+}
+
 /// The validated configuration of a node.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -82,7 +90,6 @@ impl ConfigFile {
     /// Checks every value and builds the immutable config.
     pub fn build_and_validate(self) -> Result<Config, ConfigError> {
         let addr = |key: &'static str, v: &str| v.parse::<SocketAddr>().map_err(|e| invalid(key, v, format!("not a socket address: {e}")));
-        let positive = |key: &'static str, v: u64| if v == 0 { Err(invalid(key, v, "must be greater than 0")) } else { Ok(v) };
         let s = &self.session;
         positive("session.idle_timeout_ms", s.idle_timeout_ms)?;
         positive("session.max_age_ms", s.max_age_ms)?;
@@ -165,7 +172,6 @@ impl ConfigFile {
 
     fn storage_choice(&self) -> Result<StorageChoice, ConfigError> {
         let ch = &self.clickhouse;
-        let positive = |key: &'static str, v: u64| if v == 0 { Err(invalid(key, v, "must be greater than 0")) } else { Ok(v) };
         match self.storage.backend.as_str() {
             "embedded" => return Ok(StorageChoice::Embedded),
             "clickhouse" => {}

@@ -52,13 +52,7 @@ impl Default for ClickHouseSettings {
 impl ClickHouseSettings {
     /// A client for these settings, with the database selected.
     pub fn client(&self) -> clickhouse::Client {
-        let compression = if self.compression { clickhouse::Compression::Lz4 } else { clickhouse::Compression::None };
-        clickhouse::Client::default()
-            .with_url(&self.url)
-            .with_database(&self.database)
-            .with_user(&self.user)
-            .with_password(&self.password)
-            .with_compression(compression)
+        self.server_client().with_database(&self.database)
     }
 
     /// A client without a database selected (to create it).
