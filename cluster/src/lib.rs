@@ -7,11 +7,15 @@
 //!   [`admission::LimiterState`], the replicated state a Raft state machine
 //!   holds, and [`admission::NodeLimiter`], each node's leased quota on the
 //!   ingest hot path.
+//! * [`raft`]: the Raft store (openraft log store and state machine over
+//!   sled) that replicates the ring and the limiter; it does I/O.
 //!
-//! Nothing here does I/O, reads a clock or spawns a task.
+//! Apart from [`raft`], nothing here does I/O, reads a clock or spawns a
+//! task.
 
 pub mod admission;
 mod node_id;
+pub mod raft;
 pub mod ring;
 
 pub use node_id::NodeId;
