@@ -1,0 +1,191 @@
+//! Queries on a cluster: [`ClusterBackend`] answers the API from whichever
+//! node holds the data.
+//!
+//! * A session: its ring owner answers (live actors, segments waiting to
+//!   flush, storage). When the ID is an alias (a trace-derived ID whose
+//!   trace joined an explicit session), the owner of the explicit ID is
+//!   asked too. If the owner is unreachable, this node answers with what it
+//!   can read itself and marks the answer partial, naming the owner.
+//! * The session of a trace: the trace's home (owner of its derived ID)
+//!   holds the binding.
+//! * Listings (sessions, exemplars): every ring member is asked and the
+//!   answers merged; a member that does not answer is skipped and logged.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ollystack_cluster::NodeId;
+use ollystack_proto::cluster::{query_reply::Answer, query_request::Query, QueryRequest};
+
+use super::convert::{hits_from_pb, session_from_pb};
+use super::Cluster;
+use crate::correlate;
+use crate::model::{CorrelationId, TenantId, TraceId};
+use crate::node::NodeQueries;
+use crate::query::{ExemplarFilter, ExemplarHit, QueryBackend, QueryError, SessionData, SessionFilter, SessionListItem};
+
+/// The API's backend on a cluster node.
+pub struct ClusterBackend {
+    cluster: Arc<Cluster>,
+    local: Arc<NodeQueries>,
+}
+
+impl std::fmt::Debug for ClusterBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterBackend").finish_non_exhaustive()
+    }
+}
+
+impl ClusterBackend {
+    pub fn new(cluster: Arc<Cluster>, local: Arc<NodeQueries>) -> Self {
+        Self { cluster, local }
+    }
+
+    async fn ask(&self, node: NodeId, tenant: &TenantId, query: Query) -> Result<ollystack_proto::cluster::QueryReply, String> {
+        let mut client = self.cluster.client(node).map_err(|e| e.to_string())?;
+        let mut request = tonic::Request::new(QueryRequest { tenant_id: tenant.as_str().to_owned(), query: Some(query), routed: true });
+        request.set_timeout(self.cluster.rpc_timeout());
+        match tokio::time::timeout(self.cluster.rpc_timeout(), client.query(request)).await {
+            Ok(Ok(reply)) => Ok(reply.into_inner()),
+            Ok(Err(status)) => Err(format!("{node}: {}", status.message())),
+            Err(_) => Err(format!("{node}: no answer within {:?}", self.cluster.rpc_timeout())),
+        }
+    }
+
+    /// The session as `node` holds it (this node: local state only).
+    async fn session_on(&self, node: NodeId, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
+        if node == self.cluster.id {
+            return self.local.session(tenant, id).await;
+        }
+        let reply = self.ask(node, tenant, Query::Session(id.as_str().to_owned())).await.map_err(QueryError::Unavailable)?;
+        match reply.answer {
+            Some(Answer::Session(data)) if reply.found => Ok(Some(session_from_pb(data))),
+            _ if !reply.partial.is_empty() => Err(QueryError::Unavailable(reply.partial)),
+            _ => Ok(None),
+        }
+    }
+
+    /// A session answered by its owner (and the owner of the ID it
+    /// resolved to), falling back to local state marked partial.
+    pub async fn owned_session(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
+        let owner = self.cluster.owner(tenant, id);
+        let first = match self.session_on(owner, tenant, id).await {
+            Ok(found) => found,
+            Err(QueryError::Unavailable(reason)) if owner != self.cluster.id => {
+                let why =
+                    format!("the owner of this session, {owner}, could not be asked ({reason}); answered from {} only", self.cluster.id);
+                return match self.local.session(tenant, id).await {
+                    Ok(Some(mut data)) => {
+                        data.partial = Some(why);
+                        Ok(Some(data))
+                    }
+                    Ok(None) | Err(_) => Err(QueryError::Unavailable(why)),
+                };
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(mut data) = first else { return Ok(None) };
+        // An alias: the explicit session may live on another node.
+        let resolved_owner = self.cluster.owner(tenant, &data.id);
+        if data.id != *id && resolved_owner != owner {
+            match self.session_on(resolved_owner, tenant, &data.id.clone()).await {
+                Ok(Some(more)) => data.segments.extend(more.segments),
+                Ok(None) => {}
+                Err(e) => data.partial = Some(format!("the owner of session {}, {resolved_owner}, could not be asked ({e})", data.id)),
+            }
+        }
+        Ok(Some(data))
+    }
+}
+
+impl QueryBackend for ClusterBackend {
+    async fn session(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
+        self.owned_session(tenant, id).await
+    }
+
+    async fn session_of_trace(&self, tenant: &TenantId, trace_id: TraceId) -> Result<Option<CorrelationId>, QueryError> {
+        let home = self.cluster.owner(tenant, &correlate::derive_from_trace(trace_id));
+        if home == self.cluster.id {
+            return self.local.session_of_trace(tenant, trace_id).await;
+        }
+        let reply = self.ask(home, tenant, Query::SessionOfTrace(trace_id.0.to_vec())).await.map_err(QueryError::Unavailable)?;
+        match reply.answer {
+            Some(Answer::SessionOfTrace(id)) if !id.is_empty() => Ok(Some(CorrelationId::from_trusted(id.as_str()))),
+            _ => Ok(None),
+        }
+    }
+
+    async fn recent_sessions(&self, tenant: &TenantId, filter: &SessionFilter) -> Result<Vec<SessionListItem>, QueryError> {
+        let json = serde_json::to_vec(filter).map_err(|e| QueryError::Storage(e.to_string()))?;
+        let asks = self.cluster.ring_members().into_iter().map(|node| {
+            let json = json.clone();
+            async move {
+                if node == self.cluster.id {
+                    return (node, self.local.recent_sessions(tenant, filter).await.map_err(|e| e.to_string()));
+                }
+                let reply = self.ask(node, tenant, Query::RecentSessions(json)).await;
+                let rows = reply.and_then(|r| match r.answer {
+                    Some(Answer::Json(bytes)) => serde_json::from_slice::<Vec<SessionListItem>>(&bytes).map_err(|e| e.to_string()),
+                    _ => Err(r.partial),
+                });
+                (node, rows)
+            }
+        });
+        let mut rows: HashMap<CorrelationId, SessionListItem> = HashMap::new();
+        for (node, answer) in futures::future::join_all(asks).await {
+            match answer {
+                Ok(items) => {
+                    for item in items {
+                        // A session live on its owner wins over a copy elsewhere.
+                        let keep = rows.get(&item.correlation_id).is_none_or(|have| !have.live && item.live);
+                        if keep {
+                            rows.insert(item.correlation_id.clone(), item);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(%node, error = %e, "a node did not answer a session listing; skipped"),
+            }
+        }
+        let mut out: Vec<SessionListItem> = rows.into_values().collect();
+        out.sort_by(|a, b| b.last_seen_unix_ms.cmp(&a.last_seen_unix_ms).then_with(|| a.correlation_id.cmp(&b.correlation_id)));
+        out.truncate(filter.limit);
+        Ok(out)
+    }
+
+    async fn exemplars(&self, tenant: &TenantId, filter: &ExemplarFilter) -> Result<Vec<ExemplarHit>, QueryError> {
+        let json = serde_json::to_vec(filter).map_err(|e| QueryError::Storage(e.to_string()))?;
+        let asks = self.cluster.ring_members().into_iter().map(|node| {
+            let json = json.clone();
+            async move {
+                if node == self.cluster.id {
+                    return (node, self.local.exemplars(tenant, filter).await.map_err(|e| e.to_string()));
+                }
+                let reply = self.ask(node, tenant, Query::Exemplars(json)).await;
+                let hits = reply.and_then(|r| match r.answer {
+                    Some(Answer::Exemplars(hits)) => Ok(hits_from_pb(hits)),
+                    _ => Err(r.partial),
+                });
+                (node, hits)
+            }
+        });
+        let mut out = Vec::new();
+        for (node, answer) in futures::future::join_all(asks).await {
+            match answer {
+                Ok(hits) => out.extend(hits),
+                Err(e) => tracing::warn!(%node, error = %e, "a node did not answer an exemplar query; skipped"),
+            }
+        }
+        out.sort_by(|a, b| a.exemplar.time_unix_nano.cmp(&b.exemplar.time_unix_nano).then_with(|| a.correlation_id.cmp(&b.correlation_id)));
+        out.dedup_by(|a, b| a.correlation_id == b.correlation_id && a.exemplar == b.exemplar);
+        out.truncate(filter.limit);
+        Ok(out)
+    }
+
+    fn render_metrics(&self) -> String {
+        self.local.render_metrics()
+    }
+
+    fn is_ready(&self) -> bool {
+        self.local.is_ready()
+    }
+}
