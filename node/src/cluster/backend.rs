@@ -4,8 +4,12 @@
 //! * A session: its ring owner answers (live actors, segments waiting to
 //!   flush, storage). When the ID is an alias (a trace-derived ID whose
 //!   trace joined an explicit session), the owner of the explicit ID is
-//!   asked too. If the owner is unreachable, this node answers with what it
-//!   can read itself and marks the answer partial, naming the owner.
+//!   asked too. With the embedded store, finished segments stay on the node
+//!   that flushed them (an earlier owner, before a ring change), so every
+//!   other ring member is asked as well and the segments merged (the query
+//!   builders de-duplicate); with ClickHouse, storage is shared and the
+//!   owner's answer is whole. If a node that may hold data is unreachable,
+//!   the answer says so (`partial`), naming the node.
 //! * The session of a trace: the trace's home (owner of its derived ID)
 //!   holds the binding.
 //! * Listings (sessions, exemplars): every ring member is asked and the
@@ -28,6 +32,9 @@ use crate::query::{ExemplarFilter, ExemplarHit, QueryBackend, QueryError, Sessio
 pub struct ClusterBackend {
     cluster: Arc<Cluster>,
     local: Arc<NodeQueries>,
+    /// Finished segments are in storage every node reads (ClickHouse):
+    /// only owners need asking.
+    shared_storage: bool,
 }
 
 impl std::fmt::Debug for ClusterBackend {
@@ -37,8 +44,8 @@ impl std::fmt::Debug for ClusterBackend {
 }
 
 impl ClusterBackend {
-    pub fn new(cluster: Arc<Cluster>, local: Arc<NodeQueries>) -> Self {
-        Self { cluster, local }
+    pub fn new(cluster: Arc<Cluster>, local: Arc<NodeQueries>, shared_storage: bool) -> Self {
+        Self { cluster, local, shared_storage }
     }
 
     async fn ask(&self, node: NodeId, tenant: &TenantId, query: Query) -> Result<ollystack_proto::cluster::QueryReply, String> {
@@ -66,35 +73,69 @@ impl ClusterBackend {
     }
 
     /// A session answered by its owner (and the owner of the ID it
-    /// resolved to), falling back to local state marked partial.
+    /// resolved to, and — with the embedded store — every other member).
     pub async fn owned_session(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
         let owner = self.cluster.owner(tenant, id);
-        let first = match self.session_on(owner, tenant, id).await {
-            Ok(found) => found,
-            Err(QueryError::Unavailable(reason)) if owner != self.cluster.id => {
-                let why =
-                    format!("the owner of this session, {owner}, could not be asked ({reason}); answered from {} only", self.cluster.id);
-                return match self.local.session(tenant, id).await {
-                    Ok(Some(mut data)) => {
-                        data.partial = Some(why);
-                        Ok(Some(data))
-                    }
-                    Ok(None) | Err(_) => Err(QueryError::Unavailable(why)),
-                };
-            }
-            Err(e) => return Err(e),
-        };
-        let Some(mut data) = first else { return Ok(None) };
+        let mut found = None;
+        let mut silent = Vec::new();
+        silent.extend(merge_answer(&mut found, owner, self.session_on(owner, tenant, id).await));
+        let mut asked = vec![owner];
         // An alias: the explicit session may live on another node.
-        let resolved_owner = self.cluster.owner(tenant, &data.id);
-        if data.id != *id && resolved_owner != owner {
-            match self.session_on(resolved_owner, tenant, &data.id.clone()).await {
-                Ok(Some(more)) => data.segments.extend(more.segments),
-                Ok(None) => {}
-                Err(e) => data.partial = Some(format!("the owner of session {}, {resolved_owner}, could not be asked ({e})", data.id)),
+        if let Some(resolved) = found.as_ref().map(|d| d.id.clone()).filter(|r| r != id) {
+            let resolved_owner = self.cluster.owner(tenant, &resolved);
+            if !asked.contains(&resolved_owner) {
+                asked.push(resolved_owner);
+                silent.extend(merge_answer(&mut found, resolved_owner, self.session_on(resolved_owner, tenant, &resolved).await));
             }
         }
-        Ok(Some(data))
+        let others: Vec<NodeId> = if self.shared_storage {
+            // Shared storage: this node can read what a silent owner flushed.
+            if silent.is_empty() || asked.contains(&self.cluster.id) {
+                Vec::new()
+            } else {
+                vec![self.cluster.id]
+            }
+        } else {
+            self.cluster.ring_members().into_iter().filter(|n| !asked.contains(n)).collect()
+        };
+        let target = found.as_ref().map_or_else(|| id.clone(), |d| d.id.clone());
+        let answers = futures::future::join_all(others.iter().map(|&n| self.session_on(n, tenant, &target))).await;
+        for (node, answer) in others.into_iter().zip(answers) {
+            silent.extend(merge_answer(&mut found, node, answer));
+        }
+        if silent.is_empty() {
+            return Ok(found);
+        }
+        let why = format!("{}; answered without them", silent.join("; "));
+        match found.as_mut() {
+            Some(data) => {
+                data.partial = Some(why);
+                Ok(found)
+            }
+            // Nothing found and a node that may hold it is silent: not
+            // "unknown session" but "cannot tell".
+            None => Err(QueryError::Unavailable(why)),
+        }
+    }
+}
+
+/// Adds one node's answer to what was found. Returns why the node could
+/// not answer, if it could not.
+fn merge_answer(found: &mut Option<SessionData>, node: NodeId, answer: Result<Option<SessionData>, QueryError>) -> Option<String> {
+    match (found.as_mut(), answer) {
+        (_, Ok(None)) => None,
+        (Some(data), Ok(Some(more))) => {
+            data.segments.extend(more.segments);
+            if data.partial.is_none() {
+                data.partial = more.partial;
+            }
+            None
+        }
+        (None, Ok(Some(more))) => {
+            *found = Some(more);
+            None
+        }
+        (_, Err(e)) => Some(format!("{node}, which may hold part of this session, could not be asked ({e})")),
     }
 }
 

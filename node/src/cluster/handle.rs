@@ -55,6 +55,9 @@ pub struct Cluster {
     /// Channels to peers by ID, with the address they were made for. At
     /// most one per member.
     channels: Mutex<BTreeMap<RaftId, (String, Channel)>>,
+    /// Set once this node completed `leave` (a removed node may never
+    /// apply the entry that removed it, so it is told here).
+    left: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -65,7 +68,7 @@ impl std::fmt::Debug for Cluster {
 
 impl Cluster {
     pub fn new(id: NodeId, raft: Raft, settings: ClusterSettings, info: NodeInfo, view: watch::Receiver<Arc<ClusterView>>) -> Self {
-        Self { id, raft, settings, info, view, channels: Mutex::new(BTreeMap::new()) }
+        Self { id, raft, settings, info, view, channels: Mutex::new(BTreeMap::new()), left: watch::Sender::new(false) }
     }
 
     /// The applied cluster state.
@@ -76,6 +79,19 @@ impl Cluster {
     /// A receiver that changes with every applied entry.
     pub fn watch(&self) -> watch::Receiver<Arc<ClusterView>> {
         self.view.clone()
+    }
+
+    /// Records that this node left the cluster.
+    pub fn mark_left(&self) {
+        self.left.send_replace(true);
+    }
+
+    /// Resolves once this node left the cluster (`leave`).
+    pub async fn has_left(&self) {
+        let mut rx = self.left.subscribe();
+        if rx.wait_for(|left| *left).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// The current ring (`None` before the first one is applied).

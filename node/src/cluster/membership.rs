@@ -5,9 +5,10 @@
 //!   the request to the leader, which adds the node as a learner (waiting
 //!   until it caught up), promotes it to voter, then proposes the ring with
 //!   it (an epoch bump).
-//! * Leave: the leader drops the node from the ring first (an epoch bump,
-//!   so its sessions get new owners), then from the voters and the
-//!   membership.
+//! * Leave: run by the leaving node. The leader takes it off the ring (an
+//!   epoch bump, so its sessions get new owners); the node waits until its
+//!   handoff sweep shipped every live session; then the leader removes it
+//!   from the voters and the membership, and the node stops.
 //! * Upkeep (every heartbeat interval, on every node): probe every member
 //!   with a `Members` call under the RPC deadline and record answers in the
 //!   [`FailureDetector`]; on the leader, propose [`desired_ring`] when it
@@ -42,7 +43,18 @@ pub struct Membership {
     leaving: Mutex<BTreeSet<NodeId>>,
     /// Serializes membership changes made by this node.
     changes: tokio::sync::Mutex<()>,
+    /// True once this node holds no live session (see `leave`).
+    drained: std::sync::OnceLock<DrainedCheck>,
 }
+
+/// Resolves to true when the node holds no live session.
+pub type DrainedCheck = Box<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
+
+/// Leave steps run by the leader (`LeaveRequest.phase`).
+const LEAVE_OFF_RING: u32 = 1;
+const LEAVE_REMOVE: u32 = 2;
+/// How long a leaving node waits for its live sessions to move.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(120);
 
 impl fmt::Debug for Membership {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -59,7 +71,14 @@ impl Membership {
     pub fn new(cluster: Arc<Cluster>, clock: SharedClock) -> Self {
         let now = clock.now_unix_ms();
         let detector = FailureDetector::new(cluster.settings.failure_timeout_ms, now);
-        Self { cluster, clock, detector: Mutex::new(detector), leaving: Mutex::new(BTreeSet::new()), changes: tokio::sync::Mutex::new(()) }
+        Self {
+            cluster,
+            clock,
+            detector: Mutex::new(detector),
+            leaving: Mutex::new(BTreeSet::new()),
+            changes: tokio::sync::Mutex::new(()),
+            drained: std::sync::OnceLock::new(),
+        }
     }
 
     fn check_token(&self, token: &str) -> Result<(), ClusterError> {
@@ -113,38 +132,81 @@ impl Membership {
         Ok(pb::JoinReply { leader_id: self.cluster.id.0, ring_epoch: epoch })
     }
 
-    /// Drains a node off the ring, then out of the membership.
+    /// Leaves the cluster: the leaving node asks the leader to take it off
+    /// the ring, waits (bounded) until its live sessions were handed to
+    /// their new owners, then asks to be removed from the membership.
     pub async fn leave(&self, req: pb::LeaveRequest) -> Result<pb::LeaveReply, ClusterError> {
         self.check_token(&req.token)?;
         let node = if req.node_id == 0 { self.cluster.id } else { NodeId(req.node_id) };
+        match req.phase {
+            0 if node == self.cluster.id => self.drain_and_leave(&req.token).await,
+            0 => Err(ClusterError::Refused(format!("ask {node} itself to leave; {} cannot drain it", self.cluster.id))),
+            phase => self.leader_step(node, phase, &req.token).await,
+        }
+    }
+
+    async fn drain_and_leave(&self, token: &str) -> Result<pb::LeaveReply, ClusterError> {
+        let me = self.cluster.id;
+        let off = self.leader_step(me, LEAVE_OFF_RING, token).await?;
+        tracing::info!(ring_epoch = off.ring_epoch, "off the ring; handing live sessions to their owners");
+        let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
+        loop {
+            let drained = match self.drained.get() {
+                Some(check) => check().await,
+                None => true,
+            };
+            if drained {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClusterError::Raft(format!("live sessions were not handed off within {DRAIN_DEADLINE:?}; still a member")));
+            }
+            self.clock.sleep(Duration::from_millis(100)).await;
+        }
+        self.leader_step(me, LEAVE_REMOVE, token).await?;
+        self.cluster.mark_left();
+        Ok(off)
+    }
+
+    /// One leave step on the leader (passed to it from a follower).
+    async fn leader_step(&self, node: NodeId, phase: u32, token: &str) -> Result<pb::LeaveReply, ClusterError> {
         if !self.cluster.is_leader() {
             let (leader, mut c) = self.leader_client()?;
-            let mut r = tonic::Request::new(pb::LeaveRequest { token: req.token, node_id: node.0 });
+            let mut r = tonic::Request::new(pb::LeaveRequest { token: token.to_owned(), node_id: node.0, phase });
             r.set_timeout(self.cluster.rpc_timeout() * 10);
             return c.leave(r).await.map(|r| r.into_inner()).map_err(|s| status_error(leader, s));
         }
         let _guard = self.changes.lock().await;
-        self.leaving.lock().insert(node);
-        let result = async {
-            let epoch = self.reconcile_ring().await?;
-            let raft = &self.cluster.raft;
-            let set = BTreeSet::from([node.0]);
-            let is_voter = self.cluster.view().membership.membership().voter_ids().any(|v| v == node.0);
-            if is_voter {
-                raft.change_membership(ChangeMembers::RemoveVoters(set.clone()), false)
-                    .await
-                    .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        match phase {
+            LEAVE_OFF_RING => {
+                self.leaving.lock().insert(node);
+                let epoch = self.reconcile_ring().await?;
+                tracing::info!(%node, ring_epoch = epoch, "node leaving: off the ring");
+                Ok(pb::LeaveReply { ring_epoch: epoch })
             }
-            if self.cluster.view().membership.membership().get_node(&node.0).is_some() {
-                raft.change_membership(ChangeMembers::RemoveNodes(set), false).await.map_err(|e| ClusterError::Raft(e.to_string()))?;
+            LEAVE_REMOVE => {
+                let raft = &self.cluster.raft;
+                let set = BTreeSet::from([node.0]);
+                if self.cluster.view().membership.membership().voter_ids().any(|v| v == node.0) {
+                    raft.change_membership(ChangeMembers::RemoveVoters(set.clone()), false)
+                        .await
+                        .map_err(|e| ClusterError::Raft(e.to_string()))?;
+                }
+                if self.cluster.view().membership.membership().get_node(&node.0).is_some() {
+                    raft.change_membership(ChangeMembers::RemoveNodes(set), false).await.map_err(|e| ClusterError::Raft(e.to_string()))?;
+                }
+                self.leaving.lock().remove(&node);
+                tracing::info!(%node, "node left");
+                Ok(pb::LeaveReply { ring_epoch: self.cluster.ring_epoch() })
             }
-            Ok::<_, ClusterError>(epoch)
+            other => Err(ClusterError::Refused(format!("unknown leave phase {other}"))),
         }
-        .await;
-        self.leaving.lock().remove(&node);
-        let epoch = result?;
-        tracing::info!(%node, ring_epoch = epoch, "node left");
-        Ok(pb::LeaveReply { ring_epoch: epoch })
+    }
+
+    /// How the node tells whether it still holds live sessions (set once
+    /// at start).
+    pub fn set_drained_check(&self, check: DrainedCheck) {
+        let _ = self.drained.set(check);
     }
 
     /// Proposes the ring the membership and failure detection call for, if
@@ -295,7 +357,7 @@ pub async fn join_via_seed(seed: &str, token: &str, id: NodeId, info: &NodeInfo,
 /// Asks the node at `addr` to drain itself and leave the cluster.
 pub async fn leave_via(addr: &str, token: &str, timeout: Duration) -> Result<u64, ClusterError> {
     let mut c = seed_client(addr)?;
-    let mut r = tonic::Request::new(pb::LeaveRequest { token: token.to_owned(), node_id: 0 });
+    let mut r = tonic::Request::new(pb::LeaveRequest { token: token.to_owned(), node_id: 0, phase: 0 });
     r.set_timeout(timeout);
     c.leave(r).await.map(|r| r.into_inner().ring_epoch).map_err(|s| status_error(NodeId(0), s))
 }
