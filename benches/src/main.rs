@@ -7,8 +7,11 @@
 //!   session.
 //! * `flush`: ClickHouse flush throughput of the node's store vs a bare
 //!   insert of the same rows, in one run against the same server.
+//! * `limits`: cardinality-limiter admissions of new values per second on
+//!   three in-process nodes forming a cluster.
 
 mod flush;
+mod limits;
 mod proc;
 mod workload;
 
@@ -55,6 +58,8 @@ enum Cmd {
     },
     /// ClickHouse flush throughput vs a bare insert of the same rows.
     Flush(flush::Args),
+    /// Cardinality-limiter admissions of new values per second on 3 nodes.
+    Limits(limits::Args),
 }
 
 #[tokio::main]
@@ -66,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Memory { span_requests, sessions } => memory(&cli.node_bin, span_requests, sessions).await,
         Cmd::Flush(args) => flush::run(args).await,
+        Cmd::Limits(args) => limits::run(args).await,
     }
 }
 

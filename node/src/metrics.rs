@@ -2,7 +2,9 @@
 //!
 //! Counters are plain atomics (the hot path does one `fetch_add` each);
 //! label sets are small and fixed, except the deprecated-attribute counter
-//! whose keys are the `&'static str` names the semconv migration knows.
+//! whose keys are the `&'static str` names the semconv migration knows, and
+//! the cardinality-limit counters whose keys are the limited attributes of
+//! the config (at most `MAX_ATTRIBUTES`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -61,6 +63,29 @@ impl LabeledCounter {
     }
 }
 
+/// Counters keyed by a label value from the config: a bounded set known at
+/// start, but not `'static`.
+#[derive(Debug, Default)]
+pub struct ConfigLabeledCounter(Mutex<BTreeMap<String, u64>>);
+
+impl ConfigLabeledCounter {
+    pub fn add(&self, label: &str, n: u64) {
+        let mut counts = self.0.lock();
+        match counts.get_mut(label) {
+            Some(count) => *count += n,
+            None => {
+                counts.insert(label.to_owned(), n);
+            }
+        }
+    }
+    pub fn get(&self, label: &str) -> u64 {
+        self.0.lock().get(label).copied().unwrap_or(0)
+    }
+    fn snapshot(&self) -> Vec<(String, u64)> {
+        self.0.lock().iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+}
+
 /// Every metric of a node. One instance per node (several nodes may live in
 /// one process, so nothing here is global).
 #[derive(Debug, Default)]
@@ -108,6 +133,17 @@ pub struct NodeMetrics {
     pub clickhouse_pending_segments: Gauge,
     pub archive_bytes: Gauge,
     pub archive_segments_expired: Counter,
+    /// Distinct values newly admitted on this node's lease, by attribute.
+    pub limits_admitted: ConfigLabeledCounter,
+    /// Values past their limit, replaced by the overflow marker, by attribute.
+    pub limits_overflowed: ConfigLabeledCounter,
+    /// Values that waited for quota (a lease) before a decision.
+    pub limits_lease_waits: Counter,
+    /// Values left undecided when the wait ran out: each refused its batch.
+    pub limits_refusals: Counter,
+    /// Limiter proposals (lease, report, expire, limits) that failed or
+    /// were refused; retried.
+    pub limits_proposal_failures: Counter,
 }
 
 impl NodeMetrics {
@@ -136,7 +172,7 @@ impl NodeMetrics {
             &mut out,
             "ollystack_ingest_overloaded_total",
             "counter",
-            "Requests refused with a retryable status because the memory budget was exhausted.",
+            "Requests refused with a retryable status: memory budget or WAL bound exhausted, or no cardinality quota in time.",
             self.ingest_overloaded_batches.get(),
         );
         simple(&mut out, "ollystack_ingest_duplicates_total", "counter", "Re-delivered signals stored once.", self.ingest_duplicates.get());
@@ -254,7 +290,46 @@ impl NodeMetrics {
             "Archived segments removed by retention.",
             self.archive_segments_expired.get(),
         );
+        self.render_limits(&mut out);
         out
+    }
+
+    fn render_limits(&self, out: &mut String) {
+        config_labeled(
+            out,
+            "ollystack_limits_values_admitted_total",
+            "Distinct attribute values newly admitted on this node's quota, by attribute.",
+            "attribute",
+            &self.limits_admitted,
+        );
+        config_labeled(
+            out,
+            "ollystack_limits_values_overflowed_total",
+            "Attribute values past their cardinality limit, replaced by the overflow marker, by attribute.",
+            "attribute",
+            &self.limits_overflowed,
+        );
+        simple(
+            out,
+            "ollystack_limits_lease_waits_total",
+            "counter",
+            "Attribute values that waited for cardinality quota before a decision.",
+            self.limits_lease_waits.get(),
+        );
+        simple(
+            out,
+            "ollystack_limits_refusals_total",
+            "counter",
+            "Batches refused (retryable) because a value got no cardinality quota in time.",
+            self.limits_refusals.get(),
+        );
+        simple(
+            out,
+            "ollystack_limits_proposal_failures_total",
+            "counter",
+            "Cardinality-limiter proposals that failed or were refused (retried).",
+            self.limits_proposal_failures.get(),
+        );
     }
 }
 
@@ -274,6 +349,18 @@ fn labeled(out: &mut String, name: &str, help: &str, label: &str, counter: &Labe
     }
 }
 
+fn config_labeled(out: &mut String, name: &str, help: &str, label: &str, counter: &ConfigLabeledCounter) {
+    family(out, name, "counter", help);
+    for (value, n) in counter.snapshot() {
+        let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {n}", escape_label(&value));
+    }
+}
+
+/// A label value in Prometheus text: backslash, quote and newline escaped.
+fn escape_label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,5 +374,17 @@ mod tests {
         assert!(text.contains("ollystack_ingest_items_total{signal=\"spans\"} 3"));
         assert!(text.contains("ollystack_correlation_ids_rejected_total{reason=\"too_long\"} 2"));
         assert!(text.contains("# TYPE ollystack_sessions_live gauge"));
+    }
+
+    #[test]
+    fn renders_limit_counters_by_attribute() {
+        let m = NodeMetrics::default();
+        m.limits_overflowed.add("http.route", 15);
+        m.limits_overflowed.add("http.route", 1);
+        m.limits_admitted.add("odd\"name", 2);
+        let text = m.render();
+        assert!(text.contains("ollystack_limits_values_overflowed_total{attribute=\"http.route\"} 16"), "{text}");
+        assert!(text.contains("ollystack_limits_values_admitted_total{attribute=\"odd\\\"name\"} 2"), "{text}");
+        assert!(text.contains("ollystack_limits_refusals_total 0"));
     }
 }

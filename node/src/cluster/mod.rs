@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `handle.rs` | [`Cluster`]: the Raft handle, the current ring, peer channels |
 //! | `start.rs` | opens the Raft store, starts Raft, bootstraps or joins |
+//! | `limiter.rs` | [`ClusterLimiter`]: cluster-wide cardinality limits on ingest |
 //! | `membership.rs` | join, leave, `members`, the leader's ring upkeep and probes |
 //! | `service.rs` | the `ollystack.v1.Cluster` gRPC service |
 //! | `route.rs` | ingest: split a batch by owner, forward, wait until durable |
@@ -18,6 +19,7 @@
 mod backend;
 mod convert;
 mod handle;
+mod limiter;
 mod membership;
 mod route;
 mod service;
@@ -25,7 +27,8 @@ mod start;
 
 pub use backend::ClusterBackend;
 pub use handle::{Cluster, ClusterError};
+pub use limiter::{ClusterLimiter, LimiterCluster};
 pub use membership::{join_via_seed, leave_via, members_via, MembersTable, Membership};
 pub use route::{split_logs, split_traces, Router, Shipper};
 pub use service::ClusterService;
-pub use start::{enter, start_raft, JoinMode};
+pub use start::{enter, start_raft, JoinMode, StartedRaft};

@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ollystack_cluster::admission::Command;
 use ollystack_cluster::net::GrpcNetwork;
 use ollystack_cluster::raft::{self, NodeInfo, Raft};
 use ollystack_cluster::NodeId;
+use tokio::sync::broadcast;
 
 use super::membership::join_via_seed;
 use super::{Cluster, ClusterError};
@@ -29,10 +31,19 @@ pub enum JoinMode {
 /// How long a joining node keeps asking its seed before giving up.
 const JOIN_DEADLINE: Duration = Duration::from_secs(60);
 
+/// A started Raft: the cluster handle, and the limiter commands its state
+/// machine applies (taken before `Raft::new` consumes the state machine).
+pub struct StartedRaft {
+    pub cluster: Arc<Cluster>,
+    /// Applied limiter commands, in log order, for [`super::ClusterLimiter::run`].
+    pub limiter_events: broadcast::Receiver<Command>,
+}
+
 /// Opens the Raft store and starts Raft (not yet bootstrapped or joined).
-pub async fn start_raft(db: &sled::Db, id: NodeId, settings: &ClusterSettings, api_addr: String) -> Result<Arc<Cluster>, ClusterError> {
+pub async fn start_raft(db: &sled::Db, id: NodeId, settings: &ClusterSettings, api_addr: String) -> Result<StartedRaft, ClusterError> {
     let (log_store, state_machine) = raft::open(db).map_err(|e| ClusterError::Raft(e.to_string()))?;
     let view = state_machine.view();
+    let limiter_events = state_machine.limiter_events();
     let config = openraft::Config {
         cluster_name: "ollystack".into(),
         heartbeat_interval: settings.heartbeat_interval_ms,
@@ -48,7 +59,7 @@ pub async fn start_raft(db: &sled::Db, id: NodeId, settings: &ClusterSettings, a
         .await
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
     let info = NodeInfo { cluster_addr: settings.advertise_addr.clone(), api_addr, weight: settings.weight };
-    Ok(Arc::new(Cluster::new(id, raft, settings.clone(), info, view)))
+    Ok(StartedRaft { cluster: Arc::new(Cluster::new(id, raft, settings.clone(), info, view)), limiter_events })
 }
 
 /// Bootstraps, joins or resumes. Call once the cluster listener serves.

@@ -1,5 +1,6 @@
 //! The TOML layout of the config file, with every default in one place.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -20,6 +21,7 @@ pub struct ConfigFile {
     pub storage: StorageCfg,
     pub clickhouse: ClickHouseCfg,
     pub cluster: ClusterCfg,
+    pub limits: LimitsCfg,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -104,6 +106,19 @@ pub struct ClusterCfg {
     pub forward_max_in_flight: u64,
 }
 
+/// Cluster-wide cardinality limits (`[limits]`); no attributes: off.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsCfg {
+    /// Length of a limit window; windows are aligned to the Unix epoch.
+    pub window_ms: u64,
+    /// Units of quota a node leases at a time: more means fewer Raft round
+    /// trips, fewer means fewer units stranded on idle nodes.
+    pub lease_units: u64,
+    /// Attribute name → distinct values allowed per window, cluster-wide.
+    pub attributes: BTreeMap<String, u64>,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClickHouseCfg {
@@ -162,7 +177,14 @@ impl Default for ConfigFile {
             storage: StorageCfg::default(),
             clickhouse: ClickHouseCfg::default(),
             cluster: ClusterCfg::default(),
+            limits: LimitsCfg::default(),
         }
+    }
+}
+
+impl Default for LimitsCfg {
+    fn default() -> Self {
+        Self { window_ms: 60_000, lease_units: 64, attributes: BTreeMap::new() }
     }
 }
 

@@ -13,7 +13,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use file::ConfigFile;
-pub use overrides::Overrides;
+pub use overrides::{AttributeLimits, Overrides};
+
+use ollystack_cluster::admission::{self, LimiterConfig};
 
 use crate::correlate::CorrelationSettings;
 use crate::receive::ReceiverLimits;
@@ -65,6 +67,10 @@ pub struct Config {
     pub storage: StorageChoice,
     pub wal_max_bytes: u64,
     pub cluster: ClusterSettings,
+    /// Cluster-wide cardinality limits this node proposes; `None` when no
+    /// attribute is limited. The cluster keeps the first limits proposed,
+    /// and every node enforces the cluster's.
+    pub limits: Option<LimiterConfig>,
 }
 
 /// How this node takes part in a cluster.
@@ -154,6 +160,7 @@ impl ConfigFile {
             return Err(invalid("storage.wal_max_bytes", self.storage.wal_max_bytes, "must be at least 1 MiB"));
         }
         let cluster = self.cluster_settings()?;
+        let limits = self.limits()?;
         Ok(Config {
             data_dir: self.data_dir.clone(),
             otlp_grpc_addr: addr("listen.otlp_grpc", &self.listen.otlp_grpc)?,
@@ -189,7 +196,29 @@ impl ConfigFile {
             storage,
             wal_max_bytes: self.storage.wal_max_bytes,
             cluster,
+            limits,
         })
+    }
+
+    fn limits(&self) -> Result<Option<LimiterConfig>, ConfigError> {
+        let l = &self.limits;
+        if l.attributes.keys().any(|name| name.trim().is_empty()) {
+            return Err(invalid("limits.attributes", "", "attribute names must not be empty"));
+        }
+        // Checked even with no attribute, so a typo is caught before it matters.
+        let config = LimiterConfig::new(l.window_ms, l.lease_units, l.attributes.clone()).map_err(|e| match e {
+            admission::ConfigError::WindowMs(v) => invalid("limits.window_ms", v, "must be at least 1"),
+            admission::ConfigError::LeaseUnits(v) => invalid("limits.lease_units", v, "must be at least 1"),
+            admission::ConfigError::TooManyAttributes { count } => {
+                invalid("limits.attributes", format!("{count} attributes"), format!("at most {}", admission::MAX_ATTRIBUTES))
+            }
+            admission::ConfigError::Limit { attribute, limit } => invalid(
+                "limits.attributes",
+                format!("{attribute} = {limit}"),
+                format!("a limit must be 1..={}", admission::MAX_VALUES_PER_WINDOW),
+            ),
+        })?;
+        Ok((!l.attributes.is_empty()).then_some(config))
     }
 
     fn cluster_settings(&self) -> Result<ClusterSettings, ConfigError> {

@@ -2,6 +2,7 @@
 //! value given either way replaces the file's (flags win over variables;
 //! lists are comma-separated).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::ConfigFile;
@@ -75,4 +76,33 @@ overrides! {
     ch_retry_initial_ms: u64 => [clickhouse.retry_initial_ms], "clickhouse-retry-initial-ms", "OLLYSTACK_CLICKHOUSE_RETRY_INITIAL_MS", "First retry delay of a failed insert [default: 100]";
     ch_retry_max_ms: u64 => [clickhouse.retry_max_ms], "clickhouse-retry-max-ms", "OLLYSTACK_CLICKHOUSE_RETRY_MAX_MS", "Longest retry delay of a failed insert [default: 10000]";
     ch_request_timeout_ms: u64 => [clickhouse.request_timeout_ms], "clickhouse-request-timeout-ms", "OLLYSTACK_CLICKHOUSE_REQUEST_TIMEOUT_MS", "Deadline of one ClickHouse request [default: 30000]";
+    limits_window_ms: u64 => [limits.window_ms], "limits-window-ms", "OLLYSTACK_LIMITS_WINDOW_MS", "Length of a cardinality-limit window [default: 60000]";
+    limits_lease_units: u64 => [limits.lease_units], "limits-lease-units", "OLLYSTACK_LIMITS_LEASE_UNITS", "Cardinality quota units a node leases at a time [default: 64]";
+    limits_attributes: AttributeLimits => [limits.attributes], "limits-attributes", "OLLYSTACK_LIMITS_ATTRIBUTES", "Cluster-wide distinct values per window, as attr=N,attr2=M [default: none, limits off]";
+}
+
+/// `attr=N,attr2=M`: the `[limits] attributes` table as one flag value.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AttributeLimits(pub BTreeMap<String, u64>);
+
+impl std::str::FromStr for AttributeLimits {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut limits = BTreeMap::new();
+        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, limit) = pair.rsplit_once('=').ok_or_else(|| format!("{pair:?}: expected attribute=limit"))?;
+            let limit = limit.trim().parse::<u64>().map_err(|e| format!("{pair:?}: limit is not a number ({e})"))?;
+            if limits.insert(name.trim().to_owned(), limit).is_some() {
+                return Err(format!("{:?} is given twice", name.trim()));
+            }
+        }
+        Ok(Self(limits))
+    }
+}
+
+impl From<AttributeLimits> for BTreeMap<String, u64> {
+    fn from(limits: AttributeLimits) -> Self {
+        limits.0
+    }
 }

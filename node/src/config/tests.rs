@@ -36,3 +36,38 @@ fn overrides_replace_file_values() {
     assert_eq!(c.data_dir, std::path::PathBuf::from("/a"));
     assert_eq!(c.correlation.trusted_prefixes, vec!["req-".to_owned()]);
 }
+
+#[test]
+fn limits_are_off_by_default_and_read_from_the_table() {
+    assert!(ConfigFile::default().build_and_validate().expect("valid").limits.is_none());
+    let f =
+        ConfigFile::from_toml("[limits]\nwindow_ms = 1000\nlease_units = 8\n[limits.attributes]\n\"http.route\" = 5\n").expect("parses");
+    let limits = f.build_and_validate().expect("valid").limits.expect("limits on");
+    assert_eq!((limits.window_ms(), limits.lease_units(), limits.limit("http.route")), (1000, 8, Some(5)));
+}
+
+#[test]
+fn limit_errors_name_the_key() {
+    let err = |toml: &str| ConfigFile::from_toml(toml).expect("parses").build_and_validate().expect_err("invalid").to_string();
+    let e = err("[limits]\nwindow_ms = 0\n");
+    assert!(e.contains("limits.window_ms") && e.contains("\"0\""), "{e}");
+    let e = err("[limits]\nlease_units = 0\n[limits.attributes]\na = 1\n");
+    assert!(e.contains("limits.lease_units"), "{e}");
+    let e = err("[limits.attributes]\n\"http.route\" = 0\n");
+    assert!(e.contains("limits.attributes") && e.contains("http.route = 0"), "{e}");
+    let e = err("[limits.attributes]\n\"\" = 3\n");
+    assert!(e.contains("limits.attributes"), "{e}");
+}
+
+#[test]
+fn limits_attributes_override_parses_a_list() {
+    let parsed: AttributeLimits = "http.route=5, user.id = 1000".parse().expect("parses");
+    assert_eq!(parsed.0.get("http.route"), Some(&5));
+    assert_eq!(parsed.0.get("user.id"), Some(&1000));
+    assert!("http.route".parse::<AttributeLimits>().is_err());
+    assert!("a=1,a=2".parse::<AttributeLimits>().is_err());
+    let mut f = ConfigFile::default();
+    Overrides { limits_attributes: Some(parsed), limits_lease_units: Some(4), ..Default::default() }.apply(&mut f);
+    let limits = f.build_and_validate().expect("valid").limits.expect("limits on");
+    assert_eq!((limits.lease_units(), limits.limit("user.id")), (4, Some(1000)));
+}

@@ -1,8 +1,10 @@
 //! Ingest: turn an OTLP export request into durable, correlated session
 //! input.
 //!
-//! * `split` (pure): OTLP request → per-session groups of signals, with the
-//!   correlation ID of every signal resolved and attributes migrated.
+//! * `prepare`: OTLP request → signals with their correlation-ID
+//!   candidates, attributes migrated and cardinality-limited (`limit`).
+//! * `assign` (pure): signals → per-session groups, every correlation ID
+//!   resolved.
 //! * `pipeline`: the [`Ingestor`] that checks the memory budget, writes the
 //!   groups to the WAL, and only then hands them to the session actors.
 //!
@@ -73,7 +75,9 @@ pub trait IngestSink: Send + Sync + 'static {
 }
 
 mod assign;
+pub mod limit;
 mod pipeline;
 pub mod prepare;
 
+pub use limit::{AttributeLimiter, NoLimits, Verdict};
 pub use pipeline::{replay_wal, IngestHandle, Ingestor};

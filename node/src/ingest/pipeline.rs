@@ -10,7 +10,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::assign::{assign, Assigned};
-use super::prepare::{prepare_logs, prepare_metrics, prepare_traces, PreparedBatch};
+use super::limit::AttributeLimiter;
+use super::prepare::{prepare_logs, prepare_metrics, prepare_traces, PrepareFn};
 use super::{Accepted, IngestError, IngestSink};
 use crate::clock::SeededRng;
 use crate::correlate::{self, CorrelationSettings};
@@ -33,6 +34,8 @@ const OVERLOAD_RETRY_AFTER_MS: u64 = 1_000;
 pub struct Ingestor {
     env: Arc<SessionEnv>,
     settings: Arc<CorrelationSettings>,
+    /// Attribute cardinality limits, applied in prepare.
+    limiter: Arc<dyn AttributeLimiter>,
     exemplars: Arc<ExemplarIndex>,
     rng: Arc<SeededRng>,
     /// Serializes trace-index updates, so two batches of one trace cannot
@@ -62,8 +65,14 @@ struct Staged {
 }
 
 impl Ingestor {
-    pub fn new(env: Arc<SessionEnv>, settings: Arc<CorrelationSettings>, exemplars: Arc<ExemplarIndex>, rng: Arc<SeededRng>) -> Self {
-        Self { env, settings, exemplars, rng, binding_lock: Mutex::new(()), accepting: AtomicBool::new(true) }
+    pub fn new(
+        env: Arc<SessionEnv>,
+        settings: Arc<CorrelationSettings>,
+        limiter: Arc<dyn AttributeLimiter>,
+        exemplars: Arc<ExemplarIndex>,
+        rng: Arc<SeededRng>,
+    ) -> Self {
+        Self { env, settings, limiter, exemplars, rng, binding_lock: Mutex::new(()), accepting: AtomicBool::new(true) }
     }
 
     /// Refuse new batches (retryable) from now on.
@@ -71,11 +80,7 @@ impl Ingestor {
         self.accepting.store(false, Ordering::Release);
     }
 
-    async fn ingest<R: Send + 'static>(
-        self: &Arc<Self>,
-        request: R,
-        prepare: fn(&CorrelationSettings, R) -> PreparedBatch,
-    ) -> Result<Accepted, IngestError> {
+    async fn ingest<R: Send + 'static>(self: &Arc<Self>, request: R, prepare: PrepareFn<R>) -> Result<Accepted, IngestError> {
         if !self.accepting.load(Ordering::Acquire) {
             return Err(IngestError::Unavailable("node is shutting down".into()));
         }
@@ -94,9 +99,17 @@ impl Ingestor {
     }
 
     /// Prepare, reserve memory, assign sessions, write the WAL (not synced).
-    fn stage<R>(&self, request: R, prepare: fn(&CorrelationSettings, R) -> PreparedBatch) -> Result<Staged, IngestError> {
+    fn stage<R>(&self, request: R, prepare: PrepareFn<R>) -> Result<Staged, IngestError> {
         let env = &self.env;
-        let batch = prepare(&self.settings, request);
+        let batch = match prepare(&self.settings, self.limiter.as_ref(), request) {
+            Ok(batch) => batch,
+            Err(e) => {
+                if matches!(e, IngestError::Overloaded { .. }) {
+                    env.metrics.ingest_overloaded_batches.inc();
+                }
+                return Err(e);
+            }
+        };
         let (rejected, reject_message) = (batch.rejected, batch.reject_message.clone());
         for name in &batch.deprecated {
             env.metrics.deprecated_attributes.add(name, 1);

@@ -1,6 +1,11 @@
-//! Step 1 of ingest (pure, CPU only, no locks): walk an OTLP request,
+//! Step 1 of ingest (CPU only, on a blocking thread): walk an OTLP request,
 //! validate IDs, migrate semantic conventions, find each signal's explicit
-//! correlation-ID candidate and encode each span/log record compactly.
+//! correlation-ID candidate, apply the attribute cardinality limits
+//! ([`super::limit`]) and encode each span/log record compactly.
+//!
+//! Pure except for the limiter it is handed, whose `admit` may block for a
+//! bounded time waiting for quota; a value it cannot decide refuses the
+//! whole batch (retryable `Overloaded`), before anything is written.
 
 use std::sync::Arc;
 
@@ -12,6 +17,8 @@ use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValu
 use opentelemetry_proto::tonic::metrics::v1::{exemplar, metric::Data, Exemplar};
 use prost::Message;
 
+use super::limit::{limit_attributes, AttributeLimiter};
+use super::IngestError;
 use crate::correlate::{self, Candidate, CorrelationSettings};
 use crate::model::{TenantId, TraceId};
 use crate::session::state::EXEMPLAR_COST_BYTES;
@@ -19,6 +26,9 @@ use crate::session::{LogInput, SpanInput};
 
 /// Service name used when a resource has none (as the OTel SDKs do).
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
+
+/// The signature every `prepare_*` shares, so the pipeline takes any of them.
+pub type PrepareFn<R> = fn(&CorrelationSettings, &dyn AttributeLimiter, R) -> Result<PreparedBatch, IngestError>;
 
 /// The signal carried by a prepared item.
 #[derive(Debug)]
@@ -85,7 +95,11 @@ fn service_name(resource_attrs: &[KeyValue]) -> Arc<str> {
         .unwrap_or_else(|| Arc::from(UNKNOWN_SERVICE))
 }
 
-pub fn prepare_traces(s: &CorrelationSettings, request: ExportTraceServiceRequest) -> PreparedBatch {
+pub fn prepare_traces(
+    s: &CorrelationSettings,
+    limiter: &dyn AttributeLimiter,
+    request: ExportTraceServiceRequest,
+) -> Result<PreparedBatch, IngestError> {
     let mut out = PreparedBatch::default();
     for rs in request.resource_spans {
         let resource_attrs = rs.resource.map(|r| r.attributes).unwrap_or_default();
@@ -103,6 +117,7 @@ pub fn prepare_traces(s: &CorrelationSettings, request: ExportTraceServiceReques
                 out.deprecated.extend(correlate::migrate_attributes(&mut span.attributes));
                 let candidate = correlate::span_candidate(s, &resource_attrs, &span.attributes);
                 let tenant = correlate::tenant_of(s, &resource_attrs, &span.attributes);
+                limit_attributes(limiter, &mut span.attributes)?;
                 let encoded = span.encode_to_vec().into_boxed_slice();
                 // IDs were checked just above, so this cannot fail.
                 let Some(input) = SpanInput::from_span(service.clone(), &span, encoded) else { continue };
@@ -110,10 +125,14 @@ pub fn prepare_traces(s: &CorrelationSettings, request: ExportTraceServiceReques
             }
         }
     }
-    out
+    Ok(out)
 }
 
-pub fn prepare_logs(s: &CorrelationSettings, request: ExportLogsServiceRequest) -> PreparedBatch {
+pub fn prepare_logs(
+    s: &CorrelationSettings,
+    limiter: &dyn AttributeLimiter,
+    request: ExportLogsServiceRequest,
+) -> Result<PreparedBatch, IngestError> {
     let mut out = PreparedBatch::default();
     for rl in request.resource_logs {
         let resource_attrs = rl.resource.map(|r| r.attributes).unwrap_or_default();
@@ -125,16 +144,23 @@ pub fn prepare_logs(s: &CorrelationSettings, request: ExportLogsServiceRequest) 
                 let trace = TraceId::from_bytes(&log.trace_id);
                 let candidate = correlate::log_candidate(s, &resource_attrs, &log.attributes, log.body.as_ref());
                 let tenant = correlate::tenant_of(s, &resource_attrs, &log.attributes);
+                limit_attributes(limiter, &mut log.attributes)?;
                 let encoded = log.encode_to_vec().into_boxed_slice();
                 let input = LogInput::from_log(service.clone(), &log, encoded);
                 out.items.push(Prepared { tenant, trace, candidate, signal: Signal::Log(input) });
             }
         }
     }
-    out
+    Ok(out)
 }
 
-pub fn prepare_metrics(s: &CorrelationSettings, request: ExportMetricsServiceRequest) -> PreparedBatch {
+/// Exemplar labels are not limited (see [`super::limit`]); `_limiter` is
+/// here for the shared [`PrepareFn`] signature.
+pub fn prepare_metrics(
+    s: &CorrelationSettings,
+    _limiter: &dyn AttributeLimiter,
+    request: ExportMetricsServiceRequest,
+) -> Result<PreparedBatch, IngestError> {
     let mut out = PreparedBatch::default();
     for rm in request.resource_metrics {
         let resource_attrs = rm.resource.map(|r| r.attributes).unwrap_or_default();
@@ -160,7 +186,7 @@ pub fn prepare_metrics(s: &CorrelationSettings, request: ExportMetricsServiceReq
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// An exemplar joins a session when it names an ID or a trace; otherwise it

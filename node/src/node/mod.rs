@@ -1,7 +1,8 @@
 //! Wires a node together and runs it: storage, session supervisor and
 //! registry, WAL replay, the ingest pipeline, the three listeners (OTLP
 //! gRPC, OTLP HTTP, API), and the background tasks (finishing sweep,
-//! retention). Several nodes can run in one process: nothing is global.
+//! retention, the cardinality limiter's Raft side). Several nodes can run
+//! in one process: nothing is global.
 
 mod backend;
 mod tasks;
@@ -21,7 +22,7 @@ use ollystack_cluster::NodeId;
 
 use crate::api::{self, ApiState};
 use crate::clock::{SeededRng, SharedClock, TokioClock};
-use crate::cluster::{Cluster, ClusterBackend, ClusterService, JoinMode, Membership, Router, Shipper};
+use crate::cluster::{Cluster, ClusterBackend, ClusterLimiter, ClusterService, JoinMode, Membership, Router, Shipper, StartedRaft};
 use crate::config::{Config, StorageChoice};
 use crate::ingest::{replay_wal, IngestHandle, Ingestor};
 use crate::metrics::NodeMetrics;
@@ -78,6 +79,8 @@ pub struct RunningNode {
     pub cluster_addr: SocketAddr,
     pub cluster: Arc<Cluster>,
     pub metrics: Arc<NodeMetrics>,
+    /// The cardinality limiter ingest asks (benchmarks drive it directly).
+    pub limiter: Arc<ClusterLimiter>,
     ingestor: Arc<Ingestor>,
     shutdown_tx: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -86,22 +89,9 @@ pub struct RunningNode {
 }
 
 impl RunningNode {
-    /// Resolves once this node, having been a member, is no longer in the
-    /// cluster's membership (after `ollystack-node leave`).
+    /// Resolves once this node left the cluster (`ollystack-node leave`).
     pub async fn removed_from_cluster(&self) {
-        let mut view = self.cluster.watch();
-        let me = self.cluster.id.0;
-        let mut was_member = false;
-        loop {
-            let member = view.borrow_and_update().membership.membership().get_node(&me).is_some();
-            if was_member && !member {
-                return;
-            }
-            was_member |= member;
-            if view.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
+        self.cluster.has_left().await
     }
 
     /// Stops accepting, closes listeners and background tasks, syncs
@@ -183,7 +173,8 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let mut cluster_settings = config.cluster.clone();
     cluster_settings.advertise_addr = advertised(&cluster_settings.advertise_addr, cluster_addr);
     let raft_id = NodeId(u64::from_str_radix(&node_id, 16).map_err(|e| NodeError::Startup(format!("node id {node_id}: {e}")))?);
-    let cluster = crate::cluster::start_raft(&db, raft_id, &cluster_settings, advertised(&api_addr.to_string(), api_addr)).await?;
+    let StartedRaft { cluster, limiter_events } =
+        crate::cluster::start_raft(&db, raft_id, &cluster_settings, advertised(&api_addr.to_string(), api_addr)).await?;
     let shipper = Arc::new(Shipper::new(cluster.clone(), metrics.clone()));
 
     let baselines = Arc::new(crate::rca::Baselines::default());
@@ -208,17 +199,25 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let _ = env.remote.set(shipper.clone() as Arc<dyn RemoteOwners>);
 
     let settings = Arc::new(config.correlation.clone());
-    let ingestor = Arc::new(Ingestor::new(env.clone(), settings.clone(), exemplars.clone(), sources.rng.clone()));
+    let wait_max = cluster.rpc_timeout() * 2;
+    let limiter = Arc::new(ClusterLimiter::new(cluster.clone(), config.limits.clone(), sources.clock.clone(), metrics.clone(), wait_max));
+    let ingestor = Arc::new(Ingestor::new(env.clone(), settings.clone(), limiter.clone(), exemplars.clone(), sources.rng.clone()));
     let handle = IngestHandle(ingestor.clone());
     let sink = Arc::new(Router::new(cluster.clone(), handle.clone(), shipper, settings));
     let ready = Arc::new(AtomicBool::new(false));
     let queries = Arc::new(NodeQueries::new(env.clone(), exemplars.clone(), ready.clone()));
-    let backend = Arc::new(ClusterBackend::new(cluster.clone(), queries.clone()));
+    let shared_storage = matches!(config.storage, StorageChoice::ClickHouse(_));
+    let backend = Arc::new(ClusterBackend::new(cluster.clone(), queries.clone(), shared_storage));
 
     let signal = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let membership = Arc::new(Membership::new(cluster.clone(), sources.clock.clone()));
+    let drain_env = env.clone();
+    membership.set_drained_check(Box::new(move || {
+        let env = drain_env.clone();
+        Box::pin(async move { env.registry.counts().await == (0, 0) })
+    }));
     let cluster_service = ClusterService::new(membership.clone(), handle, queries.clone(), backend.clone());
     let raft_service = ollystack_cluster::net::RaftService::new(cluster.raft.clone());
     let cluster_stop = signal(shutdown_rx.clone());
@@ -239,6 +238,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     };
     crate::cluster::enter(&cluster, &mode).await?;
     tasks.push(tokio::spawn(membership.upkeep(shutdown_rx.clone())));
+    tasks.push(tokio::spawn(limiter.clone().run(limiter_events, shutdown_rx.clone())));
     tasks.push(tokio::spawn(tasks::handoff_sweep(env.clone(), cluster.watch(), config.tick_interval_ms, shutdown_rx.clone())));
 
     let limits = config.receiver.clone();
@@ -269,6 +269,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         cluster_addr,
         cluster,
         metrics,
+        limiter,
         ingestor,
         shutdown_tx,
         tasks,
