@@ -10,24 +10,28 @@
 //! | `GET /api/v1/traces/{trace_id}`, `GET /api/v1/exemplars/{trace_id}/trace` | `traces.rs` |
 //! | `GET /api/v1/metrics/{name}/exemplars` | `exemplars.rs` |
 //! | `GET /healthz`, `/readyz`, `/metrics` | `health.rs` |
-//! | `POST /api/v1/ai/rca` | `rca.rs` |
+//! | `POST /api/v1/ai/rca` | `rca.rs` (one request), `incident.rs` (a window) |
+//! | `POST /api/v1/ai/analyze` | `analyze.rs` |
 //!
 //! Errors are JSON, `{"error": {"code", "message"}}`, with the status of
 //! their [`ErrorCode`](crate::error::ErrorCode) (`error.rs`). Requests are
 //! scoped to a tenant (`tenant.rs`); query parameters are checked in
-//! `params.rs`.
+//! `params.rs`, event-time windows of bodies in `window.rs`.
 
+mod analyze;
 mod correlate;
 mod error;
 mod exemplars;
 #[cfg(test)]
 mod fake;
 mod health;
+mod incident;
 mod params;
 mod rca;
 mod sessions;
 mod tenant;
 mod traces;
+mod window;
 
 use std::sync::Arc;
 
@@ -83,6 +87,7 @@ pub fn router<B: QueryBackend>(state: ApiState<B>) -> Router {
         .route("/readyz", get(health::readyz::<B>))
         .route("/metrics", get(health::metrics::<B>))
         .route("/api/v1/ai/rca", post(rca::rca::<B>))
+        .route("/api/v1/ai/analyze", post(analyze::analyze::<B>))
         .fallback(unknown_route)
         .with_state(state)
 }

@@ -47,6 +47,12 @@ pub enum CandidateKind {
     Network,
     ErrorLog,
     CriticalPath,
+    /// Per incident: every operation of a service slowed (CPU contention,
+    /// GC, a saturated pool): the service, not one code path.
+    ServiceLatency,
+    /// Per incident: a log line a (service, operation) used to write is
+    /// gone (a code path no longer taken), with no failure of its own.
+    LogChange,
 }
 
 impl CandidateKind {
@@ -57,6 +63,8 @@ impl CandidateKind {
             Self::Network => "network",
             Self::ErrorLog => "error_log",
             Self::CriticalPath => "critical_path",
+            Self::ServiceLatency => "service_latency",
+            Self::LogChange => "log_change",
         }
     }
 }
@@ -80,7 +88,7 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    fn line(kind: &'static str, detail: String) -> Self {
+    pub(crate) fn line(kind: &'static str, detail: String) -> Self {
         Self { kind, detail, span_id: None, value_ms: None, baseline: None }
     }
 }
