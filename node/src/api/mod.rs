@@ -12,6 +12,7 @@
 //! | `GET /healthz`, `/readyz`, `/metrics` | `health.rs` |
 //! | `POST /api/v1/ai/rca` | `rca.rs` (one request), `incident.rs` (a window) |
 //! | `POST /api/v1/ai/analyze` | `analyze.rs` |
+//! | `POST /api/v1/ai/nlq` | `nlq.rs` |
 //!
 //! Errors are JSON, `{"error": {"code", "message"}}`, with the status of
 //! their [`ErrorCode`](crate::error::ErrorCode) (`error.rs`). Requests are
@@ -26,6 +27,7 @@ mod exemplars;
 mod fake;
 mod health;
 mod incident;
+mod nlq;
 mod params;
 mod rca;
 mod sessions;
@@ -88,6 +90,7 @@ pub fn router<B: QueryBackend>(state: ApiState<B>) -> Router {
         .route("/metrics", get(health::metrics::<B>))
         .route("/api/v1/ai/rca", post(rca::rca::<B>))
         .route("/api/v1/ai/analyze", post(analyze::analyze::<B>))
+        .route("/api/v1/ai/nlq", post(nlq::nlq::<B>))
         .fallback(unknown_route)
         .with_state(state)
 }

@@ -11,6 +11,7 @@ mod build;
 pub(crate) mod fixtures;
 mod impact;
 mod merge;
+pub mod nlq;
 mod signal;
 pub use signal::kind_view;
 mod time;
