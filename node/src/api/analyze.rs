@@ -20,7 +20,7 @@
 //!   "anomalies": [{"service", "operation", "calls", "error_rate", "origin_error_rate", "error_logs_per_call",
 //!                  "self_time", "duration", "departures", "templates"}],     // as "changes" in incident RCA
 //!   "edge_anomalies": [{"caller", "caller_operation", "callee", ...}],         // as "edge_changes"
-//!   "explanation": "..."
+//!   "explanation": "...", "explanation_source": "deterministic"|"llm:<provider>", "explanation_error"?: "..."
 //! }
 //! ```
 
@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use super::incident::read;
 use super::window::{object, only, windows, WindowView};
-use super::{compute, ApiError, ApiState, Tenant};
+use super::{compute, phrase, ApiError, ApiState, Phrasing, Tenant};
 use crate::query::QueryBackend;
 use crate::rca::incident::{anomalies, AnomalyReport};
 
@@ -43,6 +43,8 @@ pub struct AnalyzeResponse {
     pub partial_reason: Option<String>,
     #[serde(flatten)]
     pub report: AnomalyReport,
+    #[serde(flatten)]
+    pub phrasing: Phrasing,
 }
 
 pub async fn analyze<B: QueryBackend>(
@@ -55,5 +57,13 @@ pub async fn analyze<B: QueryBackend>(
     let w = windows(&fields)?;
     let (base, inc, partial_reason) = read(&state, &tenant, &w).await?;
     let report = compute(move || anomalies(&base.aggregate, &inc.aggregate)).await?;
-    Ok(Json(AnalyzeResponse { window: w.view(), partial: partial_reason.is_some(), partial_reason, report }))
+    let mut r = AnalyzeResponse {
+        window: w.view(),
+        partial: partial_reason.is_some(),
+        partial_reason,
+        report,
+        phrasing: Phrasing::deterministic(),
+    };
+    (r.report.explanation, r.phrasing) = phrase(&state.explainer, &r, &r.report.explanation).await;
+    Ok(Json(r))
 }

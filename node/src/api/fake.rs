@@ -117,6 +117,7 @@ pub fn app(backend: FakeBackend, tenancy_enabled: bool) -> (Router, Arc<FakeBack
         max_id_length: 100,
         clock: Arc::new(FixedClock),
         baselines: Arc::new(crate::rca::Baselines::default()),
+        explainer: Arc::new(crate::llm::Explainer::off()),
     };
     (router(state), backend)
 }

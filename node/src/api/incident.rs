@@ -22,7 +22,7 @@
 //!   "edge_changes": [{"caller", "caller_operation", "callee", "calls", "error_rate", "caller_only_error_rate",
 //!                     "client", "server", "gap", "departures": ["gap"|"server"|"caller_only_errors"]}],
 //!   "dependency_graph": {"nodes", "edges": [{"from", "to", "calls", "errors", "p50_ms", "max_ms"}]},
-//!   "explanation": "..."
+//!   "explanation": "...", "explanation_source": "deterministic"|"llm:<provider>", "explanation_error"?: "..."
 //! }
 //! ```
 //!
@@ -34,7 +34,7 @@
 use serde::Serialize;
 
 use super::window::{WindowView, Windows};
-use super::{compute, ApiError, ApiState};
+use super::{compute, phrase, ApiError, ApiState, Phrasing};
 use crate::model::TenantId;
 use crate::query::QueryBackend;
 use crate::rca::incident::{incident, Collected, IncidentResult};
@@ -47,12 +47,22 @@ pub struct IncidentResponse {
     pub partial_reason: Option<String>,
     #[serde(flatten)]
     pub result: IncidentResult,
+    #[serde(flatten)]
+    pub phrasing: Phrasing,
 }
 
 pub async fn answer<B: QueryBackend>(state: &ApiState<B>, tenant: &TenantId, w: Windows) -> Result<IncidentResponse, ApiError> {
     let (base, inc, partial_reason) = read(state, tenant, &w).await?;
     let result = compute(move || incident(&base.aggregate, &inc.aggregate)).await?;
-    Ok(IncidentResponse { window: w.view(), partial: partial_reason.is_some(), partial_reason, result })
+    let mut r = IncidentResponse {
+        window: w.view(),
+        partial: partial_reason.is_some(),
+        partial_reason,
+        result,
+        phrasing: Phrasing::deterministic(),
+    };
+    (r.result.explanation, r.phrasing) = phrase(&state.explainer, &r, &r.result.explanation).await;
+    Ok(r)
 }
 
 /// Both windows' aggregates (read concurrently) and why either is partial.

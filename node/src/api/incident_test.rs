@@ -86,6 +86,57 @@ async fn an_old_incident_window_ranks_the_slow_callee_first() {
     assert!(evidence.iter().any(|e| e["type"] == "affected_callers" && e["detail"].as_str().is_some_and(|d| d.contains("web GET /"))));
     assert_eq!(body["dependency_graph"]["nodes"], json!(["api", "db", "web"]));
     assert!(body["explanation"].as_str().is_some_and(|t| t.contains("db query (latency")), "{}", body["explanation"]);
+    assert_eq!((body["explanation_source"].as_str(), body.get("explanation_error")), (Some("deterministic"), None));
+}
+
+#[tokio::test]
+async fn a_configured_llm_phrases_the_computed_answer_and_its_failure_is_reported() {
+    use axum::routing::post as route_post;
+    let seen = std::sync::Arc::new(parking_lot::Mutex::new(String::new()));
+    let record = seen.clone();
+    let server = axum::Router::new().route(
+        "/api/chat",
+        route_post(move |axum::Json(body): axum::Json<Value>| {
+            let record = record.clone();
+            async move {
+                *record.lock() = body["messages"][1]["content"].as_str().unwrap_or_default().to_owned();
+                axum::Json(json!({"message": {"role": "assistant", "content": "db's queries slowed tenfold."}}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, server).await });
+    let settings = |url: String| crate::llm::LlmSettings {
+        provider: crate::llm::Provider::Ollama,
+        url,
+        model: "m".into(),
+        api_key: String::new(),
+        timeout: std::time::Duration::from_secs(5),
+    };
+    let with_llm = |url: String| {
+        let state = super::super::ApiState {
+            backend: std::sync::Arc::new(backend()),
+            tenancy_enabled: false,
+            max_id_length: 100,
+            clock: std::sync::Arc::new(super::super::fake::FixedClock),
+            baselines: std::sync::Arc::new(crate::rca::Baselines::default()),
+            explainer: std::sync::Arc::new(crate::llm::Explainer::new(Some(settings(url))).expect("client")),
+        };
+        super::super::router(state)
+    };
+    let window = json!({"start": T0 + HOUR, "end": T0 + 2 * HOUR});
+    let body = post(&with_llm(url), "/api/v1/ai/rca", window.clone()).await.json();
+    assert_eq!(
+        (body["explanation"].as_str(), body["explanation_source"].as_str()),
+        (Some("db's queries slowed tenfold."), Some("llm:ollama"))
+    );
+    assert!(seen.lock().contains(r#""root_cause":{"#), "the prompt carries the computed JSON");
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind").local_addr().expect("addr");
+    let body = post(&with_llm(format!("http://{closed}")), "/api/v1/ai/analyze", window).await.json();
+    assert_eq!(body["explanation_source"], "deterministic");
+    assert!(body["explanation_error"].as_str().is_some_and(|e| e.starts_with("llm:ollama request failed")), "{body}");
+    assert!(body["explanation"].as_str().is_some_and(|t| t.contains("left their baseline")));
 }
 
 #[tokio::test]

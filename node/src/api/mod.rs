@@ -59,6 +59,8 @@ pub struct ApiState<B> {
     pub clock: SharedClock,
     /// Latency baselines learned from finished sessions, for RCA.
     pub baselines: Arc<crate::rca::Baselines>,
+    /// Phrases computed RCA results (deterministic, or the configured LLM).
+    pub explainer: Arc<crate::llm::Explainer>,
 }
 
 // Not derived: a derive would require `B: Clone`, but only the `Arc` is cloned.
@@ -70,6 +72,7 @@ impl<B> Clone for ApiState<B> {
             max_id_length: self.max_id_length,
             clock: Arc::clone(&self.clock),
             baselines: Arc::clone(&self.baselines),
+            explainer: Arc::clone(&self.explainer),
         }
     }
 }
@@ -97,6 +100,37 @@ pub fn router<B: QueryBackend>(state: ApiState<B>) -> Router {
 
 async fn unknown_route(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!("no route {}", params::quoted(uri.path())))
+}
+
+/// Where an answer's `explanation` came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Phrasing {
+    /// `deterministic` or `llm:<provider>`.
+    pub explanation_source: String,
+    /// Why the configured LLM's text is not used (timeout, error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation_error: Option<String>,
+}
+
+impl Phrasing {
+    pub fn deterministic() -> Self {
+        Self { explanation_source: "deterministic".to_owned(), explanation_error: None }
+    }
+}
+
+/// The explanation of a computed answer whose deterministic text is
+/// `deterministic`: that text, or the configured LLM's phrasing of the
+/// answer, with where it came from.
+async fn phrase<T: serde::Serialize>(explainer: &crate::llm::Explainer, answer: &T, deterministic: &str) -> (String, Phrasing) {
+    let explained = match serde_json::to_value(answer) {
+        Ok(computed) => explainer.explain(&computed, deterministic.to_owned()).await,
+        Err(e) => crate::llm::Explanation {
+            text: deterministic.to_owned(),
+            source: "deterministic".to_owned(),
+            error: Some(format!("answer not serializable for the llm: {e}")),
+        },
+    };
+    (explained.text, Phrasing { explanation_source: explained.source, explanation_error: explained.error })
 }
 
 /// Runs CPU-bound answer building on the blocking pool.

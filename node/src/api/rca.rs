@@ -35,9 +35,16 @@
 //!      "request_would_succeed"}],
 //!   "chains": [{"weight", "steps": [{"kind": "span_failure"|"error_log"|"latency_anomaly"|"exemplar_outlier",
 //!                                    "service", "operation", "at", "interpretation"}]}],
-//!   "explanation": "..."
+//!   "explanation": "...",
+//!   "explanation_source": "deterministic"|"llm:openai"|"llm:anthropic"|"llm:ollama",
+//!   "explanation_error"?: "llm:openai timed out after 10000 ms; the deterministic explanation is answered"
 //! }
 //! ```
+//!
+//! `explanation` is built from the computed fields; with `[llm]` configured
+//! a model rephrases it (prompted with this JSON and told not to add
+//! causes), and on any failure the deterministic text is answered and
+//! `explanation_error` says why.
 //!
 //! The answer for an incident is documented in `incident.rs`.
 //!
@@ -51,7 +58,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::window::{object, only, windows, Windows};
-use super::{compute, incident, params, ApiError, ApiState, Tenant};
+use super::{compute, incident, params, phrase, ApiError, ApiState, Phrasing, Tenant};
 use crate::model::{CorrelationId, TenantId};
 use crate::query::{merge, QueryBackend, SessionData};
 use crate::rca::{analyze, samples, Baselines, RcaInput, RcaResult, RcaSpan};
@@ -67,6 +74,8 @@ pub struct RcaResponse {
     pub partial_reason: Option<String>,
     #[serde(flatten)]
     pub result: RcaResult,
+    #[serde(flatten)]
+    pub phrasing: Phrasing,
 }
 
 pub async fn rca<B: QueryBackend>(State(state): State<ApiState<B>>, Tenant(tenant): Tenant, body: Bytes) -> Result<Response, ApiError> {
@@ -81,7 +90,9 @@ pub async fn rca<B: QueryBackend>(State(state): State<ApiState<B>>, Tenant(tenan
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no session with correlation id {}", params::quoted(id.as_str()))))?;
     let baselines = state.baselines.clone();
-    compute(move || answer(&tenant, &data, &baselines)).await.map(|r| Json(r).into_response())
+    let mut r = compute(move || answer(&tenant, &data, &baselines)).await?;
+    (r.result.explanation, r.phrasing) = phrase(&state.explainer, &r, &r.result.explanation).await;
+    Ok(Json(r).into_response())
 }
 
 /// The analysis of one session against the node's baselines, leaving the
@@ -107,6 +118,7 @@ pub fn answer(tenant: &TenantId, data: &SessionData, baselines: &Baselines) -> R
         partial: data.partial.is_some(),
         partial_reason: data.partial.clone(),
         result: analyze(&input, &view),
+        phrasing: Phrasing::deterministic(),
     }
 }
 

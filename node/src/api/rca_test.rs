@@ -24,6 +24,7 @@ fn app_with(backend: FakeBackend, baselines: Baselines) -> (axum::Router, Arc<Fa
         max_id_length: 100,
         clock: Arc::new(FixedClock),
         baselines: Arc::new(baselines),
+        explainer: Arc::new(crate::llm::Explainer::off()),
     };
     (router(state), backend)
 }
