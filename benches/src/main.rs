@@ -7,9 +7,12 @@
 //!   session.
 //! * `flush`: ClickHouse flush throughput of the node's store vs a bare
 //!   insert of the same rows, in one run against the same server.
+//! * `rca-eval`: fault-injection evaluation of per-request and
+//!   per-incident RCA (AC@1, AC@3, Avg@5 per fault kind).
 
 mod flush;
 mod proc;
+mod rca_eval;
 mod workload;
 
 /// The same allocator as the node, so decode-only and end-to-end compare
@@ -55,6 +58,8 @@ enum Cmd {
     },
     /// ClickHouse flush throughput vs a bare insert of the same rows.
     Flush(flush::Args),
+    /// RCA accuracy on injected faults (AC@1, AC@3, Avg@5 per fault kind).
+    RcaEval(rca_eval::Args),
 }
 
 #[tokio::main]
@@ -66,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Memory { span_requests, sessions } => memory(&cli.node_bin, span_requests, sessions).await,
         Cmd::Flush(args) => flush::run(args).await,
+        Cmd::RcaEval(args) => rca_eval::run(args),
     }
 }
 

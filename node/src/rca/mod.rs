@@ -18,6 +18,7 @@
 //! | `anomaly.rs` | spans whose self time or duration left their baseline |
 //! | `counterfactual.rs` | re-timing a tree with spans at their p50; failures spared by a fix |
 //! | `rank.rs` | the ranked candidates with evidence |
+//! | `causal.rs` | causal corrections: timeouts blamed on slow callees, retry waits discounted |
 //! | `chains.rs` | Chain-of-Event style chains from first cause to symptom |
 //! | `explain.rs` | deterministic text from the result |
 //! | `analyze.rs` | runs them all and shapes the answer |
@@ -26,6 +27,7 @@
 mod analyze;
 mod anomaly;
 mod baseline;
+mod causal;
 mod chains;
 mod counterfactual;
 mod critical_path;

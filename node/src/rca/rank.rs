@@ -13,7 +13,8 @@
 //! | `critical_path` | the largest shares of the critical path among spans without a usable baseline | share of the path | 0.3 |
 //!
 //! When the request failed (a root span failed), the failure is the
-//! symptom: the impact of latency kinds is halved. Ties: error origins in
+//! symptom: the impact of latency kinds is halved. Timeouts are then blamed
+//! on the slow callee and retry waits discounted (`causal.rs`). Ties: error origins in
 //! origin order, then earlier spans, then by name.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -161,6 +162,7 @@ pub fn rank(facts: &Facts) -> Vec<Candidate> {
     all.extend(latency_candidates(facts));
     all.extend(error_log_candidates(facts));
     all.extend(critical_path_candidates(facts));
+    super::causal::adjust(facts, &mut all);
     for c in &mut all {
         c.score = (c.score * 1_000.0).round() / 1_000.0;
     }

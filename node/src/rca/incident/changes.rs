@@ -7,7 +7,7 @@
 //! | `self_time` | both windows ≥ [`SAMPLES_MIN`] calls; p50 × [`P50_RATIO_MIN`] or p90 × [`P90_RATIO_MIN`], and ≥ [`EXCESS_MS_MIN`] ms more |
 //! | `duration` | the same test on the duration (used for callers' symptoms, not blame) |
 //! | `error_logs` | error logs per call up by ≥ 0.05 and ×2, at least 3 |
-//! | `log_template` | a line written on ≥ 30% of calls halves (gone), or a new one appears on ≥ 10% of calls (at least 3) |
+//! | `log_template` | a line written on ≥ 30% of calls drops by a quarter or more, z ≥ [`Z_MIN`] (gone), or a new one appears on ≥ 10% of calls (at least 3) |
 //! | edge `gap` | client-side minus server-side time of a synchronous call, the `self_time` test |
 
 use serde::Serialize;
@@ -23,6 +23,9 @@ pub const ERROR_RATE_DELTA_MIN: f64 = 0.02;
 pub const Z_MIN: f64 = 3.0;
 /// A template is "usual" when written on at least this share of calls.
 const TEMPLATE_USUAL_RATE: f64 = 0.3;
+/// A usual template is gone when written on at most this share of its
+/// baseline rate (and the drop is significant: z ≥ [`Z_MIN`]).
+const TEMPLATE_GONE_SHARE: f64 = 0.75;
 /// A new template counts when written on at least this share of calls.
 const TEMPLATE_NEW_RATE: f64 = 0.1;
 /// Smallest percentile taken as a denominator (ms), so sub-µs values do not
@@ -186,7 +189,9 @@ fn template_changes(b: &OpStats, b_sessions: u64, i: &OpStats, i_sessions: u64) 
     let mut out = Vec::new();
     for (t, nb) in &b.templates {
         let per_call = Pair { baseline: *nb as f64 / b_calls as f64, incident: count(i, t) as f64 / i_calls as f64 };
-        if per_call.baseline >= TEMPLATE_USUAL_RATE && per_call.incident <= per_call.baseline / 2.0 {
+        let (seen_b, seen_i) = ((*nb).min(b_calls), count(i, t).min(i_calls));
+        let z = z_score(b_calls - seen_b, b_calls, i_calls - seen_i, i_calls);
+        if per_call.baseline >= TEMPLATE_USUAL_RATE && per_call.incident <= TEMPLATE_GONE_SHARE * per_call.baseline && z >= Z_MIN {
             out.push(TemplateChange { template: t.clone(), per_call, change: "gone" });
         }
     }
