@@ -4,8 +4,11 @@
 //! Each case generates a random topology of 20-40 services (fan-out,
 //! parallel and asynchronous calls, retries, timeouts, uninstrumented
 //! databases, logs), a baseline window of normal requests and an incident
-//! window with one injected fault of known ground truth, as OTLP spans and
-//! log records. Both RCA forms run in-process through the node's own
+//! window with one injected fault of known ground truth and random
+//! magnitude (weak ones included), as OTLP spans and log records. The
+//! windows differ in traffic mix too, and the incident window carries
+//! benign drift elsewhere (a service 15% slower, an operation failing 2%
+//! instead of 0.2%), so a method must tell the fault from noise. Both RCA forms run in-process through the node's own
 //! functions:
 //! * per request: `rca::analyze` on one affected request (a failed one if
 //!   any, else the slowest the fault touched), against HDR baselines
@@ -33,9 +36,10 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use faults::{choose, Fault, Kind, Reach, KINDS};
+use rand::Rng;
 use score::{rank_of, services, Tally};
 use topology::Topology;
-use traffic::{request, Request};
+use traffic::{request, Mix, Request};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -72,8 +76,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 anyhow::bail!("no target for {} within {TOPOLOGY_TRIES} topologies (seed {seed})", kind.name());
             };
             let truth = fault.truth(&topo);
-            let baseline: Vec<Request> = window(&topo, None, &mut rng, args.requests, 0);
-            let incident: Vec<Request> = window(&topo, Some(&fault), &mut rng, args.requests, args.requests);
+            let (base_mix, incident_mix) = mixes(&topo, &fault, &mut rng);
+            let baseline: Vec<Request> = window(&topo, None, &base_mix, &mut rng, args.requests, 0);
+            let incident: Vec<Request> = window(&topo, Some(&fault), &incident_mix, &mut rng, args.requests, args.requests);
             let incident_ranked = per_incident_ranking(&baseline, &incident);
             let request_ranked = per_request_ranking(&baseline, &incident);
             per_incident.ranks.push(rank_of(&incident_ranked, &truth));
@@ -107,7 +112,7 @@ fn setup(kind: Kind, seed: u64, requests: usize) -> Option<(Topology, Fault, Std
         let topo = Topology::generate(&mut rng);
         let mut reach = Reach { min: (REACH_SHARE_MIN * REACH_SAMPLE as f64) as usize, ..Default::default() };
         for n in 0..REACH_SAMPLE {
-            let r = request(&topo, None, &mut rng, n as u64, START_NS);
+            let r = request(&topo, None, &Mix::default(), &mut rng, n as u64, START_NS);
             for &op in &r.ops {
                 *reach.ops.entry(op).or_default() += 1;
             }
@@ -123,8 +128,24 @@ fn setup(kind: Kind, seed: u64, requests: usize) -> Option<(Topology, Fault, Std
     None
 }
 
-fn window(topo: &Topology, fault: Option<&Fault>, rng: &mut StdRng, requests: usize, first: usize) -> Vec<Request> {
-    (first..first + requests).map(|n| request(topo, fault, rng, n as u64 + 1_000, START_NS + n as u64 * REQUEST_GAP_NS)).collect()
+fn window(topo: &Topology, fault: Option<&Fault>, mix: &Mix, rng: &mut StdRng, requests: usize, first: usize) -> Vec<Request> {
+    (first..first + requests).map(|n| request(topo, fault, mix, rng, n as u64 + 1_000, START_NS + n as u64 * REQUEST_GAP_NS)).collect()
+}
+
+/// Each window's traffic mix (entry weights 0.5-2 drawn per window) and,
+/// in the incident window, benign drift away from the fault's service.
+fn mixes(topo: &Topology, fault: &Fault, rng: &mut StdRng) -> (Mix, Mix) {
+    let weights = |rng: &mut StdRng| (0..topo.entries.len()).map(|_| rng.random_range(0.5..2.0)).collect::<Vec<f64>>();
+    let base = Mix { weights: weights(rng), ..Default::default() };
+    let others: Vec<usize> = (0..topo.services.len()).filter(|&s| s != fault.service && Some(s) != fault.callee).collect();
+    let other = |rng: &mut StdRng| others[rng.random_range(0..others.len())];
+    let flaky_service = other(rng);
+    let incident = Mix {
+        weights: weights(rng),
+        slower_service: Some(other(rng)),
+        flaky_op: Some((flaky_service, rng.random_range(0..topo.services[flaky_service].ops.len()))),
+    };
+    (base, incident)
 }
 
 fn per_incident_ranking(baseline: &[Request], incident: &[Request]) -> Vec<String> {

@@ -5,7 +5,9 @@
 //! Realism: log-normal jitter on every duration, 1% slow outliers, 0.2%
 //! background failures, retries with backoff, caller timeouts, callers that
 //! absorb 10% of their callees' failures, asynchronous consumers whose
-//! failures do not propagate.
+//! failures do not propagate; per window, a traffic mix (weights of the
+//! entry operations) and, in incident windows, benign drift unrelated to
+//! the fault (one service 15% slower, one operation flakier).
 
 use std::collections::HashSet;
 
@@ -53,9 +55,35 @@ struct Served {
     empty: bool,
 }
 
+/// What a window's traffic looks like besides the fault.
+#[derive(Debug, Clone, Default)]
+pub struct Mix {
+    /// Weight of each entry operation (same order as `Topology::entries`).
+    pub weights: Vec<f64>,
+    /// A service whose every operation is 15% slower (benign drift).
+    pub slower_service: Option<usize>,
+    /// An operation failing 2% of calls instead of 0.2%.
+    pub flaky_op: Option<(usize, usize)>,
+}
+
+impl Mix {
+    fn entry(&self, rng: &mut StdRng) -> usize {
+        let total: f64 = self.weights.iter().sum();
+        let mut x = rng.random_range(0.0..total.max(f64::MIN_POSITIVE));
+        for (i, w) in self.weights.iter().enumerate() {
+            if x < *w {
+                return i;
+            }
+            x -= w;
+        }
+        self.weights.len().saturating_sub(1)
+    }
+}
+
 struct Sim<'a> {
     topo: &'a Topology,
     fault: Option<&'a Fault>,
+    mix: &'a Mix,
     rng: &'a mut StdRng,
     trace: [u8; 16],
     next_span: u64,
@@ -63,12 +91,16 @@ struct Sim<'a> {
 }
 
 /// Request number `n` starting at `start_ns`.
-pub fn request(topo: &Topology, fault: Option<&Fault>, rng: &mut StdRng, n: u64, start_ns: u64) -> Request {
+pub fn request(topo: &Topology, fault: Option<&Fault>, mix: &Mix, rng: &mut StdRng, n: u64, start_ns: u64) -> Request {
     let mut trace = [0u8; 16];
     trace[..8].copy_from_slice(&0x0e7a_u64.to_be_bytes());
     trace[8..].copy_from_slice(&(n + 1).to_be_bytes());
-    let (s, k) = topo.entries[rng.random_range(0..topo.entries.len())];
-    let mut sim = Sim { topo, fault, rng, trace, next_span: 0, out: Request::default() };
+    let (s, k) = if mix.weights.len() == topo.entries.len() {
+        topo.entries[mix.entry(rng)]
+    } else {
+        topo.entries[rng.random_range(0..topo.entries.len())]
+    };
+    let mut sim = Sim { topo, fault, mix, rng, trace, next_span: 0, out: Request::default() };
     let served = sim.serve(s, k, start_ns, None, SpanKind::Server);
     sim.out.root_failed = served.failed;
     sim.out.duration_ns = served.end - start_ns;
@@ -144,6 +176,9 @@ impl Sim<'_> {
         if self.rng.random_bool(0.01) {
             self_ms *= 3.0;
         }
+        if self.mix.slower_service == Some(s) {
+            self_ms *= 1.15;
+        }
         for slow in [Kind::LatencyLeaf, Kind::LatencyMiddle, Kind::CpuContention] {
             if let Some(f) = self.targets(slow, s, k) {
                 self_ms *= f.factor;
@@ -183,7 +218,8 @@ impl Sim<'_> {
                 empty = true;
             }
         }
-        if !failed && self.rng.random_bool(0.002) {
+        let background = if self.mix.flaky_op == Some((s, k)) { 0.02 } else { 0.002 };
+        if !failed && self.rng.random_bool(background) {
             failed = true;
             message = "transient error".to_owned();
             exception = true;
