@@ -51,7 +51,9 @@ pub struct Args {
     requests: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Print every case: the fault and both top-3 lists.
+    /// Print every case: the fault and both top-3 lists, and for
+    /// per-incident misses what the analysis saw of the truth (with
+    /// `RCA_EVAL_DEBUG=1`, also per-request candidates).
     #[arg(long)]
     verbose: bool,
 }

@@ -108,3 +108,24 @@ pub fn window_input(data: &SessionData, start: u64, end: u64) -> RcaInput {
     input.exemplars.clear();
     input
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rca::fixtures::sp;
+
+    #[test]
+    fn node_answers_merge_with_their_reasons() {
+        let one = |service: &str, partial: Option<&str>| {
+            let mut aggregate = WindowAggregate::default();
+            aggregate.observe(&RcaInput { spans: vec![sp(service, "op", 1, None, 0, 5)], ..Default::default() });
+            Collected { aggregate, partial: partial.map(str::to_owned) }
+        };
+        let mut all = one("a", None);
+        all.merge(&one("b", Some("node 2: 3 session(s) could not be read")));
+        all.merge(&one("c", Some("node 3: more than 5000 sessions")));
+        assert_eq!(all.aggregate.sessions, 3);
+        assert_eq!(all.aggregate.ops.len(), 3);
+        assert_eq!(all.partial.as_deref(), Some("node 2: 3 session(s) could not be read; node 3: more than 5000 sessions"));
+    }
+}
