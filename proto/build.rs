@@ -2,11 +2,11 @@
 //! OllyStack needs no system `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/ollystack/v1/store.proto"];
+    let files = ["proto/ollystack/v1/store.proto", "proto/ollystack/v1/cluster.proto"];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }
     let descriptors = protox::compile(files, ["proto"])?;
-    tonic_prost_build::configure().build_client(false).build_server(false).compile_fds(descriptors)?;
+    tonic_prost_build::configure().compile_fds(descriptors)?;
     Ok(())
 }

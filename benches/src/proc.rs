@@ -24,6 +24,8 @@ pub async fn spawn(bin: &str, data_dir: &std::path::Path, extra: &[&str]) -> any
             "127.0.0.1:0",
             "--listen-api",
             "127.0.0.1:0",
+            "--listen-cluster",
+            "127.0.0.1:0",
             "--log",
             "warn",
         ])

@@ -27,6 +27,7 @@
 
 pub mod api;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod correlate;
 pub mod error;

@@ -33,7 +33,7 @@ enum Command {
         #[arg(long, short = 'c', env = "OLLYSTACK_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
         /// Log filter (tracing EnvFilter syntax).
-        #[arg(long, env = "OLLYSTACK_LOG", default_value = "info")]
+        #[arg(long, env = "OLLYSTACK_LOG", default_value = "info,openraft=warn")]
         log: String,
         #[command(flatten)]
         overrides: Box<Overrides>,
@@ -52,6 +52,47 @@ enum Command {
         #[command(flatten)]
         overrides: Box<Overrides>,
     },
+    /// Start a node that joins an existing cluster through `--seed` (any
+    /// member's cluster address). A data dir that already belongs to the
+    /// cluster simply resumes. Takes the same options as `start`; the
+    /// cluster's join token must be given (`--cluster-join-token`).
+    Join {
+        /// A member's cluster listener, HOST:PORT.
+        #[arg(long = "seed", id = "join_seed", value_name = "HOST:PORT")]
+        join_seed: String,
+        /// TOML config file (unknown keys are rejected).
+        #[arg(long, short = 'c', env = "OLLYSTACK_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Log filter (tracing EnvFilter syntax).
+        #[arg(long, env = "OLLYSTACK_LOG", default_value = "info,openraft=warn")]
+        log: String,
+        #[command(flatten)]
+        overrides: Box<Overrides>,
+    },
+    /// Print the cluster's members (roles, health, ring share) and its ring
+    /// epoch, as the node at `--node` sees them.
+    Members {
+        /// The node to ask (its cluster listener). Default: this config's
+        /// cluster address.
+        #[arg(long, value_name = "HOST:PORT")]
+        node: Option<String>,
+        #[arg(long, short = 'c', env = "OLLYSTACK_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        overrides: Box<Overrides>,
+    },
+    /// Drain the node at `--node` off the ring (its sessions move to their
+    /// new owners) and remove it from the cluster; the node then stops.
+    Leave {
+        /// The node that leaves (its cluster listener). Default: this
+        /// config's cluster address.
+        #[arg(long, value_name = "HOST:PORT")]
+        node: Option<String>,
+        #[arg(long, short = 'c', env = "OLLYSTACK_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        overrides: Box<Overrides>,
+    },
     /// Print the version and exit.
     Version,
 }
@@ -63,23 +104,18 @@ fn main() -> ExitCode {
             println!("ollystack-node {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Start { config, log, overrides } => {
-            tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(log)).init();
-            let config = match Config::load(config.as_deref(), &overrides) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            match run(config) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::Start { config, log, overrides } => start(config, log, &overrides, None),
+        Command::Join { join_seed, config, log, overrides } => start(config, log, &overrides, Some(join_seed)),
+        Command::Members { node, config, overrides } => client_call(config, &overrides, node, |addr, cfg| async move {
+            let table = ollystack_node::cluster::members_via(&addr, rpc_timeout(&cfg)).await?;
+            print!("{table}");
+            Ok(())
+        }),
+        Command::Leave { node, config, overrides } => client_call(config, &overrides, node, |addr, cfg| async move {
+            let epoch = ollystack_node::cluster::leave_via(&addr, &cfg.cluster.join_token, rpc_timeout(&cfg) * 30).await?;
+            println!("{addr} left the cluster; ring epoch is now {epoch}");
+            Ok(())
+        }),
         Command::Migrate { config, log, mut overrides } => {
             tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(log)).init();
             overrides.storage_backend = Some("clickhouse".into());
@@ -105,6 +141,58 @@ fn main() -> ExitCode {
     }
 }
 
+fn start(config: Option<PathBuf>, log: String, overrides: &Overrides, seed: Option<String>) -> ExitCode {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(log)).init();
+    let mut config = match Config::load(config.as_deref(), overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    config.cluster.seed = seed;
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn rpc_timeout(config: &Config) -> std::time::Duration {
+    std::time::Duration::from_millis(config.cluster.rpc_timeout_ms)
+}
+
+/// Runs one call against a node's cluster listener (`node`, or the
+/// config's cluster address).
+fn client_call<F, Fut>(config: Option<PathBuf>, overrides: &Overrides, node: Option<String>, call: F) -> ExitCode
+where
+    F: FnOnce(String, Config) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ollystack_node::cluster::ClusterError>>,
+{
+    let config = match Config::load(config.as_deref(), overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let addr = node.unwrap_or_else(|| config.cluster.advertise_addr.clone());
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(call(addr.clone(), config)).map_err(|e| e.to_string()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {addr}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn migrate(settings: &ollystack_node::store::clickhouse::ClickHouseSettings) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = runtime.block_on(ollystack_node::store::clickhouse::migrate(settings))?;
@@ -120,10 +208,13 @@ fn run(config: Config) -> anyhow::Result<()> {
     runtime.block_on(async {
         let node = ollystack_node::node::start(config).await?;
         println!(
-            "ollystack-node ready: otlp grpc {} | otlp http {} | api http://{}",
-            node.otlp_grpc_addr, node.otlp_http_addr, node.api_addr
+            "ollystack-node ready: otlp grpc {} | otlp http {} | api http://{} | cluster {} ({})",
+            node.otlp_grpc_addr, node.otlp_http_addr, node.api_addr, node.cluster_addr, node.cluster.id
         );
-        wait_for_signal().await;
+        tokio::select! {
+            _ = wait_for_signal() => {}
+            _ = node.removed_from_cluster() => tracing::info!("this node left the cluster"),
+        }
         tracing::info!("shutting down");
         node.shutdown().await;
         Ok(())

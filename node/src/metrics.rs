@@ -85,6 +85,12 @@ pub struct NodeMetrics {
     pub trace_id_conflicts: Counter,
     /// Trace-derived sessions merged into an explicit session.
     pub trace_merges: Counter,
+    /// Live sessions shipped to the node that owns them (merges into a
+    /// session owned elsewhere, handoff after a ring change).
+    pub sessions_shipped: Counter,
+    /// Batches and session groups forwarded to other nodes, and failures.
+    pub forward_requests: Counter,
+    pub forward_failures: Counter,
     /// Deprecated semantic-convention attributes seen (and migrated).
     pub deprecated_attributes: LabeledCounter,
     pub sessions_live: Gauge,
@@ -175,6 +181,27 @@ impl NodeMetrics {
             "counter",
             "Trace-derived sessions merged into an explicit session.",
             self.trace_merges.get(),
+        );
+        simple(
+            &mut out,
+            "ollystack_cluster_sessions_shipped_total",
+            "counter",
+            "Live sessions shipped to the node that owns them (merges, handoff).",
+            self.sessions_shipped.get(),
+        );
+        simple(
+            &mut out,
+            "ollystack_cluster_forward_requests_total",
+            "counter",
+            "Forward calls to other nodes.",
+            self.forward_requests.get(),
+        );
+        simple(
+            &mut out,
+            "ollystack_cluster_forward_failures_total",
+            "counter",
+            "Forward calls to other nodes that failed (the sender was told to retry).",
+            self.forward_failures.get(),
         );
         labeled(
             &mut out,

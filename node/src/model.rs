@@ -8,7 +8,8 @@ use std::sync::Arc;
 /// Only the `correlate` module builds these from untrusted input (after
 /// validation); everything downstream can rely on the value being sanitized
 /// (at most `max_id_length` bytes of `[A-Za-z0-9_-]`).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+/// `Deserialize` is for answers from peer nodes (trusted, like storage).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct CorrelationId(Arc<str>);
 
@@ -37,7 +38,7 @@ impl fmt::Debug for CorrelationId {
 }
 
 /// A tenant. `default` when tenancy is off or the data names no tenant.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct TenantId(Arc<str>);
 

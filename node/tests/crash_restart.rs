@@ -20,7 +20,17 @@ struct Proc {
 
 async fn spawn_node(dir: &std::path::Path) -> Proc {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ollystack-node"))
-        .args(["start", "--listen-otlp-grpc", "127.0.0.1:0", "--listen-otlp-http", "127.0.0.1:0", "--listen-api", "127.0.0.1:0"])
+        .args([
+            "start",
+            "--listen-otlp-grpc",
+            "127.0.0.1:0",
+            "--listen-otlp-http",
+            "127.0.0.1:0",
+            "--listen-api",
+            "127.0.0.1:0",
+            "--listen-cluster",
+            "127.0.0.1:0",
+        ])
         .arg("--data-dir")
         .arg(dir)
         .args(["--session-idle-timeout-ms", "1500", "--session-tick-interval-ms", "100", "--log", "warn"])

@@ -10,7 +10,8 @@ pub const MAX_VALUES_PER_WINDOW: u64 = 1_000_000;
 
 /// A time window: windows are `window_ms` long and aligned to the Unix epoch,
 /// so every node computes the same window for the same instant.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Window(pub u64);
 
 /// Why a limiter configuration is invalid; names the field and the value.
@@ -26,8 +27,10 @@ pub enum ConfigError {
     Limit { attribute: String, limit: u64 },
 }
 
-/// The limits, immutable once validated.
-#[derive(Clone, PartialEq, Eq, Debug)]
+/// The limits, immutable once validated. Deserializing validates too (it
+/// goes through [`LimiterConfig::new`]), so a stored config cannot bypass it.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "LimiterConfigRecord")]
 pub struct LimiterConfig {
     /// Length of a window.
     window_ms: u64,
@@ -36,6 +39,23 @@ pub struct LimiterConfig {
     lease_units: u64,
     /// Attribute name → distinct values allowed per window.
     limits: BTreeMap<String, u64>,
+}
+
+/// The unvalidated serialized form of [`LimiterConfig`].
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimiterConfigRecord {
+    window_ms: u64,
+    lease_units: u64,
+    limits: BTreeMap<String, u64>,
+}
+
+impl TryFrom<LimiterConfigRecord> for LimiterConfig {
+    type Error = ConfigError;
+
+    fn try_from(record: LimiterConfigRecord) -> Result<Self, ConfigError> {
+        Self::new(record.window_ms, record.lease_units, record.limits)
+    }
 }
 
 impl LimiterConfig {

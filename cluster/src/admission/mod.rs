@@ -59,8 +59,16 @@
 //! [`MAX_OPEN_WINDOWS`] windows per attribute. A node keeps at most `N`
 //! known values and one lease per (attribute, window), for the current and
 //! the previous window only.
+//!
+//! # Serialization
+//!
+//! The commands, responses, config and [`LimiterState`] are serde types, for
+//! the Raft log and snapshots. Maps keyed by tuples or newtypes serialize as
+//! lists of pairs (JSON keys are strings); deserializing a config or a state
+//! validates it.
 
 mod config;
+mod map_pairs;
 mod node;
 mod state;
 

@@ -12,11 +12,12 @@ use crate::NodeId;
 pub const MAX_OPEN_WINDOWS: usize = 4;
 
 /// A lease, numbered by the state machine in apply order.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct LeaseId(pub u64);
 
 /// A change to the limiter, proposed through Raft and applied in log order.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     /// `node` asks for `want` more units of (`attribute`, `window`), on its
     /// lease `lease` or, when `None`, on a new lease.
@@ -30,7 +31,7 @@ pub enum Command {
 }
 
 /// What applying a [`Command`] did.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Response {
     /// The lease now grants `granted` units in all.
     Leased {
@@ -52,7 +53,7 @@ pub enum Response {
 }
 
 /// Why a command changed nothing.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Refusal {
     UnknownAttribute,
     /// The window expired (or never can be leased again).
@@ -88,7 +89,8 @@ pub struct Violation {
     pub what: &'static str,
 }
 
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LeaseState {
     node: NodeId,
     /// Units granted in all; at least 1.
@@ -97,9 +99,12 @@ struct LeaseState {
     consumed: u64,
 }
 
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct WindowState {
     admitted: BTreeSet<String>,
+    /// A list of pairs in JSON: its keys are not strings.
+    #[serde(with = "super::map_pairs")]
     leases: BTreeMap<LeaseId, LeaseState>,
 }
 
@@ -115,15 +120,41 @@ impl WindowState {
 }
 
 /// The limiter's replicated state. Deterministic: the same commands in the
-/// same order give the same state on every replica.
-#[derive(Clone, PartialEq, Eq, Debug)]
+/// same order give the same state on every replica. Serializable for Raft
+/// snapshots; deserializing checks [`LimiterState::check_invariants`], so a
+/// corrupt snapshot is refused instead of breaking the limit.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "LimiterStateRecord")]
 pub struct LimiterState {
     config: LimiterConfig,
     /// Windows before this one are closed.
     open_from: Window,
     /// The ID of the next lease created.
     next_lease: u64,
+    /// A list of pairs in JSON: its keys are not strings.
+    #[serde(with = "super::map_pairs")]
     windows: BTreeMap<(String, Window), WindowState>,
+}
+
+/// The unchecked serialized form of [`LimiterState`].
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimiterStateRecord {
+    config: LimiterConfig,
+    open_from: Window,
+    next_lease: u64,
+    #[serde(with = "super::map_pairs")]
+    windows: BTreeMap<(String, Window), WindowState>,
+}
+
+impl TryFrom<LimiterStateRecord> for LimiterState {
+    type Error = Violation;
+
+    fn try_from(record: LimiterStateRecord) -> Result<Self, Violation> {
+        let state = Self { config: record.config, open_from: record.open_from, next_lease: record.next_lease, windows: record.windows };
+        state.check_invariants()?;
+        Ok(state)
+    }
 }
 
 impl LimiterState {

@@ -88,3 +88,67 @@ fn open_windows_are_bounded() {
     assert!(matches!(state.apply(&lease(1, 99, None, 1)), Response::Leased { .. }));
     assert_eq!(state.check_invariants(), Ok(()));
 }
+
+/// Two attributes, several windows, leases with and without reports, an
+/// expiry: every map and field of the state is non-empty or non-default.
+fn busy_state() -> LimiterState {
+    let config = LimiterConfig::new(1000, 4, [(ATTR.to_owned(), 10), ("route".to_owned(), 3)]).expect("valid config");
+    let mut state = LimiterState::new(config);
+    for window in [4, 5, 6] {
+        state.apply(&lease(1, window, None, 4));
+        state.apply(&lease(2, window, None, 2));
+    }
+    state.apply(&report(1, 5, 2, 2, &["a", "b"]));
+    state.apply(&report(2, 5, 3, 1, &["c"]));
+    state.apply(&Command::Expire { before_window: Window(5) });
+    let route = Command::Lease { node: NodeId(3), attribute: "route".to_owned(), window: Window(6), lease: None, want: 9 };
+    assert_eq!(state.apply(&route), Response::Leased { lease: LeaseId(6), granted: 3 });
+    state
+}
+
+#[test]
+fn state_round_trips_through_json() {
+    let state = busy_state();
+    let json = serde_json::to_string(&state).expect("serializes");
+    let back: LimiterState = serde_json::from_str(&json).expect("deserializes");
+    assert_eq!(back, state);
+    assert_eq!(back.check_invariants(), Ok(()));
+    assert_eq!(back.usage(ATTR, Window(5)), Some(Usage { limit: 10, admitted: 3, outstanding: 3 }));
+    assert!(back.is_admitted(ATTR, Window(5), "c"));
+}
+
+#[test]
+fn deserializing_refuses_a_state_past_its_limit() {
+    let mut json: serde_json::Value = serde_json::to_value(busy_state()).expect("serializes");
+    // Grant lease 6 ("route", limit 3) one unit more than the limit.
+    let windows = json["windows"].as_array_mut().expect("windows are a list of pairs");
+    let route = windows.iter_mut().find(|pair| pair[0][0] == "route").expect("the route window");
+    route[1]["leases"][0][1]["granted"] = 4.into();
+    let error = serde_json::from_value::<LimiterState>(json).expect_err("over the limit");
+    assert!(error.to_string().contains("exceed the limit"), "{error}");
+}
+
+#[test]
+fn deserializing_refuses_a_duplicate_key_and_a_bad_config() {
+    let mut json: serde_json::Value = serde_json::to_value(busy_state()).expect("serializes");
+    let windows = json["windows"].as_array_mut().expect("windows are a list of pairs");
+    windows.push(windows[0].clone());
+    assert!(serde_json::from_value::<LimiterState>(json).is_err());
+    let config = r#"{"window_ms": 0, "lease_units": 4, "limits": {"user.id": 10}}"#;
+    let error = serde_json::from_str::<LimiterConfig>(config).expect_err("window_ms 0");
+    assert!(error.to_string().contains("window_ms = 0"), "{error}");
+}
+
+#[test]
+fn commands_and_responses_round_trip_through_json() {
+    let commands = [lease(1, 5, Some(2), 4), report(1, 5, 2, 2, &["a"]), Command::Expire { before_window: Window(3) }];
+    for command in commands {
+        let json = serde_json::to_string(&command).expect("serializes");
+        assert_eq!(serde_json::from_str::<Command>(&json).expect("deserializes"), command);
+    }
+    let responses = [Response::Leased { lease: LeaseId(1), granted: 4 }, Response::Exhausted, Response::Refused(Refusal::OverLimit)];
+    for response in responses {
+        let json = serde_json::to_string(&response).expect("serializes");
+        assert_eq!(serde_json::from_str::<Response>(&json).expect("deserializes"), response);
+    }
+}

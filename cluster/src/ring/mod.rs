@@ -56,8 +56,10 @@ pub const MAX_MEMBERS: usize = 128;
 /// At most this weight per member.
 pub const MAX_WEIGHT: u32 = 8;
 
-/// A member of the ring: a node and its relative capacity.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// A member of the ring: a node and its relative capacity. Deserializing
+/// does not check the weight: [`Ring::new`] does.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Member {
     pub id: NodeId,
     /// Relative capacity, 1..=[`MAX_WEIGHT`]: a node with weight 2 owns about

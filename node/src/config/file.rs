@@ -19,6 +19,7 @@ pub struct ConfigFile {
     pub archive: ArchiveCfg,
     pub storage: StorageCfg,
     pub clickhouse: ClickHouseCfg,
+    pub cluster: ClusterCfg,
     pub llm: LlmCfg,
 }
 
@@ -49,6 +50,8 @@ pub struct Listen {
     pub otlp_grpc: String,
     pub otlp_http: String,
     pub api: String,
+    /// Node-to-node gRPC (Raft, forwarding, routed queries).
+    pub cluster: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -100,6 +103,27 @@ pub struct StorageCfg {
     /// WAL size beyond which ingest answers 'retry later' (a storage outage
     /// backs up into the WAL up to here).
     pub wal_max_bytes: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterCfg {
+    /// Address other nodes reach this node's cluster listener at; empty:
+    /// the listen address (127.0.0.1 when it is 0.0.0.0).
+    pub advertise: String,
+    /// Shared secret a joining node must present; empty: joins refused.
+    pub join_token: String,
+    /// This node's ring weight (1..=8).
+    pub weight: u32,
+    pub heartbeat_interval_ms: u64,
+    /// A node silent this long leaves the ring (by a Raft decision).
+    pub failure_timeout_ms: u64,
+    /// Raft election timeout, lower bound (the upper bound is twice it).
+    pub election_timeout_ms: u64,
+    /// Deadline of one node-to-node call.
+    pub rpc_timeout_ms: u64,
+    /// Forwarding calls in flight per node, at most.
+    pub forward_max_in_flight: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -160,13 +184,34 @@ impl Default for ConfigFile {
             storage: StorageCfg::default(),
             clickhouse: ClickHouseCfg::default(),
             llm: LlmCfg::default(),
+            cluster: ClusterCfg::default(),
         }
     }
 }
 
 impl Default for Listen {
     fn default() -> Self {
-        Self { otlp_grpc: "0.0.0.0:4317".into(), otlp_http: "0.0.0.0:4318".into(), api: "0.0.0.0:8080".into() }
+        Self {
+            otlp_grpc: "0.0.0.0:4317".into(),
+            otlp_http: "0.0.0.0:4318".into(),
+            api: "0.0.0.0:8080".into(),
+            cluster: "0.0.0.0:4320".into(),
+        }
+    }
+}
+
+impl Default for ClusterCfg {
+    fn default() -> Self {
+        Self {
+            advertise: String::new(),
+            join_token: String::new(),
+            weight: 1,
+            heartbeat_interval_ms: 500,
+            failure_timeout_ms: 5_000,
+            election_timeout_ms: 1_500,
+            rpc_timeout_ms: 2_000,
+            forward_max_in_flight: 64,
+        }
     }
 }
 

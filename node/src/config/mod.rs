@@ -67,6 +67,26 @@ pub struct Config {
     pub wal_max_bytes: u64,
     /// The model that phrases RCA results; `None`: deterministic text only.
     pub llm: Option<LlmSettings>,
+    pub cluster: ClusterSettings,
+}
+
+/// How this node takes part in a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    pub listen_addr: SocketAddr,
+    /// What other nodes dial (`host:port`).
+    pub advertise_addr: String,
+    /// Empty: this node refuses joins.
+    pub join_token: String,
+    pub weight: u32,
+    pub heartbeat_interval_ms: u64,
+    pub failure_timeout_ms: u64,
+    pub election_timeout_ms: u64,
+    pub rpc_timeout_ms: u64,
+    pub forward_max_in_flight: usize,
+    /// `ollystack-node join --seed`: a member's cluster address to join
+    /// through (only used while the data dir holds no cluster state).
+    pub seed: Option<String>,
 }
 
 /// Where finished sessions are stored.
@@ -137,6 +157,7 @@ impl ConfigFile {
         if self.storage.wal_max_bytes < 1 << 20 {
             return Err(invalid("storage.wal_max_bytes", self.storage.wal_max_bytes, "must be at least 1 MiB"));
         }
+        let cluster = self.cluster_settings()?;
         Ok(Config {
             data_dir: self.data_dir.clone(),
             otlp_grpc_addr: addr("listen.otlp_grpc", &self.listen.otlp_grpc)?,
@@ -172,6 +193,60 @@ impl ConfigFile {
             storage,
             wal_max_bytes: self.storage.wal_max_bytes,
             llm,
+            cluster,
+        })
+    }
+
+    fn cluster_settings(&self) -> Result<ClusterSettings, ConfigError> {
+        let c = &self.cluster;
+        let listen_addr: SocketAddr = self
+            .listen
+            .cluster
+            .parse()
+            .map_err(|e| invalid("listen.cluster", &self.listen.cluster, format!("not a socket address: {e}")))?;
+        let advertise_addr = if c.advertise.is_empty() {
+            let ip = if listen_addr.ip().is_unspecified() { std::net::Ipv4Addr::LOCALHOST.into() } else { listen_addr.ip() };
+            SocketAddr::new(ip, listen_addr.port()).to_string()
+        } else {
+            c.advertise.clone()
+        };
+        // A derived address may have port 0 (the bound port fills it in).
+        if !c.advertise.is_empty()
+            && !advertise_addr.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
+        {
+            return Err(invalid("cluster.advertise", &advertise_addr, "must be host:port with a non-zero port"));
+        }
+        if !(1..=ollystack_cluster::ring::MAX_WEIGHT).contains(&c.weight) {
+            return Err(invalid("cluster.weight", c.weight, format!("must be 1..={}", ollystack_cluster::ring::MAX_WEIGHT)));
+        }
+        positive("cluster.heartbeat_interval_ms", c.heartbeat_interval_ms)?;
+        if c.failure_timeout_ms < 2 * c.heartbeat_interval_ms {
+            return Err(invalid(
+                "cluster.failure_timeout_ms",
+                c.failure_timeout_ms,
+                "must be at least twice cluster.heartbeat_interval_ms",
+            ));
+        }
+        if c.election_timeout_ms < 2 * c.heartbeat_interval_ms {
+            return Err(invalid(
+                "cluster.election_timeout_ms",
+                c.election_timeout_ms,
+                "must be at least twice cluster.heartbeat_interval_ms",
+            ));
+        }
+        positive("cluster.rpc_timeout_ms", c.rpc_timeout_ms)?;
+        positive("cluster.forward_max_in_flight", c.forward_max_in_flight)?;
+        Ok(ClusterSettings {
+            listen_addr,
+            advertise_addr,
+            join_token: c.join_token.clone(),
+            weight: c.weight,
+            heartbeat_interval_ms: c.heartbeat_interval_ms,
+            failure_timeout_ms: c.failure_timeout_ms,
+            election_timeout_ms: c.election_timeout_ms,
+            rpc_timeout_ms: c.rpc_timeout_ms,
+            forward_max_in_flight: c.forward_max_in_flight as usize,
+            seed: None,
         })
     }
 

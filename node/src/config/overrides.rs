@@ -31,6 +31,14 @@ overrides! {
     otlp_grpc: String => [listen.otlp_grpc], "listen-otlp-grpc", "OLLYSTACK_LISTEN_OTLP_GRPC", "OTLP/gRPC listen address [default: 0.0.0.0:4317]";
     otlp_http: String => [listen.otlp_http], "listen-otlp-http", "OLLYSTACK_LISTEN_OTLP_HTTP", "OTLP/HTTP listen address [default: 0.0.0.0:4318]";
     api: String => [listen.api], "listen-api", "OLLYSTACK_LISTEN_API", "HTTP API and UI listen address [default: 0.0.0.0:8080]";
+    cluster_listen: String => [listen.cluster], "listen-cluster", "OLLYSTACK_LISTEN_CLUSTER", "Node-to-node gRPC listen address (Raft, forwarding) [default: 0.0.0.0:4320]";
+    cluster_advertise: String => [cluster.advertise], "cluster-advertise", "OLLYSTACK_CLUSTER_ADVERTISE", "Address other nodes use for this node's cluster listener [default: the listen address]";
+    join_token: String => [cluster.join_token], "cluster-join-token", "OLLYSTACK_CLUSTER_JOIN_TOKEN", "Shared secret nodes present to join the cluster [default: none, joins refused]";
+    cluster_weight: u32 => [cluster.weight], "cluster-weight", "OLLYSTACK_CLUSTER_WEIGHT", "Relative capacity of this node on the ring, 1..8 [default: 1]";
+    heartbeat_interval_ms: u64 => [cluster.heartbeat_interval_ms], "cluster-heartbeat-interval-ms", "OLLYSTACK_CLUSTER_HEARTBEAT_INTERVAL_MS", "How often nodes are probed [default: 500]";
+    failure_timeout_ms: u64 => [cluster.failure_timeout_ms], "cluster-failure-timeout-ms", "OLLYSTACK_CLUSTER_FAILURE_TIMEOUT_MS", "A node silent this long leaves the ring [default: 5000]";
+    election_timeout_ms: u64 => [cluster.election_timeout_ms], "cluster-election-timeout-ms", "OLLYSTACK_CLUSTER_ELECTION_TIMEOUT_MS", "Raft election timeout, lower bound [default: 1500]";
+    rpc_timeout_ms: u64 => [cluster.rpc_timeout_ms], "cluster-rpc-timeout-ms", "OLLYSTACK_CLUSTER_RPC_TIMEOUT_MS", "Deadline of a node-to-node call [default: 2000]";
     max_request_bytes: u64 => [receiver.max_request_bytes], "receiver-max-request-bytes", "OLLYSTACK_RECEIVER_MAX_REQUEST_BYTES", "Largest OTLP request accepted, after decompression [default: 16777216]";
     max_concurrent_requests: u64 => [receiver.max_concurrent_requests], "receiver-max-concurrent-requests", "OLLYSTACK_RECEIVER_MAX_CONCURRENT_REQUESTS", "OTLP requests in flight per receiver before answering 'retry later' [default: 256]";
     idle_timeout_ms: u64 => [session.idle_timeout_ms], "session-idle-timeout-ms", "OLLYSTACK_SESSION_IDLE_TIMEOUT_MS", "A session finishes after this long without new signals [default: 30000]";

@@ -3,6 +3,7 @@
 //! the binding lock, writes the WAL and syncs it, and only then hands each
 //! group to its session actor and acknowledges.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use crate::session::actor::{SessionEnv, SessionMsg};
 use crate::session::SessionInput;
 use crate::store::ExemplarIndex;
 use crate::wal::{encode_entry, WalRecord};
+use ollystack_cluster::NodeId;
 use prost::Message;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -40,6 +42,10 @@ pub struct Ingestor {
     accepting: AtomicBool,
 }
 
+/// Forwarded groups written to the WAL (not yet synced): the groups, the
+/// last WAL seq, and the memory reserved.
+type StagedEntries = (Vec<(SessionKey, SessionInput)>, u64, u64);
+
 /// The output of the blocking part of ingest.
 struct Staged {
     assigned: Assigned,
@@ -50,6 +56,9 @@ struct Staged {
     reserved_bytes: u64,
     rejected: u64,
     reject_message: String,
+    /// Groups of sessions owned by other nodes: encoded entries per owner,
+    /// with the memory reserved for them (returned once shipped).
+    forwards: BTreeMap<NodeId, (Vec<Vec<u8>>, u64)>,
 }
 
 impl Ingestor {
@@ -78,7 +87,10 @@ impl Ingestor {
             self.env.budget.release(staged.reserved_bytes);
             return Err(IngestError::Internal(format!("wal sync failed: {e}")));
         }
-        self.dispatch(staged).await
+        let mut staged = staged;
+        let shipped = self.ship(std::mem::take(&mut staged.forwards)).await;
+        let dispatched = self.dispatch(staged).await;
+        shipped.and(dispatched)
     }
 
     /// Prepare, reserve memory, assign sessions, write the WAL (not synced).
@@ -102,10 +114,11 @@ impl Ingestor {
         }
         let result = (|| {
             let now = env.clock.now_unix_ms();
-            let assigned = {
+            let mut assigned = {
                 let _guard = self.binding_lock.lock();
                 assign(&self.settings, batch, &env.traces, &env.metrics, now, || correlate::generate(now, self.rng.next_u32()))?
             };
+            let forwards = take_remote_groups(env, &mut assigned);
             // Trace-index changes first, so a replay routes the entries the
             // same way.
             let mut records: Vec<WalRecord> = assigned
@@ -128,14 +141,109 @@ impl Ingestor {
                     self.exemplars.add(&key.tenant, &key.id, &group.input.exemplars, *seq, now)?;
                 }
             }
-            Ok::<_, IngestError>((assigned, wal_keys, last_seq))
+            Ok::<_, IngestError>((assigned, wal_keys, last_seq, forwards))
         })();
         match result {
-            Ok((assigned, wal_keys, last_seq)) => Ok(Staged { assigned, wal_keys, last_seq, reserved_bytes, rejected, reject_message }),
+            Ok((assigned, wal_keys, last_seq, forwards)) => {
+                Ok(Staged { assigned, wal_keys, last_seq, reserved_bytes, rejected, reject_message, forwards })
+            }
             Err(e) => {
                 env.budget.release(reserved_bytes);
                 Err(e)
             }
+        }
+    }
+
+    /// Session groups another node forwarded here (already assigned to
+    /// their correlation ID, as encoded WAL entries): reserve memory, write
+    /// them to the WAL and sync, then deliver. Resolves once durable, which
+    /// is when the forwarding node may acknowledge its sender.
+    pub async fn ingest_entries(self: &Arc<Self>, entries: Vec<Vec<u8>>) -> Result<(), IngestError> {
+        if !self.accepting.load(Ordering::Acquire) {
+            return Err(IngestError::Unavailable("node is shutting down".into()));
+        }
+        let this = self.clone();
+        let (groups, last_seq, reserved) = tokio::task::spawn_blocking(move || this.stage_entries(entries))
+            .await
+            .map_err(|e| IngestError::Internal(format!("ingest task failed: {e}")))??;
+        let env = &self.env;
+        if let Err(e) = env.wal.sync(last_seq).await {
+            env.budget.release(reserved);
+            return Err(IngestError::Internal(format!("wal sync failed: {e}")));
+        }
+        for (key, input) in groups {
+            let cost = input.cost_bytes();
+            let (spans, logs, exemplars) = (input.spans.len() as u64, input.logs.len() as u64, input.exemplars.len() as u64);
+            if let Err(e) = env.registry.deliver(env, key, SessionMsg::Ingest(Box::new(input))).await {
+                env.budget.release(cost);
+                return Err(IngestError::Internal(format!("session delivery failed: {e}")));
+            }
+            env.metrics.ingest_spans.add(spans);
+            env.metrics.ingest_logs.add(logs);
+            env.metrics.ingest_exemplars.add(exemplars);
+        }
+        Ok(())
+    }
+
+    fn stage_entries(&self, entries: Vec<Vec<u8>>) -> Result<StagedEntries, IngestError> {
+        let env = &self.env;
+        let mut groups = Vec::with_capacity(entries.len());
+        for bytes in &entries {
+            let entry = ollystack_proto::store::WalEntry::decode(bytes.as_slice())
+                .map_err(|e| IngestError::Invalid(format!("undecodable forwarded entry: {e}")))?;
+            let key = SessionKey {
+                tenant: crate::model::TenantId::from_trusted(entry.tenant_id.as_str()),
+                id: crate::model::CorrelationId::from_trusted(entry.correlation_id.as_str()),
+            };
+            groups.push((key, SessionInput::from_wal(0, &entry)));
+        }
+        let reserved: u64 = groups.iter().map(|(_, g)| g.cost_bytes()).sum();
+        if env.wal.pinned_bytes() > env.wal_max_bytes || !env.budget.try_reserve(reserved) {
+            env.metrics.ingest_overloaded_batches.inc();
+            return Err(IngestError::Overloaded { retry_after_ms: OVERLOAD_RETRY_AFTER_MS });
+        }
+        let records: Vec<WalRecord> = entries.into_iter().map(WalRecord::Entry).collect();
+        let seqs = match env.wal.append(&records) {
+            Ok(seqs) => seqs,
+            Err(e) => {
+                env.budget.release(reserved);
+                return Err(IngestError::Internal(e.to_string()));
+            }
+        };
+        let now = env.clock.now_unix_ms();
+        for ((key, input), seq) in groups.iter_mut().zip(&seqs) {
+            input.wal_key = Some(*seq);
+            if !input.exemplars.is_empty() {
+                self.exemplars.add(&key.tenant, &key.id, &input.exemplars, *seq, now)?;
+            }
+        }
+        Ok((groups, seqs.last().copied().unwrap_or(0), reserved))
+    }
+
+    /// Ships groups owned elsewhere to their owners; all owners at once.
+    async fn ship(&self, forwards: BTreeMap<NodeId, (Vec<Vec<u8>>, u64)>) -> Result<(), IngestError> {
+        if forwards.is_empty() {
+            return Ok(());
+        }
+        let Some(remote) = self.env.remote.get() else {
+            return Err(IngestError::Internal("groups for other nodes on a node outside a cluster".into()));
+        };
+        let calls = forwards.into_iter().map(|(owner, (entries, cost))| {
+            let call = remote.ship(owner, entries);
+            async move { (owner, cost, call.await) }
+        });
+        let mut failed = None;
+        for (owner, cost, result) in futures::future::join_all(calls).await {
+            self.env.budget.release(cost);
+            if let Err(e) = result {
+                failed = Some(format!("{owner}: {e}"));
+            }
+        }
+        match failed {
+            // Retryable: the parts that did arrive are de-duplicated when the
+            // sender retries the whole batch.
+            Some(e) => Err(IngestError::Unavailable(format!("forwarding to the session owner failed ({e})"))),
+            None => Ok(()),
         }
     }
 
@@ -173,6 +281,25 @@ impl Ingestor {
         env.metrics.memory_used_bytes.set(env.budget.used_bytes());
         Ok(Accepted { rejected_items: staged.rejected, error_message: staged.reject_message })
     }
+}
+
+/// Takes the groups of sessions other nodes own out of `assigned`, encoded
+/// as WAL entries per owner, with their reserved memory.
+fn take_remote_groups(env: &SessionEnv, assigned: &mut Assigned) -> BTreeMap<NodeId, (Vec<Vec<u8>>, u64)> {
+    let mut out: BTreeMap<NodeId, (Vec<Vec<u8>>, u64)> = BTreeMap::new();
+    if env.remote.get().is_none() {
+        return out;
+    }
+    let remote_keys: Vec<(SessionKey, NodeId)> =
+        assigned.groups.keys().filter_map(|k| env.remote_owner(k).map(|(owner, _)| (k.clone(), owner))).collect();
+    for (key, owner) in remote_keys {
+        if let Some(group) = assigned.groups.remove(&key) {
+            let slot = out.entry(owner).or_default();
+            slot.0.push(encode_entry(&key, &group.input));
+            slot.1 += group.input.cost_bytes();
+        }
+    }
+    out
 }
 
 /// Replays the WAL into the trace index and session actors (start-up).

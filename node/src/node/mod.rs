@@ -17,15 +17,18 @@ use tokio::task::JoinHandle;
 
 pub use backend::NodeQueries;
 
+use ollystack_cluster::NodeId;
+
 use crate::api::{self, ApiState};
 use crate::clock::{SeededRng, SharedClock, TokioClock};
+use crate::cluster::{Cluster, ClusterBackend, ClusterService, JoinMode, Membership, Router, Shipper};
 use crate::config::{Config, StorageChoice};
 use crate::ingest::{replay_wal, IngestHandle, Ingestor};
 use crate::metrics::NodeMetrics;
 use crate::receive;
 use crate::session::actor::{SessionEnv, SessionSupervisor};
 use crate::session::registry::SessionRegistry;
-use crate::session::MemoryBudget;
+use crate::session::{MemoryBudget, RemoteOwners};
 use crate::store::clickhouse::ClickHouseStore;
 use crate::store::{Archive, EmbeddedStore, ExemplarIndex, SessionStore, Settler, SledFlusher, TraceIndex};
 use crate::wal::Wal;
@@ -48,6 +51,8 @@ pub enum NodeError {
     Bind { addr: SocketAddr, what: &'static str, source: std::io::Error },
     #[error("start-up failed: {0}")]
     Startup(String),
+    #[error("cluster: {0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 /// Injectable sources of time and randomness (tests and simulations pass
@@ -70,6 +75,8 @@ pub struct RunningNode {
     pub otlp_grpc_addr: SocketAddr,
     pub otlp_http_addr: SocketAddr,
     pub api_addr: SocketAddr,
+    pub cluster_addr: SocketAddr,
+    pub cluster: Arc<Cluster>,
     pub metrics: Arc<NodeMetrics>,
     ingestor: Arc<Ingestor>,
     shutdown_tx: watch::Sender<bool>,
@@ -79,6 +86,24 @@ pub struct RunningNode {
 }
 
 impl RunningNode {
+    /// Resolves once this node, having been a member, is no longer in the
+    /// cluster's membership (after `ollystack-node leave`).
+    pub async fn removed_from_cluster(&self) {
+        let mut view = self.cluster.watch();
+        let me = self.cluster.id.0;
+        let mut was_member = false;
+        loop {
+            let member = view.borrow_and_update().membership.membership().get_node(&me).is_some();
+            if was_member && !member {
+                return;
+            }
+            was_member |= member;
+            if view.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// Stops accepting, closes listeners and background tasks, syncs
     /// storage. Live sessions stay in the WAL and resume at the next start.
     pub async fn shutdown(self) {
@@ -98,6 +123,9 @@ impl RunningNode {
         let cell = self.supervisor.get_cell();
         cell.stop_children_and_wait(None, Some(SHUTDOWN_GRACE)).await;
         let _ = cell.stop_and_wait(None, Some(SHUTDOWN_GRACE)).await;
+        if let Err(e) = self.cluster.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft did not shut down cleanly");
+        }
         drop(self.ingestor);
         let _ = self.db.flush_async().await;
     }
@@ -126,6 +154,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let settler = Arc::new(Settler { wal: wal.clone(), flusher: Arc::new(SledFlusher::new(db.clone())), budget: budget.clone() });
+    let settler_for_env = settler.clone();
     let node_id = node_id(&db, &sources.rng).map_err(|e| storage_err(&e))?;
     let store = match &config.storage {
         StorageChoice::Embedded => {
@@ -140,6 +169,23 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
             Arc::new(store) as Arc<dyn SessionStore>
         }
     };
+    let bind = |addr: SocketAddr, what: &'static str| async move {
+        TcpListener::bind(addr).await.map_err(|source| NodeError::Bind { addr, what, source })
+    };
+    let grpc = bind(config.otlp_grpc_addr, "OTLP gRPC").await?;
+    let http = bind(config.otlp_http_addr, "OTLP HTTP").await?;
+    let api_listener = bind(config.api_addr, "API").await?;
+    let cluster_listener = bind(config.cluster.listen_addr, "cluster").await?;
+    let local = |l: &TcpListener| l.local_addr().map_err(|e| NodeError::Startup(e.to_string()));
+    let (otlp_grpc_addr, otlp_http_addr, api_addr, cluster_addr) =
+        (local(&grpc)?, local(&http)?, local(&api_listener)?, local(&cluster_listener)?);
+
+    let mut cluster_settings = config.cluster.clone();
+    cluster_settings.advertise_addr = advertised(&cluster_settings.advertise_addr, cluster_addr);
+    let raft_id = NodeId(u64::from_str_radix(&node_id, 16).map_err(|e| NodeError::Startup(format!("node id {node_id}: {e}")))?);
+    let cluster = crate::cluster::start_raft(&db, raft_id, &cluster_settings, advertised(&api_addr.to_string(), api_addr)).await?;
+    let shipper = Arc::new(Shipper::new(cluster.clone(), metrics.clone()));
+
     let baselines = Arc::new(crate::rca::Baselines::default());
     let env = Arc::new(SessionEnv {
         clock: sources.clock.clone(),
@@ -154,28 +200,48 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         registry: Arc::new(SessionRegistry::default()),
         supervisor: supervisor.get_cell(),
         baselines: baselines.clone(),
+        settler: settler_for_env,
+        remote: std::sync::OnceLock::new(),
     });
     let replayed = replay_wal(&env, &exemplars, replay).await.map_err(|e| NodeError::Startup(format!("wal replay: {e}")))?;
     tracing::info!(entries = replayed, "wal replayed");
+    let _ = env.remote.set(shipper.clone() as Arc<dyn RemoteOwners>);
 
     let settings = Arc::new(config.correlation.clone());
-    let ingestor = Arc::new(Ingestor::new(env.clone(), settings, exemplars.clone(), sources.rng.clone()));
-    let sink = Arc::new(IngestHandle(ingestor.clone()));
+    let ingestor = Arc::new(Ingestor::new(env.clone(), settings.clone(), exemplars.clone(), sources.rng.clone()));
+    let handle = IngestHandle(ingestor.clone());
+    let sink = Arc::new(Router::new(cluster.clone(), handle.clone(), shipper, settings));
     let ready = Arc::new(AtomicBool::new(false));
     let queries = Arc::new(NodeQueries::new(env.clone(), exemplars.clone(), ready.clone()));
-
-    let bind = |addr: SocketAddr, what: &'static str| async move {
-        TcpListener::bind(addr).await.map_err(|source| NodeError::Bind { addr, what, source })
-    };
-    let grpc = bind(config.otlp_grpc_addr, "OTLP gRPC").await?;
-    let http = bind(config.otlp_http_addr, "OTLP HTTP").await?;
-    let api_listener = bind(config.api_addr, "API").await?;
-    let local = |l: &TcpListener| l.local_addr().map_err(|e| NodeError::Startup(e.to_string()));
-    let (otlp_grpc_addr, otlp_http_addr, api_addr) = (local(&grpc)?, local(&http)?, local(&api_listener)?);
+    let shared_storage = matches!(config.storage, StorageChoice::ClickHouse(_));
+    let backend = Arc::new(ClusterBackend::new(cluster.clone(), queries.clone(), shared_storage));
 
     let signal = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    let membership = Arc::new(Membership::new(cluster.clone(), sources.clock.clone()));
+    let cluster_service = ClusterService::new(membership.clone(), handle, queries.clone(), backend.clone());
+    let raft_service = ollystack_cluster::net::RaftService::new(cluster.raft.clone());
+    let cluster_stop = signal(shutdown_rx.clone());
+    tasks.push(tokio::spawn(async move {
+        let incoming = tonic::transport::server::TcpIncoming::from(cluster_listener).with_nodelay(Some(true));
+        let served = tonic::transport::Server::builder()
+            .add_service(raft_service.into_server())
+            .add_service(cluster_service.into_server())
+            .serve_with_incoming_shutdown(incoming, cluster_stop)
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "cluster server failed");
+        }
+    }));
+    let mode = match &config.cluster.seed {
+        Some(seed) => JoinMode::Join { seed: seed.clone() },
+        None => JoinMode::Bootstrap,
+    };
+    crate::cluster::enter(&cluster, &mode).await?;
+    tasks.push(tokio::spawn(membership.upkeep(shutdown_rx.clone())));
+    tasks.push(tokio::spawn(tasks::handoff_sweep(env.clone(), cluster.watch(), config.tick_interval_ms, shutdown_rx.clone())));
+
     let limits = config.receiver.clone();
     let (grpc_sink, grpc_stop) = (sink.clone(), signal(shutdown_rx.clone()));
     tasks.push(tokio::spawn(async move {
@@ -186,7 +252,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let http_router = receive::http_router(sink.clone(), config.receiver.clone());
     tasks.push(serve_axum(http, http_router, signal(shutdown_rx.clone()), "otlp http"));
     let api_state = ApiState {
-        backend: queries.clone(),
+        backend,
         tenancy_enabled: config.correlation.tenancy_enabled,
         max_id_length: config.correlation.max_id_length,
         clock: sources.clock.clone(),
@@ -197,8 +263,31 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     tasks.push(tokio::spawn(tasks::finishing_sweep(env.clone(), config.tick_interval_ms, shutdown_rx.clone())));
     tasks.push(tokio::spawn(tasks::retention(env.clone(), exemplars, config.clone(), shutdown_rx.clone())));
     ready.store(true, Ordering::Release);
-    tracing::info!(%otlp_grpc_addr, %otlp_http_addr, %api_addr, data_dir = %dir.display(), "node started");
-    Ok(RunningNode { otlp_grpc_addr, otlp_http_addr, api_addr, metrics, ingestor, shutdown_tx, tasks, supervisor, db })
+    tracing::info!(%otlp_grpc_addr, %otlp_http_addr, %api_addr, %cluster_addr, node = %raft_id, data_dir = %dir.display(), "node started");
+    Ok(RunningNode {
+        otlp_grpc_addr,
+        otlp_http_addr,
+        api_addr,
+        cluster_addr,
+        cluster,
+        metrics,
+        ingestor,
+        shutdown_tx,
+        tasks,
+        supervisor,
+        db,
+    })
+}
+
+/// The address peers should use: `configured` unless its port is 0 or its
+/// host unspecified, where the bound address fills in (127.0.0.1 for an
+/// unspecified host).
+fn advertised(configured: &str, bound: SocketAddr) -> String {
+    let ip = if bound.ip().is_unspecified() { std::net::Ipv4Addr::LOCALHOST.into() } else { bound.ip() };
+    match configured.rsplit_once(':') {
+        Some((host, port)) if port != "0" && host != "0.0.0.0" && host != "[::]" => configured.to_owned(),
+        _ => SocketAddr::new(ip, bound.port()).to_string(),
+    }
 }
 
 /// This node's identity, created once per data dir.

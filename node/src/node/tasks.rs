@@ -55,3 +55,30 @@ pub async fn retention(env: Arc<SessionEnv>, exemplars: Arc<ExemplarIndex>, conf
         }
     }
 }
+
+/// On a cluster: hands every live session this node no longer owns to its
+/// owner, when the ring changes and each tick (a signal that arrived under
+/// an older ring opens a local actor the next pass ships).
+pub async fn handoff_sweep(
+    env: Arc<SessionEnv>,
+    mut ring: watch::Receiver<Arc<ollystack_cluster::raft::ClusterView>>,
+    interval_ms: u64,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = env.clock.sleep(Duration::from_millis(interval_ms)) => {}
+            _ = ring.changed() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if env.remote.get().is_none() {
+            continue;
+        }
+        for (key, _) in env.registry.live_actors().await {
+            if let Some((owner, _)) = env.remote_owner(&key) {
+                tracing::debug!(session = %key.id, %owner, "handing a session to its owner");
+                env.registry.hand_off(&key).await;
+            }
+        }
+    }
+}

@@ -58,7 +58,7 @@ pub struct SessionData {
 }
 
 /// Filter for `GET /api/v1/sessions`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SessionFilter {
     /// Only sessions that touched this service.
     pub service: Option<String>,
@@ -88,7 +88,7 @@ impl SessionFilter {
 }
 
 /// One row of `GET /api/v1/sessions`.
-#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct SessionListItem {
     pub correlation_id: CorrelationId,
     pub tenant_id: TenantId,
@@ -110,7 +110,7 @@ pub struct SessionListItem {
 }
 
 /// Filter for `GET /api/v1/metrics/{name}/exemplars`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ExemplarFilter {
     pub metric_name: String,
     /// Event time bounds (Unix nanoseconds), inclusive.

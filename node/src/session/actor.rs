@@ -44,6 +44,19 @@ pub struct SessionEnv {
     pub supervisor: ActorCell,
     /// Latency baselines for RCA, learned from every stored segment.
     pub baselines: Arc<crate::rca::Baselines>,
+    /// Lets go of WAL entries and memory once data is durable elsewhere.
+    pub settler: Arc<crate::store::Settler>,
+    /// Owners of sessions this node does not own (set once the cluster is
+    /// up; unset, every session is local).
+    pub remote: std::sync::OnceLock<Arc<dyn super::RemoteOwners>>,
+}
+
+impl SessionEnv {
+    /// The session's owner when that is another node.
+    pub fn remote_owner(&self, key: &SessionKey) -> Option<(ollystack_cluster::NodeId, Arc<dyn super::RemoteOwners>)> {
+        let remote = self.remote.get()?;
+        remote.remote_owner(key).map(|n| (n, remote.clone()))
+    }
 }
 
 pub enum SessionMsg {
@@ -203,7 +216,22 @@ impl SessionActor {
         let key = state.st.key.clone();
         let now = env.clock.now_unix_ms();
         let data = std::mem::replace(&mut state.st, SessionState::new(key.clone(), now));
-        if let Err(e) = env.registry.deliver(&env, target, SessionMsg::Absorb(Box::new(data))).await {
+        if let Some((owner, remote)) = env.remote_owner(&target) {
+            // Owned elsewhere: the owner must hold the data durably before
+            // this node lets go of its WAL entries and memory.
+            let entry = data.encode_wal_entry(&target);
+            match remote.ship(owner, vec![entry]).await {
+                Ok(()) => {
+                    if let Err(e) = env.settler.settle(&[(&data.wal_keys, data.held_bytes)]).await {
+                        tracing::warn!(session = %key.id, error = %e, "settling a shipped session failed; its entries replay at restart");
+                    }
+                    env.metrics.sessions_shipped.inc();
+                }
+                Err(e) => {
+                    tracing::error!(session = %key.id, %owner, error = %e, "could not ship a session to its owner; it stays in the WAL")
+                }
+            }
+        } else if let Err(e) = env.registry.deliver(&env, target, SessionMsg::Absorb(Box::new(data))).await {
             // The data is still in the WAL under this ID; a restart replays it
             // through the alias. Keep the memory accounted until then.
             tracing::error!(session = %key.id, error = %e, "could not forward a merged session");

@@ -10,15 +10,18 @@
 //! * [`actor`]: the session actor and the supervisor.
 //! * [`registry`]: live and closing actors by session key; delivery with
 //!   alias resolution; retiring and merging.
+//! * [`remote`]: sessions owned by other nodes (the cluster's side).
 
 pub mod actor;
 pub mod budget;
 pub mod finish;
 pub mod registry;
+pub mod remote;
 pub mod state;
 pub mod summary;
 
 pub use budget::MemoryBudget;
 pub use finish::{FinishReason, FinishRules};
+pub use remote::RemoteOwners;
 pub use state::{LogInput, SessionInput, SessionState, SpanInput};
 pub use summary::Summary;

@@ -164,6 +164,17 @@ impl SessionRegistry {
         Ok(())
     }
 
+    /// Hands a live session to the node that now owns it: the actor is
+    /// retired (new signals open a new actor, shipped by the next sweep)
+    /// and ships its data, letting go of it once the owner has it durably.
+    pub async fn hand_off(&self, key: &SessionKey) {
+        let mut shard = self.lock_shard(key).await;
+        if let Some(actor) = shard.live.get(key).cloned() {
+            Self::retire_locked(&mut shard, key, actor.get_id());
+            let _ = actor.send_message(SessionMsg::MergeInto(key.id.clone()));
+        }
+    }
+
     /// Live actors (for the finishing sweep).
     pub async fn live_actors(&self) -> Vec<(SessionKey, ActorRef<SessionMsg>)> {
         let mut out = Vec::new();

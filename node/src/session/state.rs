@@ -268,6 +268,25 @@ impl SessionState {
         buf
     }
 
+    /// The segment's signals as one encoded `WalEntry` under `key` (shipping
+    /// a session to the node that owns it).
+    pub fn encode_wal_entry(&self, key: &SessionKey) -> Vec<u8> {
+        use ollystack_proto::wire::{put_bytes, put_record};
+        let mut buf = Vec::with_capacity(self.held_bytes as usize + 128);
+        put_bytes(&mut buf, 1, key.tenant.as_str().as_bytes());
+        put_bytes(&mut buf, 2, key.id.as_str().as_bytes());
+        for i in &self.spans {
+            put_record(&mut buf, 3, &self.services[i.service as usize], &i.encoded);
+        }
+        for i in &self.logs {
+            put_record(&mut buf, 4, &self.services[i.service as usize], &i.encoded);
+        }
+        for e in &self.exemplars {
+            prost::encoding::message::encode(5, e, &mut buf);
+        }
+        buf
+    }
+
     /// This segment as it goes to storage.
     pub fn to_finished(&self, seq: u64, finished_unix_ms: u64, reason: &'static str) -> FinishedSegment {
         FinishedSegment {

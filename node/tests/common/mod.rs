@@ -37,6 +37,7 @@ pub fn test_config(dir: &std::path::Path, tweak: impl FnOnce(&mut ConfigFile)) -
     f.listen.otlp_grpc = "127.0.0.1:0".into();
     f.listen.otlp_http = "127.0.0.1:0".into();
     f.listen.api = "127.0.0.1:0".into();
+    f.listen.cluster = "127.0.0.1:0".into();
     f.session.idle_timeout_ms = 60_000;
     f.session.max_age_ms = 600_000;
     f.session.tick_interval_ms = 50;

@@ -20,7 +20,7 @@ pub const SESSIONS_MAX_DEFAULT: usize = 5_000;
 pub const BATCH_SESSIONS: usize = 64;
 
 /// Which sessions to aggregate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WindowQuery {
     /// Event time, Unix ns, inclusive.
     pub start_unix_nano: u64,

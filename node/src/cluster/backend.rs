@@ -1,0 +1,276 @@
+//! Queries on a cluster: [`ClusterBackend`] answers the API from whichever
+//! node holds the data.
+//!
+//! * A session: its ring owner answers (live actors, segments waiting to
+//!   flush, storage). When the ID is an alias (a trace-derived ID whose
+//!   trace joined an explicit session), the owner of the explicit ID is
+//!   asked too. With the embedded store, finished segments stay on the node
+//!   that flushed them (an earlier owner, before a ring change), so every
+//!   other ring member is asked as well and the segments merged (the query
+//!   builders de-duplicate); with ClickHouse, storage is shared and the
+//!   owner's answer is whole. If a node that may hold data is unreachable,
+//!   the answer says so (`partial`), naming the node.
+//! * The session of a trace: the trace's home (owner of its derived ID)
+//!   holds the binding.
+//! * Listings (sessions, exemplars): every ring member is asked and the
+//!   answers merged; a member that does not answer is skipped and logged.
+//! * Window aggregates (per-incident RCA, analyze): every ring member
+//!   aggregates what it holds and the aggregates are merged (they merge
+//!   exactly); a member that does not answer makes the answer partial.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ollystack_cluster::NodeId;
+use ollystack_proto::cluster::{query_reply::Answer, query_request::Query, QueryRequest};
+
+use super::convert::{hits_from_pb, session_from_pb};
+use super::Cluster;
+use crate::correlate;
+use crate::model::{CorrelationId, TenantId, TraceId};
+use crate::node::NodeQueries;
+use crate::query::{ExemplarFilter, ExemplarHit, QueryBackend, QueryError, SessionData, SessionFilter, SessionListItem};
+use crate::rca::incident::{collect_window, Collected, WindowQuery};
+
+/// The API's backend on a cluster node.
+pub struct ClusterBackend {
+    cluster: Arc<Cluster>,
+    local: Arc<NodeQueries>,
+    /// Finished segments are in storage every node reads (ClickHouse):
+    /// only owners need asking.
+    shared_storage: bool,
+}
+
+impl std::fmt::Debug for ClusterBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterBackend").finish_non_exhaustive()
+    }
+}
+
+impl ClusterBackend {
+    pub fn new(cluster: Arc<Cluster>, local: Arc<NodeQueries>, shared_storage: bool) -> Self {
+        Self { cluster, local, shared_storage }
+    }
+
+    async fn ask(&self, node: NodeId, tenant: &TenantId, query: Query) -> Result<ollystack_proto::cluster::QueryReply, String> {
+        let mut client = self.cluster.client(node).map_err(|e| e.to_string())?;
+        let mut request = tonic::Request::new(QueryRequest { tenant_id: tenant.as_str().to_owned(), query: Some(query), routed: true });
+        request.set_timeout(self.cluster.rpc_timeout());
+        match tokio::time::timeout(self.cluster.rpc_timeout(), client.query(request)).await {
+            Ok(Ok(reply)) => Ok(reply.into_inner()),
+            Ok(Err(status)) => Err(format!("{node}: {}", status.message())),
+            Err(_) => Err(format!("{node}: no answer within {:?}", self.cluster.rpc_timeout())),
+        }
+    }
+
+    /// The session as `node` holds it (this node: local state only).
+    async fn session_on(&self, node: NodeId, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
+        if node == self.cluster.id {
+            return self.local.session(tenant, id).await;
+        }
+        let reply = self.ask(node, tenant, Query::Session(id.as_str().to_owned())).await.map_err(QueryError::Unavailable)?;
+        match reply.answer {
+            Some(Answer::Session(data)) if reply.found => Ok(Some(session_from_pb(data))),
+            _ if !reply.partial.is_empty() => Err(QueryError::Unavailable(reply.partial)),
+            _ => Ok(None),
+        }
+    }
+
+    /// A session answered by its owner (and the owner of the ID it
+    /// resolved to, and — with the embedded store — every other member).
+    pub async fn owned_session(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
+        let owner = self.cluster.owner(tenant, id);
+        let mut found = None;
+        let mut silent = Vec::new();
+        silent.extend(merge_answer(&mut found, owner, self.session_on(owner, tenant, id).await));
+        let mut asked = vec![owner];
+        // An alias: the explicit session may live on another node.
+        if let Some(resolved) = found.as_ref().map(|d| d.id.clone()).filter(|r| r != id) {
+            let resolved_owner = self.cluster.owner(tenant, &resolved);
+            if !asked.contains(&resolved_owner) {
+                asked.push(resolved_owner);
+                silent.extend(merge_answer(&mut found, resolved_owner, self.session_on(resolved_owner, tenant, &resolved).await));
+            }
+        }
+        let others: Vec<NodeId> = if self.shared_storage {
+            // Shared storage: this node can read what a silent owner flushed.
+            if silent.is_empty() || asked.contains(&self.cluster.id) {
+                Vec::new()
+            } else {
+                vec![self.cluster.id]
+            }
+        } else {
+            self.cluster.ring_members().into_iter().filter(|n| !asked.contains(n)).collect()
+        };
+        let target = found.as_ref().map_or_else(|| id.clone(), |d| d.id.clone());
+        let answers = futures::future::join_all(others.iter().map(|&n| self.session_on(n, tenant, &target))).await;
+        for (node, answer) in others.into_iter().zip(answers) {
+            silent.extend(merge_answer(&mut found, node, answer));
+        }
+        if silent.is_empty() {
+            return Ok(found);
+        }
+        let why = format!("{}; answered without them", silent.join("; "));
+        match found.as_mut() {
+            Some(data) => {
+                data.partial = Some(why);
+                Ok(found)
+            }
+            // Nothing found and a node that may hold it is silent: not
+            // "unknown session" but "cannot tell".
+            None => Err(QueryError::Unavailable(why)),
+        }
+    }
+}
+
+/// Adds one node's answer to what was found. Returns why the node could
+/// not answer, if it could not.
+fn merge_answer(found: &mut Option<SessionData>, node: NodeId, answer: Result<Option<SessionData>, QueryError>) -> Option<String> {
+    match (found.as_mut(), answer) {
+        (_, Ok(None)) => None,
+        (Some(data), Ok(Some(more))) => {
+            data.segments.extend(more.segments);
+            if data.partial.is_none() {
+                data.partial = more.partial;
+            }
+            None
+        }
+        (None, Ok(Some(more))) => {
+            *found = Some(more);
+            None
+        }
+        (_, Err(e)) => Some(format!("{node}, which may hold part of this session, could not be asked ({e})")),
+    }
+}
+
+impl QueryBackend for ClusterBackend {
+    async fn session(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
+        self.owned_session(tenant, id).await
+    }
+
+    async fn session_of_trace(&self, tenant: &TenantId, trace_id: TraceId) -> Result<Option<CorrelationId>, QueryError> {
+        let home = self.cluster.owner(tenant, &correlate::derive_from_trace(trace_id));
+        if home == self.cluster.id {
+            return self.local.session_of_trace(tenant, trace_id).await;
+        }
+        let reply = self.ask(home, tenant, Query::SessionOfTrace(trace_id.0.to_vec())).await.map_err(QueryError::Unavailable)?;
+        match reply.answer {
+            Some(Answer::SessionOfTrace(id)) if !id.is_empty() => Ok(Some(CorrelationId::from_trusted(id.as_str()))),
+            _ => Ok(None),
+        }
+    }
+
+    async fn recent_sessions(&self, tenant: &TenantId, filter: &SessionFilter) -> Result<Vec<SessionListItem>, QueryError> {
+        let json = serde_json::to_vec(filter).map_err(|e| QueryError::Storage(e.to_string()))?;
+        let asks = self.cluster.ring_members().into_iter().map(|node| {
+            let json = json.clone();
+            async move {
+                if node == self.cluster.id {
+                    return (node, self.local.recent_sessions(tenant, filter).await.map_err(|e| e.to_string()));
+                }
+                let reply = self.ask(node, tenant, Query::RecentSessions(json)).await;
+                let rows = reply.and_then(|r| match r.answer {
+                    Some(Answer::Json(bytes)) => serde_json::from_slice::<Vec<SessionListItem>>(&bytes).map_err(|e| e.to_string()),
+                    _ => Err(r.partial),
+                });
+                (node, rows)
+            }
+        });
+        let mut rows: HashMap<CorrelationId, SessionListItem> = HashMap::new();
+        for (node, answer) in futures::future::join_all(asks).await {
+            match answer {
+                Ok(items) => {
+                    for item in items {
+                        // A session live on its owner wins over a copy elsewhere.
+                        let keep = rows.get(&item.correlation_id).is_none_or(|have| !have.live && item.live);
+                        if keep {
+                            rows.insert(item.correlation_id.clone(), item);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(%node, error = %e, "a node did not answer a session listing; skipped"),
+            }
+        }
+        let mut out: Vec<SessionListItem> = rows.into_values().collect();
+        out.sort_by(|a, b| b.last_seen_unix_ms.cmp(&a.last_seen_unix_ms).then_with(|| a.correlation_id.cmp(&b.correlation_id)));
+        out.truncate(filter.limit);
+        Ok(out)
+    }
+
+    async fn exemplars(&self, tenant: &TenantId, filter: &ExemplarFilter) -> Result<Vec<ExemplarHit>, QueryError> {
+        let json = serde_json::to_vec(filter).map_err(|e| QueryError::Storage(e.to_string()))?;
+        let asks = self.cluster.ring_members().into_iter().map(|node| {
+            let json = json.clone();
+            async move {
+                if node == self.cluster.id {
+                    return (node, self.local.exemplars(tenant, filter).await.map_err(|e| e.to_string()));
+                }
+                let reply = self.ask(node, tenant, Query::Exemplars(json)).await;
+                let hits = reply.and_then(|r| match r.answer {
+                    Some(Answer::Exemplars(hits)) => Ok(hits_from_pb(hits)),
+                    _ => Err(r.partial),
+                });
+                (node, hits)
+            }
+        });
+        let mut out = Vec::new();
+        for (node, answer) in futures::future::join_all(asks).await {
+            match answer {
+                Ok(hits) => out.extend(hits),
+                Err(e) => tracing::warn!(%node, error = %e, "a node did not answer an exemplar query; skipped"),
+            }
+        }
+        out.sort_by(|a, b| a.exemplar.time_unix_nano.cmp(&b.exemplar.time_unix_nano).then_with(|| a.correlation_id.cmp(&b.correlation_id)));
+        out.dedup_by(|a, b| a.correlation_id == b.correlation_id && a.exemplar == b.exemplar);
+        out.truncate(filter.limit);
+        Ok(out)
+    }
+
+    /// Every ring member aggregates the sessions it holds; the answers are
+    /// merged. A member that does not answer makes the result partial.
+    async fn window_aggregate(&self, tenant: &TenantId, query: &WindowQuery) -> Result<Collected, QueryError> {
+        let json = serde_json::to_vec(query).map_err(|e| QueryError::Storage(e.to_string()))?;
+        let asks = self.cluster.ring_members().into_iter().map(|node| {
+            let json = json.clone();
+            async move {
+                if node == self.cluster.id {
+                    return (node, collect_window(&*self.local, tenant, query).await.map_err(|e| e.to_string()));
+                }
+                let reply = self.ask(node, tenant, Query::Window(json)).await;
+                let collected = reply.and_then(|r| match r.answer {
+                    Some(Answer::Json(bytes)) => serde_json::from_slice::<Collected>(&bytes).map_err(|e| e.to_string()),
+                    _ => Err(r.partial),
+                });
+                (node, collected)
+            }
+        });
+        let mut merged: Option<Collected> = None;
+        let mut silent = Vec::new();
+        for (node, answer) in futures::future::join_all(asks).await {
+            match answer {
+                Ok(c) => match merged.as_mut() {
+                    Some(m) => m.merge(&c),
+                    None => merged = Some(c),
+                },
+                Err(e) => silent.push(format!("{node} could not be asked ({e})")),
+            }
+        }
+        let mut merged = merged.ok_or_else(|| QueryError::Unavailable(silent.join("; ")))?;
+        if !silent.is_empty() {
+            let why = format!("{}; its sessions are not in the analysis", silent.join("; "));
+            merged.partial = Some(match merged.partial.take() {
+                Some(p) => format!("{p}; {why}"),
+                None => why,
+            });
+        }
+        Ok(merged)
+    }
+
+    fn render_metrics(&self) -> String {
+        self.local.render_metrics()
+    }
+
+    fn is_ready(&self) -> bool {
+        self.local.is_ready()
+    }
+}

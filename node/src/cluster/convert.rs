@@ -1,0 +1,81 @@
+//! Session data and exemplar hits to and from their protobuf form, for
+//! queries answered by another node.
+
+use ollystack_proto::cluster as pb;
+use ollystack_proto::store::IndexedExemplar;
+
+use crate::model::CorrelationId;
+use crate::query::{ExemplarHit, Segment, SessionData};
+
+pub fn session_to_pb(data: SessionData) -> pb::SessionData {
+    pb::SessionData {
+        correlation_id: data.id.as_str().to_owned(),
+        segments: data
+            .segments
+            .into_iter()
+            .map(|s| pb::SegmentData { live: s.live, spans: s.spans, logs: s.logs, exemplars: s.exemplars })
+            .collect(),
+        partial: data.partial.unwrap_or_default(),
+    }
+}
+
+pub fn session_from_pb(data: pb::SessionData) -> SessionData {
+    SessionData {
+        id: CorrelationId::from_trusted(data.correlation_id.as_str()),
+        segments: data
+            .segments
+            .into_iter()
+            .map(|s| Segment { live: s.live, spans: s.spans, logs: s.logs, exemplars: s.exemplars })
+            .collect(),
+        partial: (!data.partial.is_empty()).then_some(data.partial),
+    }
+}
+
+pub fn hits_to_pb(hits: Vec<ExemplarHit>) -> pb::Exemplars {
+    pb::Exemplars {
+        hits: hits
+            .into_iter()
+            .map(|h| IndexedExemplar { correlation_id: h.correlation_id.as_str().to_owned(), exemplar: Some(h.exemplar) })
+            .collect(),
+    }
+}
+
+pub fn hits_from_pb(hits: pb::Exemplars) -> Vec<ExemplarHit> {
+    hits.hits
+        .into_iter()
+        .filter_map(|h| Some(ExemplarHit { correlation_id: CorrelationId::from_trusted(h.correlation_id.as_str()), exemplar: h.exemplar? }))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ollystack_proto::store::{StoredExemplar, StoredLog, StoredSpan};
+
+    #[test]
+    fn session_data_survives_the_round_trip() {
+        let data = SessionData {
+            id: CorrelationId::from_trusted("order-1"),
+            segments: vec![
+                Segment {
+                    live: true,
+                    spans: vec![StoredSpan { service_name: "a".into(), span: vec![1, 2] }],
+                    logs: vec![StoredLog { service_name: "b".into(), log: vec![3] }],
+                    exemplars: vec![StoredExemplar { metric_name: "m".into(), value: 1.5, ..Default::default() }],
+                },
+                Segment { live: false, ..Default::default() },
+            ],
+            partial: Some("storage down".into()),
+        };
+        let back = session_from_pb(session_to_pb(data.clone()));
+        assert_eq!(back.id, data.id);
+        assert_eq!(back.partial, data.partial);
+        assert_eq!(back.segments.len(), 2);
+        assert!(back.segments[0].live && !back.segments[1].live);
+        assert_eq!(back.segments[0].spans, data.segments[0].spans);
+        assert_eq!(back.segments[0].logs, data.segments[0].logs);
+        assert_eq!(back.segments[0].exemplars, data.segments[0].exemplars);
+        let none = session_from_pb(session_to_pb(SessionData { partial: None, ..data }));
+        assert_eq!(none.partial, None);
+    }
+}

@@ -1,0 +1,179 @@
+//! [`Cluster`]: what the rest of the node asks of the cluster — the ring
+//! (owner of a session), this node's identity, channels to peers, and
+//! proposals through the leader.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ollystack_cluster::raft::{ClusterRequest, ClusterResponse, ClusterView, NodeInfo, Raft, RaftId};
+use ollystack_cluster::ring::{KeyHash, Ring};
+use ollystack_cluster::NodeId;
+use ollystack_proto::cluster::cluster_client::ClusterClient;
+use ollystack_proto::cluster::ProposeRequest;
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use tonic::transport::Channel;
+
+use crate::config::ClusterSettings;
+use crate::model::{CorrelationId, TenantId};
+
+/// A cluster operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClusterError {
+    #[error("node {0} is not a cluster member (or its address is unknown)")]
+    UnknownNode(u64),
+    #[error("no leader is known yet; retry")]
+    NoLeader,
+    #[error("node {node} unreachable: {detail}")]
+    Unreachable { node: u64, detail: String },
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+impl ClusterError {
+    /// The gRPC status a peer or client should see.
+    pub fn to_status(&self) -> tonic::Status {
+        match self {
+            ClusterError::Refused(m) => tonic::Status::permission_denied(m.clone()),
+            ClusterError::UnknownNode(_) => tonic::Status::not_found(self.to_string()),
+            _ => tonic::Status::unavailable(self.to_string()),
+        }
+    }
+}
+
+/// This node's view of the cluster. Cheap to share (`Arc`).
+pub struct Cluster {
+    pub id: NodeId,
+    pub raft: Raft,
+    pub settings: ClusterSettings,
+    /// This node's entry in the membership.
+    pub info: NodeInfo,
+    view: watch::Receiver<Arc<ClusterView>>,
+    /// Channels to peers by ID, with the address they were made for. At
+    /// most one per member.
+    channels: Mutex<BTreeMap<RaftId, (String, Channel)>>,
+    /// Set once this node completed `leave` (a removed node may never
+    /// apply the entry that removed it, so it is told here).
+    left: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    pub fn new(id: NodeId, raft: Raft, settings: ClusterSettings, info: NodeInfo, view: watch::Receiver<Arc<ClusterView>>) -> Self {
+        Self { id, raft, settings, info, view, channels: Mutex::new(BTreeMap::new()), left: watch::Sender::new(false) }
+    }
+
+    /// The applied cluster state.
+    pub fn view(&self) -> Arc<ClusterView> {
+        self.view.borrow().clone()
+    }
+
+    /// A receiver that changes with every applied entry.
+    pub fn watch(&self) -> watch::Receiver<Arc<ClusterView>> {
+        self.view.clone()
+    }
+
+    /// Records that this node left the cluster.
+    pub fn mark_left(&self) {
+        self.left.send_replace(true);
+    }
+
+    /// Resolves once this node left the cluster (`leave`).
+    pub async fn has_left(&self) {
+        let mut rx = self.left.subscribe();
+        if rx.wait_for(|left| *left).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// The current ring (`None` before the first one is applied).
+    pub fn ring(&self) -> Option<Arc<Ring>> {
+        self.view.borrow().ring.clone()
+    }
+
+    pub fn ring_epoch(&self) -> u64 {
+        self.ring().map_or(0, |r| r.epoch())
+    }
+
+    /// The node that owns a session; this node while no ring exists yet.
+    pub fn owner(&self, tenant: &TenantId, id: &CorrelationId) -> NodeId {
+        self.ring().map_or(self.id, |r| r.owner(KeyHash::of(tenant.as_str(), id.as_str())))
+    }
+
+    /// Every ring member (this node included).
+    pub fn ring_members(&self) -> Vec<NodeId> {
+        self.ring().map(|r| r.members().map(|m| m.id).collect()).unwrap_or_else(|| vec![self.id])
+    }
+
+    pub fn rpc_timeout(&self) -> Duration {
+        Duration::from_millis(self.settings.rpc_timeout_ms)
+    }
+
+    /// Where a member listens, from the membership.
+    pub fn node_info(&self, node: NodeId) -> Option<NodeInfo> {
+        self.view.borrow().membership.membership().get_node(&node.0).cloned()
+    }
+
+    /// A client for a peer's cluster service.
+    pub fn client(&self, node: NodeId) -> Result<ClusterClient<Channel>, ClusterError> {
+        let info = self.node_info(node).ok_or(ClusterError::UnknownNode(node.0))?;
+        let mut channels = self.channels.lock();
+        if let Some((addr, ch)) = channels.get(&node.0) {
+            if *addr == info.cluster_addr {
+                return Ok(client(ch.clone()));
+            }
+        }
+        let ch = ollystack_cluster::net::channel(&info.cluster_addr)
+            .map_err(|e| ClusterError::Unreachable { node: node.0, detail: e.to_string() })?;
+        channels.insert(node.0, (info.cluster_addr.clone(), ch.clone()));
+        Ok(client(ch))
+    }
+
+    /// The leader, as this node last heard.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader.map(NodeId)
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader() == Some(self.id)
+    }
+
+    /// Proposes a state-machine command: applied here when this node leads,
+    /// else passed to the leader. Resolves once the entry is committed and
+    /// applied (on the leader).
+    pub async fn propose(&self, request: ClusterRequest) -> Result<ClusterResponse, ClusterError> {
+        match self.leader() {
+            None => Err(ClusterError::NoLeader),
+            Some(leader) if leader == self.id => {
+                self.raft.client_write(request).await.map(|r| r.data).map_err(|e| ClusterError::Raft(e.to_string()))
+            }
+            Some(leader) => {
+                let json = serde_json::to_vec(&request).map_err(|e| ClusterError::Raft(e.to_string()))?;
+                let mut req = tonic::Request::new(ProposeRequest { json });
+                req.set_timeout(self.rpc_timeout());
+                let reply = self
+                    .client(leader)?
+                    .propose(req)
+                    .await
+                    .map_err(|s| ClusterError::Unreachable { node: leader.0, detail: s.message().to_owned() })?;
+                serde_json::from_slice(&reply.into_inner().json).map_err(|e| ClusterError::Raft(e.to_string()))
+            }
+        }
+    }
+}
+
+/// Message size limit of node-to-node calls (forwarded batches, session
+/// data); the OTLP receivers accept at most 16 MiB by default.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+pub fn client(channel: Channel) -> ClusterClient<Channel> {
+    ClusterClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES)
+}

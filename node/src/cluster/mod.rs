@@ -1,0 +1,31 @@
+//! This node's part in the cluster: its Raft instance (membership, ring
+//! epochs, cardinality limits), the node-to-node gRPC service, routing of
+//! ingest and queries to the ring owner.
+//!
+//! | file | what |
+//! |---|---|
+//! | `handle.rs` | [`Cluster`]: the Raft handle, the current ring, peer channels |
+//! | `start.rs` | opens the Raft store, starts Raft, bootstraps or joins |
+//! | `membership.rs` | join, leave, `members`, the leader's ring upkeep and probes |
+//! | `service.rs` | the `ollystack.v1.Cluster` gRPC service |
+//! | `route.rs` | ingest: split a batch by owner, forward, wait until durable |
+//! | `backend.rs` | queries: [`ClusterBackend`] asks the owner, or every node |
+//! | `convert.rs` | session data ⇄ protobuf |
+//!
+//! Decisions (placement, failure detection, the ring to propose) are pure
+//! functions in the `ollystack-cluster` crate; this module carries them out.
+
+mod backend;
+mod convert;
+mod handle;
+mod membership;
+mod route;
+mod service;
+mod start;
+
+pub use backend::ClusterBackend;
+pub use handle::{Cluster, ClusterError};
+pub use membership::{join_via_seed, leave_via, members_via, MembersTable, Membership};
+pub use route::{split_logs, split_traces, Router, Shipper};
+pub use service::ClusterService;
+pub use start::{enter, start_raft, JoinMode};

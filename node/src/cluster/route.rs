@@ -1,0 +1,324 @@
+//! Ingest on a cluster.
+//!
+//! Two hops, each acknowledged only once durable on the receiving end:
+//!
+//! 1. The receiving node splits an OTLP batch by **trace home**: the ring
+//!    owner of each trace's derived correlation ID. Every signal of a trace
+//!    reaches its home, so the home's trace index sees the whole trace and
+//!    decides trace unification alone (which explicit ID a trace joins).
+//!    Signals without a trace stay on the receiving node.
+//! 2. The home (or the receiving node, for trace-less signals) assigns each
+//!    signal its session and ships every session group it does not own to
+//!    the group's **owner** ([`Shipper`]), which writes it to its WAL and
+//!    syncs before answering.
+//!
+//! Guarantee: a sender is acknowledged only when every part of its batch is
+//! durable in the WAL of the node that owns it (or, for a part whose owner
+//! changed meanwhile, of a node that hands it on). If any part fails (owner
+//! unreachable after retries, overloaded), the sender gets OTLP's retryable
+//! `UNAVAILABLE`/`RESOURCE_EXHAUSTED` and retries the whole batch; parts that
+//! did arrive are recognised as re-deliveries by the session and stored
+//! once. Nothing is kept as a local hint yet: an unreachable owner means the
+//! sender retries until the ring moves its sessions elsewhere.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use ollystack_cluster::NodeId;
+use ollystack_proto::cluster::{forward_request::Body, Entries, ForwardReply, ForwardRequest};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+use prost::Message;
+use tokio::sync::Semaphore;
+
+use super::Cluster;
+use crate::correlate::{self, CorrelationSettings};
+use crate::ingest::{Accepted, IngestError, IngestHandle, IngestSink};
+use crate::metrics::NodeMetrics;
+use crate::model::{SessionKey, TenantId, TraceId};
+use crate::session::RemoteOwners;
+
+/// Attempts per forward call (the first and two retries).
+const FORWARD_ATTEMPTS: u32 = 3;
+/// Wait before the first retry; doubles after each.
+const FORWARD_RETRY_INITIAL: Duration = Duration::from_millis(50);
+
+/// Sends forward calls: bounded in flight, each under the RPC deadline,
+/// retried on transport failures.
+pub struct Shipper {
+    cluster: Arc<Cluster>,
+    in_flight: Arc<Semaphore>,
+    metrics: Arc<NodeMetrics>,
+}
+
+impl std::fmt::Debug for Shipper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shipper").finish_non_exhaustive()
+    }
+}
+
+impl Shipper {
+    pub fn new(cluster: Arc<Cluster>, metrics: Arc<NodeMetrics>) -> Self {
+        let in_flight = Arc::new(Semaphore::new(cluster.settings.forward_max_in_flight));
+        Self { cluster, in_flight, metrics }
+    }
+
+    /// One forward call to `node`, retried while the failure is one a
+    /// retry can fix. Overload on the owner is passed back as overload.
+    pub async fn forward(&self, node: NodeId, body: Body) -> Result<ForwardReply, IngestError> {
+        let _permit = self.in_flight.acquire().await.map_err(|_| IngestError::Unavailable("node is shutting down".into()))?;
+        let mut wait = FORWARD_RETRY_INITIAL;
+        let mut last = String::new();
+        for attempt in 0..FORWARD_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            self.metrics.forward_requests.inc();
+            let mut client = match self.cluster.client(node) {
+                Ok(c) => c,
+                Err(e) => return Err(IngestError::Unavailable(e.to_string())),
+            };
+            let mut request = tonic::Request::new(ForwardRequest {
+                ring_epoch: self.cluster.ring_epoch(),
+                from_node: self.cluster.id.0,
+                body: Some(body.clone()),
+            });
+            request.set_timeout(self.cluster.rpc_timeout());
+            match tokio::time::timeout(self.cluster.rpc_timeout(), client.forward(request)).await {
+                Ok(Ok(reply)) => return Ok(reply.into_inner()),
+                Ok(Err(status)) => match status.code() {
+                    tonic::Code::ResourceExhausted => {
+                        self.metrics.forward_failures.inc();
+                        return Err(IngestError::Overloaded { retry_after_ms: 1_000 });
+                    }
+                    tonic::Code::InvalidArgument => {
+                        self.metrics.forward_failures.inc();
+                        return Err(IngestError::Invalid(status.message().to_owned()));
+                    }
+                    _ => last = format!("{node}: {}", status.message()),
+                },
+                Err(_) => last = format!("{node}: no answer within {:?}", self.cluster.rpc_timeout()),
+            }
+        }
+        self.metrics.forward_failures.inc();
+        Err(IngestError::Unavailable(format!("session owner unreachable ({last})")))
+    }
+}
+
+impl RemoteOwners for Shipper {
+    fn remote_owner(&self, key: &SessionKey) -> Option<NodeId> {
+        let owner = self.cluster.owner(&key.tenant, &key.id);
+        (owner != self.cluster.id).then_some(owner)
+    }
+
+    fn ship(&self, owner: NodeId, entries: Vec<Vec<u8>>) -> BoxFuture<'static, Result<(), String>> {
+        let this = Shipper { cluster: self.cluster.clone(), in_flight: self.in_flight.clone(), metrics: self.metrics.clone() };
+        Box::pin(async move { this.forward(owner, Body::Entries(Entries { entries })).await.map(|_| ()).map_err(|e| e.to_string()) })
+    }
+}
+
+/// The receivers' sink on a cluster node: splits each batch by trace home
+/// and sends the parts there (this node's part goes straight to ingest).
+pub struct Router {
+    cluster: Arc<Cluster>,
+    local: IngestHandle,
+    shipper: Arc<Shipper>,
+    settings: Arc<CorrelationSettings>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router").finish_non_exhaustive()
+    }
+}
+
+impl Router {
+    pub fn new(cluster: Arc<Cluster>, local: IngestHandle, shipper: Arc<Shipper>, settings: Arc<CorrelationSettings>) -> Self {
+        Self { cluster, local, shipper, settings }
+    }
+
+    /// The node whose trace index decides this trace: the owner of its
+    /// derived ID.
+    fn home(&self, tenant: &TenantId, trace: TraceId) -> NodeId {
+        self.cluster.owner(tenant, &correlate::derive_from_trace(trace))
+    }
+
+    fn single(&self) -> bool {
+        self.cluster.ring_members().len() <= 1
+    }
+
+    /// Runs the parts (local and forwarded) concurrently and combines them.
+    async fn run<R>(
+        &self,
+        parts: BTreeMap<NodeId, R>,
+        local: impl FnOnce(R) -> BoxFuture<'static, Result<Accepted, IngestError>>,
+        body: impl Fn(Vec<u8>) -> Body,
+    ) -> Result<Accepted, IngestError>
+    where
+        R: Message,
+    {
+        let mut local_part = None;
+        let mut remote = Vec::new();
+        for (node, part) in parts {
+            if node == self.cluster.id {
+                local_part = Some(part);
+            } else {
+                let body = body(part.encode_to_vec());
+                remote.push(async move {
+                    self.shipper
+                        .forward(node, body)
+                        .await
+                        .map(|r| Accepted { rejected_items: r.rejected_items, error_message: r.error_message })
+                });
+            }
+        }
+        let local_fut = async move {
+            match local_part {
+                Some(p) => local(p).await,
+                None => Ok(Accepted::default()),
+            }
+        };
+        let (local_result, remote_results) = futures::join!(local_fut, futures::future::join_all(remote));
+        let mut out = Accepted::default();
+        let mut first_error = None;
+        for r in std::iter::once(local_result).chain(remote_results) {
+            match r {
+                Ok(a) => {
+                    out.rejected_items += a.rejected_items;
+                    if out.error_message.is_empty() {
+                        out.error_message = a.error_message;
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+}
+
+impl IngestSink for Router {
+    async fn traces(&self, request: ExportTraceServiceRequest) -> Result<Accepted, IngestError> {
+        if self.single() {
+            return self.local.traces(request).await;
+        }
+        let s = self.settings.clone();
+        let parts =
+            split_traces(request, self.cluster.id, |resource, attrs, trace| self.home(&correlate::tenant_of(&s, resource, attrs), trace));
+        let local = self.local.clone();
+        self.run(parts, move |r| Box::pin(async move { local.traces(r).await }), Body::OtlpTraces).await
+    }
+
+    async fn logs(&self, request: ExportLogsServiceRequest) -> Result<Accepted, IngestError> {
+        if self.single() {
+            return self.local.logs(request).await;
+        }
+        let s = self.settings.clone();
+        let parts =
+            split_logs(request, self.cluster.id, |resource, attrs, trace| self.home(&correlate::tenant_of(&s, resource, attrs), trace));
+        let local = self.local.clone();
+        self.run(parts, move |r| Box::pin(async move { local.logs(r).await }), Body::OtlpLogs).await
+    }
+
+    /// Metrics are ingested where they arrive: their exemplars are shipped
+    /// to their sessions' owners after assignment.
+    async fn metrics(&self, request: ExportMetricsServiceRequest) -> Result<Accepted, IngestError> {
+        self.local.metrics(request).await
+    }
+}
+
+/// Splits a traces request by the home of each span's trace, keeping
+/// resources and scopes. Spans with an invalid trace ID stay on `here` (its
+/// ingest rejects them with the usual partial success).
+pub fn split_traces(
+    request: ExportTraceServiceRequest,
+    here: NodeId,
+    home: impl Fn(&[KeyValue], &[KeyValue], TraceId) -> NodeId,
+) -> BTreeMap<NodeId, ExportTraceServiceRequest> {
+    let mut out: BTreeMap<NodeId, ExportTraceServiceRequest> = BTreeMap::new();
+    for rs in request.resource_spans {
+        let resource_attrs = rs.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
+        let mut per_node: BTreeMap<NodeId, ResourceSpans> = BTreeMap::new();
+        for ss in &rs.scope_spans {
+            let mut scoped: BTreeMap<NodeId, ScopeSpans> = BTreeMap::new();
+            for span in &ss.spans {
+                let node = TraceId::from_bytes(&span.trace_id).map_or(here, |t| home(resource_attrs, &span.attributes, t));
+                scoped
+                    .entry(node)
+                    .or_insert_with(|| ScopeSpans { scope: ss.scope.clone(), spans: Vec::new(), schema_url: ss.schema_url.clone() })
+                    .spans
+                    .push(span.clone());
+            }
+            for (node, scope) in scoped {
+                per_node
+                    .entry(node)
+                    .or_insert_with(|| ResourceSpans {
+                        resource: rs.resource.clone(),
+                        scope_spans: Vec::new(),
+                        schema_url: rs.schema_url.clone(),
+                    })
+                    .scope_spans
+                    .push(scope);
+            }
+        }
+        for (node, r) in per_node {
+            out.entry(node).or_default().resource_spans.push(r);
+        }
+    }
+    out
+}
+
+/// Splits a logs request like [`split_traces`]; records without a (valid)
+/// trace stay on `here`.
+pub fn split_logs(
+    request: ExportLogsServiceRequest,
+    here: NodeId,
+    home: impl Fn(&[KeyValue], &[KeyValue], TraceId) -> NodeId,
+) -> BTreeMap<NodeId, ExportLogsServiceRequest> {
+    let mut out: BTreeMap<NodeId, ExportLogsServiceRequest> = BTreeMap::new();
+    for rl in request.resource_logs {
+        let resource_attrs = rl.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
+        let mut per_node: BTreeMap<NodeId, ResourceLogs> = BTreeMap::new();
+        for sl in &rl.scope_logs {
+            let mut scoped: BTreeMap<NodeId, ScopeLogs> = BTreeMap::new();
+            for log in &sl.log_records {
+                let node = TraceId::from_bytes(&log.trace_id).map_or(here, |t| home(resource_attrs, &log.attributes, t));
+                scoped
+                    .entry(node)
+                    .or_insert_with(|| ScopeLogs { scope: sl.scope.clone(), log_records: Vec::new(), schema_url: sl.schema_url.clone() })
+                    .log_records
+                    .push(log.clone());
+            }
+            for (node, scope) in scoped {
+                per_node
+                    .entry(node)
+                    .or_insert_with(|| ResourceLogs {
+                        resource: rl.resource.clone(),
+                        scope_logs: Vec::new(),
+                        schema_url: rl.schema_url.clone(),
+                    })
+                    .scope_logs
+                    .push(scope);
+            }
+        }
+        for (node, r) in per_node {
+            out.entry(node).or_default().resource_logs.push(r);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "route_test.rs"]
+mod tests;

@@ -1,0 +1,179 @@
+//! The `ollystack.v1.Cluster` gRPC service every node serves: membership
+//! calls go to [`Membership`], forwarded ingest to the local ingestor,
+//! routed queries to the local query backend.
+
+use std::sync::Arc;
+
+use ollystack_cluster::raft::ClusterRequest;
+use ollystack_proto::cluster as pb;
+use ollystack_proto::cluster::cluster_server::{self, ClusterServer};
+use ollystack_proto::cluster::{forward_request::Body, query_reply::Answer, query_request::Query};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use super::backend::ClusterBackend;
+use super::convert::{hits_to_pb, session_to_pb};
+use super::handle::MAX_MESSAGE_BYTES;
+use super::membership::Membership;
+use crate::ingest::{Accepted, IngestError, IngestHandle, IngestSink};
+use crate::model::{CorrelationId, TenantId, TraceId};
+use crate::node::NodeQueries;
+use crate::query::{ExemplarFilter, QueryBackend, QueryError, SessionFilter};
+use crate::rca::incident::{collect_window, WindowQuery};
+
+/// Serves one node's cluster calls.
+pub struct ClusterService {
+    membership: Arc<Membership>,
+    ingest: IngestHandle,
+    local: Arc<NodeQueries>,
+    /// For queries that arrive unrouted (a peer that asked the wrong node).
+    routed: Arc<ClusterBackend>,
+}
+
+impl std::fmt::Debug for ClusterService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterService").finish_non_exhaustive()
+    }
+}
+
+impl ClusterService {
+    pub fn new(membership: Arc<Membership>, ingest: IngestHandle, local: Arc<NodeQueries>, routed: Arc<ClusterBackend>) -> Self {
+        Self { membership, ingest, local, routed }
+    }
+
+    pub fn into_server(self) -> ClusterServer<Self> {
+        ClusterServer::new(self).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+}
+
+fn ingest_status(e: IngestError) -> Status {
+    match e {
+        IngestError::Overloaded { .. } => Status::resource_exhausted(e.to_string()),
+        IngestError::Invalid(m) => Status::invalid_argument(m),
+        other => Status::unavailable(other.to_string()),
+    }
+}
+
+fn decode<M: Message + Default>(bytes: &[u8], what: &str) -> Result<M, Status> {
+    M::decode(bytes).map_err(|e| Status::invalid_argument(format!("undecodable {what}: {e}")))
+}
+
+fn reply(a: Accepted) -> Response<pb::ForwardReply> {
+    Response::new(pb::ForwardReply { rejected_items: a.rejected_items, error_message: a.error_message })
+}
+
+#[tonic::async_trait]
+impl cluster_server::Cluster for ClusterService {
+    async fn join(&self, request: Request<pb::JoinRequest>) -> Result<Response<pb::JoinReply>, Status> {
+        self.membership.join(request.into_inner()).await.map(Response::new).map_err(|e| e.to_status())
+    }
+
+    async fn leave(&self, request: Request<pb::LeaveRequest>) -> Result<Response<pb::LeaveReply>, Status> {
+        self.membership.leave(request.into_inner()).await.map(Response::new).map_err(|e| e.to_status())
+    }
+
+    async fn members(&self, _request: Request<pb::MembersRequest>) -> Result<Response<pb::MembersReply>, Status> {
+        Ok(Response::new(self.membership.members()))
+    }
+
+    async fn propose(&self, request: Request<pb::ProposeRequest>) -> Result<Response<pb::ProposeReply>, Status> {
+        let cluster = &self.membership.cluster;
+        if !cluster.is_leader() {
+            return Err(Status::unavailable(format!("{} is not the leader", cluster.id)));
+        }
+        let req: ClusterRequest = serde_json::from_slice(&request.into_inner().json)
+            .map_err(|e| Status::invalid_argument(format!("undecodable proposal: {e}")))?;
+        let answer = cluster.propose(req).await.map_err(|e| e.to_status())?;
+        let json = serde_json::to_vec(&answer).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(pb::ProposeReply { json }))
+    }
+
+    async fn forward(&self, request: Request<pb::ForwardRequest>) -> Result<Response<pb::ForwardReply>, Status> {
+        match request.into_inner().body {
+            Some(Body::OtlpTraces(b)) => {
+                let r: ExportTraceServiceRequest = decode(&b, "traces")?;
+                self.ingest.traces(r).await.map(reply).map_err(ingest_status)
+            }
+            Some(Body::OtlpLogs(b)) => {
+                let r: ExportLogsServiceRequest = decode(&b, "logs")?;
+                self.ingest.logs(r).await.map(reply).map_err(ingest_status)
+            }
+            Some(Body::OtlpMetrics(b)) => {
+                let r: ExportMetricsServiceRequest = decode(&b, "metrics")?;
+                self.ingest.metrics(r).await.map(reply).map_err(ingest_status)
+            }
+            Some(Body::Entries(e)) => {
+                self.ingest.0.ingest_entries(e.entries).await.map(|()| reply(Accepted::default())).map_err(ingest_status)
+            }
+            None => Err(Status::invalid_argument("forward without a body")),
+        }
+    }
+
+    async fn query(&self, request: Request<pb::QueryRequest>) -> Result<Response<pb::QueryReply>, Status> {
+        let req = request.into_inner();
+        let tenant = TenantId::from_trusted(req.tenant_id.as_str());
+        let mut out = pb::QueryReply::default();
+        let partial = |out: &mut pb::QueryReply, e: QueryError| match e {
+            QueryError::Unavailable(r) | QueryError::Storage(r) => out.partial = r,
+        };
+        match req.query {
+            Some(Query::Session(id)) => {
+                let id = CorrelationId::from_trusted(id.as_str());
+                let found = if req.routed { self.local.session(&tenant, &id).await } else { self.routed.session(&tenant, &id).await };
+                match found {
+                    Ok(Some(data)) => {
+                        out.found = true;
+                        out.answer = Some(Answer::Session(session_to_pb(data)));
+                    }
+                    Ok(None) => {}
+                    Err(e) => partial(&mut out, e),
+                }
+            }
+            Some(Query::SessionOfTrace(bytes)) => {
+                let trace = TraceId::from_bytes(&bytes).ok_or_else(|| Status::invalid_argument("trace ID must be 16 bytes"))?;
+                match self.local.session_of_trace(&tenant, trace).await {
+                    Ok(id) => {
+                        out.found = id.is_some();
+                        out.answer = Some(Answer::SessionOfTrace(id.map(|i| i.as_str().to_owned()).unwrap_or_default()));
+                    }
+                    Err(e) => partial(&mut out, e),
+                }
+            }
+            Some(Query::RecentSessions(json)) => {
+                let filter: SessionFilter = serde_json::from_slice(&json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                match self.local.recent_sessions(&tenant, &filter).await {
+                    Ok(rows) => {
+                        out.found = true;
+                        out.answer = Some(Answer::Json(serde_json::to_vec(&rows).map_err(|e| Status::internal(e.to_string()))?));
+                    }
+                    Err(e) => partial(&mut out, e),
+                }
+            }
+            Some(Query::Exemplars(json)) => {
+                let filter: ExemplarFilter = serde_json::from_slice(&json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                match self.local.exemplars(&tenant, &filter).await {
+                    Ok(hits) => {
+                        out.found = true;
+                        out.answer = Some(Answer::Exemplars(hits_to_pb(hits)));
+                    }
+                    Err(e) => partial(&mut out, e),
+                }
+            }
+            Some(Query::Window(json)) => {
+                let q: WindowQuery = serde_json::from_slice(&json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                match collect_window(&*self.local, &tenant, &q).await {
+                    Ok(collected) => {
+                        out.found = true;
+                        out.answer = Some(Answer::Json(serde_json::to_vec(&collected).map_err(|e| Status::internal(e.to_string()))?));
+                    }
+                    Err(e) => partial(&mut out, e),
+                }
+            }
+            None => return Err(Status::invalid_argument("query without a question")),
+        }
+        Ok(Response::new(out))
+    }
+}
