@@ -5,11 +5,14 @@
 //!   decode-only baseline measured in the same run; both per CPU second.
 //! * `memory`: resident bytes per live span (vs its wire size) and per live
 //!   session.
+//! * `cluster`: three node processes; ingest straight to owners vs to
+//!   non-owners, live lookups through the owner vs a non-owner.
 //! * `flush`: ClickHouse flush throughput of the node's store vs a bare
 //!   insert of the same rows, in one run against the same server.
 //! * `rca-eval`: fault-injection evaluation of per-request and
 //!   per-incident RCA (AC@1, AC@3, Avg@5 per fault kind).
 
+mod cluster;
 mod flush;
 mod proc;
 mod rca_eval;
@@ -58,6 +61,8 @@ enum Cmd {
     },
     /// ClickHouse flush throughput vs a bare insert of the same rows.
     Flush(flush::Args),
+    /// Cluster: ingest to owners vs non-owners; lookup latency via owner vs non-owner.
+    Cluster(cluster::Args),
     /// RCA accuracy on injected faults (AC@1, AC@3, Avg@5 per fault kind).
     RcaEval(rca_eval::Args),
 }
@@ -71,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Memory { span_requests, sessions } => memory(&cli.node_bin, span_requests, sessions).await,
         Cmd::Flush(args) => flush::run(args).await,
+        Cmd::Cluster(args) => cluster::run(&cli.node_bin, args).await,
         Cmd::RcaEval(args) => rca_eval::run(args),
     }
 }
