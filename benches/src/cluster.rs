@@ -115,7 +115,12 @@ fn derived(trace_hex: &str) -> String {
 }
 
 /// Sends every body to `target(i)`; returns spans per wall-clock second.
-async fn send_all(bodies: &[(Vec<u8>, String)], spans_per_body: usize, concurrency: usize, target: impl Fn(usize) -> String) -> anyhow::Result<f64> {
+async fn send_all(
+    bodies: &[(Vec<u8>, String)],
+    spans_per_body: usize,
+    concurrency: usize,
+    target: impl Fn(usize) -> String,
+) -> anyhow::Result<f64> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
     let next = Arc::new(AtomicU64::new(0));
     let jobs: Vec<(Vec<u8>, String)> = bodies.iter().enumerate().map(|(i, (b, _))| (b.clone(), target(i))).collect();

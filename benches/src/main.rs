@@ -5,14 +5,20 @@
 //!   decode-only baseline measured in the same run; both per CPU second.
 //! * `memory`: resident bytes per live span (vs its wire size) and per live
 //!   session.
+//! * `cluster`: three node processes; ingest straight to owners vs to
+//!   non-owners, live lookups through the owner vs a non-owner.
 //! * `flush`: ClickHouse flush throughput of the node's store vs a bare
 //!   insert of the same rows, in one run against the same server.
 //! * `limits`: cardinality-limiter admissions of new values per second on
 //!   three in-process nodes forming a cluster.
+//! * `rca-eval`: fault-injection evaluation of per-request and
+//!   per-incident RCA (AC@1, AC@3, Avg@5 per fault kind).
 
+mod cluster;
 mod flush;
 mod limits;
 mod proc;
+mod rca_eval;
 mod workload;
 
 /// The same allocator as the node, so decode-only and end-to-end compare
@@ -60,6 +66,10 @@ enum Cmd {
     Flush(flush::Args),
     /// Cardinality-limiter admissions of new values per second on 3 nodes.
     Limits(limits::Args),
+    /// Cluster: ingest to owners vs non-owners; lookup latency via owner vs non-owner.
+    Cluster(cluster::Args),
+    /// RCA accuracy on injected faults (AC@1, AC@3, Avg@5 per fault kind).
+    RcaEval(rca_eval::Args),
 }
 
 #[tokio::main]
@@ -72,6 +82,8 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Memory { span_requests, sessions } => memory(&cli.node_bin, span_requests, sessions).await,
         Cmd::Flush(args) => flush::run(args).await,
         Cmd::Limits(args) => limits::run(args).await,
+        Cmd::Cluster(args) => cluster::run(&cli.node_bin, args).await,
+        Cmd::RcaEval(args) => rca_eval::run(args),
     }
 }
 

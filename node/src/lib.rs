@@ -20,6 +20,7 @@
 //! * [`store`]: the archive of finished segments and the trace index.
 //! * [`query`]: pure builders of API answers from segments.
 //! * [`rca`]: root-cause analysis of a session and the latency baselines.
+//! * [`llm`]: optional LLM providers that only phrase computed RCA results.
 //! * [`api`]: axum routes of the HTTP API.
 //! * [`config`], [`clock`], [`metrics`], [`error`]: node-wide plumbing.
 //! * [`node`]: wires everything together and runs it.
@@ -31,6 +32,7 @@ pub mod config;
 pub mod correlate;
 pub mod error;
 pub mod ingest;
+pub mod llm;
 pub mod metrics;
 pub mod model;
 pub mod node;

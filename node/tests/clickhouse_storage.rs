@@ -153,6 +153,16 @@ async fn finished_session_flushes_and_answers_the_same() {
     ] {
         assert!(statements.iter().any(|s| s.contains(needle)), "no {what} statement ({needle}) in {statements:#?}");
     }
+    // Windows of per-incident RCA select ClickHouse sessions by event time.
+    let client = reqwest::Client::new();
+    for (start, sessions) in [(1_699_999_999_000_000_000u64, 1), (1_700_000_100_000_000_000, 0)] {
+        let window = serde_json::json!({"start": start, "end": start + 2_000_000_000});
+        let resp = client.post(node.api("/api/v1/ai/analyze")).json(&window).send().await.expect("post");
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(body["sessions"]["incident"], sessions, "{body}");
+    }
+    assert!(chdb.statements().iter().any(|s| s.contains("last_seen >= fromUnixTimestamp64Nano(1699999999000000000)")));
     let (_, list) = get_json(&node.api("/api/v1/sessions?service=payments&status=error")).await;
     assert_eq!(list["sessions"][0]["correlation_id"], "order-1", "{list}");
     let (_, none) = get_json(&node.api("/api/v1/sessions?service=nope")).await;

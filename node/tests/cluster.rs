@@ -253,6 +253,23 @@ async fn three_nodes_join_and_every_node_answers_the_same() {
         assert_eq!(s, 200);
         assert_eq!(t["correlation_id"], "order-77");
     }
+    // RCA from any node: per request (routed to the owner) and per
+    // incident (every node's aggregate merged) give the same answer.
+    let client = reqwest::Client::new();
+    let mut per_request = Vec::new();
+    let mut per_incident = Vec::new();
+    for n in &nodes {
+        let r = client.post(n.api("/api/v1/ai/rca")).json(&serde_json::json!({"correlation_id": "order-77"})).send().await.expect("rca");
+        assert_eq!(r.status(), 200);
+        per_request.push(r.json::<Value>().await.expect("json"));
+        let window = serde_json::json!({"start": "1699999999000000000", "end": "1700000001000000000"});
+        let r = client.post(n.api("/api/v1/ai/rca")).json(&window).send().await.expect("incident rca");
+        assert_eq!(r.status(), 200);
+        per_incident.push(r.json::<Value>().await.expect("json"));
+    }
+    assert!(per_request.iter().all(|a| a["root_cause"] == per_request[0]["root_cause"] && !a["root_cause"].is_null()));
+    assert!(per_incident.iter().all(|a| a["sessions"] == per_incident[0]["sessions"] && a["partial"] == false));
+    assert_eq!(per_incident[0]["sessions"]["incident"], 1, "the one session, counted once across three nodes");
     let (_, list) = get_json(&nodes[1].api("/api/v1/sessions")).await;
     let ids: Vec<&str> = list["sessions"].as_array().expect("sessions").iter().filter_map(|s| s["correlation_id"].as_str()).collect();
     assert_eq!(ids, vec!["order-77"], "one session, not a derived one beside it");

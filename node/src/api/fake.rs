@@ -83,7 +83,14 @@ impl QueryBackend for FakeBackend {
     async fn recent_sessions(&self, _tenant: &TenantId, filter: &SessionFilter) -> Result<Vec<SessionListItem>, QueryError> {
         self.begin()?;
         *self.last_session_filter.lock() = Some(filter.clone());
-        Ok(self.listed.clone())
+        // Event-time windows are applied as the node does, from the rows' times.
+        let overlaps = |item: &SessionListItem| {
+            filter.event_overlap_unix_nano.is_none_or(|(start, end)| {
+                let time = |t: &str| crate::query::parse_rfc3339_nanos(t).unwrap_or(0);
+                time(&item.end) >= start && time(&item.start) < end
+            })
+        };
+        Ok(self.listed.iter().filter(|i| overlaps(i)).take(filter.limit.max(1)).cloned().collect())
     }
 
     async fn exemplars(&self, _tenant: &TenantId, filter: &ExemplarFilter) -> Result<Vec<ExemplarHit>, QueryError> {
@@ -110,6 +117,7 @@ pub fn app(backend: FakeBackend, tenancy_enabled: bool) -> (Router, Arc<FakeBack
         max_id_length: 100,
         clock: Arc::new(FixedClock),
         baselines: Arc::new(crate::rca::Baselines::default()),
+        explainer: Arc::new(crate::llm::Explainer::off()),
     };
     (router(state), backend)
 }

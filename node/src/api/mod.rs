@@ -10,24 +10,30 @@
 //! | `GET /api/v1/traces/{trace_id}`, `GET /api/v1/exemplars/{trace_id}/trace` | `traces.rs` |
 //! | `GET /api/v1/metrics/{name}/exemplars` | `exemplars.rs` |
 //! | `GET /healthz`, `/readyz`, `/metrics` | `health.rs` |
-//! | `POST /api/v1/ai/rca` | `rca.rs` |
+//! | `POST /api/v1/ai/rca` | `rca.rs` (one request), `incident.rs` (a window) |
+//! | `POST /api/v1/ai/analyze` | `analyze.rs` |
+//! | `POST /api/v1/ai/nlq` | `nlq.rs` |
 //!
 //! Errors are JSON, `{"error": {"code", "message"}}`, with the status of
 //! their [`ErrorCode`](crate::error::ErrorCode) (`error.rs`). Requests are
 //! scoped to a tenant (`tenant.rs`); query parameters are checked in
-//! `params.rs`.
+//! `params.rs`, event-time windows of bodies in `window.rs`.
 
+mod analyze;
 mod correlate;
 mod error;
 mod exemplars;
 #[cfg(test)]
 mod fake;
 mod health;
+mod incident;
+mod nlq;
 mod params;
 mod rca;
 mod sessions;
 mod tenant;
 mod traces;
+mod window;
 
 use std::sync::Arc;
 
@@ -53,6 +59,8 @@ pub struct ApiState<B> {
     pub clock: SharedClock,
     /// Latency baselines learned from finished sessions, for RCA.
     pub baselines: Arc<crate::rca::Baselines>,
+    /// Phrases computed RCA results (deterministic, or the configured LLM).
+    pub explainer: Arc<crate::llm::Explainer>,
 }
 
 // Not derived: a derive would require `B: Clone`, but only the `Arc` is cloned.
@@ -64,6 +72,7 @@ impl<B> Clone for ApiState<B> {
             max_id_length: self.max_id_length,
             clock: Arc::clone(&self.clock),
             baselines: Arc::clone(&self.baselines),
+            explainer: Arc::clone(&self.explainer),
         }
     }
 }
@@ -83,12 +92,45 @@ pub fn router<B: QueryBackend>(state: ApiState<B>) -> Router {
         .route("/readyz", get(health::readyz::<B>))
         .route("/metrics", get(health::metrics::<B>))
         .route("/api/v1/ai/rca", post(rca::rca::<B>))
+        .route("/api/v1/ai/analyze", post(analyze::analyze::<B>))
+        .route("/api/v1/ai/nlq", post(nlq::nlq::<B>))
         .fallback(unknown_route)
         .with_state(state)
 }
 
 async fn unknown_route(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!("no route {}", params::quoted(uri.path())))
+}
+
+/// Where an answer's `explanation` came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Phrasing {
+    /// `deterministic` or `llm:<provider>`.
+    pub explanation_source: String,
+    /// Why the configured LLM's text is not used (timeout, error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation_error: Option<String>,
+}
+
+impl Phrasing {
+    pub fn deterministic() -> Self {
+        Self { explanation_source: "deterministic".to_owned(), explanation_error: None }
+    }
+}
+
+/// The explanation of a computed answer whose deterministic text is
+/// `deterministic`: that text, or the configured LLM's phrasing of the
+/// answer, with where it came from.
+async fn phrase<T: serde::Serialize>(explainer: &crate::llm::Explainer, answer: &T, deterministic: &str) -> (String, Phrasing) {
+    let explained = match serde_json::to_value(answer) {
+        Ok(computed) => explainer.explain(&computed, deterministic.to_owned()).await,
+        Err(e) => crate::llm::Explanation {
+            text: deterministic.to_owned(),
+            source: "deterministic".to_owned(),
+            error: Some(format!("answer not serializable for the llm: {e}")),
+        },
+    };
+    (explained.text, Phrasing { explanation_source: explained.source, explanation_error: explained.error })
 }
 
 /// Runs CPU-bound answer building on the blocking pool.

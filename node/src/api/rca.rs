@@ -1,10 +1,18 @@
-//! `POST /api/v1/ai/rca`: root-cause analysis, computed (never guessed).
+//! `POST /api/v1/ai/rca`: root-cause analysis, computed (never guessed),
+//! of one request or of an incident.
 //!
-//! Request body: `{"correlation_id": "order-42"}` (one request's session).
-//! Any other field, or a malformed correlation ID, is 400; an unknown
-//! session is 404 (the API's JSON error shape).
+//! Request body, one of:
+//! * `{"correlation_id": "order-42"}`: one request's session;
+//! * `{"start", "end", "baseline_start"?, "baseline_end"?}`: an incident,
+//!   every session in an event-time window against a baseline window (see
+//!   `window.rs` for the time formats; the baseline defaults to the same
+//!   length right before `start`). Answered by `incident.rs`.
 //!
-//! Answer (field names are stable):
+//! A body with both `correlation_id` and window fields, or with neither,
+//! any other field, or a malformed value is 400; an unknown session is 404
+//! (the API's JSON error shape).
+//!
+//! Answer for one request (field names are stable):
 //!
 //! ```text
 //! {
@@ -27,19 +35,30 @@
 //!      "request_would_succeed"}],
 //!   "chains": [{"weight", "steps": [{"kind": "span_failure"|"error_log"|"latency_anomaly"|"exemplar_outlier",
 //!                                    "service", "operation", "at", "interpretation"}]}],
-//!   "explanation": "..."
+//!   "explanation": "...",
+//!   "explanation_source": "deterministic"|"llm:openai"|"llm:anthropic"|"llm:ollama",
+//!   "explanation_error"?: "llm:openai timed out after 10000 ms; the deterministic explanation is answered"
 //! }
 //! ```
+//!
+//! `explanation` is built from the computed fields; with `[llm]` configured
+//! a model rephrases it (prompted with this JSON and told not to add
+//! causes), and on any failure the deterministic text is answered and
+//! `explanation_error` says why.
+//!
+//! The answer for an incident is documented in `incident.rs`.
 //!
 //! The algorithms and their definitions are in [`crate::rca`].
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{compute, params, ApiError, ApiState, Tenant};
+use super::window::{object, only, windows, Windows};
+use super::{compute, incident, params, phrase, ApiError, ApiState, Phrasing, Tenant};
 use crate::model::{CorrelationId, TenantId};
 use crate::query::{merge, QueryBackend, SessionData};
 use crate::rca::{analyze, samples, Baselines, RcaInput, RcaResult, RcaSpan};
@@ -55,14 +74,15 @@ pub struct RcaResponse {
     pub partial_reason: Option<String>,
     #[serde(flatten)]
     pub result: RcaResult,
+    #[serde(flatten)]
+    pub phrasing: Phrasing,
 }
 
-pub async fn rca<B: QueryBackend>(
-    State(state): State<ApiState<B>>,
-    Tenant(tenant): Tenant,
-    body: Bytes,
-) -> Result<Json<RcaResponse>, ApiError> {
-    let raw_id = parse(&body)?;
+pub async fn rca<B: QueryBackend>(State(state): State<ApiState<B>>, Tenant(tenant): Tenant, body: Bytes) -> Result<Response, ApiError> {
+    let raw_id = match parse(&body)? {
+        RcaRequest::Session(raw_id) => raw_id,
+        RcaRequest::Incident(w) => return incident::answer(&state, &tenant, w).await.map(|r| Json(r).into_response()),
+    };
     let id = params::correlation_id(&raw_id, state.max_id_length)?;
     let data = state
         .backend
@@ -70,7 +90,9 @@ pub async fn rca<B: QueryBackend>(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no session with correlation id {}", params::quoted(id.as_str()))))?;
     let baselines = state.baselines.clone();
-    compute(move || answer(&tenant, &data, &baselines)).await.map(Json)
+    let mut r = compute(move || answer(&tenant, &data, &baselines)).await?;
+    (r.result.explanation, r.phrasing) = phrase(&state.explainer, &r, &r.result.explanation).await;
+    Ok(Json(r).into_response())
 }
 
 /// The analysis of one session against the node's baselines, leaving the
@@ -96,22 +118,43 @@ pub fn answer(tenant: &TenantId, data: &SessionData, baselines: &Baselines) -> R
         partial: data.partial.is_some(),
         partial_reason: data.partial.clone(),
         result: analyze(&input, &view),
+        phrasing: Phrasing::deterministic(),
     }
 }
 
-/// The body's correlation ID, checked field by field (see the module doc).
-fn parse(body: &[u8]) -> Result<String, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("body: not JSON: {e}")))?;
-    let Value::Object(fields) = value else {
-        return Err(ApiError::bad_request("body: must be a JSON object with correlation_id"));
-    };
-    if let Some(unknown) = fields.keys().find(|k| *k != "correlation_id") {
-        return Err(ApiError::bad_request(format!("body: unknown field {}", params::quoted(unknown))));
-    }
-    match fields.get("correlation_id") {
-        Some(Value::String(id)) => Ok(id.clone()),
-        Some(_) => Err(ApiError::bad_request("body: correlation_id must be a string")),
-        None => Err(ApiError::bad_request("body: correlation_id is missing")),
+/// What a body asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RcaRequest {
+    /// The raw correlation ID (checked by the caller).
+    Session(String),
+    Incident(Windows),
+}
+
+const WINDOW_FIELDS: [&str; 4] = ["start", "end", "baseline_start", "baseline_end"];
+
+/// The body, checked field by field (see the module doc).
+fn parse(body: &[u8]) -> Result<RcaRequest, ApiError> {
+    let fields = object(body, "correlation_id, or start and end")?;
+    let has_window = WINDOW_FIELDS.iter().any(|f| fields.contains_key(*f));
+    match (fields.get("correlation_id"), has_window) {
+        (Some(_), true) => {
+            Err(ApiError::bad_request("body: give either correlation_id (one request) or start and end (an incident window), not both"))
+        }
+        (None, false) => {
+            only(&fields, &[])?;
+            Err(ApiError::bad_request("body: needs correlation_id (one request) or start and end (an incident window)"))
+        }
+        (Some(id), false) => {
+            only(&fields, &["correlation_id"])?;
+            match id {
+                Value::String(id) => Ok(RcaRequest::Session(id.clone())),
+                _ => Err(ApiError::bad_request("body: correlation_id must be a string")),
+            }
+        }
+        (None, true) => {
+            only(&fields, &WINDOW_FIELDS)?;
+            windows(&fields).map(RcaRequest::Incident)
+        }
     }
 }
 

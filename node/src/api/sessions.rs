@@ -53,6 +53,7 @@ fn filter(p: &SessionParams, now_unix_ms: u64) -> Result<SessionFilter, ApiError
         service: params::name("service", p.service.as_deref())?,
         errors_only,
         since_unix_ms: params::since(p.since.as_deref(), now_unix_ms)?,
+        event_overlap_unix_nano: None,
         limit: params::limit(p.limit.as_deref())?,
     })
 }

@@ -14,6 +14,9 @@
 //!   holds the binding.
 //! * Listings (sessions, exemplars): every ring member is asked and the
 //!   answers merged; a member that does not answer is skipped and logged.
+//! * Window aggregates (per-incident RCA, analyze): every ring member
+//!   aggregates what it holds and the aggregates are merged (they merge
+//!   exactly); a member that does not answer makes the answer partial.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +30,7 @@ use crate::correlate;
 use crate::model::{CorrelationId, TenantId, TraceId};
 use crate::node::NodeQueries;
 use crate::query::{ExemplarFilter, ExemplarHit, QueryBackend, QueryError, SessionData, SessionFilter, SessionListItem};
+use crate::rca::incident::{collect_window, Collected, WindowQuery};
 
 /// The API's backend on a cluster node.
 pub struct ClusterBackend {
@@ -220,6 +224,46 @@ impl QueryBackend for ClusterBackend {
         out.dedup_by(|a, b| a.correlation_id == b.correlation_id && a.exemplar == b.exemplar);
         out.truncate(filter.limit);
         Ok(out)
+    }
+
+    /// Every ring member aggregates the sessions it holds; the answers are
+    /// merged. A member that does not answer makes the result partial.
+    async fn window_aggregate(&self, tenant: &TenantId, query: &WindowQuery) -> Result<Collected, QueryError> {
+        let json = serde_json::to_vec(query).map_err(|e| QueryError::Storage(e.to_string()))?;
+        let asks = self.cluster.ring_members().into_iter().map(|node| {
+            let json = json.clone();
+            async move {
+                if node == self.cluster.id {
+                    return (node, collect_window(&*self.local, tenant, query).await.map_err(|e| e.to_string()));
+                }
+                let reply = self.ask(node, tenant, Query::Window(json)).await;
+                let collected = reply.and_then(|r| match r.answer {
+                    Some(Answer::Json(bytes)) => serde_json::from_slice::<Collected>(&bytes).map_err(|e| e.to_string()),
+                    _ => Err(r.partial),
+                });
+                (node, collected)
+            }
+        });
+        let mut merged: Option<Collected> = None;
+        let mut silent = Vec::new();
+        for (node, answer) in futures::future::join_all(asks).await {
+            match answer {
+                Ok(c) => match merged.as_mut() {
+                    Some(m) => m.merge(&c),
+                    None => merged = Some(c),
+                },
+                Err(e) => silent.push(format!("{node} could not be asked ({e})")),
+            }
+        }
+        let mut merged = merged.ok_or_else(|| QueryError::Unavailable(silent.join("; ")))?;
+        if !silent.is_empty() {
+            let why = format!("{}; its sessions are not in the analysis", silent.join("; "));
+            merged.partial = Some(match merged.partial.take() {
+                Some(p) => format!("{p}; {why}"),
+                None => why,
+            });
+        }
+        Ok(merged)
     }
 
     fn render_metrics(&self) -> String {

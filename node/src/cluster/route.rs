@@ -248,17 +248,32 @@ pub fn split_traces(
 ) -> BTreeMap<NodeId, ExportTraceServiceRequest> {
     let mut out: BTreeMap<NodeId, ExportTraceServiceRequest> = BTreeMap::new();
     for rs in request.resource_spans {
-        let resource_attrs = rs.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
+        let resource_attrs = rs.resource.as_ref().map(|r| r.attributes.clone()).unwrap_or_default();
+        let homes: Vec<Vec<NodeId>> = rs
+            .scope_spans
+            .iter()
+            .map(|ss| {
+                ss.spans
+                    .iter()
+                    .map(|span| TraceId::from_bytes(&span.trace_id).map_or(here, |t| home(&resource_attrs, &span.attributes, t)))
+                    .collect()
+            })
+            .collect();
+        // The common case: the whole resource goes to one node, moved as is.
+        let first = homes.iter().flatten().next().copied();
+        if let Some(only) = first.filter(|f| homes.iter().flatten().all(|n| n == f)) {
+            out.entry(only).or_default().resource_spans.push(rs);
+            continue;
+        }
         let mut per_node: BTreeMap<NodeId, ResourceSpans> = BTreeMap::new();
-        for ss in &rs.scope_spans {
+        for (ss, nodes) in rs.scope_spans.into_iter().zip(homes) {
             let mut scoped: BTreeMap<NodeId, ScopeSpans> = BTreeMap::new();
-            for span in &ss.spans {
-                let node = TraceId::from_bytes(&span.trace_id).map_or(here, |t| home(resource_attrs, &span.attributes, t));
+            for (span, node) in ss.spans.into_iter().zip(nodes) {
                 scoped
                     .entry(node)
                     .or_insert_with(|| ScopeSpans { scope: ss.scope.clone(), spans: Vec::new(), schema_url: ss.schema_url.clone() })
                     .spans
-                    .push(span.clone());
+                    .push(span);
             }
             for (node, scope) in scoped {
                 per_node
@@ -288,17 +303,31 @@ pub fn split_logs(
 ) -> BTreeMap<NodeId, ExportLogsServiceRequest> {
     let mut out: BTreeMap<NodeId, ExportLogsServiceRequest> = BTreeMap::new();
     for rl in request.resource_logs {
-        let resource_attrs = rl.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
+        let resource_attrs = rl.resource.as_ref().map(|r| r.attributes.clone()).unwrap_or_default();
+        let homes: Vec<Vec<NodeId>> = rl
+            .scope_logs
+            .iter()
+            .map(|sl| {
+                sl.log_records
+                    .iter()
+                    .map(|log| TraceId::from_bytes(&log.trace_id).map_or(here, |t| home(&resource_attrs, &log.attributes, t)))
+                    .collect()
+            })
+            .collect();
+        let first = homes.iter().flatten().next().copied();
+        if let Some(only) = first.filter(|f| homes.iter().flatten().all(|n| n == f)) {
+            out.entry(only).or_default().resource_logs.push(rl);
+            continue;
+        }
         let mut per_node: BTreeMap<NodeId, ResourceLogs> = BTreeMap::new();
-        for sl in &rl.scope_logs {
+        for (sl, nodes) in rl.scope_logs.into_iter().zip(homes) {
             let mut scoped: BTreeMap<NodeId, ScopeLogs> = BTreeMap::new();
-            for log in &sl.log_records {
-                let node = TraceId::from_bytes(&log.trace_id).map_or(here, |t| home(resource_attrs, &log.attributes, t));
+            for (log, node) in sl.log_records.into_iter().zip(nodes) {
                 scoped
                     .entry(node)
                     .or_insert_with(|| ScopeLogs { scope: sl.scope.clone(), log_records: Vec::new(), schema_url: sl.schema_url.clone() })
                     .log_records
-                    .push(log.clone());
+                    .push(log);
             }
             for (node, scope) in scoped {
                 per_node

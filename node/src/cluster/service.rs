@@ -22,6 +22,7 @@ use crate::ingest::{Accepted, IngestError, IngestHandle, IngestSink};
 use crate::model::{CorrelationId, TenantId, TraceId};
 use crate::node::NodeQueries;
 use crate::query::{ExemplarFilter, QueryBackend, QueryError, SessionFilter};
+use crate::rca::incident::{collect_window, WindowQuery};
 
 /// Serves one node's cluster calls.
 pub struct ClusterService {
@@ -157,6 +158,16 @@ impl cluster_server::Cluster for ClusterService {
                     Ok(hits) => {
                         out.found = true;
                         out.answer = Some(Answer::Exemplars(hits_to_pb(hits)));
+                    }
+                    Err(e) => partial(&mut out, e),
+                }
+            }
+            Some(Query::Window(json)) => {
+                let q: WindowQuery = serde_json::from_slice(&json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                match collect_window(&*self.local, &tenant, &q).await {
+                    Ok(collected) => {
+                        out.found = true;
+                        out.answer = Some(Answer::Json(serde_json::to_vec(&collected).map_err(|e| Status::internal(e.to_string()))?));
                     }
                     Err(e) => partial(&mut out, e),
                 }

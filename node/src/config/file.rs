@@ -22,6 +22,28 @@ pub struct ConfigFile {
     pub clickhouse: ClickHouseCfg,
     pub cluster: ClusterCfg,
     pub limits: LimitsCfg,
+    pub llm: LlmCfg,
+}
+
+/// `[llm]`: an optional model that phrases computed RCA results (off by default).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmCfg {
+    /// `off`, `openai` (and OpenAI-compatible servers), `anthropic` or `ollama`.
+    pub provider: String,
+    /// Base URL, without the API path; empty: the provider's public default.
+    pub url: String,
+    pub model: String,
+    /// Empty: no key is sent (required for `anthropic`).
+    pub api_key: String,
+    /// Deadline of one explanation request; past it the deterministic text is answered.
+    pub timeout_ms: u64,
+}
+
+impl Default for LlmCfg {
+    fn default() -> Self {
+        Self { provider: "off".into(), url: String::new(), model: String::new(), api_key: String::new(), timeout_ms: 10_000 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -176,6 +198,7 @@ impl Default for ConfigFile {
             archive: ArchiveCfg::default(),
             storage: StorageCfg::default(),
             clickhouse: ClickHouseCfg::default(),
+            llm: LlmCfg::default(),
             cluster: ClusterCfg::default(),
             limits: LimitsCfg::default(),
         }

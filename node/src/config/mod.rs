@@ -18,6 +18,7 @@ pub use overrides::{AttributeLimits, Overrides};
 use ollystack_cluster::admission::{self, LimiterConfig};
 
 use crate::correlate::CorrelationSettings;
+use crate::llm::{LlmSettings, Provider};
 use crate::receive::ReceiverLimits;
 use crate::session::FinishRules;
 use crate::store::clickhouse::{is_identifier, ClickHouseSettings};
@@ -66,6 +67,8 @@ pub struct Config {
     pub expire_interval_ms: u64,
     pub storage: StorageChoice,
     pub wal_max_bytes: u64,
+    /// The model that phrases RCA results; `None`: deterministic text only.
+    pub llm: Option<LlmSettings>,
     pub cluster: ClusterSettings,
     /// Cluster-wide cardinality limits this node proposes; `None` when no
     /// attribute is limited. The cluster keeps the first limits proposed,
@@ -156,6 +159,7 @@ impl ConfigFile {
             return Err(invalid("data_dir", "", "must not be empty"));
         }
         let storage = self.storage_choice()?;
+        let llm = self.llm_settings()?;
         if self.storage.wal_max_bytes < 1 << 20 {
             return Err(invalid("storage.wal_max_bytes", self.storage.wal_max_bytes, "must be at least 1 MiB"));
         }
@@ -195,6 +199,7 @@ impl ConfigFile {
             expire_interval_ms: self.archive.expire_interval_ms,
             storage,
             wal_max_bytes: self.storage.wal_max_bytes,
+            llm,
             cluster,
             limits,
         })
@@ -272,6 +277,35 @@ impl ConfigFile {
             forward_max_in_flight: c.forward_max_in_flight as usize,
             seed: None,
         })
+    }
+
+    fn llm_settings(&self) -> Result<Option<LlmSettings>, ConfigError> {
+        let l = &self.llm;
+        if l.provider.is_empty() || l.provider == "off" {
+            return Ok(None);
+        }
+        let provider =
+            Provider::parse(&l.provider).ok_or_else(|| invalid("llm.provider", &l.provider, "must be off, openai, anthropic or ollama"))?;
+        let url = if l.url.is_empty() { provider.default_url() } else { l.url.as_str() };
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid("llm.url", url, "must be an http:// or https:// URL"));
+        }
+        if l.model.trim().is_empty() {
+            return Err(invalid("llm.model", &l.model, "must name a model when llm.provider is set"));
+        }
+        if provider == Provider::Anthropic && l.api_key.is_empty() {
+            return Err(invalid("llm.api_key", "", "anthropic needs an API key"));
+        }
+        if !(1..=120_000).contains(&l.timeout_ms) {
+            return Err(invalid("llm.timeout_ms", l.timeout_ms, "must be between 1 and 120000"));
+        }
+        Ok(Some(LlmSettings {
+            provider,
+            url: url.trim_end_matches('/').to_owned(),
+            model: l.model.clone(),
+            api_key: l.api_key.clone(),
+            timeout: std::time::Duration::from_millis(l.timeout_ms),
+        }))
     }
 
     fn storage_choice(&self) -> Result<StorageChoice, ConfigError> {

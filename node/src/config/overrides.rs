@@ -75,6 +75,11 @@ overrides! {
     ch_batch_max_delay_ms: u64 => [clickhouse.batch_max_delay_ms], "clickhouse-batch-max-delay-ms", "OLLYSTACK_CLICKHOUSE_BATCH_MAX_DELAY_MS", "A flush batch is sent at most this long after its first segment [default: 1000]";
     ch_retry_initial_ms: u64 => [clickhouse.retry_initial_ms], "clickhouse-retry-initial-ms", "OLLYSTACK_CLICKHOUSE_RETRY_INITIAL_MS", "First retry delay of a failed insert [default: 100]";
     ch_retry_max_ms: u64 => [clickhouse.retry_max_ms], "clickhouse-retry-max-ms", "OLLYSTACK_CLICKHOUSE_RETRY_MAX_MS", "Longest retry delay of a failed insert [default: 10000]";
+    llm_provider: String => [llm.provider], "llm-provider", "OLLYSTACK_LLM_PROVIDER", "Model that phrases RCA results: off, openai, anthropic or ollama [default: off]";
+    llm_url: String => [llm.url], "llm-url", "OLLYSTACK_LLM_URL", "Base URL of the LLM provider [default: the provider's public API]";
+    llm_model: String => [llm.model], "llm-model", "OLLYSTACK_LLM_MODEL", "LLM model name";
+    llm_api_key: String => [llm.api_key], "llm-api-key", "OLLYSTACK_LLM_API_KEY", "LLM API key [default: none]";
+    llm_timeout_ms: u64 => [llm.timeout_ms], "llm-timeout-ms", "OLLYSTACK_LLM_TIMEOUT_MS", "Deadline of one LLM explanation; past it the deterministic text is answered [default: 10000]";
     ch_request_timeout_ms: u64 => [clickhouse.request_timeout_ms], "clickhouse-request-timeout-ms", "OLLYSTACK_CLICKHOUSE_REQUEST_TIMEOUT_MS", "Deadline of one ClickHouse request [default: 30000]";
     limits_window_ms: u64 => [limits.window_ms], "limits-window-ms", "OLLYSTACK_LIMITS_WINDOW_MS", "Length of a cardinality-limit window [default: 60000]";
     limits_lease_units: u64 => [limits.lease_units], "limits-lease-units", "OLLYSTACK_LIMITS_LEASE_UNITS", "Cardinality quota units a node leases at a time [default: 64]";

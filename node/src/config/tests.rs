@@ -71,3 +71,31 @@ fn limits_attributes_override_parses_a_list() {
     let limits = f.build_and_validate().expect("valid").limits.expect("limits on");
     assert_eq!((limits.lease_units(), limits.limit("user.id")), (4, Some(1000)));
 }
+
+#[test]
+fn llm_is_off_by_default_and_validated() {
+    assert_eq!(ConfigFile::default().build_and_validate().expect("valid").llm, None);
+    let on = ConfigFile::from_toml("[llm]\nprovider = \"ollama\"\nmodel = \"llama3\"\n").expect("parses");
+    let llm = on.build_and_validate().expect("valid").llm.expect("on");
+    assert_eq!((llm.provider, llm.url.as_str(), llm.timeout.as_millis()), (crate::llm::Provider::Ollama, "http://127.0.0.1:11434", 10_000));
+    let o = Overrides {
+        llm_provider: Some("openai".into()),
+        llm_url: Some("http://gw:8000/".into()),
+        llm_model: Some("m".into()),
+        ..Default::default()
+    };
+    let mut f = ConfigFile::default();
+    o.apply(&mut f);
+    assert_eq!(f.build_and_validate().expect("valid").llm.map(|l| l.url), Some("http://gw:8000".to_owned()));
+    for (toml, key) in [
+        ("[llm]\nprovider = \"gpt\"\n", "llm.provider"),
+        ("[llm]\nprovider = \"openai\"\n", "llm.model"),
+        ("[llm]\nprovider = \"anthropic\"\nmodel = \"c\"\n", "llm.api_key"),
+        ("[llm]\nprovider = \"openai\"\nmodel = \"m\"\nurl = \"ftp://x\"\n", "llm.url"),
+        ("[llm]\nprovider = \"ollama\"\nmodel = \"m\"\ntimeout_ms = 0\n", "llm.timeout_ms"),
+    ] {
+        let err = ConfigFile::from_toml(toml).expect("parses").build_and_validate().expect_err(toml).to_string();
+        assert!(err.contains(key), "{toml}: {err}");
+    }
+    assert!(ConfigFile::from_toml("[llm]\nkey = \"x\"\n").expect_err("unknown key").contains("key"));
+}

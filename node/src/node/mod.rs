@@ -256,6 +256,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         max_id_length: config.correlation.max_id_length,
         clock: sources.clock.clone(),
         baselines,
+        explainer: Arc::new(crate::llm::Explainer::new(config.llm.clone()).map_err(|e| NodeError::Startup(format!("llm client: {e}")))?),
     };
     tasks.push(serve_axum(api_listener, api::router(api_state), signal(shutdown_rx.clone()), "api"));
     tasks.push(tokio::spawn(tasks::finishing_sweep(env.clone(), config.tick_interval_ms, shutdown_rx.clone())));

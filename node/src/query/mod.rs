@@ -11,6 +11,7 @@ mod build;
 pub(crate) mod fixtures;
 mod impact;
 mod merge;
+pub mod nlq;
 mod signal;
 pub use signal::kind_view;
 mod time;
@@ -65,6 +66,10 @@ pub struct SessionFilter {
     pub errors_only: bool,
     /// Only sessions last seen (node clock) at or after this time.
     pub since_unix_ms: Option<u64>,
+    /// Only sessions whose event time (first to last signal) overlaps
+    /// `[start, end)` (Unix ns): windows of per-incident RCA, which must
+    /// find incidents replayed with their original timestamps.
+    pub event_overlap_unix_nano: Option<(u64, u64)>,
     /// At most this many, newest first.
     pub limit: usize,
 }
@@ -76,6 +81,9 @@ impl SessionFilter {
         self.service.as_ref().is_none_or(|s| summary.service(s).is_some())
             && (!self.errors_only || summary.errors > 0)
             && self.since_unix_ms.is_none_or(|t| last_seen_unix_ms >= t)
+            && self.event_overlap_unix_nano.is_none_or(|(start, end)| {
+                summary.last_unix_nano.is_some_and(|last| last >= start) && summary.first_unix_nano.is_some_and(|first| first < end)
+            })
     }
 }
 
@@ -148,6 +156,20 @@ pub trait QueryBackend: Send + Sync + 'static {
         tenant: &TenantId,
         filter: &SessionFilter,
     ) -> impl Future<Output = Result<Vec<SessionListItem>, QueryError>> + Send;
+
+    /// The mergeable aggregate of every session whose event time overlaps
+    /// the window (per-incident RCA and window anomalies). The default
+    /// reads this node's sessions ([`crate::rca::incident::collect_window`]);
+    /// a cluster backend overrides it to ask every node for its
+    /// [`Collected`](crate::rca::incident::Collected) and fold them with
+    /// [`Collected::merge`](crate::rca::incident::Collected::merge).
+    fn window_aggregate(
+        &self,
+        tenant: &TenantId,
+        query: &crate::rca::incident::WindowQuery,
+    ) -> impl Future<Output = Result<crate::rca::incident::Collected, QueryError>> + Send {
+        crate::rca::incident::collect_window(self, tenant, query)
+    }
 
     /// Exemplars of a metric in an event-time window, oldest first.
     fn exemplars(&self, tenant: &TenantId, filter: &ExemplarFilter) -> impl Future<Output = Result<Vec<ExemplarHit>, QueryError>> + Send;

@@ -1,6 +1,7 @@
 //! Root-cause analysis of one request (a correlation session), computed
 //! from the session's own spans, logs and exemplars and from latency
-//! baselines learned from finished sessions — never guessed.
+//! baselines learned from finished sessions — never guessed; and of an
+//! incident (a time window across sessions) in [`incident`].
 //!
 //! Everything here is a pure function of its input except [`Baselines`],
 //! the node's shared, bounded store of learned histograms, which an
@@ -17,16 +18,16 @@
 //! | `anomaly.rs` | spans whose self time or duration left their baseline |
 //! | `counterfactual.rs` | re-timing a tree with spans at their p50; failures spared by a fix |
 //! | `rank.rs` | the ranked candidates with evidence |
+//! | `causal.rs` | causal corrections: timeouts blamed on slow callees, retry waits discounted |
 //! | `chains.rs` | Chain-of-Event style chains from first cause to symptom |
 //! | `explain.rs` | deterministic text from the result |
 //! | `analyze.rs` | runs them all and shapes the answer |
-//!
-//! The per-incident form (a time window across sessions) will sit beside
-//! [`analyze`], reusing the baselines, the graph and the ranking shape.
+//! | `incident/` | per-incident RCA and window anomalies: a mergeable per-node window aggregate, ranked causally (see [`incident`]) |
 
 mod analyze;
 mod anomaly;
 mod baseline;
+mod causal;
 mod chains;
 mod counterfactual;
 mod critical_path;
@@ -34,6 +35,7 @@ mod explain;
 #[cfg(test)]
 mod fixtures;
 mod graph;
+pub mod incident;
 mod model;
 mod origin;
 mod rank;

@@ -13,7 +13,8 @@
 //! | `critical_path` | the largest shares of the critical path among spans without a usable baseline | share of the path | 0.3 |
 //!
 //! When the request failed (a root span failed), the failure is the
-//! symptom: the impact of latency kinds is halved. Ties: error origins in
+//! symptom: the impact of latency kinds is halved. Timeouts are then blamed
+//! on the slow callee and retry waits discounted (`causal.rs`). Ties: error origins in
 //! origin order, then earlier spans, then by name.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -47,6 +48,12 @@ pub enum CandidateKind {
     Network,
     ErrorLog,
     CriticalPath,
+    /// Per incident: every operation of a service slowed (CPU contention,
+    /// GC, a saturated pool): the service, not one code path.
+    ServiceLatency,
+    /// Per incident: a log line a (service, operation) used to write is
+    /// gone (a code path no longer taken), with no failure of its own.
+    LogChange,
 }
 
 impl CandidateKind {
@@ -57,6 +64,8 @@ impl CandidateKind {
             Self::Network => "network",
             Self::ErrorLog => "error_log",
             Self::CriticalPath => "critical_path",
+            Self::ServiceLatency => "service_latency",
+            Self::LogChange => "log_change",
         }
     }
 }
@@ -80,7 +89,7 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    fn line(kind: &'static str, detail: String) -> Self {
+    pub(crate) fn line(kind: &'static str, detail: String) -> Self {
         Self { kind, detail, span_id: None, value_ms: None, baseline: None }
     }
 }
@@ -153,6 +162,7 @@ pub fn rank(facts: &Facts) -> Vec<Candidate> {
     all.extend(latency_candidates(facts));
     all.extend(error_log_candidates(facts));
     all.extend(critical_path_candidates(facts));
+    super::causal::adjust(facts, &mut all);
     for c in &mut all {
         c.score = (c.score * 1_000.0).round() / 1_000.0;
     }

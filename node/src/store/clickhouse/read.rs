@@ -33,7 +33,9 @@ pub const SEGMENTS_SQL: &str =
 
 pub const RECENT_SQL: &str = "SELECT correlation_id, segment_seq, finished_at, last_activity, summary, length(payload) AS bytes \
      FROM sessions WHERE tenant_id = ? AND (? = '' OR has(services, ?)) AND (? = 0 OR error_count > 0) \
-     AND last_activity >= fromUnixTimestamp64Milli(?) ORDER BY last_activity DESC LIMIT ?";
+     AND last_activity >= fromUnixTimestamp64Milli(?) \
+     AND (? = 0 OR (last_seen >= fromUnixTimestamp64Nano(?) AND first_seen < fromUnixTimestamp64Nano(?))) \
+     ORDER BY last_activity DESC LIMIT ?";
 
 fn ch(e: clickhouse::error::Error) -> StoreError {
     StoreError::ClickHouse(e.to_string())
@@ -61,6 +63,9 @@ pub async fn segments(
 /// activity first.
 pub async fn recent(client: &clickhouse::Client, tenant: &TenantId, filter: &SessionFilter) -> Result<Vec<ArchiveIndexEntry>, StoreError> {
     let service = filter.service.clone().unwrap_or_default();
+    let overlap = filter.event_overlap_unix_nano;
+    // DateTime64(9) ends in 2262 (i64 nanoseconds): later bounds are clamped.
+    let nanos = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let rows = client
         .query(RECENT_SQL)
         .bind(tenant.as_str())
@@ -68,6 +73,9 @@ pub async fn recent(client: &clickhouse::Client, tenant: &TenantId, filter: &Ses
         .bind(service.as_str())
         .bind(u8::from(filter.errors_only))
         .bind(i64::try_from(filter.since_unix_ms.unwrap_or(0)).unwrap_or(i64::MAX))
+        .bind(u8::from(overlap.is_some()))
+        .bind(nanos(overlap.map_or(0, |w| w.0)))
+        .bind(nanos(overlap.map_or(0, |w| w.1)))
         .bind(filter.limit as u64)
         .fetch_all::<ListRow>()
         .await

@@ -1,0 +1,156 @@
+//! Optional LLM providers that only *phrase* a computed result: the cause
+//! is found by analysis ([`crate::rca`]); a model may rewrite the
+//! deterministic explanation for people, never add to it.
+//!
+//! Off by default (`[llm]` in the config). When on, the prompt is the
+//! computed result as JSON plus an instruction not to add causes; on a
+//! timeout or any error the deterministic text is answered and the answer
+//! says so (`explanation_source`, `explanation_error`).
+//!
+//! * `provider.rs`: each provider's request and answer shape (pure).
+//! * `prompt.rs`: the prompt (pure, bounded).
+//! * `client.rs`: the HTTP call (hyper over rustls with ring), bounded in time and size.
+
+mod client;
+mod prompt;
+mod provider;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub use client::LlmClient;
+pub use prompt::{prompt, PROMPT_BYTES_MAX};
+pub use provider::{answer_text, request, HttpCall};
+
+/// Which API a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// `POST {url}/v1/chat/completions` (OpenAI and compatible servers).
+    OpenAi,
+    /// `POST {url}/v1/messages`.
+    Anthropic,
+    /// `POST {url}/api/chat`.
+    Ollama,
+}
+
+impl Provider {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "openai" => Some(Self::OpenAi),
+            "anthropic" => Some(Self::Anthropic),
+            "ollama" => Some(Self::Ollama),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+            Self::Ollama => "ollama",
+        }
+    }
+
+    /// The base URL used when the config names none.
+    pub fn default_url(self) -> &'static str {
+        match self {
+            Self::OpenAi => "https://api.openai.com",
+            Self::Anthropic => "https://api.anthropic.com",
+            Self::Ollama => "http://127.0.0.1:11434",
+        }
+    }
+}
+
+/// A validated `[llm]` config.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LlmSettings {
+    pub provider: Provider,
+    /// Base URL without the API path and without a trailing `/`.
+    pub url: String,
+    pub model: String,
+    /// Empty: no key is sent (local servers).
+    pub api_key: String,
+    pub timeout: Duration,
+}
+
+// Not derived: the key must not reach logs.
+impl std::fmt::Debug for LlmSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmSettings")
+            .field("provider", &self.provider)
+            .field("url", &self.url)
+            .field("model", &self.model)
+            .field("api_key", &if self.api_key.is_empty() { "" } else { "<set>" })
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Why a provider gave no text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LlmError {
+    #[error("timed out after {0} ms")]
+    Timeout(u64),
+    #[error("answered HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("request failed: {0}")]
+    Transport(String),
+    #[error("unexpected answer: {0}")]
+    BadAnswer(String),
+    #[error("client setup failed: {0}")]
+    Setup(String),
+}
+
+/// The explanation an answer carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    pub text: String,
+    /// `deterministic` or `llm:<provider>`.
+    pub source: String,
+    /// Why a configured provider's text is not used.
+    pub error: Option<String>,
+}
+
+/// Phrases computed results: deterministic, or through one provider.
+#[derive(Debug, Default)]
+pub struct Explainer {
+    client: Option<LlmClient>,
+}
+
+impl Explainer {
+    /// Deterministic text only.
+    pub fn off() -> Self {
+        Self { client: None }
+    }
+
+    pub fn new(settings: Option<LlmSettings>) -> Result<Self, LlmError> {
+        Ok(Self { client: settings.map(LlmClient::new).transpose()? })
+    }
+
+    /// The provider's phrasing of `computed` (whose deterministic text is
+    /// `deterministic`), or that text when no provider is set or it failed.
+    pub async fn explain(&self, computed: &Value, deterministic: String) -> Explanation {
+        let Some(client) = &self.client else {
+            return Explanation { text: deterministic, source: "deterministic".to_owned(), error: None };
+        };
+        let name = client.provider().as_str();
+        let (system, user) = prompt(computed, &deterministic);
+        match client.complete(&system, &user).await {
+            Ok(text) => Explanation { text, source: format!("llm:{name}"), error: None },
+            Err(e) => {
+                tracing::warn!(provider = name, error = %e, "llm explanation failed; answering the deterministic text");
+                Explanation {
+                    text: deterministic,
+                    source: "deterministic".to_owned(),
+                    error: Some(format!("llm:{name} {e}; the deterministic explanation is answered")),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "client_test.rs"]
+mod client_test;
