@@ -18,7 +18,6 @@ use anyhow::Context;
 use ollystack_cluster::ring::{KeyHash, Member, Ring};
 use ollystack_cluster::NodeId;
 use prost::Message;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::workload;
@@ -70,18 +69,7 @@ async fn spawn(bin: &str, dir: &std::path::Path, ip: &str, seed: Option<&str>) -
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true);
     let mut child = cmd.spawn().context("node binary")?;
-    let pid = child.id().context("node exited")?;
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await? {
-            if line.starts_with("ollystack-node ready:") {
-                return Ok(line);
-            }
-        }
-        anyhow::bail!("node exited before it was ready")
-    })
-    .await??;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (pid, ready) = crate::proc::wait_ready(&mut child).await?;
     let id = ready
         .rsplit("(node-")
         .next()

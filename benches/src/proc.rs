@@ -35,6 +35,15 @@ pub async fn spawn(bin: &str, data_dir: &std::path::Path, extra: &[&str]) -> any
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
+    let (pid, ready) = wait_ready(&mut child).await?;
+    let field = |name: &str| ready.split(name).nth(1).and_then(|s| s.split_whitespace().next()).unwrap_or_default().to_owned();
+    Ok(NodeProc { _child: child, pid, http: format!("http://{}", field("otlp http ")) })
+}
+
+/// Waits (at most 60 s) for a started node's "ready" line; returns its pid
+/// and that line. The rest of stdout keeps being drained, so the node never
+/// blocks on a full pipe.
+pub async fn wait_ready(child: &mut Child) -> anyhow::Result<(u32, String)> {
     let pid = child.id().ok_or_else(|| anyhow::anyhow!("node exited"))?;
     let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let mut lines = BufReader::new(stdout).lines();
@@ -47,8 +56,8 @@ pub async fn spawn(bin: &str, data_dir: &std::path::Path, extra: &[&str]) -> any
         anyhow::bail!("node exited before it was ready")
     })
     .await??;
-    let field = |name: &str| ready.split(name).nth(1).and_then(|s| s.split_whitespace().next()).unwrap_or_default().to_owned();
-    Ok(NodeProc { _child: child, pid, http: format!("http://{}", field("otlp http ")) })
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((pid, ready))
 }
 
 /// User + system CPU seconds of a process.

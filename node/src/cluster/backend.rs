@@ -63,6 +63,30 @@ impl ClusterBackend {
         }
     }
 
+    /// Asks every ring member: this node through `local`, the others with
+    /// `query`, their answers read by `parse`.
+    async fn ask_all<T>(
+        &self,
+        tenant: &TenantId,
+        query: Query,
+        local: impl std::future::Future<Output = Result<T, QueryError>>,
+        parse: impl Fn(Option<Answer>, String) -> Result<T, String>,
+    ) -> Vec<(NodeId, Result<T, String>)> {
+        let me = self.cluster.id;
+        let members = self.cluster.ring_members();
+        let others: Vec<NodeId> = members.iter().copied().filter(|n| *n != me).collect();
+        let parse = &parse;
+        let remote = futures::future::join_all(others.into_iter().map(|node| {
+            let query = query.clone();
+            async move { (node, self.ask(node, tenant, query).await.and_then(|r| parse(r.answer, r.partial))) }
+        }));
+        let (mine, mut answers) = futures::join!(local, remote);
+        if members.contains(&me) {
+            answers.push((me, mine.map_err(|e| e.to_string())));
+        }
+        answers
+    }
+
     /// The session as `node` holds it (this node: local state only).
     async fn session_on(&self, node: NodeId, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
         if node == self.cluster.id {
@@ -162,22 +186,14 @@ impl QueryBackend for ClusterBackend {
 
     async fn recent_sessions(&self, tenant: &TenantId, filter: &SessionFilter) -> Result<Vec<SessionListItem>, QueryError> {
         let json = serde_json::to_vec(filter).map_err(|e| QueryError::Storage(e.to_string()))?;
-        let asks = self.cluster.ring_members().into_iter().map(|node| {
-            let json = json.clone();
-            async move {
-                if node == self.cluster.id {
-                    return (node, self.local.recent_sessions(tenant, filter).await.map_err(|e| e.to_string()));
-                }
-                let reply = self.ask(node, tenant, Query::RecentSessions(json)).await;
-                let rows = reply.and_then(|r| match r.answer {
-                    Some(Answer::Json(bytes)) => serde_json::from_slice::<Vec<SessionListItem>>(&bytes).map_err(|e| e.to_string()),
-                    _ => Err(r.partial),
-                });
-                (node, rows)
-            }
-        });
+        let answers = self
+            .ask_all(tenant, Query::RecentSessions(json), self.local.recent_sessions(tenant, filter), |answer, partial| match answer {
+                Some(Answer::Json(bytes)) => serde_json::from_slice::<Vec<SessionListItem>>(&bytes).map_err(|e| e.to_string()),
+                _ => Err(partial),
+            })
+            .await;
         let mut rows: HashMap<CorrelationId, SessionListItem> = HashMap::new();
-        for (node, answer) in futures::future::join_all(asks).await {
+        for (node, answer) in answers {
             match answer {
                 Ok(items) => {
                     for item in items {
@@ -199,22 +215,14 @@ impl QueryBackend for ClusterBackend {
 
     async fn exemplars(&self, tenant: &TenantId, filter: &ExemplarFilter) -> Result<Vec<ExemplarHit>, QueryError> {
         let json = serde_json::to_vec(filter).map_err(|e| QueryError::Storage(e.to_string()))?;
-        let asks = self.cluster.ring_members().into_iter().map(|node| {
-            let json = json.clone();
-            async move {
-                if node == self.cluster.id {
-                    return (node, self.local.exemplars(tenant, filter).await.map_err(|e| e.to_string()));
-                }
-                let reply = self.ask(node, tenant, Query::Exemplars(json)).await;
-                let hits = reply.and_then(|r| match r.answer {
-                    Some(Answer::Exemplars(hits)) => Ok(hits_from_pb(hits)),
-                    _ => Err(r.partial),
-                });
-                (node, hits)
-            }
-        });
+        let answers = self
+            .ask_all(tenant, Query::Exemplars(json), self.local.exemplars(tenant, filter), |answer, partial| match answer {
+                Some(Answer::Exemplars(hits)) => Ok(hits_from_pb(hits)),
+                _ => Err(partial),
+            })
+            .await;
         let mut out = Vec::new();
-        for (node, answer) in futures::future::join_all(asks).await {
+        for (node, answer) in answers {
             match answer {
                 Ok(hits) => out.extend(hits),
                 Err(e) => tracing::warn!(%node, error = %e, "a node did not answer an exemplar query; skipped"),
@@ -230,23 +238,15 @@ impl QueryBackend for ClusterBackend {
     /// merged. A member that does not answer makes the result partial.
     async fn window_aggregate(&self, tenant: &TenantId, query: &WindowQuery) -> Result<Collected, QueryError> {
         let json = serde_json::to_vec(query).map_err(|e| QueryError::Storage(e.to_string()))?;
-        let asks = self.cluster.ring_members().into_iter().map(|node| {
-            let json = json.clone();
-            async move {
-                if node == self.cluster.id {
-                    return (node, collect_window(&*self.local, tenant, query).await.map_err(|e| e.to_string()));
-                }
-                let reply = self.ask(node, tenant, Query::Window(json)).await;
-                let collected = reply.and_then(|r| match r.answer {
-                    Some(Answer::Json(bytes)) => serde_json::from_slice::<Collected>(&bytes).map_err(|e| e.to_string()),
-                    _ => Err(r.partial),
-                });
-                (node, collected)
-            }
-        });
+        let answers = self
+            .ask_all(tenant, Query::Window(json), collect_window(&*self.local, tenant, query), |answer, partial| match answer {
+                Some(Answer::Json(bytes)) => serde_json::from_slice::<Collected>(&bytes).map_err(|e| e.to_string()),
+                _ => Err(partial),
+            })
+            .await;
         let mut merged: Option<Collected> = None;
         let mut silent = Vec::new();
-        for (node, answer) in futures::future::join_all(asks).await {
+        for (node, answer) in answers {
             match answer {
                 Ok(c) => match merged.as_mut() {
                     Some(m) => m.merge(&c),

@@ -131,7 +131,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let dir = config.data_dir.clone();
     std::fs::create_dir_all(&dir).map_err(|source| NodeError::DataDir { path: dir.display().to_string(), source })?;
     let storage_err = |e: &dyn std::fmt::Display| NodeError::Storage { path: dir.display().to_string(), detail: e.to_string() };
-    let db = sled::Config::new().path(dir.join("db")).segment_size(SLED_SEGMENT_BYTES).open().map_err(|e| storage_err(&e))?;
+    let db = open_db(&dir.join("db")).await.map_err(|e| storage_err(&e))?;
     let (wal, replay) = Wal::open(&dir.join("wal"), &db).map_err(|e| storage_err(&e))?;
     let wal = Arc::new(wal);
     let traces = Arc::new(TraceIndex::open(&db).map_err(|e| storage_err(&e))?);
@@ -287,6 +287,24 @@ fn advertised(configured: &str, bound: SocketAddr) -> String {
     match configured.rsplit_once(':') {
         Some((host, port)) if port != "0" && host != "0.0.0.0" && host != "[::]" => configured.to_owned(),
         _ => SocketAddr::new(ip, bound.port()).to_string(),
+    }
+}
+
+/// How long a start waits for the data dir's lock. A node restarted in the
+/// same process (tests, simulations) can find it still held for a moment by
+/// tasks of the previous instance (openraft's storage workers) that are
+/// finishing; another process holding it fails after this.
+const DB_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn open_db(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
+    let deadline = tokio::time::Instant::now() + DB_LOCK_WAIT;
+    loop {
+        match sled::Config::new().path(path).segment_size(SLED_SEGMENT_BYTES).open() {
+            Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
     }
 }
 
