@@ -24,20 +24,24 @@ struct Cli {
     command: Command,
 }
 
+/// What `start` and `join` take.
+#[derive(Debug, clap::Args)]
+struct NodeArgs {
+    /// TOML config file (unknown keys are rejected).
+    #[arg(long, short = 'c', env = "OLLYSTACK_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "OLLYSTACK_LOG", default_value = "info,openraft=warn")]
+    log: String,
+    #[command(flatten)]
+    overrides: Box<Overrides>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start a node. Every setting has a default: `ollystack-node start` runs
     /// a useful node with an embedded archive under ./ollystack-data.
-    Start {
-        /// TOML config file (unknown keys are rejected).
-        #[arg(long, short = 'c', env = "OLLYSTACK_CONFIG", value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Log filter (tracing EnvFilter syntax).
-        #[arg(long, env = "OLLYSTACK_LOG", default_value = "info,openraft=warn")]
-        log: String,
-        #[command(flatten)]
-        overrides: Box<Overrides>,
-    },
+    Start(NodeArgs),
     /// Apply pending ClickHouse migrations (creates the database and
     /// OllyStack's tables from the `[clickhouse]` settings) and exit. Takes
     /// the same config as `start`; the storage backend is ClickHouse here
@@ -60,14 +64,8 @@ enum Command {
         /// A member's cluster listener, HOST:PORT.
         #[arg(long = "seed", id = "join_seed", value_name = "HOST:PORT")]
         join_seed: String,
-        /// TOML config file (unknown keys are rejected).
-        #[arg(long, short = 'c', env = "OLLYSTACK_CONFIG", value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Log filter (tracing EnvFilter syntax).
-        #[arg(long, env = "OLLYSTACK_LOG", default_value = "info,openraft=warn")]
-        log: String,
         #[command(flatten)]
-        overrides: Box<Overrides>,
+        node: NodeArgs,
     },
     /// Print the cluster's members (roles, health, ring share) and its ring
     /// epoch, as the node at `--node` sees them.
@@ -104,8 +102,8 @@ fn main() -> ExitCode {
             println!("ollystack-node {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Start { config, log, overrides } => start(config, log, &overrides, None),
-        Command::Join { join_seed, config, log, overrides } => start(config, log, &overrides, Some(join_seed)),
+        Command::Start(node) => start(node, None),
+        Command::Join { join_seed, node } => start(node, Some(join_seed)),
         Command::Members { node, config, overrides } => client_call(config, &overrides, node, |addr, cfg| async move {
             let table = ollystack_node::cluster::members_via(&addr, rpc_timeout(&cfg)).await?;
             print!("{table}");
@@ -141,9 +139,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn start(config: Option<PathBuf>, log: String, overrides: &Overrides, seed: Option<String>) -> ExitCode {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(log)).init();
-    let mut config = match Config::load(config.as_deref(), overrides) {
+fn start(args: NodeArgs, seed: Option<String>) -> ExitCode {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(args.log)).init();
+    let mut config = match Config::load(args.config.as_deref(), &args.overrides) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use ollystack_cluster::ring::{KeyHash, Ring};
 use ollystack_cluster::NodeId;
 use ollystack_proto::cluster::{forward_request::Body, Entries, ForwardReply, ForwardRequest};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -144,14 +145,10 @@ impl Router {
         Self { cluster, local, shipper, settings }
     }
 
-    /// The node whose trace index decides this trace: the owner of its
-    /// derived ID.
-    fn home(&self, tenant: &TenantId, trace: TraceId) -> NodeId {
-        self.cluster.owner(tenant, &correlate::derive_from_trace(trace))
-    }
-
-    fn single(&self) -> bool {
-        self.cluster.ring_members().len() <= 1
+    /// The ring to split a batch by, read once per batch; `None` while this
+    /// node is the only member (everything is local).
+    fn shared_ring(&self) -> Option<Arc<Ring>> {
+        self.cluster.ring().filter(|r| r.members().nth(1).is_some())
     }
 
     /// Runs the parts (local and forwarded) concurrently and combines them.
@@ -210,23 +207,23 @@ impl Router {
 
 impl IngestSink for Router {
     async fn traces(&self, request: ExportTraceServiceRequest) -> Result<Accepted, IngestError> {
-        if self.single() {
+        let Some(ring) = self.shared_ring() else {
             return self.local.traces(request).await;
-        }
-        let s = self.settings.clone();
+        };
+        let s = &self.settings;
         let parts =
-            split_traces(request, self.cluster.id, |resource, attrs, trace| self.home(&correlate::tenant_of(&s, resource, attrs), trace));
+            split_traces(request, self.cluster.id, |resource, attrs, trace| home(&ring, &correlate::tenant_of(s, resource, attrs), trace));
         let local = self.local.clone();
         self.run(parts, move |r| Box::pin(async move { local.traces(r).await }), Body::OtlpTraces).await
     }
 
     async fn logs(&self, request: ExportLogsServiceRequest) -> Result<Accepted, IngestError> {
-        if self.single() {
+        let Some(ring) = self.shared_ring() else {
             return self.local.logs(request).await;
-        }
-        let s = self.settings.clone();
+        };
+        let s = &self.settings;
         let parts =
-            split_logs(request, self.cluster.id, |resource, attrs, trace| self.home(&correlate::tenant_of(&s, resource, attrs), trace));
+            split_logs(request, self.cluster.id, |resource, attrs, trace| home(&ring, &correlate::tenant_of(s, resource, attrs), trace));
         let local = self.local.clone();
         self.run(parts, move |r| Box::pin(async move { local.logs(r).await }), Body::OtlpLogs).await
     }
@@ -236,6 +233,12 @@ impl IngestSink for Router {
     async fn metrics(&self, request: ExportMetricsServiceRequest) -> Result<Accepted, IngestError> {
         self.local.metrics(request).await
     }
+}
+
+/// The node whose trace index decides this trace: the owner of its derived
+/// ID.
+fn home(ring: &Ring, tenant: &TenantId, trace: TraceId) -> NodeId {
+    ring.owner(KeyHash::of(tenant.as_str(), correlate::derive_from_trace(trace).as_str()))
 }
 
 /// Splits a traces request by the home of each span's trace, keeping
