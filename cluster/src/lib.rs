@@ -16,6 +16,7 @@
 //! task; `raft` and `net` carry their decisions out.
 
 pub mod admission;
+pub mod blocking;
 pub mod health;
 pub mod net;
 mod node_id;

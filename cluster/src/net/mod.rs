@@ -9,6 +9,8 @@
 
 mod raft_client;
 mod raft_service;
+pub mod transport;
 
 pub use raft_client::{channel, GrpcNetwork, CONNECT_TIMEOUT};
 pub use raft_service::RaftService;
+pub use transport::{Acceptor, SharedTransport, TcpAcceptor, TcpTransport, Transport};

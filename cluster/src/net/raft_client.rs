@@ -18,26 +18,37 @@ use serde::Serialize;
 use std::sync::Mutex;
 use tonic::transport::{Channel, Endpoint};
 
+use super::transport::SharedTransport;
 use crate::raft::{NodeInfo, RaftId, TypeConfig};
 
 /// How long opening a TCP connection to a peer may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// A lazily connected channel to a peer's cluster listener (`host:port`).
-/// Calls on it fail fast while the peer is down and reconnect by themselves.
-pub fn channel(addr: &str) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(format!("http://{addr}"))?
+/// A lazily connected channel to a peer's cluster listener (`host:port`),
+/// over `transport`. Calls on it fail fast while the peer is down and
+/// reconnect by themselves.
+pub fn channel(addr: &str, transport: &SharedTransport) -> Result<Channel, tonic::transport::Error> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(5))
-        .connect_lazy())
+        .keep_alive_timeout(Duration::from_secs(5));
+    let transport = transport.clone();
+    let connector = tower::service_fn(move |uri: tonic::codegen::http::Uri| {
+        let transport = transport.clone();
+        async move {
+            let host = uri.host().unwrap_or_default();
+            let port = uri.port_u16().unwrap_or(80);
+            transport.connect(format!("{host}:{port}")).await.map(hyper_util::rt::TokioIo::new)
+        }
+    });
+    Ok(endpoint.connect_with_connector_lazy(connector))
 }
 
 /// openraft's network factory: one [`Connection`] per peer, sharing a
 /// channel cache.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct GrpcNetwork {
+    transport: SharedTransport,
     /// Channels by peer, with the address they were made for (a peer that
     /// moved gets a new channel). At most one per member.
     channels: Arc<Mutex<BTreeMap<RaftId, (String, Channel)>>>,
@@ -50,6 +61,10 @@ impl std::fmt::Debug for GrpcNetwork {
 }
 
 impl GrpcNetwork {
+    pub fn new(transport: SharedTransport) -> Self {
+        Self { transport, channels: Arc::default() }
+    }
+
     fn channel_for(&self, target: RaftId, addr: &str) -> Result<Channel, tonic::transport::Error> {
         let mut channels = self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((a, ch)) = channels.get(&target) {
@@ -57,7 +72,7 @@ impl GrpcNetwork {
                 return Ok(ch.clone());
             }
         }
-        let ch = channel(addr)?;
+        let ch = channel(addr, &self.transport)?;
         channels.insert(target, (addr.to_owned(), ch.clone()));
         Ok(ch)
     }

@@ -5,7 +5,7 @@
 //! * Tree `raft_meta`: the vote, the committed log ID and the last purged log
 //!   ID, as JSON.
 //!
-//! Durability: `append` calls back only after `flush_async` (an fsync), and
+//! Durability: `append` calls back only after a sled flush (an fsync), and
 //! the vote, truncation and purge are flushed before they return. The
 //! committed log ID is written without its own flush: it rides on the next
 //! flush (the next append's, at the latest sled's own every 500 ms), and a
@@ -56,7 +56,7 @@ impl LogStore {
     }
 
     async fn flush(&self, failure: impl Failure) -> Result<(), StorageError<RaftId>> {
-        self.log.flush_async().await.map_err(|error| storage_error(failure, &error))?;
+        crate::blocking::flush(&self.log).await.map_err(|error| storage_error(failure, &error))?;
         Ok(())
     }
 
@@ -129,7 +129,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.insert(&index_key(entry.log_id.index), encode(&entry, StorageIOError::write_logs)?);
         }
         self.log.apply_batch(batch).map_err(|error| storage_error(StorageIOError::write_logs, &error))?;
-        match self.log.flush_async().await {
+        match crate::blocking::flush(&self.log).await {
             Ok(_) => {
                 callback.log_io_completed(Ok(()));
                 Ok(())

@@ -22,6 +22,7 @@
 
 mod codec;
 mod log_store;
+pub mod runtime;
 mod snapshot_store;
 mod state;
 mod state_machine;

@@ -82,6 +82,6 @@ pub(super) async fn write_snapshot(
         Err(TransactionError::Abort(error)) => return Err(error),
         Err(TransactionError::Storage(error)) => return Err(storage_error(failure, &error)),
     }
-    tree.flush_async().await.map_err(|error| storage_error(failure, &error))?;
+    crate::blocking::flush(tree).await.map_err(|error| storage_error(failure, &error))?;
     Ok(())
 }

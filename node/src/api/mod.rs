@@ -133,9 +133,9 @@ async fn phrase<T: serde::Serialize>(explainer: &crate::llm::Explainer, answer: 
     (explained.text, Phrasing { explanation_source: explained.source, explanation_error: explained.error })
 }
 
-/// Runs CPU-bound answer building on the blocking pool.
+/// Runs CPU-bound answer building off the async threads.
 async fn compute<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
+    ollystack_cluster::blocking::unblock(work).await.map_err(|e| {
         tracing::error!(error = %e, "answer building task failed");
         ApiError::internal("building the answer failed")
     })

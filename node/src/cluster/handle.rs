@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ollystack_cluster::raft::{ClusterRequest, ClusterResponse, ClusterView, NodeInfo, Raft, RaftId};
 use ollystack_cluster::ring::{KeyHash, Ring};
+use ollystack_cluster::net::SharedTransport;
 use ollystack_cluster::NodeId;
 use ollystack_proto::cluster::cluster_client::ClusterClient;
 use ollystack_proto::cluster::ProposeRequest;
@@ -55,6 +56,8 @@ pub struct Cluster {
     /// Channels to peers by ID, with the address they were made for. At
     /// most one per member.
     channels: Mutex<BTreeMap<RaftId, (String, Channel)>>,
+    /// How this node reaches its peers.
+    pub transport: SharedTransport,
     /// Set once this node completed `leave` (a removed node may never
     /// apply the entry that removed it, so it is told here).
     left: watch::Sender<bool>,
@@ -67,8 +70,15 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
-    pub fn new(id: NodeId, raft: Raft, settings: ClusterSettings, info: NodeInfo, view: watch::Receiver<Arc<ClusterView>>) -> Self {
-        Self { id, raft, settings, info, view, channels: Mutex::new(BTreeMap::new()), left: watch::Sender::new(false) }
+    pub fn new(
+        id: NodeId,
+        raft: Raft,
+        settings: ClusterSettings,
+        info: NodeInfo,
+        view: watch::Receiver<Arc<ClusterView>>,
+        transport: SharedTransport,
+    ) -> Self {
+        Self { id, raft, settings, info, view, transport, channels: Mutex::new(BTreeMap::new()), left: watch::Sender::new(false) }
     }
 
     /// The applied cluster state.
@@ -131,7 +141,7 @@ impl Cluster {
                 return Ok(client(ch.clone()));
             }
         }
-        let ch = ollystack_cluster::net::channel(&info.cluster_addr)
+        let ch = ollystack_cluster::net::channel(&info.cluster_addr, &self.transport)
             .map_err(|e| ClusterError::Unreachable { node: node.0, detail: e.to_string() })?;
         channels.insert(node.0, (info.cluster_addr.clone(), ch.clone()));
         Ok(client(ch))

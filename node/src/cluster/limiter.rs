@@ -60,7 +60,9 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -217,11 +219,15 @@ impl ClusterLimiter {
                 }
                 Admit::NeedLease => {}
             }
+            // The wait is real time (a condvar). Where blocking work runs
+            // inline on the only thread (simulations), waiting would stall
+            // the very task that fetches the lease: refuse at once instead.
             let deadline = *deadline.get_or_insert_with(|| {
                 self.metrics.limits_lease_waits.inc();
-                Instant::now() + self.wait_max
+                std::time::Instant::now() + self.wait_max
             });
-            if Instant::now() >= deadline {
+            if ollystack_cluster::blocking::inline() || std::time::Instant::now() >= deadline {
+                self.wake.notify_one();
                 self.metrics.limits_refusals.inc();
                 return Verdict::Wait;
             }
@@ -414,7 +420,13 @@ impl ClusterLimiter {
         if let Some(at) = task.retry_at {
             sleep = sleep.min(at.saturating_duration_since(now));
         }
-        sleep.min(task.next_expire.saturating_duration_since(now))
+        // Only the leader expires windows. A follower's `next_expire` stays
+        // where it was, in the past: counting it made every follower's loop
+        // spin (found by the simulations).
+        if self.cluster.is_leader() {
+            sleep = sleep.min(task.next_expire.saturating_duration_since(now));
+        }
+        sleep
     }
 }
 

@@ -23,6 +23,7 @@ use std::time::Duration;
 use ollystack_cluster::health::{desired_ring, Candidate, FailureDetector, Health};
 use ollystack_cluster::raft::{ClusterRequest, ClusterResponse, NodeInfo};
 use ollystack_cluster::ring::Member;
+use ollystack_cluster::net::SharedTransport;
 use ollystack_cluster::NodeId;
 use ollystack_proto::cluster as pb;
 use openraft::ChangeMembers;
@@ -331,15 +332,22 @@ fn status_error(node: NodeId, s: tonic::Status) -> ClusterError {
     }
 }
 
-fn seed_client(addr: &str) -> Result<pb::cluster_client::ClusterClient<tonic::transport::Channel>, ClusterError> {
-    let ch = ollystack_cluster::net::channel(addr).map_err(|e| ClusterError::Unreachable { node: 0, detail: format!("{addr}: {e}") })?;
+fn seed_client(addr: &str, transport: &SharedTransport) -> Result<pb::cluster_client::ClusterClient<tonic::transport::Channel>, ClusterError> {
+    let ch = ollystack_cluster::net::channel(addr, transport).map_err(|e| ClusterError::Unreachable { node: 0, detail: format!("{addr}: {e}") })?;
     Ok(client(ch))
 }
 
 /// Asks the cluster, through `seed` (`host:port` of any member's cluster
 /// listener), to add this node. Returns the ring epoch that includes it.
-pub async fn join_via_seed(seed: &str, token: &str, id: NodeId, info: &NodeInfo, timeout: Duration) -> Result<u64, ClusterError> {
-    let mut c = seed_client(seed)?;
+pub async fn join_via_seed(
+    transport: &SharedTransport,
+    seed: &str,
+    token: &str,
+    id: NodeId,
+    info: &NodeInfo,
+    timeout: Duration,
+) -> Result<u64, ClusterError> {
+    let mut c = seed_client(seed, transport)?;
     let mut r = tonic::Request::new(pb::JoinRequest {
         token: token.to_owned(),
         node_id: id.0,
@@ -355,16 +363,16 @@ pub async fn join_via_seed(seed: &str, token: &str, id: NodeId, info: &NodeInfo,
 }
 
 /// Asks the node at `addr` to drain itself and leave the cluster.
-pub async fn leave_via(addr: &str, token: &str, timeout: Duration) -> Result<u64, ClusterError> {
-    let mut c = seed_client(addr)?;
+pub async fn leave_via(transport: &SharedTransport, addr: &str, token: &str, timeout: Duration) -> Result<u64, ClusterError> {
+    let mut c = seed_client(addr, transport)?;
     let mut r = tonic::Request::new(pb::LeaveRequest { token: token.to_owned(), node_id: 0, phase: 0 });
     r.set_timeout(timeout);
     c.leave(r).await.map(|r| r.into_inner().ring_epoch).map_err(|s| status_error(NodeId(0), s))
 }
 
 /// The members table of the node at `addr`.
-pub async fn members_via(addr: &str, timeout: Duration) -> Result<MembersTable, ClusterError> {
-    let mut c = seed_client(addr)?;
+pub async fn members_via(transport: &SharedTransport, addr: &str, timeout: Duration) -> Result<MembersTable, ClusterError> {
+    let mut c = seed_client(addr, transport)?;
     let mut r = tonic::Request::new(pb::MembersRequest {});
     r.set_timeout(timeout);
     c.members(r).await.map(|r| MembersTable(r.into_inner())).map_err(|s| status_error(NodeId(0), s))

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ollystack_cluster::admission::Command;
-use ollystack_cluster::net::GrpcNetwork;
+use ollystack_cluster::net::{GrpcNetwork, SharedTransport};
 use ollystack_cluster::raft::{self, NodeInfo, Raft};
 use ollystack_cluster::NodeId;
 use tokio::sync::broadcast;
@@ -40,7 +40,13 @@ pub struct StartedRaft {
 }
 
 /// Opens the Raft store and starts Raft (not yet bootstrapped or joined).
-pub async fn start_raft(db: &sled::Db, id: NodeId, settings: &ClusterSettings, api_addr: String) -> Result<StartedRaft, ClusterError> {
+pub async fn start_raft(
+    db: &sled::Db,
+    id: NodeId,
+    settings: &ClusterSettings,
+    api_addr: String,
+    transport: SharedTransport,
+) -> Result<StartedRaft, ClusterError> {
     let (log_store, state_machine) = raft::open(db).map_err(|e| ClusterError::Raft(e.to_string()))?;
     let view = state_machine.view();
     let limiter_events = state_machine.limiter_events();
@@ -55,11 +61,11 @@ pub async fn start_raft(db: &sled::Db, id: NodeId, settings: &ClusterSettings, a
     }
     .validate()
     .map_err(|e| ClusterError::Raft(format!("raft config: {e}")))?;
-    let raft = Raft::new(id.0, Arc::new(config), GrpcNetwork::default(), log_store, state_machine)
+    let raft = Raft::new(id.0, Arc::new(config), GrpcNetwork::new(transport.clone()), log_store, state_machine)
         .await
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
     let info = NodeInfo { cluster_addr: settings.advertise_addr.clone(), api_addr, weight: settings.weight };
-    Ok(StartedRaft { cluster: Arc::new(Cluster::new(id, raft, settings.clone(), info, view)), limiter_events })
+    Ok(StartedRaft { cluster: Arc::new(Cluster::new(id, raft, settings.clone(), info, view, transport)), limiter_events })
 }
 
 /// Bootstraps, joins or resumes. Call once the cluster listener serves.
@@ -80,7 +86,7 @@ pub async fn enter(cluster: &Cluster, mode: &JoinMode) -> Result<(), ClusterErro
             let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
             let mut backoff = Duration::from_millis(200);
             loop {
-                match join_via_seed(seed, &cluster.settings.join_token, cluster.id, &cluster.info, cluster.rpc_timeout() * 10).await {
+                match join_via_seed(&cluster.transport, seed, &cluster.settings.join_token, cluster.id, &cluster.info, cluster.rpc_timeout() * 10).await {
                     Ok(epoch) => {
                         tracing::info!(node = %cluster.id, %seed, ring_epoch = epoch, "joined the cluster");
                         return Ok(());

@@ -85,7 +85,7 @@ impl Ingestor {
             return Err(IngestError::Unavailable("node is shutting down".into()));
         }
         let this = self.clone();
-        let staged = tokio::task::spawn_blocking(move || this.stage(request, prepare))
+        let staged = ollystack_cluster::blocking::unblock(move || this.stage(request, prepare))
             .await
             .map_err(|e| IngestError::Internal(format!("ingest task failed: {e}")))??;
         if let Err(e) = self.env.wal.sync(staged.last_seq).await {
@@ -176,7 +176,7 @@ impl Ingestor {
             return Err(IngestError::Unavailable("node is shutting down".into()));
         }
         let this = self.clone();
-        let (groups, last_seq, reserved) = tokio::task::spawn_blocking(move || this.stage_entries(entries))
+        let (groups, last_seq, reserved) = ollystack_cluster::blocking::unblock(move || this.stage_entries(entries))
             .await
             .map_err(|e| IngestError::Internal(format!("ingest task failed: {e}")))??;
         let env = &self.env;

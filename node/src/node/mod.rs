@@ -5,6 +5,7 @@
 //! in one process: nothing is global.
 
 mod backend;
+mod probe;
 mod tasks;
 
 use std::net::SocketAddr;
@@ -12,12 +13,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use ractor::Actor;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use backend::NodeQueries;
+pub use probe::{Faults, Probe};
 
+use ollystack_cluster::net::{Acceptor, SharedTransport, TcpTransport};
 use ollystack_cluster::NodeId;
 
 use crate::api::{self, ApiState};
@@ -56,17 +58,25 @@ pub enum NodeError {
     Cluster(#[from] crate::cluster::ClusterError),
 }
 
-/// Injectable sources of time and randomness (tests and simulations pass
-/// their own).
+/// Injectable sources of time, randomness and network (tests and
+/// simulations pass their own).
 #[derive(Debug, Clone)]
 pub struct Sources {
     pub clock: SharedClock,
     pub rng: Arc<SeededRng>,
+    pub transport: SharedTransport,
+    /// Deliberately broken behaviours (simulations only; none in production).
+    pub faults: Faults,
 }
 
 impl Sources {
     pub fn production(seed: Option<u64>) -> Self {
-        Self { clock: Arc::new(TokioClock::system()), rng: Arc::new(seed.map_or_else(SeededRng::from_os, SeededRng::from_seed)) }
+        Self {
+            clock: Arc::new(TokioClock::system()),
+            rng: Arc::new(seed.map_or_else(SeededRng::from_os, SeededRng::from_seed)),
+            transport: TcpTransport::shared(),
+            faults: Faults::default(),
+        }
     }
 }
 
@@ -81,6 +91,7 @@ pub struct RunningNode {
     pub metrics: Arc<NodeMetrics>,
     /// The cardinality limiter ingest asks (benchmarks drive it directly).
     pub limiter: Arc<ClusterLimiter>,
+    pub probe: Probe,
     ingestor: Arc<Ingestor>,
     shutdown_tx: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -159,14 +170,16 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
             Arc::new(store) as Arc<dyn SessionStore>
         }
     };
-    let bind = |addr: SocketAddr, what: &'static str| async move {
-        TcpListener::bind(addr).await.map_err(|source| NodeError::Bind { addr, what, source })
+    let transport = sources.transport.clone();
+    let bind = |addr: SocketAddr, what: &'static str| {
+        let bound = transport.bind(addr);
+        async move { bound.await.map_err(|source| NodeError::Bind { addr, what, source }) }
     };
     let grpc = bind(config.otlp_grpc_addr, "OTLP gRPC").await?;
     let http = bind(config.otlp_http_addr, "OTLP HTTP").await?;
     let api_listener = bind(config.api_addr, "API").await?;
     let cluster_listener = bind(config.cluster.listen_addr, "cluster").await?;
-    let local = |l: &TcpListener| l.local_addr().map_err(|e| NodeError::Startup(e.to_string()));
+    let local = |l: &Box<dyn Acceptor>| l.local_addr().map_err(|e| NodeError::Startup(e.to_string()));
     let (otlp_grpc_addr, otlp_http_addr, api_addr, cluster_addr) =
         (local(&grpc)?, local(&http)?, local(&api_listener)?, local(&cluster_listener)?);
 
@@ -174,7 +187,8 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     cluster_settings.advertise_addr = advertised(&cluster_settings.advertise_addr, cluster_addr);
     let raft_id = NodeId(u64::from_str_radix(&node_id, 16).map_err(|e| NodeError::Startup(format!("node id {node_id}: {e}")))?);
     let StartedRaft { cluster, limiter_events } =
-        crate::cluster::start_raft(&db, raft_id, &cluster_settings, advertised(&api_addr.to_string(), api_addr)).await?;
+        crate::cluster::start_raft(&db, raft_id, &cluster_settings, advertised(&api_addr.to_string(), api_addr), transport.clone())
+            .await?;
     let shipper = Arc::new(Shipper::new(cluster.clone(), metrics.clone()));
 
     let baselines = Arc::new(crate::rca::Baselines::default());
@@ -222,7 +236,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let raft_service = ollystack_cluster::net::RaftService::new(cluster.raft.clone());
     let cluster_stop = signal(shutdown_rx.clone());
     tasks.push(tokio::spawn(async move {
-        let incoming = tonic::transport::server::TcpIncoming::from(cluster_listener).with_nodelay(Some(true));
+        let incoming = ollystack_cluster::net::transport::incoming(cluster_listener);
         let served = tonic::transport::Server::builder()
             .add_service(raft_service.into_server())
             .add_service(cluster_service.into_server())
@@ -239,12 +253,20 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     crate::cluster::enter(&cluster, &mode).await?;
     tasks.push(tokio::spawn(membership.upkeep(shutdown_rx.clone())));
     tasks.push(tokio::spawn(limiter.clone().run(limiter_events, shutdown_rx.clone())));
-    tasks.push(tokio::spawn(tasks::handoff_sweep(env.clone(), cluster.watch(), config.tick_interval_ms, shutdown_rx.clone())));
+    if !sources.faults.skip_handoff {
+        tasks.push(tokio::spawn(tasks::handoff_sweep(env.clone(), cluster.watch(), config.tick_interval_ms, shutdown_rx.clone())));
+    }
 
     let limits = config.receiver.clone();
     let (grpc_sink, grpc_stop) = (sink.clone(), signal(shutdown_rx.clone()));
+    let ack_early = sources.faults.ack_before_durable;
     tasks.push(tokio::spawn(async move {
-        if let Err(e) = receive::serve_grpc(grpc, grpc_sink, limits, grpc_stop).await {
+        let served = if ack_early {
+            receive::serve_grpc(grpc, Arc::new(probe::AckEarly(grpc_sink)), limits, grpc_stop).await
+        } else {
+            receive::serve_grpc(grpc, grpc_sink, limits, grpc_stop).await
+        };
+        if let Err(e) = served {
             tracing::error!(error = %e, "otlp grpc server failed");
         }
     }));
@@ -263,6 +285,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     tasks.push(tokio::spawn(tasks::retention(env.clone(), exemplars, config.clone(), shutdown_rx.clone())));
     ready.store(true, Ordering::Release);
     tracing::info!(%otlp_grpc_addr, %otlp_http_addr, %api_addr, %cluster_addr, node = %raft_id, data_dir = %dir.display(), "node started");
+    let probe = Probe { id: raft_id, cluster: Arc::downgrade(&cluster), env: Arc::downgrade(&env) };
     Ok(RunningNode {
         otlp_grpc_addr,
         otlp_http_addr,
@@ -271,6 +294,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         cluster,
         metrics,
         limiter,
+        probe,
         ingestor,
         shutdown_tx,
         tasks,
@@ -320,14 +344,33 @@ fn node_id(db: &sled::Db, rng: &SeededRng) -> Result<String, sled::Error> {
 }
 
 fn serve_axum(
-    listener: TcpListener,
+    listener: Box<dyn Acceptor>,
     router: axum::Router,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
     what: &'static str,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+        if let Err(e) = axum::serve(AxumListener(listener), router).with_graceful_shutdown(stop).await {
             tracing::error!(error = %e, server = what, "server failed");
         }
     })
+}
+
+/// A [`Transport`](ollystack_cluster::net::Transport) listener as axum
+/// serves it.
+struct AxumListener(Box<dyn Acceptor>);
+
+impl axum::serve::Listener for AxumListener {
+    type Io = ollystack_cluster::net::transport::Conn;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, SocketAddr) {
+        let conn = ollystack_cluster::net::transport::accept_retrying(self.0.as_mut()).await;
+        let peer = tonic::transport::server::Connected::connect_info(&conn);
+        (conn, peer)
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
 }

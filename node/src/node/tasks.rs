@@ -42,7 +42,7 @@ pub async fn retention(env: Arc<SessionEnv>, exemplars: Arc<ExemplarIndex>, conf
             Err(e) => tracing::warn!(error = %e, "retention of stored sessions failed"),
         }
         let (traces, exemplars) = (env.traces.clone(), exemplars.clone());
-        let indexes = tokio::task::spawn_blocking(move || {
+        let indexes = ollystack_cluster::blocking::unblock(move || {
             traces.expire(cutoff)?;
             exemplars.expire(cutoff)?;
             Ok::<_, crate::store::StoreError>(())

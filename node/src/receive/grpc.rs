@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use ollystack_cluster::net::Acceptor;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
@@ -21,11 +22,9 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceReq
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message;
-use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tonic::codec::CompressionEncoding;
 use tonic::codegen::http;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use super::codec;
@@ -36,7 +35,7 @@ use crate::ingest::{IngestError, IngestSink};
 /// Serves the OTLP/gRPC services on `listener` until `shutdown` resolves,
 /// then waits for open connections to finish.
 pub async fn serve_grpc<S: IngestSink>(
-    listener: TcpListener,
+    listener: Box<dyn Acceptor>,
     sink: Arc<S>,
     limits: ReceiverLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -49,7 +48,7 @@ pub async fn serve_grpc<S: IngestSink>(
     let logs = LogsServiceServer::new(receiver.clone()).accept_compressed(gzip).send_compressed(gzip).max_decoding_message_size(max_bytes);
     let metrics = MetricsServiceServer::new(receiver).accept_compressed(gzip).send_compressed(gzip).max_decoding_message_size(max_bytes);
     let admission = AdmissionLayer { admission: limits.admission(), max_concurrent_requests: limits.max_concurrent_requests };
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = ollystack_cluster::net::transport::incoming(listener);
     tonic::transport::Server::builder()
         .layer(admission)
         .add_service(traces)

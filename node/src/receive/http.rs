@@ -110,7 +110,7 @@ async fn decode_off_thread<G: Signal>(raw: Bytes, format: Format, encoding: Enco
     let decoded = if encoding == Encoding::Identity && raw.len() <= INLINE_DECODE_MAX_BYTES {
         codec::decode_request::<G>(&raw, format, encoding, limit_bytes)
     } else {
-        tokio::task::spawn_blocking(move || codec::decode_request::<G>(&raw, format, encoding, limit_bytes))
+        ollystack_cluster::blocking::unblock(move || codec::decode_request::<G>(&raw, format, encoding, limit_bytes))
             .await
             .map_err(|err| Rejection::internal(format!("decode task failed: {err}"), format))?
     };

@@ -58,7 +58,7 @@ impl SessionStore for EmbeddedStore {
         let archive = self.archive.clone();
         let (retention_ms, max_bytes) = (self.retention_ms, self.max_bytes);
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || archive.expire(now_unix_ms, retention_ms, max_bytes))
+            ollystack_cluster::blocking::unblock(move || archive.expire(now_unix_ms, retention_ms, max_bytes))
                 .await
                 .map_err(|e| super::StoreError::Corrupt { tree: "archive", detail: format!("retention task failed: {e}") })?
         })

@@ -30,7 +30,7 @@ impl SledFlusher {
             return Ok(());
         }
         let covers = self.requested.load(Ordering::Acquire);
-        self.db.flush_async().await?;
+        ollystack_cluster::blocking::flush(&self.db).await?;
         self.completed.fetch_max(covers, Ordering::AcqRel);
         Ok(())
     }

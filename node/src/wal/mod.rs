@@ -180,7 +180,7 @@ impl Wal {
             let w = self.writer.lock();
             (w.file.try_clone().map_err(io(&w.path))?, w.path.clone(), w.next_seq - 1)
         };
-        tokio::task::spawn_blocking(move || file.sync_data().map_err(io(&path)))
+        ollystack_cluster::blocking::unblock(move || file.sync_data().map_err(io(&path)))
             .await
             .map_err(|e| WalError::Io { path: self.dir.clone(), source: std::io::Error::other(e) })??;
         self.synced_seq.fetch_max(target, Ordering::AcqRel);

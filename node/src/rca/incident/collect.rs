@@ -78,7 +78,7 @@ pub async fn collect_window<B: QueryBackend + ?Sized>(backend: &B, tenant: &Tena
             }
         }
         let (start, end, keys_max) = (q.start_unix_nano, q.end_unix_nano, q.keys_max);
-        let part = tokio::task::spawn_blocking(move || fold(&batch, start, end, keys_max))
+        let part = ollystack_cluster::blocking::unblock(move || fold(&batch, start, end, keys_max))
             .await
             .map_err(|e| QueryError::Storage(format!("window aggregation task failed: {e}")))?;
         aggregate.merge(&part);

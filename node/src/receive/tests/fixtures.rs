@@ -126,7 +126,7 @@ pub(super) async fn spawn_grpc(sink: Arc<RecordingSink>, limits: ReceiverLimits)
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (shutdown, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve_grpc(listener, sink, limits, async move {
+    tokio::spawn(serve_grpc(Box::new(ollystack_cluster::net::TcpAcceptor(listener)), sink, limits, async move {
         let _ = stopped.await;
     }));
     Server { url, _shutdown: shutdown }

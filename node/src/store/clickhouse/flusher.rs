@@ -117,7 +117,7 @@ impl Flusher {
     async fn flush(&self, batch: &[Arc<FinishedSegment>], stop: &mut watch::Receiver<bool>) -> bool {
         let node_id = self.node_id.clone();
         let segments = batch.to_vec();
-        let built = tokio::task::spawn_blocking(move || {
+        let built = ollystack_cluster::blocking::unblock(move || {
             let mut rows = Rows::for_segments(&segments);
             let skipped: usize = segments.iter().map(|s| rows.add_segment(&node_id, s)).sum();
             (rows, skipped)

@@ -1,0 +1,94 @@
+//! What the simulations reach into a node for: deliberately broken
+//! behaviours for their bug-finding tests ([`Faults`], all off in
+//! production), and a [`Probe`] that reads a running node's state without
+//! keeping any of it alive (a crashed node's storage must close).
+
+use std::future::Future;
+use std::sync::{Arc, Weak};
+
+use ollystack_cluster::raft::{ClusterView, NodeInfo, RaftId};
+use ollystack_cluster::NodeId;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+use crate::cluster::Cluster;
+use crate::ingest::{Accepted, IngestError, IngestSink};
+use crate::model::{CorrelationId, TenantId};
+use crate::session::actor::SessionEnv;
+
+/// Deliberately broken behaviours. Only the simulations' bug-finding tests
+/// switch them on, to show the simulator catches what they break.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// OTLP gRPC answers success as soon as a batch is decoded, and ingests
+    /// it afterwards; a failure after that is only logged.
+    pub ack_before_durable: bool,
+    /// No handoff sweep: live sessions stay on a node that no longer owns
+    /// them after the ring changes.
+    pub skip_handoff: bool,
+}
+
+/// Read access to a running node's cluster view and live sessions.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub id: NodeId,
+    pub(super) cluster: Weak<Cluster>,
+    pub(super) env: Weak<SessionEnv>,
+}
+
+impl Probe {
+    pub fn raft_metrics(&self) -> Option<openraft::RaftMetrics<RaftId, NodeInfo>> {
+        Some(self.cluster.upgrade()?.raft.metrics().borrow().clone())
+    }
+
+    pub fn view(&self) -> Option<Arc<ClusterView>> {
+        Some(self.cluster.upgrade()?.view())
+    }
+
+    /// The owner of a session by this node's applied ring.
+    pub fn owner(&self, tenant: &str, id: &str) -> Option<NodeId> {
+        Some(self.cluster.upgrade()?.owner(&TenantId::from_trusted(tenant), &CorrelationId::from_trusted(id)))
+    }
+
+    /// (tenant, correlation ID) of every live session actor.
+    pub async fn live_sessions(&self) -> Option<Vec<(String, String)>> {
+        let env = self.env.upgrade()?;
+        let live = env.registry.live_actors().await;
+        Some(live.into_iter().map(|(k, _)| (k.tenant.as_str().to_owned(), k.id.as_str().to_owned())).collect())
+    }
+}
+
+/// [`Faults::ack_before_durable`]: acknowledges first, ingests afterwards.
+pub(super) struct AckEarly<S>(pub Arc<S>);
+
+impl<S: IngestSink> AckEarly<S> {
+    fn later<F>(&self, ingest: impl FnOnce(Arc<S>) -> F + Send + 'static) -> impl Future<Output = Result<Accepted, IngestError>> + Send
+    where
+        F: Future<Output = Result<Accepted, IngestError>> + Send + 'static,
+    {
+        let sink = self.0.clone();
+        async move {
+            tokio::spawn(async move {
+                if let Err(e) = ingest(sink).await {
+                    tracing::warn!(error = %e, "batch acknowledged early failed to ingest");
+                }
+            });
+            Ok(Accepted::default())
+        }
+    }
+}
+
+impl<S: IngestSink> IngestSink for AckEarly<S> {
+    fn traces(&self, request: ExportTraceServiceRequest) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
+        self.later(move |s| async move { s.traces(request).await })
+    }
+
+    fn logs(&self, request: ExportLogsServiceRequest) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
+        self.later(move |s| async move { s.logs(request).await })
+    }
+
+    fn metrics(&self, request: ExportMetricsServiceRequest) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
+        self.later(move |s| async move { s.metrics(request).await })
+    }
+}

@@ -1,0 +1,137 @@
+//! What the workload sent and what the cluster acknowledged, per correlation
+//! session, and the check of a query answer against it (invariants 1 and 4):
+//! every acknowledged span and log is in the answer, nothing is in it twice,
+//! and nothing is in it that was never sent. Items sent but never
+//! acknowledged may or may not be there (the acknowledgement may be what was
+//! lost). Pure.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Default, Clone)]
+struct Expect {
+    sent_spans: BTreeSet<String>,
+    acked_spans: BTreeSet<String>,
+    sent_logs: BTreeSet<String>,
+    acked_logs: BTreeSet<String>,
+}
+
+/// The acknowledged items of one session at some moment.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Acked {
+    pub spans: BTreeSet<String>,
+    pub logs: BTreeSet<String>,
+}
+
+/// A query answer, reduced to what the oracle checks.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub partial: bool,
+    /// Span IDs, one per span in the answer.
+    pub spans: Vec<String>,
+    /// Log bodies (unique per log record), one per log in the answer.
+    pub logs: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Oracle {
+    sessions: BTreeMap<String, Expect>,
+}
+
+impl Oracle {
+    pub fn sent(&mut self, session: &str, spans: &[String], logs: &[String]) {
+        let e = self.sessions.entry(session.to_owned()).or_default();
+        e.sent_spans.extend(spans.iter().cloned());
+        e.sent_logs.extend(logs.iter().cloned());
+    }
+
+    pub fn acked(&mut self, session: &str, spans: &[String], logs: &[String]) {
+        let e = self.sessions.entry(session.to_owned()).or_default();
+        e.acked_spans.extend(spans.iter().cloned());
+        e.acked_logs.extend(logs.iter().cloned());
+    }
+
+    pub fn sessions(&self) -> Vec<String> {
+        self.sessions.keys().cloned().collect()
+    }
+
+    /// Sessions with at least one acknowledged item.
+    pub fn acked_sessions(&self) -> Vec<String> {
+        self.sessions.iter().filter(|(_, e)| !e.acked_spans.is_empty() || !e.acked_logs.is_empty()).map(|(k, _)| k.clone()).collect()
+    }
+
+    pub fn acked_of(&self, session: &str) -> Acked {
+        self.sessions.get(session).map_or_else(Acked::default, |e| Acked { spans: e.acked_spans.clone(), logs: e.acked_logs.clone() })
+    }
+
+    pub fn totals(&self) -> (usize, usize, usize, usize) {
+        self.sessions.values().fold((0, 0, 0, 0), |t, e| {
+            (t.0 + e.sent_spans.len(), t.1 + e.acked_spans.len(), t.2 + e.sent_logs.len(), t.3 + e.acked_logs.len())
+        })
+    }
+
+    /// Violations of `answer` for `session`, given what was acknowledged
+    /// before the query was sent.
+    pub fn check(&self, session: &str, acked_before: &Acked, answer: &Answer) -> Vec<String> {
+        let empty = Expect::default();
+        let e = self.sessions.get(session).unwrap_or(&empty);
+        let mut out = Vec::new();
+        check_kind(session, "span", &acked_before.spans, &e.sent_spans, &answer.spans, &mut out);
+        check_kind(session, "log", &acked_before.logs, &e.sent_logs, &answer.logs, &mut out);
+        out
+    }
+}
+
+fn check_kind(session: &str, kind: &str, acked: &BTreeSet<String>, sent: &BTreeSet<String>, got: &[String], out: &mut Vec<String>) {
+    let mut seen = BTreeMap::<&str, usize>::new();
+    for item in got {
+        *seen.entry(item).or_default() += 1;
+    }
+    for (item, n) in &seen {
+        if *n > 1 {
+            out.push(format!("{session}: {kind} {item} appears {n} times"));
+        }
+        if !sent.contains(*item) {
+            out.push(format!("{session}: {kind} {item} was never sent to this session"));
+        }
+    }
+    let missing: Vec<&String> = acked.iter().filter(|a| !seen.contains_key(a.as_str())).collect();
+    if !missing.is_empty() {
+        out.push(format!("{session}: {} acknowledged {kind}(s) missing, e.g. {}", missing.len(), missing[0]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| (*x).to_owned()).collect()
+    }
+
+    fn oracle() -> Oracle {
+        let mut o = Oracle::default();
+        o.sent("a", &s(&["s1", "s2", "s3"]), &s(&["l1"]));
+        o.acked("a", &s(&["s1", "s2"]), &s(&["l1"]));
+        o
+    }
+
+    #[test]
+    fn an_answer_with_every_acknowledged_item_once_passes() {
+        let o = oracle();
+        let answer = Answer { partial: false, spans: s(&["s1", "s2", "s3"]), logs: s(&["l1"]) };
+        assert!(o.check("a", &o.acked_of("a"), &answer).is_empty());
+        let without_unacked = Answer { spans: s(&["s2", "s1"]), ..answer };
+        assert!(o.check("a", &o.acked_of("a"), &without_unacked).is_empty());
+    }
+
+    #[test]
+    fn lost_duplicated_and_foreign_items_are_violations() {
+        let o = oracle();
+        let lost = Answer { partial: false, spans: s(&["s1"]), logs: s(&["l1"]) };
+        assert_eq!(o.check("a", &o.acked_of("a"), &lost).len(), 1);
+        let dup = Answer { partial: false, spans: s(&["s1", "s2", "s2"]), logs: s(&["l1"]) };
+        assert!(o.check("a", &o.acked_of("a"), &dup)[0].contains("appears 2 times"));
+        let foreign = Answer { partial: false, spans: s(&["s1", "s2", "x9"]), logs: s(&["l1"]) };
+        assert!(o.check("a", &o.acked_of("a"), &foreign)[0].contains("never sent"));
+    }
+}

@@ -1,0 +1,154 @@
+//! What a seed decides about a run, before it starts: cluster size, the
+//! workload's size, and which fault classes are switched on (swarm testing:
+//! each seed tries a different mix, so faults that mask each other are
+//! also tried apart). Pure: the same seed always gives the same parameters.
+
+use std::fmt;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// The fault classes a run may inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FaultClasses {
+    /// Two nodes cannot reach each other, either way.
+    pub partition: bool,
+    /// One node's messages to another are dropped; the replies are not.
+    pub oneway_partition: bool,
+    /// A node's process dies (kill -9 semantics) and later restarts on its
+    /// data dir.
+    pub crash: bool,
+    /// Random message latency on every link, up to `max_latency_ms`.
+    pub delay: bool,
+    /// Links fail now and then (messages dropped until repaired).
+    pub loss: bool,
+    /// Messages on a link are delivered out of send order.
+    pub reorder: bool,
+    /// One node's links are slow (a GC-pausing or overloaded machine).
+    pub slow_node: bool,
+    /// Node clocks disagree by up to `max_skew_ms`.
+    pub clock_skew: bool,
+    /// A node joins the cluster while the workload runs.
+    pub join: bool,
+}
+
+impl FaultClasses {
+    pub const ALL: FaultClasses = FaultClasses {
+        partition: true,
+        oneway_partition: true,
+        crash: true,
+        delay: true,
+        loss: true,
+        reorder: true,
+        slow_node: true,
+        clock_skew: true,
+        join: true,
+    };
+
+    pub fn names(&self) -> Vec<&'static str> {
+        let all = [
+            (self.partition, "partition"),
+            (self.oneway_partition, "oneway-partition"),
+            (self.crash, "crash"),
+            (self.delay, "delay"),
+            (self.loss, "loss"),
+            (self.reorder, "reorder"),
+            (self.slow_node, "slow-node"),
+            (self.clock_skew, "clock-skew"),
+            (self.join, "join"),
+        ];
+        all.into_iter().filter(|(on, _)| *on).map(|(_, name)| name).collect()
+    }
+}
+
+/// A run's parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    pub seed: u64,
+    /// Nodes that form the cluster at the start (a joiner comes on top).
+    pub nodes: usize,
+    /// Correlation sessions the workload opens.
+    pub sessions: usize,
+    /// Simulated milliseconds of the safety phase (faults on); one step is
+    /// one millisecond.
+    pub steps: u64,
+    /// Simulated milliseconds the fault-free liveness phase may take to
+    /// converge.
+    pub liveness_ms: u64,
+    pub faults: FaultClasses,
+    pub max_latency_ms: u64,
+    pub max_skew_ms: u64,
+    /// Probability that a link fails on a given step (loss).
+    pub fail_rate: f64,
+}
+
+/// Default length of the safety phase.
+pub const DEFAULT_STEPS: u64 = 20_000;
+
+impl Params {
+    pub fn from_seed(seed: u64, steps: Option<u64>) -> Params {
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f_0011);
+        let faults = FaultClasses {
+            partition: rng.random_bool(0.5),
+            oneway_partition: rng.random_bool(0.3),
+            crash: rng.random_bool(0.5),
+            delay: rng.random_bool(0.6),
+            loss: rng.random_bool(0.3),
+            reorder: rng.random_bool(0.3),
+            slow_node: rng.random_bool(0.3),
+            clock_skew: rng.random_bool(0.5),
+            join: rng.random_bool(0.4),
+        };
+        Params {
+            seed,
+            nodes: 3,
+            sessions: rng.random_range(12..=30),
+            steps: steps.unwrap_or(DEFAULT_STEPS),
+            liveness_ms: 60_000,
+            faults,
+            max_latency_ms: rng.random_range(2..=40),
+            max_skew_ms: rng.random_range(10..=3_000),
+            fail_rate: [0.0005, 0.002, 0.01][rng.random_range(0..3)],
+        }
+    }
+
+    /// The same run with every fault class on.
+    pub fn with_all_faults(mut self) -> Params {
+        self.faults = FaultClasses::ALL;
+        self
+    }
+}
+
+impl fmt::Display for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "seed {} | nodes {} | sessions {} | safety {} ms + liveness <= {} ms | faults [{}] | latency <= {} ms | skew <= {} ms | fail rate {}",
+            self.seed,
+            self.nodes,
+            self.sessions,
+            self.steps,
+            self.liveness_ms,
+            self.faults.names().join(", "),
+            self.max_latency_ms,
+            self.max_skew_ms,
+            self.fail_rate
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_always_gives_the_same_parameters() {
+        assert_eq!(Params::from_seed(42, None), Params::from_seed(42, None));
+    }
+
+    #[test]
+    fn seeds_switch_fault_classes_on_and_off() {
+        let mixes: std::collections::BTreeSet<Vec<&str>> = (0..40).map(|s| Params::from_seed(s, None).faults.names()).collect();
+        assert!(mixes.len() > 10, "only {} different fault mixes in 40 seeds", mixes.len());
+    }
+}

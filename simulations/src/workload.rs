@@ -1,0 +1,314 @@
+//! The workload: correlation sessions whose spans and logs are split into
+//! batches sent to random nodes over OTLP gRPC (tonic on the simulated
+//! network), some arriving late; queries to random nodes while faults are
+//! on; and, once the cluster has converged, the final check of every
+//! session (invariants 1, 4 and 5) and of who holds live sessions (2).
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::oracle::{Acked, Answer};
+use crate::plan::QUIET_START_MS;
+use crate::run::{Phase, World, LIMITED_ATTRIBUTE, LIMIT_PER_WINDOW, OVERFLOW_MARKER};
+
+/// Attempts per batch before the client gives up on it.
+const MAX_ATTEMPTS: u32 = 40;
+/// Deadline of one export or query.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Distinct values of the limited attribute the workload sends.
+const USER_POOL: u64 = 30;
+
+/// One request's worth of a session's signals.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub session: String,
+    pub trace_id: [u8; 16],
+    /// (span ID hex, limited attribute value)
+    pub spans: Vec<(String, String)>,
+    /// Log bodies (unique).
+    pub logs: Vec<String>,
+    /// When it is first sent, in simulated ms since the start.
+    pub send_at_ms: u64,
+}
+
+/// Draws the sessions' batches. Pure given the RNG.
+pub fn draw_batches(seed: u64, sessions: usize, safety_ms: u64, rng: &mut StdRng) -> Vec<Batch> {
+    let mut out = Vec::new();
+    let mut span_no = 0u64;
+    let last_start = (safety_ms * 4 / 5).max(QUIET_START_MS + 1);
+    for s in 0..sessions {
+        let session = format!("sim-{seed}-{s}");
+        let traces: Vec<[u8; 16]> = (0..rng.random_range(1..=2)).map(|_| rng.random()).collect();
+        let mut at = rng.random_range(QUIET_START_MS / 2..last_start);
+        for b in 0..rng.random_range(2..=6) {
+            at += rng.random_range(20..1_500);
+            let late = rng.random_bool(0.1).then(|| rng.random_range(3_000..12_000)).unwrap_or(0);
+            let trace_id = traces[rng.random_range(0..traces.len())];
+            let batch = if rng.random_bool(0.65) {
+                let spans = (0..rng.random_range(1..=4))
+                    .map(|_| {
+                        span_no += 1;
+                        (format!("{:016x}", (seed << 32) ^ span_no), format!("u{}", rng.random_range(0..USER_POOL)))
+                    })
+                    .collect();
+                Batch { session: session.clone(), trace_id, spans, logs: Vec::new(), send_at_ms: at + late }
+            } else {
+                let logs = (0..rng.random_range(1..=3)).map(|l| format!("log {session} {b}.{l}")).collect();
+                Batch { session: session.clone(), trace_id, spans: Vec::new(), logs, send_at_ms: at + late }
+            };
+            out.push(batch);
+        }
+    }
+    out.sort_by_key(|b| b.send_at_ms);
+    out
+}
+
+fn kv(key: &str, value: &str) -> KeyValue {
+    KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_owned())) }), ..Default::default() }
+}
+
+fn resource(service: &str) -> Option<Resource> {
+    Some(Resource { attributes: vec![kv("service.name", service)], ..Default::default() })
+}
+
+fn trace_request(b: &Batch, now_ns: u64) -> ExportTraceServiceRequest {
+    let spans = b
+        .spans
+        .iter()
+        .map(|(id, user)| Span {
+            trace_id: b.trace_id.to_vec(),
+            span_id: u64::from_str_radix(id, 16).unwrap_or(1).to_be_bytes().to_vec(),
+            name: "op".into(),
+            kind: 2,
+            start_time_unix_nano: now_ns,
+            end_time_unix_nano: now_ns + 1_000_000,
+            attributes: vec![kv("correlation_id", &b.session), kv(LIMITED_ATTRIBUTE, user)],
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: resource("sim-svc"),
+            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn logs_request(b: &Batch, now_ns: u64) -> ExportLogsServiceRequest {
+    let log_records = b
+        .logs
+        .iter()
+        .map(|body| LogRecord {
+            time_unix_nano: now_ns,
+            observed_time_unix_nano: now_ns,
+            severity_number: 9,
+            severity_text: "INFO".into(),
+            body: Some(AnyValue { value: Some(any_value::Value::StringValue(body.clone())) }),
+            attributes: vec![kv("correlation_id", &b.session)],
+            trace_id: b.trace_id.to_vec(),
+            ..Default::default()
+        })
+        .collect();
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: resource("sim-svc"),
+            scope_logs: vec![ScopeLogs { log_records, ..Default::default() }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn now_ns() -> u64 {
+    (crate::net::EPOCH_UNIX_MS + turmoil::sim_elapsed().unwrap_or_default().as_millis() as u64) * 1_000_000
+}
+
+fn elapsed_ms() -> u64 {
+    turmoil::sim_elapsed().unwrap_or_default().as_millis() as u64
+}
+
+/// Sends one batch to `node`; Ok when the node acknowledged all of it.
+async fn export(w: &World, node: &str, b: &Batch) -> Result<(), String> {
+    let channel = w.channel(node, 4317).map_err(|e| e.to_string())?;
+    let call = async {
+        if b.spans.is_empty() {
+            let r = LogsServiceClient::new(channel).export(logs_request(b, now_ns())).await.map_err(|s| format!("{:?} {}", s.code(), s.message()))?;
+            Ok::<_, String>(r.into_inner().partial_success.map_or(0, |p| p.rejected_log_records))
+        } else {
+            let r = TraceServiceClient::new(channel).export(trace_request(b, now_ns())).await.map_err(|s| format!("{:?} {}", s.code(), s.message()))?;
+            Ok(r.into_inner().partial_success.map_or(0, |p| p.rejected_spans))
+        }
+    };
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Err(_) => Err("timed out".into()),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(0)) => Ok(()),
+        Ok(Ok(rejected)) => Err(format!("{rejected} item(s) rejected")),
+    }
+}
+
+/// Sends a batch until a node acknowledges it (or attempts run out).
+async fn send(w: Rc<World>, rng: Rc<RefCell<StdRng>>, b: Batch) {
+    tokio::time::sleep(Duration::from_millis(b.send_at_ms.saturating_sub(elapsed_ms()))).await;
+    let spans: Vec<String> = b.spans.iter().map(|(id, _)| id.clone()).collect();
+    let mut backoff = 50;
+    for attempt in 1..=MAX_ATTEMPTS {
+        let node = w.random_node(&mut rng.borrow_mut());
+        w.oracle.borrow_mut().sent(&b.session, &spans, &b.logs);
+        match export(&w, &node, &b).await {
+            Ok(()) => {
+                w.oracle.borrow_mut().acked(&b.session, &spans, &b.logs);
+                w.event(format!("ack {} {}+{} via {node} attempt {attempt}", b.session, spans.len(), b.logs.len()));
+                w.outstanding.set(w.outstanding.get() - 1);
+                return;
+            }
+            Err(e) => w.event(format!("refused {} via {node} attempt {attempt}: {e}", b.session)),
+        }
+        tokio::time::sleep(Duration::from_millis(backoff)).await;
+        backoff = (backoff * 2).min(1_000);
+    }
+    w.event(format!("gave up on a batch of {}", b.session));
+    w.outstanding.set(w.outstanding.get() - 1);
+}
+
+/// GET `path` from a node's API: (status, body).
+async fn get(node: &str, path: &str) -> Result<(u16, serde_json::Value), String> {
+    let call = async {
+        let stream = turmoil::net::TcpStream::connect(format!("{node}:8080")).await.map_err(|e| e.to_string())?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+        tokio::task::spawn_local(conn);
+        let request = hyper::Request::get(path).header("host", node).body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
+        let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok((status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null)))
+    };
+    tokio::time::timeout(CALL_TIMEOUT, call).await.map_err(|_| "timed out".to_owned())?
+}
+
+/// Asks `node` for a session. `None`: no answer, or a partial one.
+async fn query(node: &str, session: &str) -> Result<(Answer, Vec<String>), String> {
+    let (status, body) = get(node, &format!("/api/v1/correlate/{session}")).await?;
+    match status {
+        404 => Ok((Answer::default(), Vec::new())),
+        200 => {
+            let strings = |list: &str, field: &str| -> Vec<String> {
+                body[list].as_array().map(|a| a.iter().filter_map(|x| x[field].as_str().map(str::to_owned)).collect()).unwrap_or_default()
+            };
+            let users = body["traces"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x["attributes"][LIMITED_ATTRIBUTE].as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            let answer = Answer { partial: body["partial"].as_bool().unwrap_or(false), spans: strings("traces", "span_id"), logs: strings("logs", "body") };
+            Ok((answer, users))
+        }
+        other => Err(format!("status {other}: {body}")),
+    }
+}
+
+/// Queries random sessions on random nodes while faults are on.
+async fn probe_queries(w: Rc<World>, rng: Rc<RefCell<StdRng>>) {
+    while w.phase.get() == Phase::Safety {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let sessions = w.oracle.borrow().acked_sessions();
+        if sessions.is_empty() {
+            continue;
+        }
+        let (session, node) = {
+            let mut r = rng.borrow_mut();
+            (sessions[r.random_range(0..sessions.len())].clone(), w.random_node(&mut r))
+        };
+        let before: Acked = w.oracle.borrow().acked_of(&session);
+        match query(&node, &session).await {
+            Ok((answer, _)) if !answer.partial => {
+                let found = w.oracle.borrow().check(&session, &before, &answer);
+                w.event(format!("query {session} via {node}: {} spans {} logs, {} violation(s)", answer.spans.len(), answer.logs.len(), found.len()));
+                for v in found {
+                    w.violation(format!("invariant 4 (query during faults, via {node}): {v}"));
+                }
+            }
+            Ok(_) => w.event(format!("query {session} via {node}: partial")),
+            Err(e) => w.event(format!("query {session} via {node}: {e}")),
+        }
+    }
+}
+
+/// The workload client: sends everything, then runs the final checks once
+/// the harness says the cluster converged.
+pub async fn run(w: Rc<World>) -> turmoil::Result {
+    let rng = Rc::new(RefCell::new(StdRng::seed_from_u64(w.params.seed ^ 0x10ad)));
+    let batches = draw_batches(w.params.seed, w.params.sessions, w.params.steps, &mut rng.borrow_mut());
+    w.outstanding.set(batches.len());
+    for b in batches {
+        tokio::task::spawn_local(send(w.clone(), rng.clone(), b));
+    }
+    tokio::task::spawn_local(probe_queries(w.clone(), rng.clone()));
+    while w.phase.get() != Phase::Final {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    final_check(&w, &rng).await;
+    w.phase.set(Phase::Done);
+    Ok(())
+}
+
+async fn final_check(w: &Rc<World>, rng: &Rc<RefCell<StdRng>>) {
+    let mut users = BTreeSet::new();
+    for session in w.oracle.borrow().sessions() {
+        let acked = w.oracle.borrow().acked_of(&session);
+        let mut last = String::new();
+        let mut checked = false;
+        for _ in 0..10 {
+            let node = w.random_node(&mut rng.borrow_mut());
+            match query(&node, &session).await {
+                Ok((answer, u)) if !answer.partial => {
+                    for v in w.oracle.borrow().check(&session, &acked, &answer) {
+                        w.violation(format!("invariant 1/4 (after convergence, via {node}): {v}"));
+                    }
+                    w.event(format!("final {session} via {node}: {} spans {} logs", answer.spans.len(), answer.logs.len()));
+                    users.extend(u);
+                    checked = true;
+                    break;
+                }
+                Ok(_) => last = format!("partial answer from {node}"),
+                Err(e) => last = format!("{node}: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        if !checked {
+            w.violation(format!("liveness: no complete answer for {session} after convergence ({last})"));
+        }
+    }
+    users.remove(OVERFLOW_MARKER);
+    w.event(format!("final: {} distinct {LIMITED_ATTRIBUTE} values kept", users.len()));
+    if users.len() as u64 > LIMIT_PER_WINDOW {
+        w.violation(format!("invariant 5: {} distinct {LIMITED_ATTRIBUTE} values kept, limit {LIMIT_PER_WINDOW}", users.len()));
+    }
+    // Handoffs after the last ring change finish within a few sweeps.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let probes: Vec<_> = w.probes.borrow().values().cloned().collect();
+    for probe in probes {
+        let Some(live) = probe.live_sessions().await else { continue };
+        for (tenant, id) in live {
+            if let Some(owner) = probe.owner(&tenant, &id) {
+                if owner != probe.id {
+                    w.violation(format!("invariant 2: session {id} is live on {} but owned by {owner} after convergence", probe.id));
+                }
+            }
+        }
+    }
+}
