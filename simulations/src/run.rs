@@ -57,6 +57,8 @@ pub struct World {
     dir: PathBuf,
     transport: SharedTransport,
     pub phase: Cell<Phase>,
+    /// Simulated time, for events the harness records between steps.
+    now_ms: Cell<u64>,
     /// Batches not yet acknowledged or given up.
     pub outstanding: Cell<usize>,
     pub oracle: RefCell<crate::oracle::Oracle>,
@@ -76,7 +78,8 @@ pub fn node_name(i: usize) -> String {
 impl World {
     /// Records an event (part of the determinism hash).
     pub fn event(&self, what: String) {
-        let line = format!("{:>7} ms  {what}", turmoil::sim_elapsed().unwrap_or_default().as_millis());
+        let ms = turmoil::sim_elapsed().map_or(self.now_ms.get(), |d| d.as_millis() as u64);
+        let line = format!("{ms:>7} ms  {what}");
         line.hash(&mut *self.hasher.borrow_mut());
         let mut events = self.events.borrow_mut();
         events.push(line);
@@ -92,6 +95,10 @@ impl World {
     pub fn random_node(&self, rng: &mut StdRng) -> String {
         let started: Vec<usize> = self.started.borrow().iter().enumerate().filter(|(_, s)| **s).map(|(i, _)| i).collect();
         node_name(started[rng.random_range(0..started.len())])
+    }
+
+    pub fn started_nodes(&self) -> Vec<String> {
+        self.started.borrow().iter().enumerate().filter(|(_, s)| **s).map(|(i, _)| node_name(i)).collect()
     }
 
     /// A lazily connecting channel to a node's port, made once.
@@ -253,6 +260,7 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
         dir: dir.path().to_path_buf(),
         transport: Arc::new(TurmoilTransport),
         phase: Cell::new(Phase::Safety),
+        now_ms: Cell::new(0),
         outstanding: Cell::new(0),
         oracle: RefCell::default(),
         probes: RefCell::default(),
@@ -289,6 +297,7 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
     let deadline = params.steps + params.liveness_ms;
     let mut step = 0u64;
     loop {
+        w.now_ms.set(step);
         while let Some((_, action)) = actions.next_if(|(at, _)| *at <= step) {
             apply(&mut sim, &w, *action, &incarnations, all);
         }

@@ -143,14 +143,14 @@ fn elapsed_ms() -> u64 {
 }
 
 /// Sends one batch to `node`; Ok when the node acknowledged all of it.
-async fn export(w: &World, node: &str, b: &Batch) -> Result<(), String> {
+async fn export(w: &World, node: &str, b: &Batch, now_ns: u64) -> Result<(), String> {
     let channel = w.channel(node, 4317).map_err(|e| e.to_string())?;
     let call = async {
         if b.spans.is_empty() {
-            let r = LogsServiceClient::new(channel).export(logs_request(b, now_ns())).await.map_err(|s| format!("{:?} {}", s.code(), s.message()))?;
+            let r = LogsServiceClient::new(channel).export(logs_request(b, now_ns)).await.map_err(|s| format!("{:?} {}", s.code(), s.message()))?;
             Ok::<_, String>(r.into_inner().partial_success.map_or(0, |p| p.rejected_log_records))
         } else {
-            let r = TraceServiceClient::new(channel).export(trace_request(b, now_ns())).await.map_err(|s| format!("{:?} {}", s.code(), s.message()))?;
+            let r = TraceServiceClient::new(channel).export(trace_request(b, now_ns)).await.map_err(|s| format!("{:?} {}", s.code(), s.message()))?;
             Ok(r.into_inner().partial_success.map_or(0, |p| p.rejected_spans))
         }
     };
@@ -166,11 +166,13 @@ async fn export(w: &World, node: &str, b: &Batch) -> Result<(), String> {
 async fn send(w: Rc<World>, rng: Rc<RefCell<StdRng>>, b: Batch) {
     tokio::time::sleep(Duration::from_millis(b.send_at_ms.saturating_sub(elapsed_ms()))).await;
     let spans: Vec<String> = b.spans.iter().map(|(id, _)| id.clone()).collect();
+    // Like an OTLP exporter, a retry resends the same records.
+    let first_sent_ns = now_ns();
     let mut backoff = 50;
     for attempt in 1..=MAX_ATTEMPTS {
         let node = w.random_node(&mut rng.borrow_mut());
         w.oracle.borrow_mut().sent(&b.session, &spans, &b.logs);
-        match export(&w, &node, &b).await {
+        match export(&w, &node, &b, first_sent_ns).await {
             Ok(()) => {
                 w.oracle.borrow_mut().acked(&b.session, &spans, &b.logs);
                 w.event(format!("ack {} {}+{} via {node} attempt {attempt}", b.session, spans.len(), b.logs.len()));
@@ -276,8 +278,18 @@ async fn final_check(w: &Rc<World>, rng: &Rc<RefCell<StdRng>>) {
             let node = w.random_node(&mut rng.borrow_mut());
             match query(&node, &session).await {
                 Ok((answer, u)) if !answer.partial => {
-                    for v in w.oracle.borrow().check(&session, &acked, &answer) {
+                    let found = w.oracle.borrow().check(&session, &acked, &answer);
+                    for v in &found {
                         w.violation(format!("invariant 1/4 (after convergence, via {node}): {v}"));
+                    }
+                    if !found.is_empty() {
+                        // What every node answers, to tell a lost item from a missed one.
+                        for other in w.started_nodes() {
+                            match query(&other, &session).await {
+                                Ok((a, _)) => w.event(format!("  {session} via {other}: {} spans {} logs partial {}", a.spans.len(), a.logs.len(), a.partial)),
+                                Err(e) => w.event(format!("  {session} via {other}: {e}")),
+                            }
+                        }
                     }
                     w.event(format!("final {session} via {node}: {} spans {} logs", answer.spans.len(), answer.logs.len()));
                     users.extend(u);
@@ -291,6 +303,16 @@ async fn final_check(w: &Rc<World>, rng: &Rc<RefCell<StdRng>>) {
         }
         if !checked {
             w.violation(format!("liveness: no complete answer for {session} after convergence ({last})"));
+        }
+    }
+    if let Ok((_, body)) = get(&w.random_node(&mut rng.borrow_mut()), "/api/v1/sessions?limit=200").await {
+        let known = w.oracle.borrow().sessions();
+        w.event(format!("DEBUG {} sessions listed", body["sessions"].as_array().map_or(0, Vec::len)));
+        for s in body["sessions"].as_array().into_iter().flatten() {
+            let id = s["correlation_id"].as_str().unwrap_or_default();
+            if !known.iter().any(|k| k == id) {
+                w.event(format!("DEBUG unexpected session {s}"));
+            }
         }
     }
     users.remove(OVERFLOW_MARKER);

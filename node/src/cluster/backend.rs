@@ -63,7 +63,7 @@ impl ClusterBackend {
         }
     }
 
-    /// Asks every ring member: this node through `local`, the others with
+    /// Asks every member (on the ring or not): this node through `local`, the others with
     /// `query`, their answers read by `parse`.
     async fn ask_all<T>(
         &self,
@@ -73,7 +73,7 @@ impl ClusterBackend {
         parse: impl Fn(Option<Answer>, String) -> Result<T, String>,
     ) -> Vec<(NodeId, Result<T, String>)> {
         let me = self.cluster.id;
-        let members = self.cluster.ring_members();
+        let members = self.cluster.all_members();
         let others: Vec<NodeId> = members.iter().copied().filter(|n| *n != me).collect();
         let parse = &parse;
         let remote = futures::future::join_all(others.into_iter().map(|node| {
@@ -124,7 +124,12 @@ impl ClusterBackend {
                 vec![self.cluster.id]
             }
         } else {
-            self.cluster.ring_members().into_iter().filter(|n| !asked.contains(n)).collect()
+            // Every member, including those off the ring: a node the
+            // failure detector removed (a one-way partition, say) may still
+            // hold live sessions it could not hand off, and it keeps the
+            // segments it flushed. Asking only ring members answered
+            // "complete" without them (found by the simulations).
+            self.cluster.all_members().into_iter().filter(|n| !asked.contains(n)).collect()
         };
         let target = found.as_ref().map_or_else(|| id.clone(), |d| d.id.clone());
         let answers = futures::future::join_all(others.iter().map(|&n| self.session_on(n, tenant, &target))).await;

@@ -123,6 +123,18 @@ impl Cluster {
         self.ring().map(|r| r.members().map(|m| m.id).collect()).unwrap_or_else(|| vec![self.id])
     }
 
+    /// Every node of the Raft membership, on the ring or not: a node the
+    /// failure detector took off the ring may still hold sessions.
+    pub fn all_members(&self) -> Vec<NodeId> {
+        let view = self.view.borrow();
+        let nodes: Vec<NodeId> = view.membership.membership().nodes().map(|(id, _)| NodeId(*id)).collect();
+        if nodes.is_empty() {
+            vec![self.id]
+        } else {
+            nodes
+        }
+    }
+
     pub fn rpc_timeout(&self) -> Duration {
         Duration::from_millis(self.settings.rpc_timeout_ms)
     }

@@ -228,7 +228,20 @@ impl SessionActor {
                     env.metrics.sessions_shipped.inc();
                 }
                 Err(e) => {
-                    tracing::error!(session = %key.id, %owner, error = %e, "could not ship a session to its owner; it stays in the WAL")
+                    // Keep the data (queries still find this closing actor)
+                    // and try again: the owner may be back, or another
+                    // node may own the session by then. Letting go here
+                    // hid acknowledged signals until the next restart
+                    // (found by the simulations).
+                    tracing::warn!(session = %key.id, %owner, error = %e, "could not ship a session to its owner; retrying");
+                    state.st = data;
+                    let (me, to) = (me.clone(), target.id);
+                    let sleep = env.clock.sleep(Duration::from_millis(ARCHIVE_RETRY_MS));
+                    tokio::spawn(async move {
+                        sleep.await;
+                        let _ = me.send_message(SessionMsg::MergeInto(to));
+                    });
+                    return;
                 }
             }
         } else if let Err(e) = env.registry.deliver(&env, target, SessionMsg::Absorb(Box::new(data))).await {
