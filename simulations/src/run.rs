@@ -291,6 +291,7 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
     }
     let load = w.clone();
     sim.client("load", async move { crate::workload::run(load).await });
+    let mut non_owners = crate::workload::NonOwners::default();
 
     let mut observer = Observer::default();
     let mut actions = plan.actions.iter().peekable();
@@ -313,6 +314,9 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
             }
         }
         step += 1;
+        if step % 250 == 0 && matches!(w.phase.get(), Phase::Safety | Phase::Healing) {
+            non_owners.check(&w, step);
+        }
         if step % OBSERVE_EVERY_STEPS == 0 {
             let obs = observations(&w, &incarnations);
             for o in &obs {

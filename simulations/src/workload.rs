@@ -250,6 +250,42 @@ async fn probe_queries(w: Rc<World>, rng: Rc<RefCell<StdRng>>) {
     }
 }
 
+/// How long a session may stay live on a node that does not own it (by
+/// that node's own ring) before it counts as a second owner: the handoff
+/// sweep moves it within a tick (200 ms) when it works.
+const NON_OWNER_GRACE_MS: u64 = 2_000;
+
+/// Invariant 2 while faults are on: a live session actor on a node that no
+/// longer owns the session (by its own applied ring) must be handed off
+/// promptly; one that stays makes two live owners, as the owner opens its
+/// own actor for new signals. Read between steps, without waiting.
+#[derive(Debug, Default)]
+pub struct NonOwners {
+    since: std::collections::BTreeMap<(String, String), u64>,
+    reported: BTreeSet<(String, String)>,
+}
+
+impl NonOwners {
+    pub fn check(&mut self, w: &World, now: u64) {
+        let probes: Vec<_> = w.probes.borrow().values().cloned().collect();
+        let mut seen = BTreeSet::new();
+        for probe in probes {
+            let Some(live) = probe.live_sessions() else { continue };
+            for (tenant, id) in live {
+                if probe.owner(&tenant, &id).is_some_and(|owner| owner != probe.id) {
+                    let key = (probe.id.to_string(), id);
+                    let first = *self.since.entry(key.clone()).or_insert(now);
+                    if now - first > NON_OWNER_GRACE_MS && self.reported.insert(key.clone()) {
+                        w.violation(format!("invariant 2: session {} live on {} for {} ms without being its owner", key.1, key.0, now - first));
+                    }
+                    seen.insert(key);
+                }
+            }
+        }
+        self.since.retain(|k, _| seen.contains(k));
+    }
+}
+
 /// The workload client: sends everything, then runs the final checks once
 /// the harness says the cluster converged.
 pub async fn run(w: Rc<World>) -> turmoil::Result {
@@ -324,7 +360,7 @@ async fn final_check(w: &Rc<World>, rng: &Rc<RefCell<StdRng>>) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let probes: Vec<_> = w.probes.borrow().values().cloned().collect();
     for probe in probes {
-        let Some(live) = probe.live_sessions().await else { continue };
+        let Some(live) = probe.live_sessions() else { continue };
         for (tenant, id) in live {
             if let Some(owner) = probe.owner(&tenant, &id) {
                 if owner != probe.id {

@@ -51,11 +51,12 @@ impl Probe {
         Some(self.cluster.upgrade()?.owner(&TenantId::from_trusted(tenant), &CorrelationId::from_trusted(id)))
     }
 
-    /// (tenant, correlation ID) of every live session actor.
-    pub async fn live_sessions(&self) -> Option<Vec<(String, String)>> {
-        let env = self.env.upgrade()?;
-        let live = env.registry.live_actors().await;
-        Some(live.into_iter().map(|(k, _)| (k.tenant.as_str().to_owned(), k.id.as_str().to_owned())).collect())
+    /// (tenant, correlation ID) of every live session actor; `None` when
+    /// the node is gone or its registry is busy right now. Never waits, so
+    /// a probe holds nothing of the node across simulation steps.
+    pub fn live_sessions(&self) -> Option<Vec<(String, String)>> {
+        let keys = self.env.upgrade()?.registry.try_live_keys()?;
+        Some(keys.into_iter().map(|k| (k.tenant.as_str().to_owned(), k.id.as_str().to_owned())).collect())
     }
 }
 

@@ -184,6 +184,16 @@ impl SessionRegistry {
         out
     }
 
+    /// Keys of live actors, without waiting: `None` if a shard is locked
+    /// right now (a simulation's probe reads it between steps).
+    pub fn try_live_keys(&self) -> Option<Vec<SessionKey>> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            out.extend(shard.try_lock().ok()?.live.keys().cloned());
+        }
+        Some(out)
+    }
+
     /// Live and closing keys.
     pub async fn counts(&self) -> (usize, usize) {
         let mut live = 0;
