@@ -105,12 +105,19 @@ fn main() -> ExitCode {
         Command::Start(node) => start(node, None),
         Command::Join { join_seed, node } => start(node, Some(join_seed)),
         Command::Members { node, config, overrides } => client_call(config, &overrides, node, |addr, cfg| async move {
-            let table = ollystack_node::cluster::members_via(&ollystack_cluster::net::TcpTransport::shared(), &addr, rpc_timeout(&cfg)).await?;
+            let table =
+                ollystack_node::cluster::members_via(&ollystack_cluster::net::TcpTransport::shared(), &addr, rpc_timeout(&cfg)).await?;
             print!("{table}");
             Ok(())
         }),
         Command::Leave { node, config, overrides } => client_call(config, &overrides, node, |addr, cfg| async move {
-            let epoch = ollystack_node::cluster::leave_via(&ollystack_cluster::net::TcpTransport::shared(), &addr, &cfg.cluster.join_token, rpc_timeout(&cfg) * 30).await?;
+            let epoch = ollystack_node::cluster::leave_via(
+                &ollystack_cluster::net::TcpTransport::shared(),
+                &addr,
+                &cfg.cluster.join_token,
+                rpc_timeout(&cfg) * 30,
+            )
+            .await?;
             println!("{addr} left the cluster; ring epoch is now {epoch}");
             Ok(())
         }),

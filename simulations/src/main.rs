@@ -103,7 +103,12 @@ fn main() -> ExitCode {
             match run(params, args.faults) {
                 Ok(again) if again.trace_hash == outcome.trace_hash => println!("  deterministic: second run has the same trace"),
                 Ok(again) => {
-                    let at = outcome.events.iter().zip(&again.events).position(|(a, b)| a != b).unwrap_or(outcome.events.len().min(again.events.len()));
+                    let at = outcome
+                        .events
+                        .iter()
+                        .zip(&again.events)
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(outcome.events.len().min(again.events.len()));
                     println!("  NOT DETERMINISTIC: traces differ from event {at}:");
                     println!("    first:  {}", outcome.events.get(at).map_or("(end)", String::as_str));
                     println!("    second: {}", again.events.get(at).map_or("(end)", String::as_str));

@@ -333,7 +333,8 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
         }
         if step >= deadline && w.phase.get() == Phase::Healing {
             let obs = observations(&w, &incarnations);
-            let why = disagreement(&obs, all).unwrap_or_else(|| format!("{} batch(es) still unsent, {} of {all} nodes up", w.outstanding.get(), obs.len()));
+            let why = disagreement(&obs, all)
+                .unwrap_or_else(|| format!("{} batch(es) still unsent, {} of {all} nodes up", w.outstanding.get(), obs.len()));
             w.violation(format!("invariant 3 / liveness: no convergence {} ms after healing: {why}", params.liveness_ms));
             break;
         }

@@ -79,7 +79,11 @@ pub fn draw_batches(seed: u64, sessions: usize, safety_ms: u64, rng: &mut StdRng
 }
 
 fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_owned())) }), ..Default::default() }
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_owned())) }),
+        ..Default::default()
+    }
 }
 
 fn resource(service: &str) -> Option<Resource> {
@@ -147,10 +151,16 @@ async fn export(w: &World, node: &str, b: &Batch, now_ns: u64) -> Result<(), Str
     let channel = w.channel(node, 4317).map_err(|e| e.to_string())?;
     let call = async {
         if b.spans.is_empty() {
-            let r = LogsServiceClient::new(channel).export(logs_request(b, now_ns)).await.map_err(|s| format!("{:?} {}", s.code(), s.message()))?;
+            let r = LogsServiceClient::new(channel)
+                .export(logs_request(b, now_ns))
+                .await
+                .map_err(|s| format!("{:?} {}", s.code(), s.message()))?;
             Ok::<_, String>(r.into_inner().partial_success.map_or(0, |p| p.rejected_log_records))
         } else {
-            let r = TraceServiceClient::new(channel).export(trace_request(b, now_ns)).await.map_err(|s| format!("{:?} {}", s.code(), s.message()))?;
+            let r = TraceServiceClient::new(channel)
+                .export(trace_request(b, now_ns))
+                .await
+                .map_err(|s| format!("{:?} {}", s.code(), s.message()))?;
             Ok(r.into_inner().partial_success.map_or(0, |p| p.rejected_spans))
         }
     };
@@ -192,7 +202,8 @@ async fn send(w: Rc<World>, rng: Rc<RefCell<StdRng>>, b: Batch) {
 async fn get(node: &str, path: &str) -> Result<(u16, serde_json::Value), String> {
     let call = async {
         let stream = turmoil::net::TcpStream::connect(format!("{node}:8080")).await.map_err(|e| e.to_string())?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
         tokio::task::spawn_local(conn);
         let request = hyper::Request::get(path).header("host", node).body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
         let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
@@ -216,7 +227,11 @@ async fn query(node: &str, session: &str) -> Result<(Answer, Vec<String>), Strin
                 .as_array()
                 .map(|a| a.iter().filter_map(|x| x["attributes"][LIMITED_ATTRIBUTE].as_str().map(str::to_owned)).collect())
                 .unwrap_or_default();
-            let answer = Answer { partial: body["partial"].as_bool().unwrap_or(false), spans: strings("traces", "span_id"), logs: strings("logs", "body") };
+            let answer = Answer {
+                partial: body["partial"].as_bool().unwrap_or(false),
+                spans: strings("traces", "span_id"),
+                logs: strings("logs", "body"),
+            };
             Ok((answer, users))
         }
         other => Err(format!("status {other}: {body}")),
@@ -239,7 +254,12 @@ async fn probe_queries(w: Rc<World>, rng: Rc<RefCell<StdRng>>) {
         match query(&node, &session).await {
             Ok((answer, _)) if !answer.partial => {
                 let found = w.oracle.borrow().check(&session, &before, &answer);
-                w.event(format!("query {session} via {node}: {} spans {} logs, {} violation(s)", answer.spans.len(), answer.logs.len(), found.len()));
+                w.event(format!(
+                    "query {session} via {node}: {} spans {} logs, {} violation(s)",
+                    answer.spans.len(),
+                    answer.logs.len(),
+                    found.len()
+                ));
                 for v in found {
                     w.violation(format!("invariant 4 (query during faults, via {node}): {v}"));
                 }
@@ -276,7 +296,12 @@ impl NonOwners {
                     let key = (probe.id.to_string(), id);
                     let first = *self.since.entry(key.clone()).or_insert(now);
                     if now - first > NON_OWNER_GRACE_MS && self.reported.insert(key.clone()) {
-                        w.violation(format!("invariant 2: session {} live on {} for {} ms without being its owner", key.1, key.0, now - first));
+                        w.violation(format!(
+                            "invariant 2: session {} live on {} for {} ms without being its owner",
+                            key.1,
+                            key.0,
+                            now - first
+                        ));
                     }
                     seen.insert(key);
                 }
@@ -322,7 +347,12 @@ async fn final_check(w: &Rc<World>, rng: &Rc<RefCell<StdRng>>) {
                         // What every node answers, to tell a lost item from a missed one.
                         for other in w.started_nodes() {
                             match query(&other, &session).await {
-                                Ok((a, _)) => w.event(format!("  {session} via {other}: {} spans {} logs partial {}", a.spans.len(), a.logs.len(), a.partial)),
+                                Ok((a, _)) => w.event(format!(
+                                    "  {session} via {other}: {} spans {} logs partial {}",
+                                    a.spans.len(),
+                                    a.logs.len(),
+                                    a.partial
+                                )),
                                 Err(e) => w.event(format!("  {session} via {other}: {e}")),
                             }
                         }

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ollystack_cluster::net::SharedTransport;
 use ollystack_cluster::raft::{ClusterRequest, ClusterResponse, ClusterView, NodeInfo, Raft, RaftId};
 use ollystack_cluster::ring::{KeyHash, Ring};
-use ollystack_cluster::net::SharedTransport;
 use ollystack_cluster::NodeId;
 use ollystack_proto::cluster::cluster_client::ClusterClient;
 use ollystack_proto::cluster::ProposeRequest;

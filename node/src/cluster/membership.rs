@@ -21,9 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ollystack_cluster::health::{desired_ring, Candidate, FailureDetector, Health};
+use ollystack_cluster::net::SharedTransport;
 use ollystack_cluster::raft::{ClusterRequest, ClusterResponse, NodeInfo};
 use ollystack_cluster::ring::Member;
-use ollystack_cluster::net::SharedTransport;
 use ollystack_cluster::NodeId;
 use ollystack_proto::cluster as pb;
 use openraft::ChangeMembers;
@@ -332,8 +332,12 @@ fn status_error(node: NodeId, s: tonic::Status) -> ClusterError {
     }
 }
 
-fn seed_client(addr: &str, transport: &SharedTransport) -> Result<pb::cluster_client::ClusterClient<tonic::transport::Channel>, ClusterError> {
-    let ch = ollystack_cluster::net::channel(addr, transport).map_err(|e| ClusterError::Unreachable { node: 0, detail: format!("{addr}: {e}") })?;
+fn seed_client(
+    addr: &str,
+    transport: &SharedTransport,
+) -> Result<pb::cluster_client::ClusterClient<tonic::transport::Channel>, ClusterError> {
+    let ch = ollystack_cluster::net::channel(addr, transport)
+        .map_err(|e| ClusterError::Unreachable { node: 0, detail: format!("{addr}: {e}") })?;
     Ok(client(ch))
 }
 

@@ -86,7 +86,16 @@ pub async fn enter(cluster: &Cluster, mode: &JoinMode) -> Result<(), ClusterErro
             let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
             let mut backoff = Duration::from_millis(200);
             loop {
-                match join_via_seed(&cluster.transport, seed, &cluster.settings.join_token, cluster.id, &cluster.info, cluster.rpc_timeout() * 10).await {
+                match join_via_seed(
+                    &cluster.transport,
+                    seed,
+                    &cluster.settings.join_token,
+                    cluster.id,
+                    &cluster.info,
+                    cluster.rpc_timeout() * 10,
+                )
+                .await
+                {
                     Ok(epoch) => {
                         tracing::info!(node = %cluster.id, %seed, ring_epoch = epoch, "joined the cluster");
                         return Ok(());

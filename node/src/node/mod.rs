@@ -187,8 +187,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     cluster_settings.advertise_addr = advertised(&cluster_settings.advertise_addr, cluster_addr);
     let raft_id = NodeId(u64::from_str_radix(&node_id, 16).map_err(|e| NodeError::Startup(format!("node id {node_id}: {e}")))?);
     let StartedRaft { cluster, limiter_events } =
-        crate::cluster::start_raft(&db, raft_id, &cluster_settings, advertised(&api_addr.to_string(), api_addr), transport.clone())
-            .await?;
+        crate::cluster::start_raft(&db, raft_id, &cluster_settings, advertised(&api_addr.to_string(), api_addr), transport.clone()).await?;
     let shipper = Arc::new(Shipper::new(cluster.clone(), metrics.clone()));
 
     let baselines = Arc::new(crate::rca::Baselines::default());

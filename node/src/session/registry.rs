@@ -12,7 +12,7 @@
 //! and re-checks the alias under the shard lock, so a merge cannot race a
 //! delivery into a fresh actor for a merged-away ID.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -39,8 +39,8 @@ pub enum RegistryError {
 
 #[derive(Debug, Default)]
 pub struct Shard {
-    live: HashMap<SessionKey, ActorRef<SessionMsg>>,
-    closing: HashMap<SessionKey, Vec<ActorRef<SessionMsg>>>,
+    live: BTreeMap<SessionKey, ActorRef<SessionMsg>>,
+    closing: BTreeMap<SessionKey, Vec<ActorRef<SessionMsg>>>,
 }
 
 impl Shard {
