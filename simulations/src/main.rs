@@ -1,9 +1,14 @@
-//! `cargo run -p ollystack-simulations -- --seed S [--steps N]` runs one
-//! seed; `--seeds A..B` sweeps seeds A to B-1; `--determinism` runs each
+//! `ollystack-simulations --seed S [--steps N]` runs one seed in this
+//! process; `--seeds A..B` sweeps seeds A to B-1; `--determinism` runs a
 //! seed twice and compares the event traces. Exit status 1 when any seed
 //! fails.
+//!
+//! A sweep and the determinism check run every seed in its own child
+//! process (this binary with `--seed S`): a simulation replays exactly from
+//! a fresh process, but one run can perturb the next in the same process
+//! (process-wide counters and heap layout; see the README).
 
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
 use ollystack_node::node::Faults;
 use ollystack_simulations::{run, Params};
@@ -15,6 +20,8 @@ struct Args {
     all_faults: bool,
     faults: Faults,
     verbose: bool,
+    /// The arguments a child run gets besides `--seed`.
+    passed_on: Vec<String>,
 }
 
 fn usage() -> ExitCode {
@@ -26,7 +33,15 @@ fn usage() -> ExitCode {
 }
 
 fn parse() -> Option<Args> {
-    let mut args = Args { seeds: 0..1, steps: None, determinism: false, all_faults: false, faults: Faults::default(), verbose: false };
+    let mut args = Args {
+        seeds: 0..1,
+        steps: None,
+        determinism: false,
+        all_faults: false,
+        faults: Faults::default(),
+        verbose: false,
+        passed_on: Vec::new(),
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -39,19 +54,83 @@ fn parse() -> Option<Args> {
                 let (a, b) = v.split_once("..")?;
                 args.seeds = a.parse().ok()?..b.parse().ok()?;
             }
-            "--steps" => args.steps = Some(it.next()?.parse().ok()?),
+            "--steps" => {
+                let n = it.next()?;
+                args.steps = Some(n.parse().ok()?);
+                args.passed_on.extend(["--steps".to_owned(), n]);
+            }
             "--determinism" => args.determinism = true,
-            "--all-faults" => args.all_faults = true,
-            "--verbose" => args.verbose = true,
-            "--bug" => match it.next()?.as_str() {
-                "ack-before-durable" => args.faults.ack_before_durable = true,
-                "skip-handoff" => args.faults.skip_handoff = true,
-                _ => return None,
-            },
+            "--all-faults" => {
+                args.all_faults = true;
+                args.passed_on.push(a);
+            }
+            "--verbose" => {
+                args.verbose = true;
+                args.passed_on.push(a);
+            }
+            "--bug" => {
+                let bug = it.next()?;
+                match bug.as_str() {
+                    "ack-before-durable" => args.faults.ack_before_durable = true,
+                    "skip-handoff" => args.faults.skip_handoff = true,
+                    _ => return None,
+                }
+                args.passed_on.extend(["--bug".to_owned(), bug]);
+            }
             _ => return None,
         }
     }
     Some(args)
+}
+
+/// Runs one seed here; prints its report. Returns (passed, simulated ms).
+fn run_here(args: &Args, seed: u64) -> (bool, u64) {
+    let mut params = Params::from_seed(seed, args.steps);
+    if args.all_faults {
+        params = params.with_all_faults();
+    }
+    println!("{params}");
+    let outcome = match run(params, args.faults) {
+        Ok(o) => o,
+        Err(e) => {
+            println!("  seed {seed}: could not run: {e}");
+            return (false, 0);
+        }
+    };
+    let (sent_spans, acked_spans, sent_logs, acked_logs) = outcome.totals;
+    println!(
+        "  {} in {:.1} simulated s: spans {acked_spans}/{sent_spans} acked, logs {acked_logs}/{sent_logs} acked, {} raft terms, {} ring epochs, trace {:016x}",
+        if outcome.passed() { "passed" } else { "FAILED" },
+        outcome.simulated_ms as f64 / 1000.0,
+        outcome.raft_terms,
+        outcome.ring_epochs,
+        outcome.trace_hash
+    );
+    if args.verbose {
+        outcome.events.iter().for_each(|e| println!("    {e}"));
+    }
+    if !outcome.passed() {
+        if !args.verbose {
+            println!("  event trace (last {} events):", outcome.trace_tail().len());
+            outcome.trace_tail().iter().for_each(|e| println!("    {e}"));
+        }
+        println!("  violated:");
+        outcome.violations.iter().take(20).for_each(|v| println!("    {v}"));
+    }
+    println!("simulated-ms {}", outcome.simulated_ms);
+    (outcome.passed(), outcome.simulated_ms)
+}
+
+/// Runs one seed in a child process: (passed, simulated ms, trace hash, output).
+fn run_child(args: &Args, seed: u64) -> std::io::Result<(bool, u64, Option<String>, String)> {
+    let out = Command::new(std::env::current_exe()?).arg("--seed").arg(seed.to_string()).args(&args.passed_on).output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let simulated = text.lines().find_map(|l| l.strip_prefix("simulated-ms ")).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let hash = text.lines().find_map(|l| l.rsplit_once(", trace ").map(|(_, h)| h.to_owned()));
+    if !out.status.success() && out.status.code() != Some(1) {
+        return Ok((false, simulated, hash, format!("{text}  the run crashed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr))));
+    }
+    Ok((out.status.success(), simulated, hash, text))
 }
 
 fn main() -> ExitCode {
@@ -59,66 +138,37 @@ fn main() -> ExitCode {
     if std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
     }
+    if args.seeds.end - args.seeds.start == 1 && !args.determinism {
+        let (passed, _) = run_here(&args, args.seeds.start);
+        return if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
     let mut failed = Vec::new();
     let mut simulated_ms = 0;
     let started = std::time::Instant::now();
     for seed in args.seeds.clone() {
-        let mut params = Params::from_seed(seed, args.steps);
-        if args.all_faults {
-            params = params.with_all_faults();
-        }
-        println!("{params}");
-        let outcome = match run(params.clone(), args.faults) {
-            Ok(o) => o,
-            Err(e) => {
-                println!("  seed {seed}: could not run: {e}");
-                failed.push(seed);
-                continue;
-            }
+        let first = run_child(&args, seed);
+        let (passed, ms, hash, text) = match first {
+            Ok(r) => r,
+            Err(e) => (false, 0, None, format!("seed {seed}: could not start a run: {e}\n")),
         };
-        simulated_ms += outcome.simulated_ms;
-        let (sent_spans, acked_spans, sent_logs, acked_logs) = outcome.totals;
-        println!(
-            "  {} in {:.1} simulated s: spans {acked_spans}/{sent_spans} acked, logs {acked_logs}/{sent_logs} acked, {} raft terms, {} ring epochs, trace {:016x}",
-            if outcome.passed() { "passed" } else { "FAILED" },
-            outcome.simulated_ms as f64 / 1000.0,
-            outcome.raft_terms,
-            outcome.ring_epochs,
-            outcome.trace_hash
-        );
-        if args.verbose {
-            outcome.events.iter().for_each(|e| println!("    {e}"));
-        }
-        if !outcome.passed() {
-            if !args.verbose {
-                println!("  event trace (last {} events):", outcome.trace_tail().len());
-                outcome.trace_tail().iter().for_each(|e| println!("    {e}"));
-            }
-            println!("  violated:");
-            outcome.violations.iter().take(20).for_each(|v| println!("    {v}"));
-            failed.push(seed);
-            continue;
-        }
-        if args.determinism {
-            match run(params, args.faults) {
-                Ok(again) if again.trace_hash == outcome.trace_hash => println!("  deterministic: second run has the same trace"),
-                Ok(again) => {
-                    let at = outcome
-                        .events
-                        .iter()
-                        .zip(&again.events)
-                        .position(|(a, b)| a != b)
-                        .unwrap_or(outcome.events.len().min(again.events.len()));
-                    println!("  NOT DETERMINISTIC: traces differ from event {at}:");
-                    println!("    first:  {}", outcome.events.get(at).map_or("(end)", String::as_str));
-                    println!("    second: {}", again.events.get(at).map_or("(end)", String::as_str));
-                    failed.push(seed);
+        print!("{}", text.lines().filter(|l| !l.starts_with("simulated-ms ")).map(|l| format!("{l}\n")).collect::<String>());
+        simulated_ms += ms;
+        let mut ok = passed;
+        if ok && args.determinism {
+            match run_child(&args, seed) {
+                Ok((_, _, again, _)) if again.is_some() && again == hash => println!("  deterministic: a second run has the same trace"),
+                Ok((_, _, again, _)) => {
+                    println!("  NOT DETERMINISTIC: trace {} then {}", hash.unwrap_or_default(), again.unwrap_or_default());
+                    ok = false;
                 }
                 Err(e) => {
-                    println!("  second run could not run: {e}");
-                    failed.push(seed);
+                    println!("  the second run could not start: {e}");
+                    ok = false;
                 }
             }
+        }
+        if !ok {
+            failed.push(seed);
         }
     }
     println!(
