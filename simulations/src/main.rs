@@ -8,7 +8,9 @@
 //! a fresh process, but one run can perturb the next in the same process
 //! (process-wide counters and heap layout; see the README).
 
-use std::process::{Command, ExitCode};
+use std::io::Read;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
 
 use ollystack_node::node::Faults;
 use ollystack_simulations::{run, Params};
@@ -121,20 +123,58 @@ fn run_here(args: &Args, seed: u64) -> (bool, u64) {
     (outcome.passed(), outcome.simulated_ms)
 }
 
+/// Real time one seed may take before it counts as hung. A run takes a few
+/// seconds; a hang means simulated time stopped (a task that never yields
+/// to the clock: a livelock in the node).
+const RUN_DEADLINE: Duration = Duration::from_secs(180);
+
 /// Runs one seed in a child process: (passed, simulated ms, trace hash, output).
 fn run_child(args: &Args, seed: u64) -> std::io::Result<(bool, u64, Option<String>, String)> {
-    let out = Command::new(std::env::current_exe()?).arg("--seed").arg(seed.to_string()).args(&args.passed_on).output()?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("--seed")
+        .arg(seed.to_string())
+        .args(&args.passed_on)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if started.elapsed() > RUN_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = reader.join().unwrap_or_default();
     let simulated = text.lines().find_map(|l| l.strip_prefix("simulated-ms ")).and_then(|v| v.parse().ok()).unwrap_or(0);
     let hash = text.lines().find_map(|l| l.rsplit_once(", trace ").map(|(_, h)| h.to_owned()));
-    if !out.status.success() && out.status.code() != Some(1) {
-        return Ok((false, simulated, hash, format!("{text}  the run crashed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr))));
+    match status {
+        None => Ok((
+            false,
+            simulated,
+            hash,
+            format!("{text}  HUNG: no result after {} s of real time (simulated time stopped)\n", RUN_DEADLINE.as_secs()),
+        )),
+        Some(s) if !s.success() && s.code() != Some(1) => Ok((false, simulated, hash, format!("{text}  the run crashed: {s}\n"))),
+        Some(s) => Ok((s.success(), simulated, hash, text)),
     }
-    Ok((out.status.success(), simulated, hash, text))
 }
 
 fn main() -> ExitCode {
     let Some(args) = parse() else { return usage() };
+    if !cfg!(tokio_unstable) {
+        eprintln!("warning: built without --cfg tokio_unstable: tokio's select! choices are not seeded and a seed may not replay exactly; use scripts/simulate");
+    }
     if std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
     }
@@ -144,7 +184,7 @@ fn main() -> ExitCode {
     }
     let mut failed = Vec::new();
     let mut simulated_ms = 0;
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     for seed in args.seeds.clone() {
         let first = run_child(&args, seed);
         let (passed, ms, hash, text) = match first {

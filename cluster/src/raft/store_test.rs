@@ -68,7 +68,7 @@ async fn a_restart_rebuilds_state_from_the_snapshot_and_the_committed_log() -> R
         state_machine.apply(entries().into_iter().skip(2).take(1)).await?;
         log.save_committed(Some(log_id(1, 1, 4))).await?;
         log.purge(log_id(1, 1, 1)).await?;
-        db.flush_async().await?;
+        db.flush()?;
     }
 
     let db = sled::open(dir.path())?;

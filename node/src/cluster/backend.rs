@@ -103,6 +103,14 @@ impl ClusterBackend {
     /// A session answered by its owner (and the owner of the ID it
     /// resolved to, and — with the embedded store — every other member).
     pub async fn owned_session(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
+        // A node that has not applied its own membership yet knows too few
+        // members: its "not found" would be wrong (found by the simulations).
+        if !self.cluster.caught_up() {
+            return Err(QueryError::Unavailable(format!(
+                "node {} has not caught up with the cluster yet; ask another node",
+                self.cluster.id
+            )));
+        }
         let owner = self.cluster.owner(tenant, id);
         let mut found = None;
         let mut silent = Vec::new();

@@ -123,6 +123,13 @@ impl Cluster {
         self.ring().map(|r| r.members().map(|m| m.id).collect()).unwrap_or_else(|| vec![self.id])
     }
 
+    /// Whether this node has applied the membership that includes it. A
+    /// node that just joined serves before it has caught up; until then
+    /// its view of who holds what is not to be trusted for answers.
+    pub fn caught_up(&self) -> bool {
+        self.view.borrow().membership.membership().get_node(&self.id.0).is_some()
+    }
+
     /// Every node of the Raft membership, on the ring or not: a node the
     /// failure detector took off the ring may still hold sessions.
     pub fn all_members(&self) -> Vec<NodeId> {
