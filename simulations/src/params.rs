@@ -87,7 +87,7 @@ pub const DEFAULT_STEPS: u64 = 20_000;
 
 impl Params {
     pub fn from_seed(seed: u64, steps: Option<u64>) -> Params {
-        let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f_0011);
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x005e_ed0f_0011);
         let faults = FaultClasses {
             partition: rng.random_bool(0.5),
             oneway_partition: rng.random_bool(0.3),

@@ -170,7 +170,7 @@ async fn node_main(w: Rc<World>, i: usize, incarnation: Rc<Cell<u64>>) -> turmoi
     let ip = turmoil::lookup(node_name(i).as_str());
     let config = node_config(&w, i, ip).map_err(|e| e.to_string())?;
     let skew_ms = if w.params.faults.clock_skew {
-        let mut r = StdRng::seed_from_u64(w.params.seed ^ (i as u64 + 1) * 0x9e37);
+        let mut r = StdRng::seed_from_u64(w.params.seed ^ ((i as u64 + 1) * 0x9e37));
         r.random_range(-(w.params.max_skew_ms as i64)..=w.params.max_skew_ms as i64)
     } else {
         0
@@ -286,8 +286,8 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
     }
     let mut sim = builder.build();
     let incarnations: Vec<Rc<Cell<u64>>> = (0..all).map(|_| Rc::new(Cell::new(0))).collect();
-    for i in 0..params.nodes {
-        add_node(&mut sim, &w, i, incarnations[i].clone());
+    for (i, incarnation) in incarnations.iter().enumerate().take(params.nodes) {
+        add_node(&mut sim, &w, i, incarnation.clone());
     }
     let load = w.clone();
     sim.client("load", async move { crate::workload::run(load).await });
@@ -314,21 +314,20 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
             }
         }
         step += 1;
-        if step % 250 == 0 && matches!(w.phase.get(), Phase::Safety | Phase::Healing) {
+        if step.is_multiple_of(250) && matches!(w.phase.get(), Phase::Safety | Phase::Healing) {
             non_owners.check(&w, step);
         }
-        if step % OBSERVE_EVERY_STEPS == 0 {
+        if step.is_multiple_of(OBSERVE_EVERY_STEPS) {
             let obs = observations(&w, &incarnations);
             for o in &obs {
                 for v in observer.observe(o) {
                     w.violation(format!("invariant 2/6: {v}"));
                 }
             }
-            if w.phase.get() == Phase::Healing && step % 100 == 0 && w.outstanding.get() == 0 && obs.len() == all {
-                if disagreement(&obs, all).is_none() {
-                    w.event(format!("converged: ring epoch {} on all {all} nodes", obs[0].ring_epoch));
-                    w.phase.set(Phase::Final);
-                }
+            let settled = w.outstanding.get() == 0 && obs.len() == all;
+            if w.phase.get() == Phase::Healing && step.is_multiple_of(100) && settled && disagreement(&obs, all).is_none() {
+                w.event(format!("converged: ring epoch {} on all {all} nodes", obs[0].ring_epoch));
+                w.phase.set(Phase::Final);
             }
         }
         if step >= deadline && w.phase.get() == Phase::Healing {

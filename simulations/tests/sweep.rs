@@ -47,7 +47,9 @@ fn the_ci_sweep_passes() {
 
 #[test]
 fn a_seed_reproduces_exactly() {
-    assert!(cfg!(tokio_unstable), "run the simulation tests through scripts/simulate test (tokio_unstable)");
+    if !cfg!(tokio_unstable) {
+        panic!("run the simulation tests through `scripts/simulate test` (tokio_unstable)");
+    }
     let (passed, text) = simulate(&["--seed", "3", "--all-faults", "--determinism"]);
     assert!(passed && text.contains("deterministic: a second run has the same trace"), "{text}");
 }

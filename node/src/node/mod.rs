@@ -179,9 +179,9 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let http = bind(config.otlp_http_addr, "OTLP HTTP").await?;
     let api_listener = bind(config.api_addr, "API").await?;
     let cluster_listener = bind(config.cluster.listen_addr, "cluster").await?;
-    let local = |l: &Box<dyn Acceptor>| l.local_addr().map_err(|e| NodeError::Startup(e.to_string()));
+    let local = |l: &dyn Acceptor| l.local_addr().map_err(|e| NodeError::Startup(e.to_string()));
     let (otlp_grpc_addr, otlp_http_addr, api_addr, cluster_addr) =
-        (local(&grpc)?, local(&http)?, local(&api_listener)?, local(&cluster_listener)?);
+        (local(grpc.as_ref())?, local(http.as_ref())?, local(api_listener.as_ref())?, local(cluster_listener.as_ref())?);
 
     let mut cluster_settings = config.cluster.clone();
     cluster_settings.advertise_addr = advertised(&cluster_settings.advertise_addr, cluster_addr);
