@@ -93,8 +93,9 @@ impl World {
     /// A node the workload may send to: one that was started (it may be
     /// down right now).
     pub fn random_node(&self, rng: &mut StdRng) -> String {
-        let started: Vec<usize> = self.started.borrow().iter().enumerate().filter(|(_, s)| **s).map(|(i, _)| i).collect();
-        node_name(started[rng.random_range(0..started.len())])
+        let mut started = self.started_nodes();
+        let at = rng.random_range(0..started.len());
+        started.swap_remove(at)
     }
 
     pub fn started_nodes(&self) -> Vec<String> {
