@@ -12,6 +12,7 @@
 pub mod net;
 pub mod observe;
 pub mod oracle;
+pub mod os;
 pub mod params;
 pub mod plan;
 pub mod run;

@@ -8,6 +8,8 @@
 //! a fresh process, but one run can perturb the next in the same process
 //! (process-wide counters and heap layout; see the README).
 
+mod interpose;
+
 use std::io::Read;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -92,6 +94,8 @@ fn run_here(args: &Args, seed: u64) -> (bool, u64) {
         params = params.with_all_faults();
     }
     println!("{params}");
+    // From here on the process's clocks read simulated time.
+    ollystack_simulations::os::begin_run(interpose::real_monotonic());
     let outcome = match run(params, args.faults) {
         Ok(o) => o,
         Err(e) => {

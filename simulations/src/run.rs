@@ -300,6 +300,7 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
     let mut step = 0u64;
     loop {
         w.now_ms.set(step);
+        crate::os::set_now_ms(step);
         while let Some((_, action)) = actions.next_if(|(at, _)| *at <= step) {
             apply(&mut sim, &w, *action, &incarnations, all);
         }

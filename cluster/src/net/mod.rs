@@ -9,8 +9,10 @@
 
 mod raft_client;
 mod raft_service;
+mod serve;
 pub mod transport;
 
 pub use raft_client::{channel, GrpcNetwork, CONNECT_TIMEOUT};
 pub use raft_service::RaftService;
+pub use serve::serve_grpc;
 pub use transport::{Acceptor, SharedTransport, TcpAcceptor, TcpTransport, Transport};

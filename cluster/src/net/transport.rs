@@ -12,7 +12,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use futures::Stream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// A byte stream: one accepted or opened connection.
@@ -78,7 +77,7 @@ impl Transport for TcpTransport {
     }
 }
 
-/// An accepted connection, as tonic's server wants it.
+/// An accepted connection and its peer.
 pub struct Conn {
     io: BoxIo,
     peer: SocketAddr,
@@ -123,15 +122,6 @@ impl AsyncWrite for Conn {
 /// How long the accept loop pauses after an accept error (out of file
 /// descriptors, say) before trying again.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
-
-/// Accepted connections as a stream for tonic's `serve_with_incoming`.
-/// Accept errors are logged and retried, never ending the server.
-pub fn incoming(acceptor: Box<dyn Acceptor>) -> impl Stream<Item = io::Result<Conn>> + Send + 'static {
-    futures::stream::unfold(acceptor, |mut acceptor| async move {
-        let conn = accept_retrying(acceptor.as_mut()).await;
-        Some((Ok(conn), acceptor))
-    })
-}
 
 /// The next connection, retrying accept errors.
 pub async fn accept_retrying(acceptor: &mut dyn Acceptor) -> Conn {

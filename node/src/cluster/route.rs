@@ -40,7 +40,7 @@ use tokio::sync::Semaphore;
 
 use super::Cluster;
 use crate::correlate::{self, CorrelationSettings};
-use crate::ingest::{Accepted, IngestError, IngestHandle, IngestSink};
+use crate::ingest::{Accepted, IngestError, IngestHandle, IngestSink, Overload};
 use crate::metrics::NodeMetrics;
 use crate::model::{SessionKey, TenantId, TraceId};
 use crate::session::RemoteOwners;
@@ -97,7 +97,10 @@ impl Shipper {
                 Ok(Err(status)) => match status.code() {
                     tonic::Code::ResourceExhausted => {
                         self.metrics.forward_failures.inc();
-                        return Err(IngestError::Overloaded { retry_after_ms: 1_000 });
+                        return Err(IngestError::Overloaded {
+                            reason: Overload::Owner(status.message().to_owned()),
+                            retry_after_ms: 1_000,
+                        });
                     }
                     tonic::Code::InvalidArgument => {
                         self.metrics.forward_failures.inc();

@@ -22,7 +22,7 @@ use std::borrow::Cow;
 use ollystack_cluster::admission::OVERFLOW_VALUE;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 
-use super::IngestError;
+use super::{IngestError, Overload};
 
 /// The decision for one attribute value.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -72,8 +72,8 @@ pub struct MustWait {
 const MUST_WAIT_RETRY_AFTER_MS: u64 = 1_000;
 
 impl From<MustWait> for IngestError {
-    fn from(_: MustWait) -> Self {
-        IngestError::Overloaded { retry_after_ms: MUST_WAIT_RETRY_AFTER_MS }
+    fn from(wait: MustWait) -> Self {
+        IngestError::Overloaded { reason: Overload::LimitQuota { attribute: wait.attribute }, retry_after_ms: MUST_WAIT_RETRY_AFTER_MS }
     }
 }
 

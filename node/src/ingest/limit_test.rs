@@ -152,6 +152,8 @@ fn limit_wait_in_prepare_refuses_the_batch_as_overloaded() {
     let refused = prepare_traces(&CorrelationSettings::default(), &limiter, spans(&["/a"])).expect_err("must wait");
     assert!(matches!(refused, IngestError::Overloaded { .. }), "{refused:?}");
     assert!(refused.retry_after_secs().is_some());
+    // The client's error says why, naming the attribute.
+    assert_eq!(refused.to_string(), "no cardinality-limit quota for a new `http.route` value yet; retry in 1000 ms");
 }
 
 #[test]

@@ -31,9 +31,10 @@ pub struct Accepted {
 /// The whole batch was refused; nothing of it was kept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IngestError {
-    /// Over the memory budget or a queue bound. OTLP clients retry.
-    #[error("node over its memory budget; retry in {retry_after_ms} ms")]
-    Overloaded { retry_after_ms: u64 },
+    /// Over the memory budget or a bound, or waiting for quota. OTLP
+    /// clients retry.
+    #[error("{reason}; retry in {retry_after_ms} ms")]
+    Overloaded { reason: Overload, retry_after_ms: u64 },
     /// The batch cannot be decoded or is invalid as a whole.
     #[error("invalid request: {0}")]
     Invalid(String),
@@ -43,6 +44,23 @@ pub enum IngestError {
     /// Storage failed while writing the batch.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why a batch was refused as [`IngestError::Overloaded`]: what an operator
+/// reads in the client's error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Overload {
+    #[error("node over its memory budget")]
+    MemoryBudget,
+    /// Unsettled WAL bytes past `storage.wal_max_bytes`: the store is behind.
+    #[error("write-ahead log over its bound (storage is behind)")]
+    WalBacklog,
+    /// A new value of a limited attribute, and no quota leased yet.
+    #[error("no cardinality-limit quota for a new `{attribute}` value yet")]
+    LimitQuota { attribute: String },
+    /// The session owner refused the forwarded batch; its reason.
+    #[error("session owner overloaded: {0}")]
+    Owner(String),
 }
 
 impl IngestError {
@@ -58,7 +76,7 @@ impl IngestError {
     /// Seconds an HTTP client should wait (`Retry-After`), when retryable.
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            Self::Overloaded { retry_after_ms } => Some(retry_after_ms.div_ceil(1000).max(1)),
+            Self::Overloaded { retry_after_ms, .. } => Some(retry_after_ms.div_ceil(1000).max(1)),
             Self::Unavailable(_) => Some(1),
             _ => None,
         }

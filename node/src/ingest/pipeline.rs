@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use super::assign::{assign, Assigned};
 use super::limit::AttributeLimiter;
 use super::prepare::{prepare_logs, prepare_metrics, prepare_traces, PrepareFn};
-use super::{Accepted, IngestError, IngestSink};
+use super::{Accepted, IngestError, IngestSink, Overload};
 use crate::clock::SeededRng;
 use crate::correlate::{self, CorrelationSettings};
 use crate::model::SessionKey;
@@ -119,11 +119,11 @@ impl Ingestor {
         // A storage outage backs up into the WAL; past its bound, shed load.
         if env.wal.pinned_bytes() > env.wal_max_bytes {
             env.metrics.ingest_overloaded_batches.inc();
-            return Err(IngestError::Overloaded { retry_after_ms: OVERLOAD_RETRY_AFTER_MS });
+            return Err(IngestError::Overloaded { reason: Overload::WalBacklog, retry_after_ms: OVERLOAD_RETRY_AFTER_MS });
         }
         if !env.budget.try_reserve(reserved_bytes) {
             env.metrics.ingest_overloaded_batches.inc();
-            return Err(IngestError::Overloaded { retry_after_ms: OVERLOAD_RETRY_AFTER_MS });
+            return Err(IngestError::Overloaded { reason: Overload::MemoryBudget, retry_after_ms: OVERLOAD_RETRY_AFTER_MS });
         }
         let result = (|| {
             let now = env.clock.now_unix_ms();
@@ -211,9 +211,16 @@ impl Ingestor {
             groups.push((key, SessionInput::from_wal(0, &entry)));
         }
         let reserved: u64 = groups.iter().map(|(_, g)| g.cost_bytes()).sum();
-        if env.wal.pinned_bytes() > env.wal_max_bytes || !env.budget.try_reserve(reserved) {
+        let reason = if env.wal.pinned_bytes() > env.wal_max_bytes {
+            Some(Overload::WalBacklog)
+        } else if !env.budget.try_reserve(reserved) {
+            Some(Overload::MemoryBudget)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
             env.metrics.ingest_overloaded_batches.inc();
-            return Err(IngestError::Overloaded { retry_after_ms: OVERLOAD_RETRY_AFTER_MS });
+            return Err(IngestError::Overloaded { reason, retry_after_ms: OVERLOAD_RETRY_AFTER_MS });
         }
         let records: Vec<WalRecord> = entries.into_iter().map(WalRecord::Entry).collect();
         let seqs = match env.wal.append(&records) {

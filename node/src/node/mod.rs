@@ -235,15 +235,8 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let raft_service = ollystack_cluster::net::RaftService::new(cluster.raft.clone());
     let cluster_stop = signal(shutdown_rx.clone());
     tasks.push(tokio::spawn(async move {
-        let incoming = ollystack_cluster::net::transport::incoming(cluster_listener);
-        let served = tonic::transport::Server::builder()
-            .add_service(raft_service.into_server())
-            .add_service(cluster_service.into_server())
-            .serve_with_incoming_shutdown(incoming, cluster_stop)
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "cluster server failed");
-        }
+        let routes = tonic::service::Routes::new(raft_service.into_server()).add_service(cluster_service.into_server());
+        ollystack_cluster::net::serve_grpc(cluster_listener, routes, cluster_stop).await;
     }));
     let mode = match &config.cluster.seed {
         Some(seed) => JoinMode::Join { seed: seed.clone() },

@@ -230,7 +230,7 @@ impl RpcStatus {
 /// RESOURCE_EXHAUSTED without one); UNAVAILABLE is retried with backoff.
 pub(crate) fn ingest_error_status(err: &IngestError) -> RpcStatus {
     let retry_delay = match err {
-        IngestError::Overloaded { retry_after_ms } => Some(Duration::from_millis(*retry_after_ms)),
+        IngestError::Overloaded { retry_after_ms, .. } => Some(Duration::from_millis(*retry_after_ms)),
         _ => None,
     };
     RpcStatus::new(err.code().grpc_code(), err.to_string(), retry_delay)

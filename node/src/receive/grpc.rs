@@ -48,14 +48,9 @@ pub async fn serve_grpc<S: IngestSink>(
     let logs = LogsServiceServer::new(receiver.clone()).accept_compressed(gzip).send_compressed(gzip).max_decoding_message_size(max_bytes);
     let metrics = MetricsServiceServer::new(receiver).accept_compressed(gzip).send_compressed(gzip).max_decoding_message_size(max_bytes);
     let admission = AdmissionLayer { admission: limits.admission(), max_concurrent_requests: limits.max_concurrent_requests };
-    let incoming = ollystack_cluster::net::transport::incoming(listener);
-    tonic::transport::Server::builder()
-        .layer(admission)
-        .add_service(traces)
-        .add_service(logs)
-        .add_service(metrics)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+    let routes = tonic::service::Routes::new(traces).add_service(logs).add_service(metrics);
+    let service = tower::Layer::layer(&admission, routes);
+    ollystack_cluster::net::serve_grpc(listener, service, shutdown).await;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
 
 use super::fixtures::{logs_request, metrics_request, spawn_grpc, trace_request, RecordingSink};
-use crate::ingest::{Accepted, IngestError};
+use crate::ingest::{Accepted, IngestError, Overload};
 use crate::receive::codec::{RetryInfo, RpcStatus, RETRY_INFO_TYPE_URL};
 use crate::receive::{serve_grpc, ReceiverLimits};
 
@@ -48,7 +48,7 @@ async fn logs_and_metrics_reach_their_sink_methods() {
 
 #[tokio::test]
 async fn overload_is_resource_exhausted_with_retry_info() {
-    let sink = RecordingSink::answering(Err(IngestError::Overloaded { retry_after_ms: 1_500 }));
+    let sink = RecordingSink::answering(Err(IngestError::Overloaded { reason: Overload::MemoryBudget, retry_after_ms: 1_500 }));
     let server = spawn_grpc(sink, ReceiverLimits::default()).await;
     let status = trace_client(&server.url).await.export(trace_request("busy")).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::ResourceExhausted);

@@ -11,7 +11,7 @@ use tower::ServiceExt;
 
 use super::codec::SPEC_TRACES_JSON;
 use super::fixtures::{gzip, logs_request, metrics_request, spawn_http, trace_request, RecordingSink, SPAN_ID, TRACE_ID};
-use crate::ingest::{Accepted, IngestError};
+use crate::ingest::{Accepted, IngestError, Overload};
 use crate::receive::codec::{RetryInfo, RpcStatus};
 use crate::receive::{http_router, ReceiverLimits};
 
@@ -180,7 +180,7 @@ async fn gzip_bombs_are_rejected_without_inflating_them() {
 
 #[tokio::test]
 async fn overload_is_429_with_retry_after_and_retry_info() {
-    let sink = RecordingSink::answering(Err(IngestError::Overloaded { retry_after_ms: 2_500 }));
+    let sink = RecordingSink::answering(Err(IngestError::Overloaded { reason: Overload::MemoryBudget, retry_after_ms: 2_500 }));
     let server = spawn_http(sink.clone(), ReceiverLimits::default()).await;
     let url = format!("{}/v1/traces", server.url);
     let response = post(&url, PROTOBUF, None, trace_request("busy").encode_to_vec()).await;
