@@ -16,6 +16,7 @@ pub mod os;
 pub mod params;
 pub mod plan;
 pub mod run;
+pub mod sink;
 pub mod workload;
 
 pub use params::Params;

@@ -30,6 +30,9 @@ pub struct FaultClasses {
     pub clock_skew: bool,
     /// A node joins the cluster while the workload runs.
     pub join: bool,
+    /// Storing a finished segment fails, or hangs and then fails, at
+    /// `sink_fail_rate`.
+    pub sink: bool,
 }
 
 impl FaultClasses {
@@ -43,6 +46,7 @@ impl FaultClasses {
         slow_node: true,
         clock_skew: true,
         join: true,
+        sink: true,
     };
 
     pub fn names(&self) -> Vec<&'static str> {
@@ -56,6 +60,7 @@ impl FaultClasses {
             (self.slow_node, "slow-node"),
             (self.clock_skew, "clock-skew"),
             (self.join, "join"),
+            (self.sink, "sink"),
         ];
         all.into_iter().filter(|(on, _)| *on).map(|(_, name)| name).collect()
     }
@@ -80,6 +85,8 @@ pub struct Params {
     pub max_skew_ms: u64,
     /// Probability that a link fails on a given step (loss).
     pub fail_rate: f64,
+    /// Probability that storing a finished segment fails (sink).
+    pub sink_fail_rate: f64,
 }
 
 /// Default length of the safety phase.
@@ -98,8 +105,9 @@ impl Params {
             slow_node: rng.random_bool(0.3),
             clock_skew: rng.random_bool(0.5),
             join: rng.random_bool(0.4),
+            sink: false,
         };
-        Params {
+        let mut params = Params {
             seed,
             nodes: 3,
             sessions: rng.random_range(12..=30),
@@ -109,7 +117,12 @@ impl Params {
             max_latency_ms: rng.random_range(2..=40),
             max_skew_ms: rng.random_range(10..=3_000),
             fail_rate: [0.0005, 0.002, 0.01][rng.random_range(0..3)],
-        }
+            sink_fail_rate: 0.0,
+        };
+        // Drawn last, so the classes above stay what they were for every seed.
+        params.faults.sink = rng.random_bool(0.4);
+        params.sink_fail_rate = [0.1, 0.3, 0.6][rng.random_range(0..3)];
+        params
     }
 
     /// The same run with every fault class on.
@@ -123,7 +136,7 @@ impl fmt::Display for Params {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seed {} | nodes {} | sessions {} | safety {} ms + liveness <= {} ms | faults [{}] | latency <= {} ms | skew <= {} ms | fail rate {}",
+            "seed {} | nodes {} | sessions {} | safety {} ms + liveness <= {} ms | faults [{}] | latency <= {} ms | skew <= {} ms | fail rate {} | sink fail rate {}",
             self.seed,
             self.nodes,
             self.sessions,
@@ -132,7 +145,8 @@ impl fmt::Display for Params {
             self.faults.names().join(", "),
             self.max_latency_ms,
             self.max_skew_ms,
-            self.fail_rate
+            self.fail_rate,
+            self.sink_fail_rate
         )
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use ollystack_cluster::net::SharedTransport;
 use ollystack_node::clock::SeededRng;
 use ollystack_node::config::ConfigFile;
-use ollystack_node::node::{Faults, Probe, Sources};
+use ollystack_node::node::{Faults, Probe, Sources, StoreLayer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tonic::transport::Channel;
@@ -24,6 +24,7 @@ use crate::net::{SimClock, TurmoilTransport};
 use crate::observe::{disagreement, Observation, Observer};
 use crate::params::Params;
 use crate::plan::{Action, Plan};
+use crate::sink::{FaultySink, SinkControl};
 
 /// The attribute with a cluster-wide cardinality limit, and its limit.
 pub const LIMITED_ATTRIBUTE: &str = "user.id";
@@ -64,6 +65,8 @@ pub struct World {
     pub oracle: RefCell<crate::oracle::Oracle>,
     /// Probes of running nodes, by node index.
     pub probes: RefCell<BTreeMap<usize, Probe>>,
+    /// The faulty sinks' switch and counts (sink fault class).
+    pub sink: Arc<SinkControl>,
     started: RefCell<Vec<bool>>,
     channels: RefCell<BTreeMap<(String, u16), Channel>>,
     events: RefCell<Vec<String>>,
@@ -153,7 +156,7 @@ fn node_config(w: &World, i: usize, ip: std::net::IpAddr) -> anyhow::Result<olly
     f.cluster.election_timeout_ms = 300;
     f.cluster.rpc_timeout_ms = 500;
     f.session.tick_interval_ms = 200;
-    f.session.idle_timeout_ms = 5_000;
+    f.session.idle_timeout_ms = 2_000;
     f.limits.window_ms = 3_600_000;
     f.limits.lease_units = 4;
     f.limits.attributes = BTreeMap::from([(LIMITED_ATTRIBUTE.to_owned(), LIMIT_PER_WINDOW)]);
@@ -181,6 +184,11 @@ async fn node_main(w: Rc<World>, i: usize, incarnation: Rc<Cell<u64>>) -> turmoi
         rng: Arc::new(SeededRng::from_seed(w.params.seed.wrapping_mul(31).wrapping_add(i as u64 + incarnation.get()))),
         transport: w.transport.clone(),
         faults: w.faults,
+        store_layer: w.params.faults.sink.then(|| {
+            let (control, rate) = (w.sink.clone(), w.params.sink_fail_rate);
+            let seed = w.params.seed ^ ((i as u64 + 1) << 40) ^ incarnation.get();
+            StoreLayer(Arc::new(move |inner| Arc::new(FaultySink::new(inner, control.clone(), seed, rate)) as _))
+        }),
     };
     let node = ollystack_node::node::start_with(config, sources).await.map_err(|e| format!("{} failed to start: {e}", node_name(i)))?;
     w.event(format!("{} up as {} (skew {skew_ms} ms)", node_name(i), node.probe.id));
@@ -265,6 +273,7 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
         outstanding: Cell::new(0),
         oracle: RefCell::default(),
         probes: RefCell::default(),
+        sink: Arc::new(SinkControl { active: params.faults.sink.into(), ..SinkControl::default() }),
         started: RefCell::new(vec![false; all]),
         channels: RefCell::default(),
         events: RefCell::default(),
@@ -372,6 +381,17 @@ fn heal(sim: &mut turmoil::Sim<'_>, w: &Rc<World>, all: usize, params: &Params) 
         }
     }
     sim.set_fail_rate(0.0);
+    if params.faults.sink {
+        use std::sync::atomic::Ordering::Relaxed;
+        w.sink.active.store(false, Relaxed);
+        let s = &w.sink;
+        w.event(format!(
+            "sink faults off: {} store(s) failed, {} timed out, {} stored",
+            s.failed.load(Relaxed),
+            s.timed_out.load(Relaxed),
+            s.stored.load(Relaxed)
+        ));
+    }
     for a in 0..all {
         if w.started.borrow()[a] && !sim.is_host_running(node_name(a).as_str()) {
             sim.bounce(node_name(a).as_str());

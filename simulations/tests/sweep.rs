@@ -8,8 +8,9 @@
 use std::process::Command;
 use std::sync::Mutex;
 
-/// Seeds of the CI sweep. A long sweep: see the README ("Simulation").
-const CI_SEEDS: std::ops::Range<u64> = 0..16;
+/// Seeds of the CI sweep, each run twice. A long sweep: see the README
+/// ("Simulation").
+const CI_SEEDS: &str = "0..32";
 
 /// One simulation at a time: runs compete for the two CPUs otherwise.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -28,30 +29,22 @@ fn simulate(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// `--seeds S..S+1`: a child process, so a hung run is killed and reported.
-fn one_seed(seed: u64) -> (bool, String) {
-    simulate(&["--seeds", &format!("{seed}..{}", seed + 1)])
-}
-
+/// Every seed passes, and a second run of it (a fresh process) gives the
+/// same event trace.
 #[test]
-fn the_ci_sweep_passes() {
-    let mut failed = Vec::new();
-    for seed in CI_SEEDS {
-        let (passed, text) = one_seed(seed);
-        if !passed {
-            failed.push(text);
-        }
-    }
-    assert!(failed.is_empty(), "{} seed(s) failed:\n{}", failed.len(), failed.join("\n"));
-}
-
-#[test]
-fn a_seed_reproduces_exactly() {
+fn the_ci_sweep_passes_and_replays_exactly() {
     if !cfg!(tokio_unstable) {
         panic!("run the simulation tests through `scripts/simulate test` (tokio_unstable)");
     }
-    let (passed, text) = simulate(&["--seed", "3", "--all-faults", "--determinism"]);
-    assert!(passed && text.contains("deterministic: a second run has the same trace"), "{text}");
+    let (passed, text) = simulate(&["--seeds", CI_SEEDS, "--determinism"]);
+    assert!(passed, "{text}");
+    assert_eq!(text.matches("deterministic: a second run has the same trace").count(), 32, "{text}");
+}
+
+#[test]
+fn every_fault_class_at_once_passes_and_replays_exactly() {
+    let (passed, text) = simulate(&["--seeds", "0..4", "--all-faults", "--determinism"]);
+    assert!(passed, "{text}");
 }
 
 /// Whether some seed of 0..6 shows `expected` with `bug` switched on.

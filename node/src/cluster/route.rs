@@ -98,7 +98,8 @@ impl Shipper {
                     tonic::Code::ResourceExhausted => {
                         self.metrics.forward_failures.inc();
                         return Err(IngestError::Overloaded {
-                            reason: Overload::Owner(status.message().to_owned()),
+                            // The owner's reason, without its own "retry in".
+                            reason: Overload::Owner(status.message().split("; retry in ").next().unwrap_or_default().to_owned()),
                             retry_after_ms: 1_000,
                         });
                     }

@@ -67,6 +67,19 @@ pub struct Sources {
     pub transport: SharedTransport,
     /// Deliberately broken behaviours (simulations only; none in production).
     pub faults: Faults,
+    /// Wraps the session store the node builds (the simulations put a
+    /// failing, slow sink around it); `None` in production.
+    pub store_layer: Option<StoreLayer>,
+}
+
+/// Wraps a node's [`SessionStore`].
+#[derive(Clone)]
+pub struct StoreLayer(pub Arc<dyn Fn(Arc<dyn SessionStore>) -> Arc<dyn SessionStore> + Send + Sync>);
+
+impl std::fmt::Debug for StoreLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreLayer(..)")
+    }
 }
 
 impl Sources {
@@ -76,6 +89,7 @@ impl Sources {
             rng: Arc::new(seed.map_or_else(SeededRng::from_os, SeededRng::from_seed)),
             transport: TcpTransport::shared(),
             faults: Faults::default(),
+            store_layer: None,
         }
     }
 }
@@ -170,6 +184,10 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
             Arc::new(store) as Arc<dyn SessionStore>
         }
     };
+    let store = match &sources.store_layer {
+        Some(layer) => (layer.0)(store),
+        None => store,
+    };
     let transport = sources.transport.clone();
     let bind = |addr: SocketAddr, what: &'static str| {
         let bound = transport.bind(addr);
@@ -201,7 +219,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         store,
         db: db.clone(),
         traces,
-        registry: Arc::new(SessionRegistry::default()),
+        registry: Arc::new(SessionRegistry::new(config.cluster.rpc_timeout_ms)),
         supervisor: supervisor.get_cell(),
         baselines: baselines.clone(),
         settler: settler_for_env,

@@ -168,16 +168,14 @@ impl SessionActor {
     async fn close(&self, me: &ActorRef<SessionMsg>, state: &mut ActorState, reason: FinishReason, now: u64) {
         let env = state.env.clone();
         let key = state.st.key.clone();
-        let mut shard = env.registry.lock_shard(&key).await;
-        match env.traces.alias_of(&key.tenant, &key.id) {
-            Ok(Some(to)) => {
-                drop(shard);
-                let target = SessionKey { tenant: key.tenant.clone(), id: to };
-                return self.forward(me, state, target).await;
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(session = %key.id, error = %e, "alias lookup failed; archiving under own id"),
+        if let Some(to) = Self::merged_into(&env, &key).await {
+            let target = SessionKey { tenant: key.tenant.clone(), id: to };
+            return self.forward(me, state, target).await;
         }
+        // Not under the shard lock: a slow store would stall ingest, handoff
+        // and queries of every session in the shard (found by the
+        // simulations' slow sink). Queries see this closing actor until
+        // the store has the segment.
         let stored = match env.db.generate_id() {
             Ok(seq) => env.store.store(state.st.to_finished(seq, now, reason.as_str())).await,
             Err(e) => Err(StoreError::from(e)),
@@ -186,6 +184,14 @@ impl SessionActor {
             // The store now answers for the segment and settles it (WAL,
             // memory) once it is durable.
             Ok(()) => {
+                let mut shard = env.registry.lock_shard(&key).await;
+                // A merge that ran while the segment was being stored
+                // re-keyed what was stored before it; this one too.
+                if let Ok(Some(to)) = env.traces.alias_of(&key.tenant, &key.id) {
+                    if let Err(e) = env.store.rekey(&key.tenant, &key.id, &to).await {
+                        tracing::warn!(session = %key.id, error = %e, "re-keying a segment stored during a merge failed; queries follow the alias");
+                    }
+                }
                 shard.finish_closing(&key, me.get_id());
                 drop(shard);
                 // Decodes only the spans' timings and names, outside the
@@ -196,7 +202,6 @@ impl SessionActor {
                 me.stop(None);
             }
             Err(e) => {
-                drop(shard);
                 env.metrics.flush_failures.inc();
                 tracing::warn!(session = %key.id, error = %e, "storing a finished segment failed; retrying");
                 let me = me.clone();
@@ -205,6 +210,19 @@ impl SessionActor {
                     sleep.await;
                     let _ = me.send_message(SessionMsg::Close(reason));
                 });
+            }
+        }
+    }
+
+    /// The ID `key` was merged into, if any (read under the shard lock,
+    /// which merges take).
+    async fn merged_into(env: &SessionEnv, key: &SessionKey) -> Option<CorrelationId> {
+        let _shard = env.registry.lock_shard(key).await;
+        match env.traces.alias_of(&key.tenant, &key.id) {
+            Ok(to) => to,
+            Err(e) => {
+                tracing::warn!(session = %key.id, error = %e, "alias lookup failed; archiving under own id");
+                None
             }
         }
     }
@@ -226,6 +244,12 @@ impl SessionActor {
                         tracing::warn!(session = %key.id, error = %e, "settling a shipped session failed; its entries replay at restart");
                     }
                     env.metrics.sessions_shipped.inc();
+                    // A query that asked the owner before the data landed
+                    // there must not take this node's silence as absence.
+                    env.registry.finish_moved(&key, &target, me.get_id(), env.clock.now_unix_ms()).await;
+                    env.metrics.trace_merges.inc();
+                    me.stop(None);
+                    return;
                 }
                 Err(e) => {
                     // Keep the data (queries still find this closing actor)

@@ -41,9 +41,27 @@ pub enum RegistryError {
 pub struct Shard {
     live: BTreeMap<SessionKey, ActorRef<SessionMsg>>,
     closing: BTreeMap<SessionKey, Vec<ActorRef<SessionMsg>>>,
+    /// Sessions whose data this node just handed to another node, and when
+    /// (unix ms); see [`SessionRegistry::moved_recently`].
+    moved: BTreeMap<SessionKey, u64>,
 }
 
+/// Hand-off notes kept per shard, at most.
+const MAX_MOVED_NOTES: usize = 256;
+
 impl Shard {
+    /// Notes that `key`'s data was handed to another node at `now_ms`.
+    /// Notes older than `keep_ms` go.
+    pub fn note_moved(&mut self, key: &SessionKey, now_ms: u64, keep_ms: u64) {
+        self.moved.retain(|_, at| now_ms.saturating_sub(*at) < keep_ms);
+        if self.moved.len() >= MAX_MOVED_NOTES {
+            if let Some(oldest) = self.moved.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone()) {
+                self.moved.remove(&oldest);
+            }
+        }
+        self.moved.insert(key.clone(), now_ms);
+    }
+
     /// Removes a retired actor once its data is archived or forwarded.
     pub fn finish_closing(&mut self, key: &SessionKey, id: ActorId) {
         if let Some(list) = self.closing.get_mut(key) {
@@ -58,15 +76,49 @@ impl Shard {
 #[derive(Debug)]
 pub struct SessionRegistry {
     shards: Box<[Mutex<Shard>]>,
+    /// How long a hand-off note counts: the longest a query coordinator
+    /// waits for a node (the cluster's RPC timeout).
+    moved_note_ms: u64,
 }
+
+/// The default RPC timeout (`cluster.rpc_timeout_ms`).
+const DEFAULT_MOVED_NOTE_MS: u64 = 2_000;
 
 impl Default for SessionRegistry {
     fn default() -> Self {
-        Self { shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect() }
+        Self::new(DEFAULT_MOVED_NOTE_MS)
     }
 }
 
 impl SessionRegistry {
+    pub fn new(moved_note_ms: u64) -> Self {
+        Self { shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(), moved_note_ms }
+    }
+
+    /// How long ago (ms) this node handed `key`'s data to another node, if
+    /// that is recent enough that a query coordinator may have asked the
+    /// new owner before the data landed there. Such a node cannot answer
+    /// for the session: its answer makes the query partial, not wrong.
+    pub async fn moved_recently(&self, key: &SessionKey, now_ms: u64) -> Option<u64> {
+        let shard = self.lock_shard(key).await;
+        let at = *shard.moved.get(key)?;
+        let ago = now_ms.saturating_sub(at);
+        (ago < self.moved_note_ms).then_some(ago)
+    }
+
+    /// Marks a shipped actor done and notes the hand-off (see
+    /// [`Self::moved_recently`]).
+    pub async fn finish_moved(&self, key: &SessionKey, noted_as: &SessionKey, id: ActorId, now_ms: u64) {
+        if key == noted_as {
+            let mut shard = self.lock_shard(key).await;
+            shard.note_moved(noted_as, now_ms, self.moved_note_ms);
+            shard.finish_closing(key, id);
+        } else {
+            self.lock_shard(noted_as).await.note_moved(noted_as, now_ms, self.moved_note_ms);
+            self.lock_shard(key).await.finish_closing(key, id);
+        }
+    }
+
     pub async fn lock_shard(&self, key: &SessionKey) -> MutexGuard<'_, Shard> {
         let mut h = std::hash::DefaultHasher::new();
         key.hash(&mut h);
