@@ -237,7 +237,9 @@ async fn three_nodes_join_and_every_node_answers_the_same() {
         let mut answers = Vec::new();
         for n in &nodes {
             let (status, body) = get_json(&n.api("/api/v1/correlate/order-77")).await;
-            if status != 200 || span_ids(&body).len() != 9 {
+            // Partial for a moment after the ring changes: a node that has
+            // just handed the session to its owner says so.
+            if status != 200 || span_ids(&body).len() != 9 || body["partial"] != false {
                 return None;
             }
             answers.push(body);

@@ -4,9 +4,8 @@
 //! fails.
 //!
 //! A sweep and the determinism check run every seed in its own child
-//! process (this binary with `--seed S`): a simulation replays exactly from
-//! a fresh process, but one run can perturb the next in the same process
-//! (process-wide counters and heap layout; see the README).
+//! process (this binary with `--seed S`): a run pins the process's clocks
+//! (`interpose`), and a hung child can be killed.
 
 mod interpose;
 

@@ -156,7 +156,7 @@ fn node_config(w: &World, i: usize, ip: std::net::IpAddr) -> anyhow::Result<olly
     f.cluster.election_timeout_ms = 300;
     f.cluster.rpc_timeout_ms = 500;
     f.session.tick_interval_ms = 200;
-    f.session.idle_timeout_ms = 2_000;
+    f.session.idle_timeout_ms = 5_000;
     f.limits.window_ms = 3_600_000;
     f.limits.lease_units = 4;
     f.limits.attributes = BTreeMap::from([(LIMITED_ATTRIBUTE.to_owned(), LIMIT_PER_WINDOW)]);

@@ -3,7 +3,7 @@
 //! deliberately broken behaviour is found by some seed of a small sweep).
 //!
 //! Every run is a child process of the `ollystack-simulations` binary, as a
-//! user runs it: one simulation per process (see the README on why).
+//! user runs it: one simulation per process.
 
 use std::process::Command;
 use std::sync::Mutex;

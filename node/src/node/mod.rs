@@ -74,7 +74,10 @@ pub struct Sources {
 
 /// Wraps a node's [`SessionStore`].
 #[derive(Clone)]
-pub struct StoreLayer(pub Arc<dyn Fn(Arc<dyn SessionStore>) -> Arc<dyn SessionStore> + Send + Sync>);
+pub struct StoreLayer(pub Arc<WrapStore>);
+
+/// A function from the node's store to the store it uses.
+pub type WrapStore = dyn Fn(Arc<dyn SessionStore>) -> Arc<dyn SessionStore> + Send + Sync;
 
 impl std::fmt::Debug for StoreLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
