@@ -98,8 +98,7 @@ impl Shipper {
                     tonic::Code::ResourceExhausted => {
                         self.metrics.forward_failures.inc();
                         return Err(IngestError::Overloaded {
-                            // The owner's reason, without its own "retry in".
-                            reason: Overload::Owner(status.message().split("; retry in ").next().unwrap_or_default().to_owned()),
+                            reason: Overload::Owner(status.message().to_owned()),
                             retry_after_ms: 1_000,
                         });
                     }

@@ -51,7 +51,8 @@ impl ClusterService {
 
 fn ingest_status(e: IngestError) -> Status {
     match e {
-        IngestError::Overloaded { .. } => Status::resource_exhausted(e.to_string()),
+        // The reason only: the forwarding node adds its own retry delay.
+        IngestError::Overloaded { reason, .. } => Status::resource_exhausted(reason.to_string()),
         IngestError::Invalid(m) => Status::invalid_argument(m),
         other => Status::unavailable(other.to_string()),
     }

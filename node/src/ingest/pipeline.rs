@@ -64,6 +64,21 @@ struct Staged {
     forwards: BTreeMap<NodeId, (Vec<Vec<u8>>, u64)>,
 }
 
+/// Reserves `bytes` of the memory budget for a batch, or refuses it: past
+/// the WAL's bound (a storage outage backs up into the WAL) or the budget,
+/// the node sheds load.
+fn reserve(env: &SessionEnv, bytes: u64) -> Result<(), IngestError> {
+    let reason = if env.wal.pinned_bytes() > env.wal_max_bytes {
+        Overload::WalBacklog
+    } else if env.budget.try_reserve(bytes) {
+        return Ok(());
+    } else {
+        Overload::MemoryBudget
+    };
+    env.metrics.ingest_overloaded_batches.inc();
+    Err(IngestError::Overloaded { reason, retry_after_ms: OVERLOAD_RETRY_AFTER_MS })
+}
+
 impl Ingestor {
     pub fn new(
         env: Arc<SessionEnv>,
@@ -116,15 +131,7 @@ impl Ingestor {
         }
         env.metrics.ingest_data_points.add(batch.data_points);
         let reserved_bytes = batch.cost_bytes();
-        // A storage outage backs up into the WAL; past its bound, shed load.
-        if env.wal.pinned_bytes() > env.wal_max_bytes {
-            env.metrics.ingest_overloaded_batches.inc();
-            return Err(IngestError::Overloaded { reason: Overload::WalBacklog, retry_after_ms: OVERLOAD_RETRY_AFTER_MS });
-        }
-        if !env.budget.try_reserve(reserved_bytes) {
-            env.metrics.ingest_overloaded_batches.inc();
-            return Err(IngestError::Overloaded { reason: Overload::MemoryBudget, retry_after_ms: OVERLOAD_RETRY_AFTER_MS });
-        }
+        reserve(env, reserved_bytes)?;
         let result = (|| {
             let now = env.clock.now_unix_ms();
             let mut assigned = {
@@ -211,17 +218,7 @@ impl Ingestor {
             groups.push((key, SessionInput::from_wal(0, &entry)));
         }
         let reserved: u64 = groups.iter().map(|(_, g)| g.cost_bytes()).sum();
-        let reason = if env.wal.pinned_bytes() > env.wal_max_bytes {
-            Some(Overload::WalBacklog)
-        } else if !env.budget.try_reserve(reserved) {
-            Some(Overload::MemoryBudget)
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            env.metrics.ingest_overloaded_batches.inc();
-            return Err(IngestError::Overloaded { reason, retry_after_ms: OVERLOAD_RETRY_AFTER_MS });
-        }
+        reserve(env, reserved)?;
         let records: Vec<WalRecord> = entries.into_iter().map(WalRecord::Entry).collect();
         let seqs = match env.wal.append(&records) {
             Ok(seqs) => seqs,

@@ -74,14 +74,16 @@ impl QueryBackend for NodeQueries {
                 Ok(CallResult::SenderError) | Err(_) => {}
             }
         }
-        let mut ids = vec![resolved.clone()];
-        ids.extend(self.env.traces.aliased_into(tenant, &resolved).map_err(storage)?);
-        let stored = self.env.store.segments(tenant, &ids).await.map_err(storage)?;
+        // Read after the actors: an actor that shipped its data and stopped
+        // while being asked left this note first.
         if let Some(ago) = self.env.registry.moved_recently(&key, self.env.clock.now_unix_ms()).await {
             return Err(QueryError::Unavailable(format!(
                 "session {resolved} was handed to its owner {ago} ms ago; the owner may not have had it when asked"
             )));
         }
+        let mut ids = vec![resolved.clone()];
+        ids.extend(self.env.traces.aliased_into(tenant, &resolved).map_err(storage)?);
+        let stored = self.env.store.segments(tenant, &ids).await.map_err(storage)?;
         for seg in stored.segments {
             segments.push(Segment { live: false, spans: seg.spans, logs: seg.logs, exemplars: seg.exemplars });
         }

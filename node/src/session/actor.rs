@@ -246,10 +246,7 @@ impl SessionActor {
                     env.metrics.sessions_shipped.inc();
                     // A query that asked the owner before the data landed
                     // there must not take this node's silence as absence.
-                    env.registry.finish_moved(&key, &target, me.get_id(), env.clock.now_unix_ms()).await;
-                    env.metrics.trace_merges.inc();
-                    me.stop(None);
-                    return;
+                    env.registry.note_moved(&target, env.clock.now_unix_ms()).await;
                 }
                 Err(e) => {
                     // Keep the data (queries still find this closing actor)

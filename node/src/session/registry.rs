@@ -52,7 +52,7 @@ const MAX_MOVED_NOTES: usize = 256;
 impl Shard {
     /// Notes that `key`'s data was handed to another node at `now_ms`.
     /// Notes older than `keep_ms` go.
-    pub fn note_moved(&mut self, key: &SessionKey, now_ms: u64, keep_ms: u64) {
+    fn note_moved(&mut self, key: &SessionKey, now_ms: u64, keep_ms: u64) {
         self.moved.retain(|_, at| now_ms.saturating_sub(*at) < keep_ms);
         if self.moved.len() >= MAX_MOVED_NOTES {
             if let Some(oldest) = self.moved.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone()) {
@@ -106,17 +106,11 @@ impl SessionRegistry {
         (ago < self.moved_note_ms).then_some(ago)
     }
 
-    /// Marks a shipped actor done and notes the hand-off (see
-    /// [`Self::moved_recently`]).
-    pub async fn finish_moved(&self, key: &SessionKey, noted_as: &SessionKey, id: ActorId, now_ms: u64) {
-        if key == noted_as {
-            let mut shard = self.lock_shard(key).await;
-            shard.note_moved(noted_as, now_ms, self.moved_note_ms);
-            shard.finish_closing(key, id);
-        } else {
-            self.lock_shard(noted_as).await.note_moved(noted_as, now_ms, self.moved_note_ms);
-            self.lock_shard(key).await.finish_closing(key, id);
-        }
+    /// Notes that `key`'s data was just handed to another node (see
+    /// [`Self::moved_recently`]); before the shipping actor is let go, so a
+    /// query that no longer finds the actor finds the note.
+    pub async fn note_moved(&self, key: &SessionKey, now_ms: u64) {
+        self.lock_shard(key).await.note_moved(key, now_ms, self.moved_note_ms);
     }
 
     pub async fn lock_shard(&self, key: &SessionKey) -> MutexGuard<'_, Shard> {
