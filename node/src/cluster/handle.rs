@@ -61,6 +61,9 @@ pub struct Cluster {
     /// Set once this node completed `leave` (a removed node may never
     /// apply the entry that removed it, so it is told here).
     left: watch::Sender<bool>,
+    /// Latched once this process has heard from a leader and applied its
+    /// whole log (see [`Cluster::caught_up`]).
+    synced: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -78,7 +81,17 @@ impl Cluster {
         view: watch::Receiver<Arc<ClusterView>>,
         transport: SharedTransport,
     ) -> Self {
-        Self { id, raft, settings, info, view, transport, channels: Mutex::new(BTreeMap::new()), left: watch::Sender::new(false) }
+        Self {
+            id,
+            raft,
+            settings,
+            info,
+            view,
+            transport,
+            channels: Mutex::new(BTreeMap::new()),
+            left: watch::Sender::new(false),
+            synced: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     /// The applied cluster state.
@@ -123,11 +136,40 @@ impl Cluster {
         self.ring().map(|r| r.members().map(|m| m.id).collect()).unwrap_or_else(|| vec![self.id])
     }
 
-    /// Whether this node has applied the membership that includes it. A
-    /// node that just joined serves before it has caught up; until then
-    /// its view of who holds what is not to be trusted for answers.
+    /// Whether this node's view of who holds what can be trusted for
+    /// answers: it has applied the membership that includes it, and since
+    /// this process started it has heard from a leader and applied its
+    /// whole log. A node that just joined serves before the first; a node
+    /// that restarted re-applies only what it had persisted as committed,
+    /// a view that may be minutes old, until a leader brings it up to date
+    /// (both found by the simulations: wrong "no such session" answers).
     pub fn caught_up(&self) -> bool {
-        self.view.borrow().membership.membership().get_node(&self.id.0).is_some()
+        use std::sync::atomic::Ordering;
+        if self.view.borrow().membership.membership().get_node(&self.id.0).is_none() {
+            return false;
+        }
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// Watches Raft until this node has heard from a leader and applied its
+    /// whole log, then latches [`Self::caught_up`]. Runs once per process,
+    /// until then or until `stop`.
+    pub async fn track_sync(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut metrics = self.raft.metrics();
+        loop {
+            let synced = {
+                let m = metrics.borrow_and_update();
+                synced_with_leader(m.current_leader, m.last_applied.map(|l| l.index), m.last_log_index)
+            };
+            if synced {
+                self.synced.store(true, std::sync::atomic::Ordering::Release);
+                return;
+            }
+            tokio::select! {
+                changed = metrics.changed() => if changed.is_err() { return },
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+        }
     }
 
     /// Every node of the Raft membership, on the ring or not: a node the
@@ -205,4 +247,24 @@ pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 pub fn client(channel: Channel) -> ClusterClient<Channel> {
     ClusterClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+/// Whether a node has caught up with the cluster: it knows a leader and has
+/// applied every entry of its log (which a leader's first heartbeat commits
+/// or truncates).
+fn synced_with_leader(leader: Option<RaftId>, last_applied: Option<u64>, last_log: Option<u64>) -> bool {
+    leader.is_some() && last_applied >= last_log
+}
+
+#[cfg(test)]
+mod sync_tests {
+    use super::synced_with_leader;
+
+    #[test]
+    fn caught_up_needs_a_leader_and_the_whole_log_applied() {
+        assert!(!synced_with_leader(None, Some(9), Some(9)), "no leader heard yet");
+        assert!(!synced_with_leader(Some(1), Some(7), Some(9)), "entries left to apply");
+        assert!(synced_with_leader(Some(1), Some(9), Some(9)));
+        assert!(synced_with_leader(Some(1), None, None), "an empty log");
+    }
 }

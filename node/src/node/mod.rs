@@ -209,6 +209,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let raft_id = NodeId(u64::from_str_radix(&node_id, 16).map_err(|e| NodeError::Startup(format!("node id {node_id}: {e}")))?);
     let StartedRaft { cluster, limiter_events } =
         crate::cluster::start_raft(&db, raft_id, &cluster_settings, advertised(&api_addr.to_string(), api_addr), transport.clone()).await?;
+    tasks.push(tokio::spawn(cluster.clone().track_sync(shutdown_rx.clone())));
     let shipper = Arc::new(Shipper::new(cluster.clone(), metrics.clone()));
 
     let baselines = Arc::new(crate::rca::Baselines::default());
