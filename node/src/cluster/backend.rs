@@ -57,7 +57,18 @@ impl ClusterBackend {
         let mut request = tonic::Request::new(QueryRequest { tenant_id: tenant.as_str().to_owned(), query: Some(query), routed: true });
         request.set_timeout(self.cluster.rpc_timeout());
         match tokio::time::timeout(self.cluster.rpc_timeout(), client.query(request)).await {
-            Ok(Ok(reply)) => Ok(reply.into_inner()),
+            Ok(Ok(reply)) => {
+                let mut reply = reply.into_inner();
+                // This node asked the members it knows; `node` knows of a
+                // membership change it has not applied (a lagging node,
+                // found by the simulations): someone may not have been asked.
+                if reply.partial.is_empty() && reply.membership_index > self.cluster.applied_membership_index() {
+                    reply.partial = format!(
+                        "{node} knows a newer cluster membership than this node has applied; members this node does not know were not asked"
+                    );
+                }
+                Ok(reply)
+            }
             Ok(Err(status)) => Err(format!("{node}: {}", status.message())),
             Err(_) => Err(format!("{node}: no answer within {:?}", self.cluster.rpc_timeout())),
         }
@@ -94,7 +105,13 @@ impl ClusterBackend {
         }
         let reply = self.ask(node, tenant, Query::Session(id.as_str().to_owned())).await.map_err(QueryError::Unavailable)?;
         match reply.answer {
-            Some(Answer::Session(data)) if reply.found => Ok(Some(session_from_pb(data))),
+            Some(Answer::Session(data)) if reply.found => {
+                let mut data = session_from_pb(data);
+                if data.partial.is_none() && !reply.partial.is_empty() {
+                    data.partial = Some(reply.partial);
+                }
+                Ok(Some(data))
+            }
             _ if !reply.partial.is_empty() => Err(QueryError::Unavailable(reply.partial)),
             _ => Ok(None),
         }

@@ -172,6 +172,18 @@ impl Cluster {
         }
     }
 
+    /// Log index of the membership this node has applied (the one
+    /// [`Self::all_members`] reads).
+    pub fn applied_membership_index(&self) -> u64 {
+        self.view.borrow().membership.log_id().map_or(0, |l| l.index)
+    }
+
+    /// Log index of the newest membership in this node's log, applied or
+    /// not.
+    pub fn known_membership_index(&self) -> u64 {
+        self.raft.metrics().borrow().membership_config.log_id().map_or(0, |l| l.index)
+    }
+
     /// Every node of the Raft membership, on the ring or not: a node the
     /// failure detector took off the ring may still hold sessions.
     pub fn all_members(&self) -> Vec<NodeId> {

@@ -116,7 +116,7 @@ impl cluster_server::Cluster for ClusterService {
     async fn query(&self, request: Request<pb::QueryRequest>) -> Result<Response<pb::QueryReply>, Status> {
         let req = request.into_inner();
         let tenant = TenantId::from_trusted(req.tenant_id.as_str());
-        let mut out = pb::QueryReply::default();
+        let mut out = pb::QueryReply { membership_index: self.membership.cluster.known_membership_index(), ..Default::default() };
         let partial = |out: &mut pb::QueryReply, e: QueryError| match e {
             QueryError::Unavailable(r) | QueryError::Storage(r) => out.partial = r,
         };
