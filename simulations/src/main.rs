@@ -102,11 +102,18 @@ fn run_here(args: &Args, seed: u64) -> (bool, u64) {
             return (false, 0);
         }
     };
-    let (sent_spans, acked_spans, sent_logs, acked_logs) = outcome.totals;
+    let t = outcome.totals;
+    let (spans, logs, exemplars) = (t.spans, t.logs, t.exemplars);
     println!(
-        "  {} in {:.1} simulated s: spans {acked_spans}/{sent_spans} acked, logs {acked_logs}/{sent_logs} acked, {} raft terms, {} ring epochs, trace {:016x}",
+        "  {} in {:.1} simulated s: spans {}/{} acked, logs {}/{} acked, exemplars {}/{} acked, {} raft terms, {} ring epochs, trace {:016x}",
         if outcome.passed() { "passed" } else { "FAILED" },
         outcome.simulated_ms as f64 / 1000.0,
+        spans.1,
+        spans.0,
+        logs.1,
+        logs.0,
+        exemplars.1,
+        exemplars.0,
         outcome.raft_terms,
         outcome.ring_epochs,
         outcome.trace_hash

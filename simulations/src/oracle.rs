@@ -1,6 +1,6 @@
 //! What the workload sent and what the cluster acknowledged, per correlation
 //! session, and the check of a query answer against it (invariants 1 and 4):
-//! every acknowledged span and log is in the answer, nothing is in it twice,
+//! every acknowledged span, log and exemplar is in the answer, nothing is in it twice,
 //! and nothing is in it that was never sent. Items sent but never
 //! acknowledged may or may not be there (the acknowledgement may be what was
 //! lost). Pure.
@@ -13,6 +13,8 @@ struct Expect {
     acked_spans: BTreeSet<String>,
     sent_logs: BTreeSet<String>,
     acked_logs: BTreeSet<String>,
+    sent_exemplars: BTreeSet<String>,
+    acked_exemplars: BTreeSet<String>,
 }
 
 /// The acknowledged items of one session at some moment.
@@ -20,6 +22,7 @@ struct Expect {
 pub struct Acked {
     pub spans: BTreeSet<String>,
     pub logs: BTreeSet<String>,
+    pub exemplars: BTreeSet<String>,
 }
 
 /// A query answer, reduced to what the oracle checks.
@@ -30,6 +33,24 @@ pub struct Answer {
     pub spans: Vec<String>,
     /// Log bodies (unique per log record), one per log in the answer.
     pub logs: Vec<String>,
+    /// Exemplar span IDs (unique per exemplar), one per exemplar.
+    pub exemplars: Vec<String>,
+}
+
+/// One batch's items: span IDs, log bodies, exemplar span IDs.
+#[derive(Debug, Clone, Copy)]
+pub struct Items<'a> {
+    pub spans: &'a [String],
+    pub logs: &'a [String],
+    pub exemplars: &'a [String],
+}
+
+/// (sent, acknowledged) items of every session, by kind.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Totals {
+    pub spans: (usize, usize),
+    pub logs: (usize, usize),
+    pub exemplars: (usize, usize),
 }
 
 #[derive(Debug, Default)]
@@ -38,16 +59,18 @@ pub struct Oracle {
 }
 
 impl Oracle {
-    pub fn sent(&mut self, session: &str, spans: &[String], logs: &[String]) {
+    pub fn sent(&mut self, session: &str, items: Items<'_>) {
         let e = self.sessions.entry(session.to_owned()).or_default();
-        e.sent_spans.extend(spans.iter().cloned());
-        e.sent_logs.extend(logs.iter().cloned());
+        e.sent_spans.extend(items.spans.iter().cloned());
+        e.sent_logs.extend(items.logs.iter().cloned());
+        e.sent_exemplars.extend(items.exemplars.iter().cloned());
     }
 
-    pub fn acked(&mut self, session: &str, spans: &[String], logs: &[String]) {
+    pub fn acked(&mut self, session: &str, items: Items<'_>) {
         let e = self.sessions.entry(session.to_owned()).or_default();
-        e.acked_spans.extend(spans.iter().cloned());
-        e.acked_logs.extend(logs.iter().cloned());
+        e.acked_spans.extend(items.spans.iter().cloned());
+        e.acked_logs.extend(items.logs.iter().cloned());
+        e.acked_exemplars.extend(items.exemplars.iter().cloned());
     }
 
     pub fn sessions(&self) -> Vec<String> {
@@ -56,16 +79,27 @@ impl Oracle {
 
     /// Sessions with at least one acknowledged item.
     pub fn acked_sessions(&self) -> Vec<String> {
-        self.sessions.iter().filter(|(_, e)| !e.acked_spans.is_empty() || !e.acked_logs.is_empty()).map(|(k, _)| k.clone()).collect()
+        self.sessions
+            .iter()
+            .filter(|(_, e)| !e.acked_spans.is_empty() || !e.acked_logs.is_empty() || !e.acked_exemplars.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     pub fn acked_of(&self, session: &str) -> Acked {
-        self.sessions.get(session).map_or_else(Acked::default, |e| Acked { spans: e.acked_spans.clone(), logs: e.acked_logs.clone() })
+        self.sessions.get(session).map_or_else(Acked::default, |e| Acked {
+            spans: e.acked_spans.clone(),
+            logs: e.acked_logs.clone(),
+            exemplars: e.acked_exemplars.clone(),
+        })
     }
 
-    pub fn totals(&self) -> (usize, usize, usize, usize) {
-        self.sessions.values().fold((0, 0, 0, 0), |t, e| {
-            (t.0 + e.sent_spans.len(), t.1 + e.acked_spans.len(), t.2 + e.sent_logs.len(), t.3 + e.acked_logs.len())
+    pub fn totals(&self) -> Totals {
+        let add = |t: (usize, usize), sent: &BTreeSet<String>, acked: &BTreeSet<String>| (t.0 + sent.len(), t.1 + acked.len());
+        self.sessions.values().fold(Totals::default(), |t, e| Totals {
+            spans: add(t.spans, &e.sent_spans, &e.acked_spans),
+            logs: add(t.logs, &e.sent_logs, &e.acked_logs),
+            exemplars: add(t.exemplars, &e.sent_exemplars, &e.acked_exemplars),
         })
     }
 
@@ -77,6 +111,7 @@ impl Oracle {
         let mut out = Vec::new();
         check_kind(session, "span", &acked_before.spans, &e.sent_spans, &answer.spans, &mut out);
         check_kind(session, "log", &acked_before.logs, &e.sent_logs, &answer.logs, &mut out);
+        check_kind(session, "exemplar", &acked_before.exemplars, &e.sent_exemplars, &answer.exemplars, &mut out);
         out
     }
 }
@@ -110,15 +145,16 @@ mod tests {
 
     fn oracle() -> Oracle {
         let mut o = Oracle::default();
-        o.sent("a", &s(&["s1", "s2", "s3"]), &s(&["l1"]));
-        o.acked("a", &s(&["s1", "s2"]), &s(&["l1"]));
+        let (sent_spans, spans, logs, exemplars) = (s(&["s1", "s2", "s3"]), s(&["s1", "s2"]), s(&["l1"]), s(&["e1"]));
+        o.sent("a", Items { spans: &sent_spans, logs: &logs, exemplars: &exemplars });
+        o.acked("a", Items { spans: &spans, logs: &logs, exemplars: &exemplars });
         o
     }
 
     #[test]
     fn an_answer_with_every_acknowledged_item_once_passes() {
         let o = oracle();
-        let answer = Answer { partial: false, spans: s(&["s1", "s2", "s3"]), logs: s(&["l1"]) };
+        let answer = Answer { partial: false, spans: s(&["s1", "s2", "s3"]), logs: s(&["l1"]), exemplars: s(&["e1"]) };
         assert!(o.check("a", &o.acked_of("a"), &answer).is_empty());
         let without_unacked = Answer { spans: s(&["s2", "s1"]), ..answer };
         assert!(o.check("a", &o.acked_of("a"), &without_unacked).is_empty());
@@ -127,11 +163,13 @@ mod tests {
     #[test]
     fn lost_duplicated_and_foreign_items_are_violations() {
         let o = oracle();
-        let lost = Answer { partial: false, spans: s(&["s1"]), logs: s(&["l1"]) };
+        let lost = Answer { partial: false, spans: s(&["s1"]), logs: s(&["l1"]), exemplars: s(&["e1"]) };
         assert_eq!(o.check("a", &o.acked_of("a"), &lost).len(), 1);
-        let dup = Answer { partial: false, spans: s(&["s1", "s2", "s2"]), logs: s(&["l1"]) };
+        let dup = Answer { partial: false, spans: s(&["s1", "s2", "s2"]), logs: s(&["l1"]), exemplars: s(&["e1"]) };
         assert!(o.check("a", &o.acked_of("a"), &dup)[0].contains("appears 2 times"));
-        let foreign = Answer { partial: false, spans: s(&["s1", "s2", "x9"]), logs: s(&["l1"]) };
+        let foreign = Answer { partial: false, spans: s(&["s1", "s2", "x9"]), logs: s(&["l1"]), exemplars: s(&["e1"]) };
         assert!(o.check("a", &o.acked_of("a"), &foreign)[0].contains("never sent"));
+        let lost_exemplar = Answer { partial: false, spans: s(&["s1", "s2"]), logs: s(&["l1"]), exemplars: Vec::new() };
+        assert!(o.check("a", &o.acked_of("a"), &lost_exemplar)[0].contains("1 acknowledged exemplar(s) missing"));
     }
 }

@@ -126,8 +126,7 @@ pub struct Outcome {
     pub trace_hash: u64,
     pub events: Vec<String>,
     pub simulated_ms: u64,
-    /// (sent spans, acked spans, sent logs, acked logs)
-    pub totals: (usize, usize, usize, usize),
+    pub totals: crate::oracle::Totals,
     pub raft_terms: usize,
     pub ring_epochs: usize,
 }

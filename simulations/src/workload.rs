@@ -1,4 +1,4 @@
-//! The workload: correlation sessions whose spans and logs are split into
+//! The workload: correlation sessions whose spans, logs and metric exemplars are split into
 //! batches sent to random nodes over OTLP gRPC (tonic on the simulated
 //! network), some arriving late; queries to random nodes while faults are
 //! on; and, once the cluster has converged, the final check of every
@@ -13,16 +13,21 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{
+    exemplar, metric, number_data_point, Exemplar, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::oracle::{Acked, Answer};
+use crate::oracle::{Acked, Answer, Items};
 use crate::plan::QUIET_START_MS;
 use crate::run::{Phase, World, LIMITED_ATTRIBUTE, LIMIT_PER_WINDOW, OVERFLOW_MARKER};
 
@@ -42,6 +47,8 @@ pub struct Batch {
     pub spans: Vec<(String, String)>,
     /// Log bodies (unique).
     pub logs: Vec<String>,
+    /// Span IDs (hex, unique) of metric exemplars, one data point each.
+    pub exemplars: Vec<String>,
     /// When it is first sent, in simulated ms since the start.
     pub send_at_ms: u64,
 }
@@ -49,7 +56,7 @@ pub struct Batch {
 /// Draws the sessions' batches. Pure given the RNG.
 pub fn draw_batches(seed: u64, sessions: usize, safety_ms: u64, rng: &mut StdRng) -> Vec<Batch> {
     let mut out = Vec::new();
-    let mut span_no = 0u64;
+    let (mut span_no, mut exemplar_no) = (0u64, 0u64);
     let last_start = (safety_ms * 4 / 5).max(QUIET_START_MS + 1);
     for s in 0..sessions {
         let session = format!("sim-{seed}-{s}");
@@ -66,10 +73,18 @@ pub fn draw_batches(seed: u64, sessions: usize, safety_ms: u64, rng: &mut StdRng
                         (format!("{:016x}", (seed << 32) ^ span_no), format!("u{}", rng.random_range(0..USER_POOL)))
                     })
                     .collect();
-                Batch { session: session.clone(), trace_id, spans, logs: Vec::new(), send_at_ms: at + late }
-            } else {
+                Batch { session: session.clone(), trace_id, spans, logs: Vec::new(), exemplars: Vec::new(), send_at_ms: at + late }
+            } else if rng.random_bool(0.6) {
                 let logs = (0..rng.random_range(1..=3)).map(|l| format!("log {session} {b}.{l}")).collect();
-                Batch { session: session.clone(), trace_id, spans: Vec::new(), logs, send_at_ms: at + late }
+                Batch { session: session.clone(), trace_id, spans: Vec::new(), logs, exemplars: Vec::new(), send_at_ms: at + late }
+            } else {
+                let exemplars = (0..rng.random_range(1..=3))
+                    .map(|_| {
+                        exemplar_no += 1;
+                        format!("{:016x}", (seed << 32) ^ (1 << 31) ^ exemplar_no)
+                    })
+                    .collect();
+                Batch { session: session.clone(), trace_id, spans: Vec::new(), logs: Vec::new(), exemplars, send_at_ms: at + late }
             };
             out.push(batch);
         }
@@ -138,6 +153,34 @@ fn logs_request(b: &Batch, now_ns: u64) -> ExportLogsServiceRequest {
     }
 }
 
+fn metrics_request(b: &Batch, now_ns: u64) -> ExportMetricsServiceRequest {
+    let data_points = b
+        .exemplars
+        .iter()
+        .enumerate()
+        .map(|(i, id)| NumberDataPoint {
+            time_unix_nano: now_ns,
+            value: Some(number_data_point::Value::AsDouble(i as f64)),
+            exemplars: vec![Exemplar {
+                filtered_attributes: vec![kv("correlation_id", &b.session)],
+                time_unix_nano: now_ns,
+                value: Some(exemplar::Value::AsDouble(i as f64)),
+                span_id: u64::from_str_radix(id, 16).unwrap_or(1).to_be_bytes().to_vec(),
+                trace_id: b.trace_id.to_vec(),
+            }],
+            ..Default::default()
+        })
+        .collect();
+    let metric = Metric { name: "sim.latency".into(), data: Some(metric::Data::Gauge(Gauge { data_points })), ..Default::default() };
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: resource("sim-svc"),
+            scope_metrics: vec![ScopeMetrics { metrics: vec![metric], ..Default::default() }],
+            ..Default::default()
+        }],
+    }
+}
+
 fn now_ns() -> u64 {
     (crate::net::EPOCH_UNIX_MS + turmoil::sim_elapsed().unwrap_or_default().as_millis() as u64) * 1_000_000
 }
@@ -149,19 +192,17 @@ fn elapsed_ms() -> u64 {
 /// Sends one batch to `node`; Ok when the node acknowledged all of it.
 async fn export(w: &World, node: &str, b: &Batch, now_ns: u64) -> Result<(), String> {
     let channel = w.channel(node, 4317).map_err(|e| e.to_string())?;
+    let status = |s: tonic::Status| format!("{:?} {}", s.code(), s.message());
     let call = async {
-        if b.spans.is_empty() {
-            let r = LogsServiceClient::new(channel)
-                .export(logs_request(b, now_ns))
-                .await
-                .map_err(|s| format!("{:?} {}", s.code(), s.message()))?;
-            Ok::<_, String>(r.into_inner().partial_success.map_or(0, |p| p.rejected_log_records))
+        if !b.spans.is_empty() {
+            let r = TraceServiceClient::new(channel).export(trace_request(b, now_ns)).await.map_err(status)?;
+            Ok::<_, String>(r.into_inner().partial_success.map_or(0, |p| p.rejected_spans))
+        } else if !b.logs.is_empty() {
+            let r = LogsServiceClient::new(channel).export(logs_request(b, now_ns)).await.map_err(status)?;
+            Ok(r.into_inner().partial_success.map_or(0, |p| p.rejected_log_records))
         } else {
-            let r = TraceServiceClient::new(channel)
-                .export(trace_request(b, now_ns))
-                .await
-                .map_err(|s| format!("{:?} {}", s.code(), s.message()))?;
-            Ok(r.into_inner().partial_success.map_or(0, |p| p.rejected_spans))
+            let r = MetricsServiceClient::new(channel).export(metrics_request(b, now_ns)).await.map_err(status)?;
+            Ok(r.into_inner().partial_success.map_or(0, |p| p.rejected_data_points))
         }
     };
     match tokio::time::timeout(CALL_TIMEOUT, call).await {
@@ -181,11 +222,12 @@ async fn send(w: Rc<World>, rng: Rc<RefCell<StdRng>>, b: Batch) {
     let mut backoff = 50;
     for attempt in 1..=MAX_ATTEMPTS {
         let node = w.random_node(&mut rng.borrow_mut());
-        w.oracle.borrow_mut().sent(&b.session, &spans, &b.logs);
+        let items = Items { spans: &spans, logs: &b.logs, exemplars: &b.exemplars };
+        w.oracle.borrow_mut().sent(&b.session, items);
         match export(&w, &node, &b, first_sent_ns).await {
             Ok(()) => {
-                w.oracle.borrow_mut().acked(&b.session, &spans, &b.logs);
-                w.event(format!("ack {} {}+{} via {node} attempt {attempt}", b.session, spans.len(), b.logs.len()));
+                w.oracle.borrow_mut().acked(&b.session, items);
+                w.event(format!("ack {} {}+{}+{} via {node} attempt {attempt}", b.session, spans.len(), b.logs.len(), b.exemplars.len()));
                 w.outstanding.set(w.outstanding.get() - 1);
                 return;
             }
@@ -231,6 +273,7 @@ async fn query(node: &str, session: &str) -> Result<(Answer, Vec<String>), Strin
                 partial: body["partial"].as_bool().unwrap_or(false),
                 spans: strings("traces", "span_id"),
                 logs: strings("logs", "body"),
+                exemplars: strings("metrics", "span_id"),
             };
             Ok((answer, users))
         }
@@ -358,7 +401,12 @@ async fn final_check(w: &Rc<World>, rng: &Rc<RefCell<StdRng>>) {
                             }
                         }
                     }
-                    w.event(format!("final {session} via {node}: {} spans {} logs", answer.spans.len(), answer.logs.len()));
+                    w.event(format!(
+                        "final {session} via {node}: {} spans {} logs {} exemplars",
+                        answer.spans.len(),
+                        answer.logs.len(),
+                        answer.exemplars.len()
+                    ));
                     users.extend(u);
                     checked = true;
                     break;
