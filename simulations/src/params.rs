@@ -11,16 +11,20 @@ use rand::{Rng, SeedableRng};
 /// The fault classes a run may inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FaultClasses {
-    /// Two nodes cannot reach each other, either way.
+    /// Two nodes cannot reach each other, either way: their connections
+    /// stall until repaired, as TCP's do (see `links`).
     pub partition: bool,
-    /// One node's messages to another are dropped; the replies are not.
+    /// One node's messages to another are lost. Over TCP that stalls the
+    /// pair's connections both ways, so it is carried out like a partition;
+    /// kept as its own class so seeds keep their fault mixes.
     pub oneway_partition: bool,
     /// A node's process dies (kill -9 semantics) and later restarts on its
     /// data dir.
     pub crash: bool,
     /// Random message latency on every link, up to `max_latency_ms`.
     pub delay: bool,
-    /// Links fail now and then (messages dropped until repaired).
+    /// Lossy paths: links stall for 20-300 ms now and then (TCP
+    /// retransmitting), starting with probability `fail_rate` per ms.
     pub loss: bool,
     /// Messages on a link are delivered out of send order.
     pub reorder: bool,
@@ -83,7 +87,7 @@ pub struct Params {
     pub faults: FaultClasses,
     pub max_latency_ms: u64,
     pub max_skew_ms: u64,
-    /// Probability that a link fails on a given step (loss).
+    /// Probability per simulated ms that a link stall starts (loss).
     pub fail_rate: f64,
     /// Probability that storing a finished segment fails (sink).
     pub sink_fail_rate: f64,

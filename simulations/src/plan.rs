@@ -15,7 +15,9 @@ use crate::params::Params;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Partition(usize, usize),
-    /// Messages from the first node to the second are dropped.
+    /// The first node's messages to the second are lost. Over TCP that
+    /// stalls the pair's connections both ways (nothing is acknowledged),
+    /// so it is carried out like `Partition` (see `links`).
     PartitionOneway(usize, usize),
     /// Undoes a partition (both directions).
     Repair(usize, usize),

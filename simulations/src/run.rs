@@ -20,6 +20,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tonic::transport::Channel;
 
+use crate::links::Links;
 use crate::net::{SimClock, TurmoilTransport};
 use crate::observe::{disagreement, Observation, Observer};
 use crate::params::Params;
@@ -202,13 +203,12 @@ fn add_node(sim: &mut turmoil::Sim<'_>, w: &Rc<World>, i: usize, incarnation: Rc
     sim.host(node_name(i).as_str(), move || node_main(w.clone(), i, incarnation.clone()));
 }
 
-fn apply(sim: &mut turmoil::Sim<'_>, w: &Rc<World>, action: Action, incarnations: &[Rc<Cell<u64>>], all: usize) {
+fn apply(sim: &mut turmoil::Sim<'_>, w: &Rc<World>, links: &mut Links, action: Action, incarnations: &[Rc<Cell<u64>>], all: usize) {
     let n = node_name;
     w.event(format!("fault: {action:?}"));
     match action {
-        Action::Partition(a, b) => sim.partition(n(a).as_str(), n(b).as_str()),
-        Action::PartitionOneway(a, b) => sim.partition_oneway(n(a).as_str(), n(b).as_str()),
-        Action::Repair(a, b) => sim.repair(n(a).as_str(), n(b).as_str()),
+        Action::Partition(a, b) | Action::PartitionOneway(a, b) => links.partition(sim, a, b),
+        Action::Repair(a, b) => links.repair(sim, a, b),
         Action::Crash(a) => {
             w.probes.borrow_mut().remove(&a);
             sim.crash(n(a).as_str());
@@ -287,9 +287,6 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
         .min_message_latency(Duration::ZERO)
         .max_message_latency(latency(&params))
         .tcp_capacity(4096);
-    if params.faults.loss {
-        builder.fail_rate(params.fail_rate).repair_rate(0.2);
-    }
     if params.faults.reorder {
         builder.enable_random_order();
     }
@@ -302,6 +299,7 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
     sim.client("load", async move { crate::workload::run(load).await });
     let mut non_owners = crate::workload::NonOwners::default();
 
+    let mut links = Links::new(params.seed, if params.faults.loss { params.fail_rate } else { 0.0 });
     let mut observer = Observer::default();
     let mut actions = plan.actions.iter().peekable();
     let deadline = params.steps + params.liveness_ms;
@@ -310,9 +308,16 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
         w.now_ms.set(step);
         crate::os::set_now_ms(step);
         while let Some((_, action)) = actions.next_if(|(at, _)| *at <= step) {
-            apply(&mut sim, &w, *action, &incarnations, all);
+            apply(&mut sim, &w, &mut links, *action, &incarnations, all);
+        }
+        if step < params.steps {
+            let started: Vec<usize> = (0..all).filter(|i| w.started.borrow()[*i]).collect();
+            if let Some((a, b, ms)) = links.tick(&mut sim, step, &started) {
+                w.event(format!("loss: {}-{} stalls for {ms} ms", node_name(a), node_name(b)));
+            }
         }
         if step == params.steps {
+            links.heal(&mut sim);
             heal(&mut sim, &w, all, &params);
         }
         match sim.step() {
@@ -366,20 +371,18 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-/// Ends the safety phase: repairs every link, restarts crashed nodes,
-/// starts the joiner if it never started, removes slowness and loss.
+/// Ends the safety phase (the held links are released already): restarts
+/// crashed nodes and removes slowness.
 fn heal(sim: &mut turmoil::Sim<'_>, w: &Rc<World>, all: usize, params: &Params) {
     w.event("heal: safety phase over".into());
     for a in 0..all {
         for b in 0..all {
             if a != b && w.started.borrow()[a] && w.started.borrow()[b] {
-                sim.repair(node_name(a).as_str(), node_name(b).as_str());
                 sim.set_link_latency(node_name(a).as_str(), node_name(b).as_str(), Duration::ZERO);
                 sim.set_link_max_message_latency(node_name(a).as_str(), node_name(b).as_str(), latency(params));
             }
         }
     }
-    sim.set_fail_rate(0.0);
     if params.faults.sink {
         use std::sync::atomic::Ordering::Relaxed;
         w.sink.active.store(false, Relaxed);
