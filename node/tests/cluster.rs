@@ -276,6 +276,24 @@ async fn three_nodes_join_and_every_node_answers_the_same() {
     let ids: Vec<&str> = list["sessions"].as_array().expect("sessions").iter().filter_map(|s| s["correlation_id"].as_str()).collect();
     assert_eq!(ids, vec!["order-77"], "one session, not a derived one beside it");
 
+    // Sessions spread over the three nodes, finished (archived where they
+    // live) before the third node leaves.
+    let archived: Vec<String> = (0..20).map(|i| format!("archived-{i}")).collect();
+    for (i, id) in archived.iter().enumerate() {
+        let req = trace_request("svc-a", Some(id), [0x60 + i as u8; 16], 0, 2);
+        assert_eq!(post_protobuf(&client, &nodes[i % 3].otlp_http(), req.encode_to_vec()).await.status(), 200);
+    }
+    eventually(Duration::from_secs(20), || async {
+        for id in &archived {
+            let (status, body) = get_json(&nodes[0].api(&format!("/api/v1/correlate/{id}"))).await;
+            if status != 200 || body["live"] != false || body["partial"] != false || span_ids(&body).len() != 2 {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+
     // The third node leaves: off the ring, out of the membership, stopped.
     let mut nodes = nodes;
     let out =
@@ -288,6 +306,16 @@ async fn three_nodes_join_and_every_node_answers_the_same() {
     converged(&refs, Duration::from_secs(20)).await;
     let m = members(&nodes[0].cluster()).await.expect("members");
     assert!(!m.rows.contains_key(&gone.id), "no longer a member");
+    // What it had archived was handed over: every session is still whole.
+    for id in archived.iter().chain(std::iter::once(&"order-77".to_owned())) {
+        for n in &nodes {
+            let (status, body) = get_json(&n.api(&format!("/api/v1/correlate/{id}"))).await;
+            assert_eq!(status, 200, "{id} via {}: {body}", n.ip);
+            assert_eq!(body["partial"], false, "{id} via {}: {body}", n.ip);
+            let want = if id == "order-77" { 9 } else { 2 };
+            assert_eq!(span_ids(&body).len(), want, "{id} via {}", n.ip);
+        }
+    }
 }
 
 /// Sends traces to the nodes in turn until stopped; records what was

@@ -56,14 +56,51 @@ pub struct Totals {
 #[derive(Debug, Default)]
 pub struct Oracle {
     sessions: BTreeMap<String, Expect>,
+    /// Items the workload sent more than once (a retry): the cluster may
+    /// have taken both copies, so they may be stored twice.
+    resent: BTreeSet<String>,
+}
+
+/// One segment a store committed: where, and the items it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCopy {
+    pub node: String,
+    pub seq: u64,
+    pub session: String,
+    pub items: Vec<String>,
 }
 
 impl Oracle {
     pub fn sent(&mut self, session: &str, items: Items<'_>) {
         let e = self.sessions.entry(session.to_owned()).or_default();
-        e.sent_spans.extend(items.spans.iter().cloned());
-        e.sent_logs.extend(items.logs.iter().cloned());
-        e.sent_exemplars.extend(items.exemplars.iter().cloned());
+        for (set, new) in [(&mut e.sent_spans, items.spans), (&mut e.sent_logs, items.logs), (&mut e.sent_exemplars, items.exemplars)] {
+            for item in new {
+                if !set.insert(item.clone()) {
+                    self.resent.insert(item.clone());
+                }
+            }
+        }
+    }
+
+    /// Invariant 1 at the storage layer (queries de-duplicate, so they
+    /// cannot see this): an item sent once is in at most one committed
+    /// segment. Copies are told apart by (node, segment seq); a segment
+    /// stored again under its own seq overwrites itself.
+    pub fn stored_twice(&self, copies: &[StoredCopy]) -> Vec<String> {
+        let mut holders: BTreeMap<&str, BTreeSet<(&str, u64)>> = BTreeMap::new();
+        for c in copies {
+            for item in &c.items {
+                holders.entry(item).or_default().insert((c.node.as_str(), c.seq));
+            }
+        }
+        holders
+            .into_iter()
+            .filter(|(item, at)| at.len() > 1 && !self.resent.contains(*item))
+            .map(|(item, at)| {
+                let session = copies.iter().find(|c| c.items.iter().any(|i| i == item)).map_or("?", |c| c.session.as_str());
+                format!("{session}: {item} (sent once) is in {} stored segments {at:?}", at.len())
+            })
+            .collect()
     }
 
     pub fn acked(&mut self, session: &str, items: Items<'_>) {
@@ -149,6 +186,19 @@ mod tests {
         o.sent("a", Items { spans: &sent_spans, logs: &logs, exemplars: &exemplars });
         o.acked("a", Items { spans: &spans, logs: &logs, exemplars: &exemplars });
         o
+    }
+
+    #[test]
+    fn an_item_sent_once_and_stored_twice_is_a_violation() {
+        let mut o = oracle();
+        let copy = |node: &str, seq, items: &[&str]| StoredCopy { node: node.into(), seq, session: "a".into(), items: s(items) };
+        assert!(o.stored_twice(&[copy("n1", 1, &["s1"]), copy("n1", 2, &["s2"]), copy("n2", 1, &["l1"])]).is_empty());
+        let twice = [copy("n1", 1, &["s1", "s2"]), copy("n1", 4, &["s2"])];
+        assert_eq!(o.stored_twice(&twice).len(), 1, "{:?}", o.stored_twice(&twice));
+        assert!(o.stored_twice(&[copy("n1", 1, &["s2"]), copy("n1", 1, &["s2"])]).is_empty(), "same segment rewritten");
+        let s2 = s(&["s2"]);
+        o.sent("a", Items { spans: &s2, logs: &[], exemplars: &[] });
+        assert!(o.stored_twice(&twice).is_empty(), "a resent span may be stored twice");
     }
 
     #[test]

@@ -184,10 +184,13 @@ async fn node_main(w: Rc<World>, i: usize, incarnation: Rc<Cell<u64>>) -> turmoi
         rng: Arc::new(SeededRng::from_seed(w.params.seed.wrapping_mul(31).wrapping_add(i as u64 + incarnation.get()))),
         transport: w.transport.clone(),
         faults: w.faults,
-        store_layer: w.params.faults.sink.then(|| {
+        // Always layered: it records every committed segment (invariant 1
+        // at the storage layer); it injects faults only with the sink class.
+        store_layer: Some({
             let (control, rate) = (w.sink.clone(), w.params.sink_fail_rate);
             let seed = w.params.seed ^ ((i as u64 + 1) << 40) ^ incarnation.get();
-            StoreLayer(Arc::new(move |inner| Arc::new(FaultySink::new(inner, control.clone(), seed, rate)) as _))
+            let name = node_name(i);
+            StoreLayer(Arc::new(move |inner| Arc::new(FaultySink::new(name.clone(), inner, control.clone(), seed, rate)) as _))
         }),
     };
     let node = ollystack_node::node::start_with(config, sources).await.map_err(|e| format!("{} failed to start: {e}", node_name(i)))?;
@@ -388,9 +391,10 @@ fn heal(sim: &mut turmoil::Sim<'_>, w: &Rc<World>, all: usize, params: &Params) 
         w.sink.active.store(false, Relaxed);
         let s = &w.sink;
         w.event(format!(
-            "sink faults off: {} store(s) failed, {} timed out, {} stored",
+            "sink faults off: {} store(s) failed, {} timed out, {} lost the acknowledgement, {} stored",
             s.failed.load(Relaxed),
             s.timed_out.load(Relaxed),
+            s.lost_acks.load(Relaxed),
             s.stored.load(Relaxed)
         ));
     }

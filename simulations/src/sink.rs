@@ -1,16 +1,16 @@
 //! A faulty sink around a node's session store: while the safety phase
-//! lasts, storing a finished segment sometimes fails at once and sometimes
-//! hangs for seconds and then fails (a sink that timed out). The node must
-//! keep the segment (its actor retries, the WAL keeps the signals) and
-//! still answer queries for it. Reads are not disturbed.
+//! lasts, storing a finished segment sometimes fails at once, sometimes
+//! hangs for seconds and then fails (a sink that timed out), and sometimes
+//! writes the segment and then reports failure before the node settles it
+//! (the acknowledgement was lost). The node must keep the segment (its actor retries, the WAL keeps
+//! the signals), still answer queries for it, and never store it twice.
+//! Reads are not disturbed.
 //!
-//! Not injected: a sink that commits and loses the acknowledgement. The
-//! embedded store commits and settles in one call, so a lost
-//! acknowledgement at this boundary would model a broken store rather than
-//! a sink; the ClickHouse flusher's own handling of it (retry with the same
-//! insert-deduplication token) is tested against real ClickHouse through
-//! the chdb shim (`node/tests/chdb_shim.rs`).
+//! The ClickHouse flusher's own handling of lost acknowledgements (retry
+//! with the same insert-deduplication token) is tested against real
+//! ClickHouse through the chdb shim (`node/tests/chdb_shim.rs`).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +18,14 @@ use std::time::Duration;
 use ollystack_node::model::{CorrelationId, TenantId};
 use ollystack_node::query::SessionFilter;
 use ollystack_node::store::{ArchiveIndexEntry, FinishedSegment, SessionStore, StoreError, StoreFuture, StoredSegments};
+use ollystack_proto::store::ArchivedSegment;
+use opentelemetry_proto::tonic::common::v1::any_value;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
 use rand::rngs::StdRng;
+
+use crate::oracle::StoredCopy;
 use rand::{Rng, SeedableRng};
 
 /// What the harness sets and reads, shared by every node's sink.
@@ -28,7 +35,45 @@ pub struct SinkControl {
     pub active: AtomicBool,
     pub failed: AtomicU64,
     pub timed_out: AtomicU64,
+    /// Committed, then reported as failed.
+    pub lost_acks: AtomicU64,
     pub stored: AtomicU64,
+    /// Every segment a store committed, by (node, seq), whether or not the
+    /// sink is faulty: what invariant 1 checks at the storage layer.
+    pub committed: Mutex<BTreeMap<(String, u64), StoredCopy>>,
+}
+
+impl SinkControl {
+    fn record(&self, node: &str, segment: &FinishedSegment) {
+        let copy = StoredCopy {
+            node: node.to_owned(),
+            seq: segment.seq,
+            session: segment.key.id.as_str().to_owned(),
+            items: items_of(&segment.encoded),
+        };
+        if let Ok(mut c) = self.committed.lock() {
+            c.insert((copy.node.clone(), copy.seq), copy);
+        }
+    }
+
+    pub fn committed(&self) -> Vec<StoredCopy> {
+        self.committed.lock().map(|c| c.values().cloned().collect()).unwrap_or_default()
+    }
+}
+
+/// The workload's names of a segment's items: span IDs, log bodies,
+/// exemplar span IDs.
+fn items_of(encoded: &[u8]) -> Vec<String> {
+    let Ok(seg) = ArchivedSegment::decode(encoded) else { return vec!["<undecodable segment>".to_owned()] };
+    let hex =
+        |id: &[u8]| id.get(..8).and_then(|b| b.try_into().ok()).map_or_else(String::new, |b| format!("{:016x}", u64::from_be_bytes(b)));
+    let spans = seg.spans.iter().filter_map(|s| Span::decode(s.span.as_slice()).ok()).map(|s| hex(&s.span_id));
+    let logs = seg.logs.iter().filter_map(|l| LogRecord::decode(l.log.as_slice()).ok()).filter_map(|l| match l.body?.value? {
+        any_value::Value::StringValue(s) => Some(s),
+        _ => None,
+    });
+    let exemplars = seg.exemplars.iter().map(|e| hex(&e.span_id));
+    spans.chain(logs).chain(exemplars).collect()
 }
 
 /// How a store call goes.
@@ -38,20 +83,24 @@ pub enum SinkFault {
     Fail,
     /// Hang this long, then fail.
     Timeout(Duration),
+    /// Commit, then report failure.
+    LostAck,
 }
 
 /// Draws a store call's fault. Pure given the RNG.
 pub fn draw(rng: &mut StdRng, fail_rate: f64) -> SinkFault {
     if !rng.random_bool(fail_rate) {
-        SinkFault::None
-    } else if rng.random_bool(0.5) {
-        SinkFault::Fail
-    } else {
-        SinkFault::Timeout(Duration::from_millis(rng.random_range(1_000..8_000)))
+        return SinkFault::None;
+    }
+    match rng.random_range(0..3) {
+        0 => SinkFault::Fail,
+        1 => SinkFault::Timeout(Duration::from_millis(rng.random_range(1_000..8_000))),
+        _ => SinkFault::LostAck,
     }
 }
 
 pub struct FaultySink {
+    node: String,
     inner: Arc<dyn SessionStore>,
     control: Arc<SinkControl>,
     rng: Mutex<StdRng>,
@@ -65,8 +114,15 @@ impl std::fmt::Debug for FaultySink {
 }
 
 impl FaultySink {
-    pub fn new(inner: Arc<dyn SessionStore>, control: Arc<SinkControl>, seed: u64, fail_rate: f64) -> Self {
-        Self { inner, control, rng: Mutex::new(StdRng::seed_from_u64(seed)), fail_rate }
+    pub fn new(node: String, inner: Arc<dyn SessionStore>, control: Arc<SinkControl>, seed: u64, fail_rate: f64) -> Self {
+        Self { node, inner, control, rng: Mutex::new(StdRng::seed_from_u64(seed)), fail_rate }
+    }
+
+    async fn commit(&self, segment: FinishedSegment) -> Result<(), StoreError> {
+        let copy = segment.clone();
+        self.inner.store(segment).await?;
+        self.control.record(&self.node, &copy);
+        Ok(())
     }
 
     fn next_fault(&self) -> SinkFault {
@@ -90,7 +146,7 @@ impl SessionStore for FaultySink {
         Box::pin(async move {
             match fault {
                 SinkFault::None => {
-                    self.inner.store(segment).await?;
+                    self.commit(segment).await?;
                     self.control.stored.fetch_add(1, Ordering::Relaxed);
                     Ok(())
                 }
@@ -102,6 +158,16 @@ impl SessionStore for FaultySink {
                     tokio::time::sleep(after).await;
                     self.control.timed_out.fetch_add(1, Ordering::Relaxed);
                     Err(injected(&format!("timeout after {after:?}")))
+                }
+                SinkFault::LostAck => {
+                    // The segment is written, but the node never hears so:
+                    // nothing is settled (WAL entries and memory stay
+                    // held), as with a ClickHouse insert whose reply was
+                    // lost. The node's retry must rewrite, not duplicate.
+                    let unsettled = FinishedSegment { wal_keys: Vec::new(), held_bytes: 0, ..segment };
+                    self.commit(unsettled).await?;
+                    self.control.lost_acks.fetch_add(1, Ordering::Relaxed);
+                    Err(injected("acknowledgement lost after commit"))
                 }
             }
         })
@@ -140,5 +206,6 @@ mod tests {
         assert!((200..400).contains(&faulty), "{faulty} faults in 1000 at rate 0.3");
         assert!(draws.iter().any(|f| matches!(f, SinkFault::Timeout(_))));
         assert!(draws.contains(&SinkFault::Fail));
+        assert!(draws.contains(&SinkFault::LostAck));
     }
 }

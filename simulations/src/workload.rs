@@ -427,6 +427,12 @@ async fn final_check(w: &Rc<World>, rng: &Rc<RefCell<StdRng>>) {
     }
     // Handoffs after the last ring change finish within a few sweeps.
     tokio::time::sleep(Duration::from_secs(3)).await;
+    let copies = w.sink.committed();
+    let twice = w.oracle.borrow().stored_twice(&copies);
+    w.event(format!("final: {} segments committed, {} items stored twice", copies.len(), twice.len()));
+    for v in twice {
+        w.violation(format!("invariant 1 (storage): {v}"));
+    }
     let probes: Vec<_> = w.probes.borrow().values().cloned().collect();
     for probe in probes {
         let Some(live) = probe.live_sessions() else { continue };

@@ -46,7 +46,13 @@ pub struct Membership {
     changes: tokio::sync::Mutex<()>,
     /// True once this node holds no live session (see `leave`).
     drained: std::sync::OnceLock<DrainedCheck>,
+    /// Moves the finished segments only this node holds (see `leave`).
+    hand_over: std::sync::OnceLock<HandOver>,
 }
+
+/// Moves the finished segments only this node holds to their owners;
+/// resolves to how many moved.
+pub type HandOver = Box<dyn Fn() -> futures::future::BoxFuture<'static, Result<u64, String>> + Send + Sync>;
 
 /// Resolves to true when the node holds no live session.
 pub type DrainedCheck = Box<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
@@ -56,6 +62,8 @@ const LEAVE_OFF_RING: u32 = 1;
 const LEAVE_REMOVE: u32 = 2;
 /// How long a leaving node waits for its live sessions to move.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(120);
+/// Failed hand-over runs in a row (1 s apart) before a leave gives up.
+const HAND_OVER_ATTEMPTS: u32 = 20;
 
 impl fmt::Debug for Membership {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -79,6 +87,7 @@ impl Membership {
             leaving: Mutex::new(BTreeSet::new()),
             changes: tokio::sync::Mutex::new(()),
             drained: std::sync::OnceLock::new(),
+            hand_over: std::sync::OnceLock::new(),
         }
     }
 
@@ -164,9 +173,35 @@ impl Membership {
             }
             self.clock.sleep(Duration::from_millis(100)).await;
         }
+        self.hand_over_archive().await?;
         self.leader_step(me, LEAVE_REMOVE, token).await?;
         self.cluster.mark_left();
         Ok(off)
+    }
+
+    /// Runs the hand-over until it completes; a run that moved something
+    /// before failing does not count against the attempts.
+    async fn hand_over_archive(&self) -> Result<(), ClusterError> {
+        let Some(hand_over) = self.hand_over.get() else { return Ok(()) };
+        let mut failures = 0;
+        loop {
+            match hand_over().await {
+                Ok(moved) => {
+                    tracing::info!(segments = moved, "finished segments handed to their owners");
+                    return Ok(());
+                }
+                Err(e) if failures + 1 >= HAND_OVER_ATTEMPTS => {
+                    return Err(ClusterError::Raft(format!(
+                        "finished segments were not all handed over ({e}); still a member, run leave again"
+                    )));
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(error = %e, attempt = failures, "handing over finished segments failed; retrying");
+                    self.clock.sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
     }
 
     /// One leave step on the leader (passed to it from a follower).
@@ -208,6 +243,12 @@ impl Membership {
     /// at start).
     pub fn set_drained_check(&self, check: DrainedCheck) {
         let _ = self.drained.set(check);
+    }
+
+    /// How the node moves its finished segments when it leaves (set once
+    /// at start, embedded storage only).
+    pub fn set_hand_over(&self, hand_over: HandOver) {
+        let _ = self.hand_over.set(hand_over);
     }
 
     /// Proposes the ring the membership and failure detection call for, if

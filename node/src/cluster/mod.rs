@@ -19,6 +19,7 @@
 mod backend;
 mod convert;
 mod handle;
+mod handover;
 mod limiter;
 mod membership;
 mod route;
@@ -27,6 +28,7 @@ mod start;
 
 pub use backend::ClusterBackend;
 pub use handle::{Cluster, ClusterError};
+pub use handover::hand_over_archive;
 pub use limiter::{ClusterLimiter, LimiterCluster};
 pub use membership::{join_via_seed, leave_via, members_via, MembersTable, Membership};
 pub use route::{split_logs, split_traces, Router, Shipper};

@@ -23,6 +23,8 @@ use crate::model::{CorrelationId, TenantId, TraceId};
 use crate::node::NodeQueries;
 use crate::query::{ExemplarFilter, QueryBackend, QueryError, SessionFilter};
 use crate::rca::incident::{collect_window, WindowQuery};
+use crate::store::archive::decode_index_json;
+use crate::store::HandedSegment;
 
 /// Serves one node's cluster calls.
 pub struct ClusterService {
@@ -93,7 +95,8 @@ impl cluster_server::Cluster for ClusterService {
     }
 
     async fn forward(&self, request: Request<pb::ForwardRequest>) -> Result<Response<pb::ForwardReply>, Status> {
-        match request.into_inner().body {
+        let request = request.into_inner();
+        match request.body {
             Some(Body::OtlpTraces(b)) => {
                 let r: ExportTraceServiceRequest = decode(&b, "traces")?;
                 self.ingest.traces(r).await.map(reply).map_err(ingest_status)
@@ -108,6 +111,17 @@ impl cluster_server::Cluster for ClusterService {
             }
             Some(Body::Entries(e)) => {
                 self.ingest.0.ingest_entries(e.entries).await.map(|()| reply(Accepted::default())).map_err(ingest_status)
+            }
+            Some(Body::Segments(handed)) => {
+                let segments = handed
+                    .segments
+                    .into_iter()
+                    .map(|s| {
+                        let index = decode_index_json(&s.index_json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                        Ok(HandedSegment { archived: s.archived, index })
+                    })
+                    .collect::<Result<Vec<_>, Status>>()?;
+                self.ingest.0.adopt_segments(request.from_node, segments).await.map(|()| reply(Accepted::default())).map_err(ingest_status)
             }
             None => Err(Status::invalid_argument("forward without a body")),
         }

@@ -15,10 +15,11 @@ use super::prepare::{prepare_logs, prepare_metrics, prepare_traces, PrepareFn};
 use super::{Accepted, IngestError, IngestSink, Overload};
 use crate::clock::SeededRng;
 use crate::correlate::{self, CorrelationSettings};
-use crate::model::SessionKey;
+use crate::model::{CorrelationId, SessionKey, TenantId};
 use crate::session::actor::{SessionEnv, SessionMsg};
 use crate::session::SessionInput;
-use crate::store::ExemplarIndex;
+use crate::store::archive::adopted_seq;
+use crate::store::{ExemplarIndex, HandedSegment};
 use crate::wal::{encode_entry, WalRecord};
 use ollystack_cluster::NodeId;
 use prost::Message;
@@ -172,6 +173,29 @@ impl Ingestor {
                 Err(e)
             }
         }
+    }
+
+    /// Finished segments a leaving node handed over (embedded storage):
+    /// archived here with their exemplars indexed, durably before this
+    /// returns (the leaving node then drops its copies).
+    pub async fn adopt_segments(&self, origin: u64, segments: Vec<HandedSegment>) -> Result<(), IngestError> {
+        if !self.accepting.load(Ordering::Acquire) {
+            return Err(IngestError::Unavailable("node is shutting down".into()));
+        }
+        let now = self.env.clock.now_unix_ms();
+        for s in &segments {
+            let seg = ollystack_proto::store::ArchivedSegment::decode(s.archived.as_slice())
+                .map_err(|e| IngestError::Invalid(format!("undecodable handed-over segment: {e}")))?;
+            let (tenant, id) = (TenantId::from_trusted(seg.tenant_id.as_str()), CorrelationId::from_trusted(seg.correlation_id.as_str()));
+            // Keyed by the adopted seq: indexing a segment twice is idempotent.
+            self.exemplars
+                .add(&tenant, &id, &seg.exemplars, adopted_seq(origin, s.index.segment_seq), now)
+                .map_err(|e| IngestError::Internal(format!("exemplar index: {e}")))?;
+        }
+        let count = segments.len();
+        self.env.store.adopt(origin, segments).await.map_err(|e| IngestError::Internal(format!("archiving handed-over segments: {e}")))?;
+        tracing::info!(from = %NodeId(origin), segments = count, "took over archived segments of a leaving node");
+        Ok(())
     }
 
     /// Session groups another node forwarded here (already assigned to

@@ -238,6 +238,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let limiter = Arc::new(ClusterLimiter::new(cluster.clone(), config.limits.clone(), sources.clock.clone(), metrics.clone(), wait_max));
     let ingestor = Arc::new(Ingestor::new(env.clone(), settings.clone(), limiter.clone(), exemplars.clone(), sources.rng.clone()));
     let handle = IngestHandle(ingestor.clone());
+    let hand_over_shipper = shipper.clone();
     let sink = Arc::new(Router::new(cluster.clone(), handle.clone(), shipper, settings));
     let ready = Arc::new(AtomicBool::new(false));
     let queries = Arc::new(NodeQueries::new(env.clone(), exemplars.clone(), ready.clone()));
@@ -253,6 +254,13 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         let env = drain_env.clone();
         Box::pin(async move { env.registry.counts().await == (0, 0) })
     }));
+    if !shared_storage {
+        let (store, cluster, shipper) = (env.store.clone(), cluster.clone(), hand_over_shipper);
+        membership.set_hand_over(Box::new(move || {
+            let (store, cluster, shipper) = (store.clone(), cluster.clone(), shipper.clone());
+            Box::pin(async move { crate::cluster::hand_over_archive(store.as_ref(), &cluster, &shipper).await })
+        }));
+    }
     let cluster_service = ClusterService::new(membership.clone(), handle, queries.clone(), backend.clone());
     let raft_service = ollystack_cluster::net::RaftService::new(cluster.raft.clone());
     let cluster_stop = signal(shutdown_rx.clone());

@@ -91,6 +91,11 @@ pub struct ActorState {
     env: Arc<SessionEnv>,
     /// Retired: no more signals will arrive; `Close` is on its way.
     closing: bool,
+    /// (segment seq, finished time) of the segment being stored, fixed at
+    /// the first attempt: a retry after a store that committed but lost
+    /// its acknowledgement then rewrites the same segment instead of
+    /// storing a second copy (found by the simulations' lossy sink).
+    finishing: Option<(u64, u64)>,
 }
 
 impl Actor for SessionActor {
@@ -101,7 +106,7 @@ impl Actor for SessionActor {
     async fn pre_start(&self, _me: ActorRef<Self::Msg>, args: SessionArgs) -> Result<ActorState, ActorProcessingErr> {
         args.env.metrics.sessions_live.add(1);
         let now = args.env.clock.now_unix_ms();
-        Ok(ActorState { st: SessionState::new(args.key, now), env: args.env, closing: false })
+        Ok(ActorState { st: SessionState::new(args.key, now), env: args.env, closing: false, finishing: None })
     }
 
     async fn post_stop(&self, _me: ActorRef<Self::Msg>, state: &mut ActorState) -> Result<(), ActorProcessingErr> {
@@ -176,9 +181,13 @@ impl SessionActor {
         // and queries of every session in the shard (found by the
         // simulations' slow sink). Queries see this closing actor until
         // the store has the segment.
-        let stored = match env.db.generate_id() {
-            Ok(seq) => env.store.store(state.st.to_finished(seq, now, reason.as_str())).await,
-            Err(e) => Err(StoreError::from(e)),
+        let finishing = match state.finishing {
+            Some(f) => Ok(f),
+            None => env.db.generate_id().map(|seq| *state.finishing.insert((seq, now))).map_err(StoreError::from),
+        };
+        let stored = match finishing {
+            Ok((seq, finished)) => env.store.store(state.st.to_finished(seq, finished, reason.as_str())).await,
+            Err(e) => Err(e),
         };
         match stored {
             // The store now answers for the segment and settles it (WAL,

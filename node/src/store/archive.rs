@@ -61,13 +61,80 @@ impl Archive {
     /// Archives a finished segment. The caller settles it afterwards (done
     /// markers, one sled flush, WAL release).
     pub fn store(&self, segment: &FinishedSegment) -> Result<(), StoreError> {
-        let index = segment.index_entry();
-        let index_bytes = encode_index(&index);
-        let seg_key = segment_key(&segment.key.tenant, &segment.key.id, segment.seq);
-        let tkey = time_key(segment.finished_unix_ms, segment.seq);
-        self.segments.insert(seg_key.as_slice(), segment.encoded.as_slice())?;
-        self.by_time.insert(tkey.as_slice(), index_bytes.as_slice())?;
-        self.bytes.fetch_add(index.bytes, Ordering::Relaxed);
+        self.put(&segment.index_entry(), &segment.encoded)
+    }
+
+    /// Writes one segment and its index entry. Storing a segment again (a
+    /// retry after a lost acknowledgement, a hand-over sent twice) rewrites
+    /// it in place: same keys, bytes counted once.
+    fn put(&self, index: &ArchiveIndexEntry, record: &[u8]) -> Result<(), StoreError> {
+        let tenant = TenantId::from_trusted(index.tenant.as_str());
+        let id = CorrelationId::from_trusted(index.correlation_id.as_str());
+        let seg_key = segment_key(&tenant, &id, index.segment_seq);
+        let tkey = time_key(index.finished_unix_ms, index.segment_seq);
+        self.segments.insert(seg_key.as_slice(), record)?;
+        match self.by_time.insert(tkey.as_slice(), encode_index(index))? {
+            Some(old) => {
+                let old = decode_index(&old)?.bytes;
+                let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(old) + index.bytes));
+            }
+            None => {
+                self.bytes.fetch_add(index.bytes, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// The oldest segments, about `max_bytes` of them (at least one when
+    /// any is archived), with their index entries.
+    pub fn oldest(&self, max_bytes: u64) -> Result<Vec<(ArchiveIndexEntry, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for item in self.by_time.iter() {
+            if bytes >= max_bytes && !out.is_empty() {
+                break;
+            }
+            let (_, v) = item?;
+            let entry = decode_index(&v)?;
+            let key = segment_key(
+                &TenantId::from_trusted(entry.tenant.as_str()),
+                &CorrelationId::from_trusted(entry.correlation_id.as_str()),
+                entry.segment_seq,
+            );
+            if let Some(record) = self.segments.get(key)? {
+                bytes += record.len() as u64;
+                out.push((entry, record.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Archives a segment handed over by the leaving node `origin`, under a
+    /// seq derived from (origin, its seq there): taken twice, it is stored
+    /// once, and it cannot collide with this node's own seqs.
+    pub fn adopt(&self, origin: u64, mut index: ArchiveIndexEntry, record: &[u8]) -> Result<ArchiveIndexEntry, StoreError> {
+        let mut segment =
+            ArchivedSegment::decode(record).map_err(|e| StoreError::Corrupt { tree: "handed-over segment", detail: e.to_string() })?;
+        let seq = adopted_seq(origin, index.segment_seq);
+        segment.segment_seq = seq;
+        let record = segment.encode_to_vec();
+        index.segment_seq = seq;
+        index.bytes = record.len() as u64;
+        self.put(&index, &record)?;
+        Ok(index)
+    }
+
+    /// Removes one segment and its index entry.
+    pub fn remove(&self, entry: &ArchiveIndexEntry) -> Result<(), StoreError> {
+        let seg_key = segment_key(
+            &TenantId::from_trusted(entry.tenant.as_str()),
+            &CorrelationId::from_trusted(entry.correlation_id.as_str()),
+            entry.segment_seq,
+        );
+        self.segments.remove(seg_key.as_slice())?;
+        if self.by_time.remove(time_key(entry.finished_unix_ms, entry.segment_seq))?.is_some() {
+            let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(entry.bytes)));
+        }
         Ok(())
     }
 
@@ -134,19 +201,30 @@ impl Archive {
             if finished >= cutoff && self.bytes() <= max_bytes {
                 break;
             }
-            let entry = decode_index(&v)?;
-            let seg_key = segment_key(
-                &TenantId::from_trusted(entry.tenant.as_str()),
-                &CorrelationId::from_trusted(entry.correlation_id.as_str()),
-                entry.segment_seq,
-            );
-            self.segments.remove(seg_key.as_slice())?;
-            self.by_time.remove(&k)?;
-            let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(entry.bytes)));
+            self.remove(&decode_index(&v)?)?;
             removed += 1;
         }
         Ok(removed)
     }
+}
+
+/// The seq an adopted segment is archived under: the top bit set (this
+/// node's own seqs count up from 0), the rest a mix of (origin, seq).
+pub fn adopted_seq(origin: u64, seq: u64) -> u64 {
+    // splitmix64's finalizer over the pair.
+    let mut z = origin.rotate_left(32) ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (1 << 63) | ((z ^ (z >> 31)) >> 1)
+}
+
+/// Decodes a listing entry sent by another node.
+pub fn decode_index_json(bytes: &[u8]) -> Result<ArchiveIndexEntry, StoreError> {
+    decode_index(bytes)
+}
+
+pub fn encode_index_json(entry: &ArchiveIndexEntry) -> Vec<u8> {
+    encode_index(entry)
 }
 
 fn encode_index(entry: &ArchiveIndexEntry) -> Vec<u8> {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::segment_store::{FinishedSegment, SessionStore, Settler, StoreFuture, StoredSegments};
+use super::segment_store::{FinishedSegment, HandedSegment, SessionStore, Settler, StoreFuture, StoredSegments};
 use super::{Archive, ArchiveIndexEntry};
 use crate::model::{CorrelationId, TenantId};
 use crate::query::SessionFilter;
@@ -66,5 +66,30 @@ impl SessionStore for EmbeddedStore {
 
     fn local_bytes(&self) -> u64 {
         self.archive.bytes()
+    }
+
+    fn local_segments(&self, max_bytes: u64) -> StoreFuture<'_, Vec<HandedSegment>> {
+        Box::pin(async move {
+            Ok(self.archive.oldest(max_bytes)?.into_iter().map(|(index, archived)| HandedSegment { archived, index }).collect())
+        })
+    }
+
+    fn adopt(&self, origin: u64, segments: Vec<HandedSegment>) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            for s in &segments {
+                self.archive.adopt(origin, s.index.clone(), &s.archived)?;
+            }
+            // Durable before the leaving node lets go of its copies.
+            self.settler.flusher.flush().await
+        })
+    }
+
+    fn forget<'a>(&'a self, segments: &'a [HandedSegment]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            for s in segments {
+                self.archive.remove(&s.index)?;
+            }
+            Ok(())
+        })
     }
 }

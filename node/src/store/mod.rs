@@ -24,7 +24,7 @@ pub use archive::{Archive, ArchiveIndexEntry};
 pub use embedded::EmbeddedStore;
 pub use flush::SledFlusher;
 pub use index::{ExemplarIndex, TraceIndex};
-pub use segment_store::{FinishedSegment, SessionStore, Settler, StoreFuture, StoredSegments};
+pub use segment_store::{FinishedSegment, HandedSegment, SessionStore, Settler, StoreFuture, StoredSegments};
 
 /// Errors of the node's storage.
 #[derive(Debug, thiserror::Error)]

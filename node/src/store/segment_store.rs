@@ -90,6 +90,32 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
 
     /// Bytes the store holds locally (archive, or segments waiting to flush).
     fn local_bytes(&self) -> u64;
+
+    /// Segments only this node holds, oldest first, about `max_bytes` of
+    /// them: what a leaving node must hand over. A shared store
+    /// (ClickHouse) holds none of its own.
+    fn local_segments(&self, _max_bytes: u64) -> StoreFuture<'_, Vec<HandedSegment>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Takes segments a leaving node `origin` handed over, durably before
+    /// it returns. Taking the same segment twice keeps one copy.
+    fn adopt(&self, _origin: u64, _segments: Vec<HandedSegment>) -> StoreFuture<'_, ()> {
+        Box::pin(async { Err(StoreError::Corrupt { tree: "archive", detail: "this store does not take handed-over segments".into() }) })
+    }
+
+    /// Drops segments once their new holder has them.
+    fn forget<'a>(&'a self, _segments: &'a [HandedSegment]) -> StoreFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A finished segment moving from a leaving node to its new holder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandedSegment {
+    /// The encoded `ArchivedSegment`.
+    pub archived: Vec<u8>,
+    pub index: ArchiveIndexEntry,
 }
 
 /// Lets go of what segments held once storage has them durably.

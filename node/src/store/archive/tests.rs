@@ -79,3 +79,16 @@ fn retention_by_age_then_bytes() {
     let left: Vec<String> = archive.recent(10, |_| true).expect("recent").into_iter().map(|e| e.correlation_id).collect();
     assert_eq!(left, vec!["new".to_owned()]);
 }
+
+#[test]
+fn storing_a_segment_again_rewrites_it() {
+    let (_dir, _db, _wal, archive) = setup();
+    let segment = state("a", 1, 1).to_finished(7, 100, "idle");
+    archive.store(&segment).expect("store");
+    let bytes = archive.bytes();
+    archive.store(&segment).expect("store again");
+    let segs = archive.segments(&TenantId::default_tenant(), &CorrelationId::from_trusted("a")).expect("segments");
+    assert_eq!(segs.len(), 1, "one copy");
+    assert_eq!(archive.recent(10, |_| true).expect("recent").len(), 1, "one listing entry");
+    assert_eq!(archive.bytes(), bytes, "bytes counted once");
+}

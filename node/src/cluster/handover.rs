@@ -1,0 +1,87 @@
+//! What a leaving node hands over besides its live sessions. With the
+//! embedded store, the finished segments only this node holds would become
+//! unreachable once it leaves; they go to the ring owners of their sessions
+//! (who archive them and index their exemplars), a page at a time, and each
+//! page is dropped here only once its receiver has it durably. A receiver
+//! that gets a page twice keeps one copy, so a failed hand-over can simply
+//! run again. Shared storage (ClickHouse) has nothing to hand over.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ollystack_cluster::NodeId;
+use ollystack_proto::cluster::{forward_request::Body, HandedSegment as PbHandedSegment, HandedSegments};
+
+use super::route::Shipper;
+use super::Cluster;
+use crate::model::{CorrelationId, TenantId};
+use crate::store::archive::encode_index_json;
+use crate::store::{HandedSegment, SessionStore};
+
+/// About this many bytes of segments per forward call (well under the
+/// cluster's message limit).
+const PAGE_BYTES: u64 = 1 << 20;
+
+/// Moves every segment the store holds alone to its session's owner.
+/// Returns how many moved; an error leaves the rest here (run it again).
+pub async fn hand_over_archive(store: &dyn SessionStore, cluster: &Arc<Cluster>, shipper: &Shipper) -> Result<u64, String> {
+    let mut moved = 0;
+    loop {
+        let page = store.local_segments(PAGE_BYTES).await.map_err(|e| format!("reading the archive: {e}"))?;
+        if page.is_empty() {
+            return Ok(moved);
+        }
+        for (owner, segments) in by_owner(page, |tenant, id| cluster.owner(tenant, id)) {
+            if owner == cluster.id {
+                return Err(format!("{owner} still owns sessions on its ring; the ring change has not reached it yet"));
+            }
+            let body = Body::Segments(HandedSegments {
+                segments: segments
+                    .iter()
+                    .map(|s| PbHandedSegment { archived: s.archived.clone(), index_json: encode_index_json(&s.index) })
+                    .collect(),
+            });
+            shipper.forward(owner, body).await.map_err(|e| format!("handing {} segment(s) to {owner}: {e}", segments.len()))?;
+            store.forget(&segments).await.map_err(|e| format!("dropping handed-over segments: {e}"))?;
+            moved += segments.len() as u64;
+        }
+    }
+}
+
+/// Groups segments by the owner of their session. Pure.
+fn by_owner(page: Vec<HandedSegment>, owner: impl Fn(&TenantId, &CorrelationId) -> NodeId) -> BTreeMap<NodeId, Vec<HandedSegment>> {
+    let mut out: BTreeMap<NodeId, Vec<HandedSegment>> = BTreeMap::new();
+    for s in page {
+        let node = owner(&TenantId::from_trusted(s.index.tenant.as_str()), &CorrelationId::from_trusted(s.index.correlation_id.as_str()));
+        out.entry(node).or_default().push(s);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ArchiveIndexEntry;
+
+    fn handed(id: &str) -> HandedSegment {
+        let index = ArchiveIndexEntry {
+            tenant: "t".into(),
+            correlation_id: id.into(),
+            segment_seq: 1,
+            finished_unix_ms: 0,
+            last_activity_unix_ms: 0,
+            bytes: 0,
+            summary: Default::default(),
+        };
+        HandedSegment { archived: Vec::new(), index }
+    }
+
+    #[test]
+    fn segments_go_to_their_sessions_owner() {
+        let owner = |_: &TenantId, id: &CorrelationId| NodeId(if id.as_str().starts_with('a') { 1 } else { 2 });
+        let groups = by_owner(vec![handed("a1"), handed("b1"), handed("a2")], owner);
+        let ids = |n: u64| groups[&NodeId(n)].iter().map(|s| s.index.correlation_id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(1), ["a1", "a2"]);
+        assert_eq!(ids(2), ["b1"]);
+    }
+}
