@@ -30,7 +30,7 @@ struct Args {
 fn usage() -> ExitCode {
     eprintln!(
         "usage: ollystack-simulations (--seed S | --seeds A..B) [--steps N] [--all-faults] [--determinism] [--verbose]\n\
-         \x20      [--bug ack-before-durable|skip-handoff]"
+         \x20      [--bug ack-before-durable|skip-handoff|skip-archive-handover]"
     );
     ExitCode::from(2)
 }
@@ -76,6 +76,7 @@ fn parse() -> Option<Args> {
                 match bug.as_str() {
                     "ack-before-durable" => args.faults.ack_before_durable = true,
                     "skip-handoff" => args.faults.skip_handoff = true,
+                    "skip-archive-handover" => args.faults.skip_archive_handover = true,
                     _ => return None,
                 }
                 args.passed_on.extend(["--bug".to_owned(), bug]);

@@ -37,6 +37,8 @@ pub struct FaultClasses {
     /// Storing a finished segment fails, or hangs and then fails, at
     /// `sink_fail_rate`.
     pub sink: bool,
+    /// A node (`leaver`) leaves the cluster while the workload runs.
+    pub leave: bool,
 }
 
 impl FaultClasses {
@@ -51,6 +53,7 @@ impl FaultClasses {
         clock_skew: true,
         join: true,
         sink: true,
+        leave: true,
     };
 
     pub fn names(&self) -> Vec<&'static str> {
@@ -65,6 +68,7 @@ impl FaultClasses {
             (self.clock_skew, "clock-skew"),
             (self.join, "join"),
             (self.sink, "sink"),
+            (self.leave, "leave"),
         ];
         all.into_iter().filter(|(on, _)| *on).map(|(_, name)| name).collect()
     }
@@ -91,6 +95,10 @@ pub struct Params {
     pub fail_rate: f64,
     /// Probability that storing a finished segment fails (sink).
     pub sink_fail_rate: f64,
+    /// The node that leaves (leave): never n1, through which joins go.
+    pub leaver: usize,
+    /// When, in simulated ms, it is asked to leave.
+    pub leave_at_ms: u64,
 }
 
 /// Default length of the safety phase.
@@ -110,6 +118,7 @@ impl Params {
             clock_skew: rng.random_bool(0.5),
             join: rng.random_bool(0.4),
             sink: false,
+            leave: false,
         };
         let mut params = Params {
             seed,
@@ -122,10 +131,16 @@ impl Params {
             max_skew_ms: rng.random_range(10..=3_000),
             fail_rate: [0.0005, 0.002, 0.01][rng.random_range(0..3)],
             sink_fail_rate: 0.0,
+            leaver: 1,
+            leave_at_ms: 0,
         };
         // Drawn last, so the classes above stay what they were for every seed.
         params.faults.sink = rng.random_bool(0.4);
         params.sink_fail_rate = [0.1, 0.3, 0.6][rng.random_range(0..3)];
+        params.faults.leave = rng.random_bool(0.3);
+        params.leaver = rng.random_range(1..params.nodes);
+        // Late enough that some sessions have finished and been archived.
+        params.leave_at_ms = rng.random_range(params.steps / 2..=params.steps * 9 / 10);
         params
     }
 
@@ -140,7 +155,7 @@ impl fmt::Display for Params {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seed {} | nodes {} | sessions {} | safety {} ms + liveness <= {} ms | faults [{}] | latency <= {} ms | skew <= {} ms | fail rate {} | sink fail rate {}",
+            "seed {} | nodes {} | sessions {} | safety {} ms + liveness <= {} ms | faults [{}] | latency <= {} ms | skew <= {} ms | fail rate {} | sink fail rate {}{}",
             self.seed,
             self.nodes,
             self.sessions,
@@ -150,7 +165,8 @@ impl fmt::Display for Params {
             self.max_latency_ms,
             self.max_skew_ms,
             self.fail_rate,
-            self.sink_fail_rate
+            self.sink_fail_rate,
+            if self.faults.leave { format!(" | n{} leaves at {} ms", self.leaver + 1, self.leave_at_ms) } else { String::new() }
         )
     }
 }

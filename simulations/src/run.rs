@@ -5,7 +5,7 @@
 //! cluster-state invariants throughout.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -57,7 +57,7 @@ pub struct World {
     pub params: Params,
     pub faults: Faults,
     dir: PathBuf,
-    transport: SharedTransport,
+    pub transport: SharedTransport,
     pub phase: Cell<Phase>,
     /// Simulated time, for events the harness records between steps.
     now_ms: Cell<u64>,
@@ -69,6 +69,11 @@ pub struct World {
     /// The faulty sinks' switch and counts (sink fault class).
     pub sink: Arc<SinkControl>,
     started: RefCell<Vec<bool>>,
+    /// Nodes that left the cluster (leave): no longer started, never
+    /// restarted, and faults no longer touch them.
+    left: RefCell<BTreeSet<usize>>,
+    /// A planned leave has not completed yet.
+    pub leave_pending: Cell<bool>,
     channels: RefCell<BTreeMap<(String, u16), Channel>>,
     events: RefCell<Vec<String>>,
     hasher: RefCell<std::hash::DefaultHasher>,
@@ -197,6 +202,17 @@ async fn node_main(w: Rc<World>, i: usize, incarnation: Rc<Cell<u64>>) -> turmoi
     w.event(format!("{} up as {} (skew {skew_ms} ms)", node_name(i), node.probe.id));
     w.probes.borrow_mut().insert(i, node.probe.clone());
     node.removed_from_cluster().await;
+    // It left (leave): out of the workload's and the checks' view for good.
+    w.started.borrow_mut()[i] = false;
+    w.left.borrow_mut().insert(i);
+    w.probes.borrow_mut().remove(&i);
+    w.leave_pending.set(false);
+    w.event(format!("{} left the cluster and stops", node_name(i)));
+    // The process ends here, as `ollystack-node` does after leaving. Not
+    // through `shutdown()`: its last sled flush runs on sled's own threads,
+    // in real time, and the seed would not replay. Nothing reads this data
+    // dir again.
+    drop(node);
     Ok(())
 }
 
@@ -208,6 +224,16 @@ fn add_node(sim: &mut turmoil::Sim<'_>, w: &Rc<World>, i: usize, incarnation: Rc
 
 fn apply(sim: &mut turmoil::Sim<'_>, w: &Rc<World>, links: &mut Links, action: Action, incarnations: &[Rc<Cell<u64>>], all: usize) {
     let n = node_name;
+    let gone = |a: usize| w.left.borrow().contains(&a);
+    let skip = match action {
+        Action::Partition(a, b) | Action::PartitionOneway(a, b) => gone(a) || gone(b),
+        Action::Crash(a) | Action::Restart(a) | Action::Slow(a) | Action::Unslow(a) => gone(a),
+        Action::Repair(..) | Action::StartJoiner => false,
+    };
+    if skip {
+        w.event(format!("fault skipped (the node left): {action:?}"));
+        return;
+    }
     w.event(format!("fault: {action:?}"));
     match action {
         Action::Partition(a, b) | Action::PartitionOneway(a, b) => links.partition(sim, a, b),
@@ -277,6 +303,8 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
         probes: RefCell::default(),
         sink: Arc::new(SinkControl { active: params.faults.sink.into(), ..SinkControl::default() }),
         started: RefCell::new(vec![false; all]),
+        left: RefCell::default(),
+        leave_pending: Cell::new(params.faults.leave),
         channels: RefCell::default(),
         events: RefCell::default(),
         hasher: RefCell::new(std::hash::DefaultHasher::new()),
@@ -342,16 +370,20 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
                     w.violation(format!("invariant 2/6: {v}"));
                 }
             }
-            let settled = w.outstanding.get() == 0 && obs.len() == all;
-            if w.phase.get() == Phase::Healing && step.is_multiple_of(100) && settled && disagreement(&obs, all).is_none() {
-                w.event(format!("converged: ring epoch {} on all {all} nodes", obs[0].ring_epoch));
+            let members = w.started_nodes().len();
+            let settled = w.outstanding.get() == 0 && !w.leave_pending.get() && obs.len() == members;
+            if w.phase.get() == Phase::Healing && step.is_multiple_of(100) && settled && disagreement(&obs, members).is_none() {
+                w.event(format!("converged: ring epoch {} on all {members} nodes", obs[0].ring_epoch));
                 w.phase.set(Phase::Final);
             }
         }
         if step >= deadline && w.phase.get() == Phase::Healing {
             let obs = observations(&w, &incarnations);
-            let why = disagreement(&obs, all)
-                .unwrap_or_else(|| format!("{} batch(es) still unsent, {} of {all} nodes up", w.outstanding.get(), obs.len()));
+            let members = w.started_nodes().len();
+            let why = disagreement(&obs, members).unwrap_or_else(|| {
+                let leave = if w.leave_pending.get() { ", the leave not done" } else { "" };
+                format!("{} batch(es) still unsent, {} of {members} nodes up{leave}", w.outstanding.get(), obs.len())
+            });
             w.violation(format!("invariant 3 / liveness: no convergence {} ms after healing: {why}", params.liveness_ms));
             break;
         }

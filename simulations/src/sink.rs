@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use ollystack_node::model::{CorrelationId, TenantId};
 use ollystack_node::query::SessionFilter;
-use ollystack_node::store::{ArchiveIndexEntry, FinishedSegment, SessionStore, StoreError, StoreFuture, StoredSegments};
+use ollystack_node::store::archive::adopted_seq;
+use ollystack_node::store::{ArchiveIndexEntry, FinishedSegment, HandedSegment, SessionStore, StoreError, StoreFuture, StoredSegments};
 use ollystack_proto::store::ArchivedSegment;
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
@@ -37,6 +38,8 @@ pub struct SinkControl {
     pub timed_out: AtomicU64,
     /// Committed, then reported as failed.
     pub lost_acks: AtomicU64,
+    /// Segments a leaving node handed over (taken by the receivers).
+    pub handed_over: AtomicU64,
     pub stored: AtomicU64,
     /// Every segment a store committed, by (node, seq), whether or not the
     /// sink is faulty: what invariant 1 checks at the storage layer.
@@ -191,6 +194,42 @@ impl SessionStore for FaultySink {
 
     fn local_bytes(&self) -> u64 {
         self.inner.local_bytes()
+    }
+
+    fn local_segments(&self, max_bytes: u64) -> StoreFuture<'_, Vec<HandedSegment>> {
+        self.inner.local_segments(max_bytes)
+    }
+
+    fn adopt(&self, origin: u64, segments: Vec<HandedSegment>) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let copies: Vec<StoredCopy> = segments
+                .iter()
+                .map(|s| StoredCopy {
+                    node: self.node.clone(),
+                    seq: adopted_seq(origin, s.index.segment_seq),
+                    session: s.index.correlation_id.clone(),
+                    items: items_of(&s.archived),
+                })
+                .collect();
+            self.inner.adopt(origin, segments).await?;
+            self.control.handed_over.fetch_add(copies.len() as u64, Ordering::Relaxed);
+            if let Ok(mut c) = self.control.committed.lock() {
+                c.extend(copies.into_iter().map(|copy| ((copy.node.clone(), copy.seq), copy)));
+            }
+            Ok(())
+        })
+    }
+
+    fn forget<'a>(&'a self, segments: &'a [HandedSegment]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.inner.forget(segments).await?;
+            if let Ok(mut c) = self.control.committed.lock() {
+                for s in segments {
+                    c.remove(&(self.node.clone(), s.index.segment_seq));
+                }
+            }
+            Ok(())
+        })
     }
 }
 

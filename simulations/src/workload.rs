@@ -37,6 +37,8 @@ const MAX_ATTEMPTS: u32 = 40;
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Distinct values of the limited attribute the workload sends.
 const USER_POOL: u64 = 30;
+/// How long one leave call may take (draining and handing over included).
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One request's worth of a session's signals.
 #[derive(Debug, Clone)]
@@ -281,6 +283,27 @@ async fn query(node: &str, session: &str) -> Result<(Answer, Vec<String>), Strin
     }
 }
 
+/// Asks the leaver to leave, as an operator would with `ollystack-node
+/// leave`: again after a failure (it may be crashed or cut off), until it
+/// has left.
+async fn leave(w: Rc<World>) {
+    tokio::time::sleep(Duration::from_millis(w.params.leave_at_ms.saturating_sub(elapsed_ms()))).await;
+    let node = crate::run::node_name(w.params.leaver);
+    let mut attempt = 0;
+    while w.leave_pending.get() {
+        attempt += 1;
+        w.event(format!("asking {node} to leave (attempt {attempt})"));
+        let addr = format!("{node}:4320");
+        match ollystack_node::cluster::leave_via(&w.transport, &addr, "sim", LEAVE_TIMEOUT).await {
+            Ok(epoch) => w.event(format!("{node} says it left at ring epoch {epoch}")),
+            Err(e) => {
+                w.event(format!("leave of {node} failed: {e}"));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
 /// Queries random sessions on random nodes while faults are on.
 async fn probe_queries(w: Rc<World>, rng: Rc<RefCell<StdRng>>) {
     while w.phase.get() == Phase::Safety {
@@ -364,6 +387,9 @@ pub async fn run(w: Rc<World>) -> turmoil::Result {
         tokio::task::spawn_local(send(w.clone(), rng.clone(), b));
     }
     tokio::task::spawn_local(probe_queries(w.clone(), rng.clone()));
+    if w.params.faults.leave {
+        tokio::task::spawn_local(leave(w.clone()));
+    }
     while w.phase.get() != Phase::Final {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -429,7 +455,12 @@ async fn final_check(w: &Rc<World>, rng: &Rc<RefCell<StdRng>>) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let copies = w.sink.committed();
     let twice = w.oracle.borrow().stored_twice(&copies);
-    w.event(format!("final: {} segments committed, {} items stored twice", copies.len(), twice.len()));
+    let handed = w.sink.handed_over.load(std::sync::atomic::Ordering::Relaxed);
+    w.event(format!(
+        "final: {} segments committed ({handed} handed over by a leaving node), {} items stored twice",
+        copies.len(),
+        twice.len()
+    ));
     for v in twice {
         w.violation(format!("invariant 1 (storage): {v}"));
     }

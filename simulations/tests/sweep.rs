@@ -62,3 +62,12 @@ fn acknowledging_before_the_batch_is_durable_is_caught() {
 fn skipping_handoff_is_caught() {
     assert!(caught("skip-handoff", "invariant 2"), "no seed of 0..6 saw a session stay live on a node that does not own it");
 }
+
+#[test]
+fn a_leave_that_keeps_its_archive_is_caught() {
+    let (passed, text) = simulate(&["--seeds", "0..6", "--all-faults", "--bug", "skip-archive-handover"]);
+    assert!(
+        !passed && text.contains("invariant 1/4 (after convergence"),
+        "no seed of 0..6 (every fault class on) lost the archive of a node that left: {text}"
+    );
+}

@@ -254,7 +254,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         let env = drain_env.clone();
         Box::pin(async move { env.registry.counts().await == (0, 0) })
     }));
-    if !shared_storage {
+    if !shared_storage && !sources.faults.skip_archive_handover {
         let (store, cluster, shipper) = (env.store.clone(), cluster.clone(), hand_over_shipper);
         membership.set_hand_over(Box::new(move || {
             let (store, cluster, shipper) = (store.clone(), cluster.clone(), shipper.clone());

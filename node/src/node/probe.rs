@@ -27,6 +27,9 @@ pub struct Faults {
     /// No handoff sweep: live sessions stay on a node that no longer owns
     /// them after the ring changes.
     pub skip_handoff: bool,
+    /// A leaving node keeps its archived segments instead of handing them
+    /// to their owners: they become unreachable once it is gone.
+    pub skip_archive_handover: bool,
 }
 
 /// Read access to a running node's cluster view and live sessions.
