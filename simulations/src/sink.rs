@@ -196,6 +196,10 @@ impl SessionStore for FaultySink {
         self.inner.local_bytes()
     }
 
+    fn archived_wal_keys<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId]) -> StoreFuture<'a, std::collections::BTreeSet<u64>> {
+        self.inner.archived_wal_keys(tenant, ids)
+    }
+
     fn local_segments(&self, max_bytes: u64) -> StoreFuture<'_, Vec<HandedSegment>> {
         self.inner.local_segments(max_bytes)
     }

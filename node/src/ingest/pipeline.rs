@@ -348,6 +348,7 @@ fn take_remote_groups(env: &SessionEnv, assigned: &mut Assigned) -> BTreeMap<Nod
 pub async fn replay_wal(env: &Arc<SessionEnv>, exemplars: &ExemplarIndex, replay: crate::wal::Replay) -> Result<u64, IngestError> {
     let now = env.clock.now_unix_ms();
     let mut replayed = 0;
+    let mut archived = ArchivedKeys::default();
     for (key, record) in replay {
         let entry = match record {
             WalRecord::Alias { tenant, from, to } => {
@@ -366,21 +367,52 @@ pub async fn replay_wal(env: &Arc<SessionEnv>, exemplars: &ExemplarIndex, replay
                 }
             },
         };
-        let input = SessionInput::from_wal(key, &entry);
-        env.budget.force_reserve(input.cost_bytes());
         let session = SessionKey {
             tenant: crate::model::TenantId::from_trusted(entry.tenant_id.as_str()),
             id: crate::model::CorrelationId::from_trusted(entry.correlation_id.as_str()),
         };
+        if archived.contains(env, &session, key).await? {
+            continue;
+        }
+        let input = SessionInput::from_wal(key, &entry);
+        env.budget.force_reserve(input.cost_bytes());
         if !input.exemplars.is_empty() {
             exemplars.add(&session.tenant, &session.id, &input.exemplars, key, now)?;
         }
         env.registry.deliver(env, session, SessionMsg::Ingest(Box::new(input))).await.map_err(|e| IngestError::Internal(e.to_string()))?;
         replayed += 1;
     }
+    if !archived.found.is_empty() {
+        tracing::info!(entries = archived.found.len(), "wal entries were archived already (stored just before a stop); released");
+        env.settler.settle(&[(&archived.found, 0)]).await?;
+    }
     env.metrics.wal_entries_replayed.add(replayed);
     env.metrics.wal_bytes.set(env.wal.bytes());
     Ok(replayed)
+}
+
+/// Which replayed WAL entries a stored segment holds already, read once
+/// per session (and the session its ID was merged into).
+#[derive(Default)]
+struct ArchivedKeys {
+    by_session: std::collections::HashMap<SessionKey, std::collections::BTreeSet<u64>>,
+    found: Vec<u64>,
+}
+
+impl ArchivedKeys {
+    async fn contains(&mut self, env: &SessionEnv, session: &SessionKey, key: u64) -> Result<bool, IngestError> {
+        if !self.by_session.contains_key(session) {
+            let mut ids = vec![session.id.clone()];
+            ids.extend(env.traces.alias_of(&session.tenant, &session.id)?);
+            let keys = env.store.archived_wal_keys(&session.tenant, &ids).await?;
+            self.by_session.insert(session.clone(), keys);
+        }
+        let hit = self.by_session.get(session).is_some_and(|k| k.contains(&key));
+        if hit {
+            self.found.push(key);
+        }
+        Ok(hit)
+    }
 }
 
 impl From<crate::store::StoreError> for IngestError {

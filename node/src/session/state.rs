@@ -265,6 +265,7 @@ impl SessionState {
         for e in &self.exemplars {
             prost::encoding::message::encode(9, e, &mut buf);
         }
+        prost::encoding::uint64::encode_packed(10, &self.wal_keys, &mut buf);
         buf
     }
 
@@ -315,6 +316,7 @@ impl SessionState {
             spans: self.stored_spans(),
             logs: self.stored_logs(),
             exemplars: self.exemplars.clone(),
+            wal_keys: self.wal_keys.clone(),
         }
     }
 

@@ -72,16 +72,18 @@ impl Archive {
         let id = CorrelationId::from_trusted(index.correlation_id.as_str());
         let seg_key = segment_key(&tenant, &id, index.segment_seq);
         let tkey = time_key(index.finished_unix_ms, index.segment_seq);
-        self.segments.insert(seg_key.as_slice(), record)?;
-        match self.by_time.insert(tkey.as_slice(), encode_index(index))? {
-            Some(old) => {
-                let old = decode_index(&old)?.bytes;
-                let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(old) + index.bytes));
-            }
-            None => {
-                self.bytes.fetch_add(index.bytes, Ordering::Relaxed);
+        if let Some(previous) = self.segments.insert(seg_key.as_slice(), record)? {
+            // A rewrite: its earlier index entry goes (after a crash the
+            // segment finishes again, at another time).
+            if let Ok(previous) = ArchivedSegment::decode(previous.as_ref()) {
+                if let Some(old) = self.by_time.remove(time_key(previous.finished_unix_ms, index.segment_seq))? {
+                    let old = decode_index(&old)?.bytes;
+                    let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(old)));
+                }
             }
         }
+        self.by_time.insert(tkey.as_slice(), encode_index(index))?;
+        self.bytes.fetch_add(index.bytes, Ordering::Relaxed);
         Ok(())
     }
 
@@ -117,6 +119,8 @@ impl Archive {
             ArchivedSegment::decode(record).map_err(|e| StoreError::Corrupt { tree: "handed-over segment", detail: e.to_string() })?;
         let seq = adopted_seq(origin, index.segment_seq);
         segment.segment_seq = seq;
+        // The origin's WAL seqs mean nothing here.
+        segment.wal_keys.clear();
         let record = segment.encode_to_vec();
         index.segment_seq = seq;
         index.bytes = record.len() as u64;

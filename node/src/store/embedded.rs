@@ -1,5 +1,6 @@
 //! [`SessionStore`] over the embedded sled archive (the default storage).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::segment_store::{FinishedSegment, HandedSegment, SessionStore, Settler, StoreFuture, StoredSegments};
@@ -66,6 +67,16 @@ impl SessionStore for EmbeddedStore {
 
     fn local_bytes(&self) -> u64 {
         self.archive.bytes()
+    }
+
+    fn archived_wal_keys<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId]) -> StoreFuture<'a, BTreeSet<u64>> {
+        Box::pin(async move {
+            let mut keys = BTreeSet::new();
+            for id in ids {
+                keys.extend(self.archive.segments(tenant, id)?.into_iter().flat_map(|s| s.wal_keys));
+            }
+            Ok(keys)
+        })
     }
 
     fn local_segments(&self, max_bytes: u64) -> StoreFuture<'_, Vec<HandedSegment>> {

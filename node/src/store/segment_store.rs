@@ -8,6 +8,7 @@
 //! done and released and its memory reservation is given back. Until then
 //! the WAL keeps the segment's signals, so a crash loses nothing.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -90,6 +91,14 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
 
     /// Bytes the store holds locally (archive, or segments waiting to flush).
     fn local_bytes(&self) -> u64;
+
+    /// WAL seqs (this node's) held by stored segments of the sessions
+    /// `ids`: a restart skips replaying them (a segment stored just before
+    /// a crash, its WAL entries not yet released). Stores that do not keep
+    /// them return none.
+    fn archived_wal_keys<'a>(&'a self, _tenant: &'a TenantId, _ids: &'a [CorrelationId]) -> StoreFuture<'a, BTreeSet<u64>> {
+        Box::pin(async { Ok(BTreeSet::new()) })
+    }
 
     /// Segments only this node holds, oldest first, about `max_bytes` of
     /// them: what a leaving node must hand over. A shared store

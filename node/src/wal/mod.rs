@@ -90,6 +90,9 @@ impl Wal {
         let mut next_seq = 1;
         let mut bytes = 0;
         for (first, path) in segment::list_segments(dir).map_err(io(dir))? {
+            // A file is named by the first seq it was opened for, so an
+            // empty newest file still keeps seqs from going back.
+            next_seq = next_seq.max(first);
             let (frames, valid_len) = segment::read_segment(&path).map_err(io(&path))?;
             let mut live = 0;
             for (seq, payload) in frames {

@@ -47,6 +47,7 @@ fn archived_entries_do_not_replay() {
     let segs = archive.segments(&TenantId::default_tenant(), &CorrelationId::from_trusted("a")).expect("segments");
     assert_eq!(segs.len(), 1);
     assert_eq!(segs[0].spans.len(), 1);
+    assert_eq!(segs[0].wal_keys, st.wal_keys, "a restart can tell its WAL entries are archived");
     assert_eq!(segs[0].finish_reason, "idle");
     let recent = archive.recent(10, |_| true).expect("recent");
     assert_eq!(recent[0].correlation_id, "a");
@@ -91,4 +92,11 @@ fn storing_a_segment_again_rewrites_it() {
     assert_eq!(segs.len(), 1, "one copy");
     assert_eq!(archive.recent(10, |_| true).expect("recent").len(), 1, "one listing entry");
     assert_eq!(archive.bytes(), bytes, "bytes counted once");
+    // After a crash the same segment finishes again, later: still one copy
+    // and one listing entry, at the new time.
+    archive.store(&state("a", 1, 1).to_finished(7, 300, "idle")).expect("store after restart");
+    let recent = archive.recent(10, |_| true).expect("recent");
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].finished_unix_ms, 300);
+    assert_eq!(archive.bytes(), recent[0].bytes, "only the new copy counted");
 }
