@@ -316,6 +316,15 @@ async fn three_nodes_join_and_every_node_answers_the_same() {
             assert_eq!(span_ids(&body).len(), want, "{id} via {}", n.ip);
         }
     }
+    // Their traces are still found, though some had their home on the node
+    // that left.
+    let traces = archived.iter().enumerate().map(|(i, id)| ([0x60 + i as u8; 16], id.as_str())).chain([(trace, "order-77")]);
+    for (t, id) in traces {
+        for n in &nodes {
+            let (status, body) = get_json(&n.api(&format!("/api/v1/traces/{}", hex::encode(t)))).await;
+            assert_eq!((status, body["correlation_id"].as_str()), (200, Some(id)), "trace of {id} via {}: {body}", n.ip);
+        }
+    }
 }
 
 /// Sends traces to the nodes in turn until stopped; records what was

@@ -177,6 +177,13 @@ impl ClusterBackend {
     }
 }
 
+fn parse_trace_answer(answer: Option<Answer>) -> Option<CorrelationId> {
+    match answer {
+        Some(Answer::SessionOfTrace(id)) if !id.is_empty() => Some(CorrelationId::from_trusted(id.as_str())),
+        _ => None,
+    }
+}
+
 /// Adds one node's answer to what was found. Returns why the node could
 /// not answer, if it could not.
 fn merge_answer(found: &mut Option<SessionData>, node: NodeId, answer: Result<Option<SessionData>, QueryError>) -> Option<String> {
@@ -204,13 +211,39 @@ impl QueryBackend for ClusterBackend {
 
     async fn session_of_trace(&self, tenant: &TenantId, trace_id: TraceId) -> Result<Option<CorrelationId>, QueryError> {
         let home = self.cluster.owner(tenant, &correlate::derive_from_trace(trace_id));
-        if home == self.cluster.id {
-            return self.local.session_of_trace(tenant, trace_id).await;
+        let at_home = if home == self.cluster.id {
+            self.local.session_of_trace(tenant, trace_id).await
+        } else {
+            match self.ask(home, tenant, Query::SessionOfTrace(trace_id.0.to_vec())).await {
+                Ok(reply) => Ok(parse_trace_answer(reply.answer)),
+                Err(e) => Err(QueryError::Unavailable(e)),
+            }
+        };
+        if let Ok(Some(id)) = at_home {
+            return Ok(Some(id));
         }
-        let reply = self.ask(home, tenant, Query::SessionOfTrace(trace_id.0.to_vec())).await.map_err(QueryError::Unavailable)?;
-        match reply.answer {
-            Some(Answer::SessionOfTrace(id)) if !id.is_empty() => Ok(Some(CorrelationId::from_trusted(id.as_str()))),
-            _ => Ok(None),
+        // The trace's home binds it, but the home moves when the ring
+        // changes (a join, a leave, a failure) and the binding stays where
+        // it was made: ask every member before saying "unknown trace".
+        let answers = self
+            .ask_all(tenant, Query::SessionOfTrace(trace_id.0.to_vec()), self.local.session_of_trace(tenant, trace_id), |answer, _| {
+                Ok(parse_trace_answer(answer))
+            })
+            .await;
+        let mut silent = Vec::new();
+        for (node, answer) in answers {
+            match answer {
+                Ok(Some(id)) => return Ok(Some(id)),
+                Ok(None) => {}
+                Err(e) => silent.push(format!("{node}: {e}")),
+            }
+        }
+        match at_home {
+            Err(e) => Err(e),
+            Ok(_) if !silent.is_empty() => {
+                Err(QueryError::Unavailable(format!("trace not found; not every node answered ({})", silent.join("; "))))
+            }
+            Ok(_) => Ok(None),
         }
     }
 

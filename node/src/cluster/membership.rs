@@ -207,10 +207,33 @@ impl Membership {
     /// One leave step on the leader (passed to it from a follower).
     async fn leader_step(&self, node: NodeId, phase: u32, token: &str) -> Result<pb::LeaveReply, ClusterError> {
         if !self.cluster.is_leader() {
-            let (leader, mut c) = self.leader_client()?;
-            let mut r = tonic::Request::new(pb::LeaveRequest { token: token.to_owned(), node_id: node.0, phase });
-            r.set_timeout(self.cluster.rpc_timeout() * 10);
-            return c.leave(r).await.map(|r| r.into_inner()).map_err(|s| status_error(leader, s));
+            let request = || {
+                let mut r = tonic::Request::new(pb::LeaveRequest { token: token.to_owned(), node_id: node.0, phase });
+                r.set_timeout(self.cluster.rpc_timeout() * 10);
+                r
+            };
+            let no_leader = match self.leader_client() {
+                Ok((leader, mut c)) => return c.leave(request()).await.map(|r| r.into_inner()).map_err(|s| status_error(leader, s)),
+                Err(e) => e,
+            };
+            // A leave retried after the leader already removed this node:
+            // a removed node hears from no leader any more. Any member
+            // passes the step on to its leader (both steps are idempotent).
+            // Only the leaving node itself does this, so two leaderless
+            // nodes cannot pass a request back and forth.
+            if node != self.cluster.id {
+                return Err(no_leader);
+            }
+            for peer in self.cluster.all_members().into_iter().filter(|p| *p != node) {
+                let Ok(mut c) = self.cluster.client(peer) else { continue };
+                match c.leave(request()).await {
+                    Ok(reply) => return Ok(reply.into_inner()),
+                    Err(status) => {
+                        tracing::warn!(%peer, error = %status.message(), "passing a leave step on failed; trying the next member")
+                    }
+                }
+            }
+            return Err(no_leader);
         }
         let _guard = self.changes.lock().await;
         match phase {

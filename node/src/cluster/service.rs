@@ -18,6 +18,7 @@ use super::backend::ClusterBackend;
 use super::convert::{hits_to_pb, session_to_pb};
 use super::handle::MAX_MESSAGE_BYTES;
 use super::membership::Membership;
+use crate::correlate::TraceBinding;
 use crate::ingest::{Accepted, IngestError, IngestHandle, IngestSink};
 use crate::model::{CorrelationId, TenantId, TraceId};
 use crate::node::NodeQueries;
@@ -115,13 +116,29 @@ impl cluster_server::Cluster for ClusterService {
             Some(Body::Segments(handed)) => {
                 let segments = handed
                     .segments
-                    .into_iter()
+                    .iter()
+                    .cloned()
                     .map(|s| {
                         let index = decode_index_json(&s.index_json).map_err(|e| Status::invalid_argument(e.to_string()))?;
                         Ok(HandedSegment { archived: s.archived, index })
                     })
                     .collect::<Result<Vec<_>, Status>>()?;
-                self.ingest.0.adopt_segments(request.from_node, segments).await.map(|()| reply(Accepted::default())).map_err(ingest_status)
+                let bindings = handed
+                    .bindings
+                    .into_iter()
+                    .map(|b| {
+                        let trace =
+                            TraceId::from_bytes(&b.trace_id).ok_or_else(|| Status::invalid_argument("trace ID must be 16 bytes"))?;
+                        let binding = TraceBinding { id: CorrelationId::from_trusted(b.correlation_id.as_str()), explicit: b.explicit };
+                        Ok((TenantId::from_trusted(b.tenant_id.as_str()), trace, binding))
+                    })
+                    .collect::<Result<Vec<_>, Status>>()?;
+                self.ingest
+                    .0
+                    .adopt_segments(request.from_node, segments, bindings)
+                    .await
+                    .map(|()| reply(Accepted::default()))
+                    .map_err(ingest_status)
             }
             None => Err(Status::invalid_argument("forward without a body")),
         }

@@ -178,11 +178,29 @@ impl Ingestor {
     /// Finished segments a leaving node handed over (embedded storage):
     /// archived here with their exemplars indexed, durably before this
     /// returns (the leaving node then drops its copies).
-    pub async fn adopt_segments(&self, origin: u64, segments: Vec<HandedSegment>) -> Result<(), IngestError> {
+    pub async fn adopt_segments(
+        &self,
+        origin: u64,
+        segments: Vec<HandedSegment>,
+        bindings: Vec<(TenantId, crate::model::TraceId, correlate::TraceBinding)>,
+    ) -> Result<(), IngestError> {
         if !self.accepting.load(Ordering::Acquire) {
             return Err(IngestError::Unavailable("node is shutting down".into()));
         }
         let now = self.env.clock.now_unix_ms();
+        if !bindings.is_empty() {
+            {
+                let _guard = self.binding_lock.lock();
+                for (tenant, trace, binding) in &bindings {
+                    let keep = self.env.traces.binding(tenant, *trace)?.is_some_and(|have| have.explicit || !binding.explicit);
+                    if !keep {
+                        self.env.traces.bind(tenant, *trace, binding, now)?;
+                    }
+                }
+            }
+            // Durable before the leaving node goes.
+            self.env.settler.flusher.flush().await?;
+        }
         for s in &segments {
             let seg = ollystack_proto::store::ArchivedSegment::decode(s.archived.as_slice())
                 .map_err(|e| IngestError::Invalid(format!("undecodable handed-over segment: {e}")))?;
@@ -191,10 +209,40 @@ impl Ingestor {
             self.exemplars
                 .add(&tenant, &id, &seg.exemplars, adopted_seq(origin, s.index.segment_seq), now)
                 .map_err(|e| IngestError::Internal(format!("exemplar index: {e}")))?;
+            self.bind_adopted_traces(&tenant, &id, &seg, now)?;
         }
         let count = segments.len();
+        if count == 0 {
+            return Ok(());
+        }
         self.env.store.adopt(origin, segments).await.map_err(|e| IngestError::Internal(format!("archiving handed-over segments: {e}")))?;
         tracing::info!(from = %NodeId(origin), segments = count, "took over archived segments of a leaving node");
+        Ok(())
+    }
+
+    /// Binds the traces of a handed-over segment to its session where this
+    /// node knows no binding yet: the leaving node's trace bindings go with
+    /// it, and trace lookups ask every member.
+    fn bind_adopted_traces(
+        &self,
+        tenant: &TenantId,
+        id: &CorrelationId,
+        seg: &ollystack_proto::store::ArchivedSegment,
+        now: u64,
+    ) -> Result<(), IngestError> {
+        let traces: std::collections::BTreeSet<crate::model::TraceId> = seg
+            .spans
+            .iter()
+            .filter_map(|s| opentelemetry_proto::tonic::trace::v1::Span::decode(s.span.as_slice()).ok())
+            .filter_map(|span| crate::model::TraceId::from_bytes(&span.trace_id))
+            .collect();
+        let _guard = self.binding_lock.lock();
+        for trace in traces {
+            if self.env.traces.binding(tenant, trace)?.is_none() {
+                let explicit = *id != correlate::derive_from_trace(trace);
+                self.env.traces.bind(tenant, trace, &correlate::TraceBinding { id: id.clone(), explicit }, now)?;
+            }
+        }
         Ok(())
     }
 

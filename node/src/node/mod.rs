@@ -254,11 +254,13 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         let env = drain_env.clone();
         Box::pin(async move { env.registry.counts().await == (0, 0) })
     }));
-    if !shared_storage && !sources.faults.skip_archive_handover {
-        let (store, cluster, shipper) = (env.store.clone(), cluster.clone(), hand_over_shipper);
+    // Segments only with the embedded store (a shared store has none of
+    // its own: `local_segments` is empty); trace bindings with either.
+    if !sources.faults.skip_archive_handover {
+        let (store, traces, cluster, shipper) = (env.store.clone(), env.traces.clone(), cluster.clone(), hand_over_shipper);
         membership.set_hand_over(Box::new(move || {
-            let (store, cluster, shipper) = (store.clone(), cluster.clone(), shipper.clone());
-            Box::pin(async move { crate::cluster::hand_over_archive(store.as_ref(), &cluster, &shipper).await })
+            let (store, traces, cluster, shipper) = (store.clone(), traces.clone(), cluster.clone(), shipper.clone());
+            Box::pin(async move { crate::cluster::hand_over_archive(store.as_ref(), &traces, &cluster, &shipper).await })
         }));
     }
     let cluster_service = ClusterService::new(membership.clone(), handle, queries.clone(), backend.clone());

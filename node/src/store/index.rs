@@ -54,6 +54,35 @@ impl TraceIndex {
         Ok(())
     }
 
+    /// Up to `limit` bindings after the key `after` (from the start when
+    /// `None`), in key order, with the key to continue from.
+    #[allow(clippy::type_complexity)]
+    pub fn bindings_after(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<(Vec<(TenantId, TraceId, TraceBinding)>, Option<Vec<u8>>), StoreError> {
+        let range = match after {
+            Some(k) => self.traces.range::<&[u8], _>((std::ops::Bound::Excluded(k), std::ops::Bound::Unbounded)),
+            None => self.traces.iter(),
+        };
+        let mut out = Vec::new();
+        let mut last = None;
+        for item in range.take(limit) {
+            let (k, _) = item?;
+            let split = k.iter().position(|b| *b == 0);
+            let parsed = split.and_then(|at| Some((std::str::from_utf8(&k[..at]).ok()?, TraceId::from_bytes(&k[at + 1..])?)));
+            if let Some((tenant, trace)) = parsed {
+                let tenant = TenantId::from_trusted(tenant);
+                if let Some(binding) = self.binding(&tenant, trace)? {
+                    out.push((tenant, trace, binding));
+                }
+            }
+            last = Some(k.to_vec());
+        }
+        Ok((out, last))
+    }
+
     pub fn set_alias(&self, tenant: &TenantId, from: &CorrelationId, to: &CorrelationId, now_unix_ms: u64) -> Result<(), StoreError> {
         let mut v = Vec::with_capacity(8 + to.as_str().len());
         v.extend_from_slice(&now_unix_ms.to_be_bytes());
