@@ -98,22 +98,22 @@ impl ClusterBackend {
         answers
     }
 
-    /// The session as `node` holds it (this node: local state only).
-    async fn session_on(&self, node: NodeId, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
+    /// The session as `node` holds it (this node: local state only), and
+    /// the node it just handed the session's live data to, if it did.
+    async fn session_on(&self, node: NodeId, tenant: &TenantId, id: &CorrelationId) -> NodeAnswer {
         if node == self.cluster.id {
-            return self.local.session(tenant, id).await;
+            let data = self.local.session(tenant, id).await;
+            return match self.local.moved_to(tenant, id).await {
+                Ok(moved) => NodeAnswer { data, moved_to: moved.map(|(to, _)| to) },
+                Err(e) => NodeAnswer { data: Err(e), moved_to: None },
+            };
         }
-        let reply = self.ask(node, tenant, Query::Session(id.as_str().to_owned())).await.map_err(QueryError::Unavailable)?;
-        match reply.answer {
-            Some(Answer::Session(data)) if reply.found => {
-                let mut data = session_from_pb(data);
-                if data.partial.is_none() && !reply.partial.is_empty() {
-                    data.partial = Some(reply.partial);
-                }
-                Ok(Some(data))
+        match self.ask(node, tenant, Query::Session(id.as_str().to_owned())).await {
+            Ok(reply) => {
+                let moved_to = (reply.moved_to != 0).then_some(NodeId(reply.moved_to));
+                NodeAnswer { data: session_reply(reply), moved_to }
             }
-            _ if !reply.partial.is_empty() => Err(QueryError::Unavailable(reply.partial)),
-            _ => Ok(None),
+            Err(e) => NodeAnswer { data: Err(QueryError::Unavailable(e)), moved_to: None },
         }
     }
 
@@ -131,14 +131,19 @@ impl ClusterBackend {
         let owner = self.cluster.owner(tenant, id);
         let mut found = None;
         let mut silent = Vec::new();
-        silent.extend(merge_answer(&mut found, owner, self.session_on(owner, tenant, id).await));
+        let mut moved = Vec::new();
+        let answer = self.session_on(owner, tenant, id).await;
+        moved.extend(answer.moved_to.map(|to| (owner, to)));
+        silent.extend(merge_answer(&mut found, owner, answer.data));
         let mut asked = vec![owner];
         // An alias: the explicit session may live on another node.
         if let Some(resolved) = found.as_ref().map(|d| d.id.clone()).filter(|r| r != id) {
             let resolved_owner = self.cluster.owner(tenant, &resolved);
             if !asked.contains(&resolved_owner) {
                 asked.push(resolved_owner);
-                silent.extend(merge_answer(&mut found, resolved_owner, self.session_on(resolved_owner, tenant, &resolved).await));
+                let answer = self.session_on(resolved_owner, tenant, &resolved).await;
+                moved.extend(answer.moved_to.map(|to| (resolved_owner, to)));
+                silent.extend(merge_answer(&mut found, resolved_owner, answer.data));
             }
         }
         let others: Vec<NodeId> = if self.shared_storage {
@@ -159,7 +164,25 @@ impl ClusterBackend {
         let target = found.as_ref().map_or_else(|| id.clone(), |d| d.id.clone());
         let answers = futures::future::join_all(others.iter().map(|&n| self.session_on(n, tenant, &target))).await;
         for (node, answer) in others.into_iter().zip(answers) {
-            silent.extend(merge_answer(&mut found, node, answer));
+            moved.extend(answer.moved_to.map(|to| (node, to)));
+            silent.extend(merge_answer(&mut found, node, answer.data));
+        }
+        // A node handed the session's live data on while it was being
+        // asked, so its destination may have been asked before the data
+        // landed. The hand-off completed before the note was made: asking
+        // the destination again finds it. One hop; a second move makes the
+        // answer partial. (Before, such answers were partial for up to the
+        // RPC timeout after every hand-off.)
+        moved.sort_by_key(|(_, to)| *to);
+        moved.dedup_by_key(|(_, to)| *to);
+        for (from, to) in moved {
+            let again = self.session_on(to, tenant, &target).await;
+            if let Some(next) = again.moved_to {
+                silent.push(format!("{from} handed the session to {to}, which handed it on to {next} meanwhile"));
+            }
+            if let Some(why) = merge_answer(&mut found, to, again.data) {
+                silent.push(format!("{from} handed the session to {to} moments ago, and {why}"));
+            }
         }
         if silent.is_empty() {
             return Ok(found);
@@ -181,6 +204,27 @@ fn parse_trace_answer(answer: Option<Answer>) -> Option<CorrelationId> {
     match answer {
         Some(Answer::SessionOfTrace(id)) if !id.is_empty() => Some(CorrelationId::from_trusted(id.as_str())),
         _ => None,
+    }
+}
+
+/// One node's answer to a session query.
+struct NodeAnswer {
+    data: Result<Option<SessionData>, QueryError>,
+    /// The node it handed the session's live data to moments ago.
+    moved_to: Option<NodeId>,
+}
+
+fn session_reply(reply: ollystack_proto::cluster::QueryReply) -> Result<Option<SessionData>, QueryError> {
+    match reply.answer {
+        Some(Answer::Session(data)) if reply.found => {
+            let mut data = session_from_pb(data);
+            if data.partial.is_none() && !reply.partial.is_empty() {
+                data.partial = Some(reply.partial);
+            }
+            Ok(Some(data))
+        }
+        _ if !reply.partial.is_empty() => Err(QueryError::Unavailable(reply.partial)),
+        _ => Ok(None),
     }
 }
 

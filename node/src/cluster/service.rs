@@ -155,6 +155,13 @@ impl cluster_server::Cluster for ClusterService {
             Some(Query::Session(id)) => {
                 let id = CorrelationId::from_trusted(id.as_str());
                 let found = if req.routed { self.local.session(&tenant, &id).await } else { self.routed.session(&tenant, &id).await };
+                if req.routed {
+                    // After the session read (see `NodeQueries::moved_to`).
+                    match self.local.moved_to(&tenant, &id).await {
+                        Ok(moved) => out.moved_to = moved.map_or(0, |(to, _)| to.0),
+                        Err(e) => partial(&mut out, e),
+                    }
+                }
                 match found {
                     Ok(Some(data)) => {
                         out.found = true;

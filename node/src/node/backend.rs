@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use ollystack_cluster::NodeId;
 use ractor::rpc::CallResult;
 
 use crate::model::{CorrelationId, SessionKey, TenantId, TraceId};
@@ -59,6 +60,19 @@ pub fn list_item(key: &SessionKey, summary: &Summary, live: bool, last_seen_unix
     }
 }
 
+impl NodeQueries {
+    /// The node this node handed `id`'s live data to within the last RPC
+    /// timeout, and how long ago (ms). Ask it after [`QueryBackend::session`]:
+    /// an actor that shipped its data and stopped while being asked left
+    /// this note first. A coordinator that asked that node before the data
+    /// landed there must ask it again.
+    pub async fn moved_to(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<(NodeId, u64)>, QueryError> {
+        let resolved = self.env.traces.resolve(tenant, id).map_err(storage)?;
+        let key = SessionKey { tenant: tenant.clone(), id: resolved };
+        Ok(self.env.registry.moved_recently(&key, self.env.clock.now_unix_ms()).await)
+    }
+}
+
 impl QueryBackend for NodeQueries {
     async fn session(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
         let resolved = self.env.traces.resolve(tenant, id).map_err(storage)?;
@@ -73,13 +87,6 @@ impl QueryBackend for NodeQueries {
                 // Stopped meanwhile: its data is archived by now.
                 Ok(CallResult::SenderError) | Err(_) => {}
             }
-        }
-        // Read after the actors: an actor that shipped its data and stopped
-        // while being asked left this note first.
-        if let Some(ago) = self.env.registry.moved_recently(&key, self.env.clock.now_unix_ms()).await {
-            return Err(QueryError::Unavailable(format!(
-                "session {resolved} was handed to its owner {ago} ms ago; the owner may not have had it when asked"
-            )));
         }
         let mut ids = vec![resolved.clone()];
         ids.extend(self.env.traces.aliased_into(tenant, &resolved).map_err(storage)?);

@@ -276,7 +276,7 @@ impl SessionActor {
                     env.metrics.sessions_shipped.inc();
                     // A query that asked the owner before the data landed
                     // there must not take this node's silence as absence.
-                    env.registry.note_moved(&target, env.clock.now_unix_ms()).await;
+                    env.registry.note_moved(&target, env.clock.now_unix_ms(), owner).await;
                 }
                 Err(e) => {
                     // Keep the data (queries still find this closing actor)

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use ollystack_cluster::NodeId;
 use ractor::{Actor, ActorId, ActorRef};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -41,9 +42,9 @@ pub enum RegistryError {
 pub struct Shard {
     live: BTreeMap<SessionKey, ActorRef<SessionMsg>>,
     closing: BTreeMap<SessionKey, Vec<ActorRef<SessionMsg>>>,
-    /// Sessions whose data this node just handed to another node, and when
-    /// (unix ms); see [`SessionRegistry::moved_recently`].
-    moved: BTreeMap<SessionKey, u64>,
+    /// Sessions whose data this node just handed to another node: when
+    /// (unix ms) and to which node; see [`SessionRegistry::moved_recently`].
+    moved: BTreeMap<SessionKey, (u64, NodeId)>,
 }
 
 /// Hand-off notes kept per shard, at most.
@@ -52,14 +53,14 @@ const MAX_MOVED_NOTES: usize = 256;
 impl Shard {
     /// Notes that `key`'s data was handed to another node at `now_ms`.
     /// Notes older than `keep_ms` go.
-    fn note_moved(&mut self, key: &SessionKey, now_ms: u64, keep_ms: u64) {
-        self.moved.retain(|_, at| now_ms.saturating_sub(*at) < keep_ms);
+    fn note_moved(&mut self, key: &SessionKey, now_ms: u64, to: NodeId, keep_ms: u64) {
+        self.moved.retain(|_, (at, _)| now_ms.saturating_sub(*at) < keep_ms);
         if self.moved.len() >= MAX_MOVED_NOTES {
-            if let Some(oldest) = self.moved.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone()) {
+            if let Some(oldest) = self.moved.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone()) {
                 self.moved.remove(&oldest);
             }
         }
-        self.moved.insert(key.clone(), now_ms);
+        self.moved.insert(key.clone(), (now_ms, to));
     }
 
     /// Removes a retired actor once its data is archived or forwarded.
@@ -95,22 +96,22 @@ impl SessionRegistry {
         Self { shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(), moved_note_ms }
     }
 
-    /// How long ago (ms) this node handed `key`'s data to another node, if
-    /// that is recent enough that a query coordinator may have asked the
-    /// new owner before the data landed there. Such a node cannot answer
-    /// for the session: its answer makes the query partial, not wrong.
-    pub async fn moved_recently(&self, key: &SessionKey, now_ms: u64) -> Option<u64> {
+    /// Which node this node handed `key`'s data to, and how long ago (ms),
+    /// if that is recent enough that a query coordinator may have asked
+    /// that node before the data landed there. The coordinator asks it
+    /// again (it has the data by now: the hand-off completed first).
+    pub async fn moved_recently(&self, key: &SessionKey, now_ms: u64) -> Option<(NodeId, u64)> {
         let shard = self.lock_shard(key).await;
-        let at = *shard.moved.get(key)?;
+        let (at, to) = *shard.moved.get(key)?;
         let ago = now_ms.saturating_sub(at);
-        (ago < self.moved_note_ms).then_some(ago)
+        (ago < self.moved_note_ms).then_some((to, ago))
     }
 
-    /// Notes that `key`'s data was just handed to another node (see
+    /// Notes that `key`'s data was just handed to `to` (see
     /// [`Self::moved_recently`]); before the shipping actor is let go, so a
     /// query that no longer finds the actor finds the note.
-    pub async fn note_moved(&self, key: &SessionKey, now_ms: u64) {
-        self.lock_shard(key).await.note_moved(key, now_ms, self.moved_note_ms);
+    pub async fn note_moved(&self, key: &SessionKey, now_ms: u64, to: NodeId) {
+        self.lock_shard(key).await.note_moved(key, now_ms, to, self.moved_note_ms);
     }
 
     pub async fn lock_shard(&self, key: &SessionKey) -> MutexGuard<'_, Shard> {
