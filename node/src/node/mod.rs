@@ -70,6 +70,9 @@ pub struct Sources {
     /// Wraps the session store the node builds (the simulations put a
     /// failing, slow sink around it); `None` in production.
     pub store_layer: Option<StoreLayer>,
+    /// Told the WAL's durable file lengths (the simulations' crashes cut
+    /// files back to them); `None` in production.
+    pub wal_observer: Option<crate::wal::SyncObserver>,
 }
 
 /// Wraps a node's [`SessionStore`].
@@ -93,6 +96,7 @@ impl Sources {
             transport: TcpTransport::shared(),
             faults: Faults::default(),
             store_layer: None,
+            wal_observer: None,
         }
     }
 }
@@ -161,6 +165,9 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let storage_err = |e: &dyn std::fmt::Display| NodeError::Storage { path: dir.display().to_string(), detail: e.to_string() };
     let db = open_db(&dir.join("db")).await.map_err(|e| storage_err(&e))?;
     let (wal, replay) = Wal::open(&dir.join("wal"), &db).map_err(|e| storage_err(&e))?;
+    if let Some(observer) = &sources.wal_observer {
+        wal.set_sync_observer(observer.clone());
+    }
     let wal = Arc::new(wal);
     let traces = Arc::new(TraceIndex::open(&db).map_err(|e| storage_err(&e))?);
     let exemplars = Arc::new(ExemplarIndex::open(&db).map_err(|e| storage_err(&e))?);

@@ -25,6 +25,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -62,6 +63,21 @@ struct SegmentInfo {
     size: u64,
 }
 
+/// Told, for a WAL file, the length known to be durable: after every
+/// fsync, and 0 for a file just started. The simulations truncate files to
+/// it when they crash a node, so a crash loses what was not synced.
+#[derive(Clone)]
+pub struct SyncObserver(pub Arc<ObserveSync>);
+
+/// (file, durable length).
+pub type ObserveSync = dyn Fn(&Path, u64) + Send + Sync;
+
+impl std::fmt::Debug for SyncObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SyncObserver(..)")
+    }
+}
+
 #[derive(Debug)]
 pub struct Wal {
     dir: PathBuf,
@@ -74,6 +90,7 @@ pub struct Wal {
     done: sled::Tree,
     /// Bytes of all segment files.
     bytes: AtomicU64,
+    observer: std::sync::OnceLock<SyncObserver>,
 }
 
 /// What a restart must replay, in log order.
@@ -120,9 +137,24 @@ impl Wal {
             segments: Mutex::new(segments),
             done,
             bytes: AtomicU64::new(bytes),
+            observer: std::sync::OnceLock::new(),
         };
         wal.delete_released_prefix()?;
         Ok((wal, replay))
+    }
+
+    /// Reports durable file lengths to `observer` from now on (see
+    /// [`SyncObserver`]), starting with the file being written.
+    pub fn set_sync_observer(&self, observer: SyncObserver) {
+        let w = self.writer.lock();
+        (observer.0)(&w.path, w.size);
+        let _ = self.observer.set(observer);
+    }
+
+    fn synced(&self, path: &Path, len: u64) {
+        if let Some(SyncObserver(o)) = self.observer.get() {
+            o(path, len);
+        }
     }
 
     /// Appends records (not yet durable) and returns their seqs, in order.
@@ -161,8 +193,10 @@ impl Wal {
         let old = w.path.clone();
         w.file.sync_data().map_err(io(&old))?;
         self.synced_seq.fetch_max(w.next_seq - 1, Ordering::AcqRel);
+        self.synced(&old, w.size);
         let path = segment::segment_path(&self.dir, w.next_seq);
         w.file = OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
+        self.synced(&path, 0);
         w.path = path.clone();
         w.first_seq = w.next_seq;
         w.size = 0;
@@ -179,14 +213,16 @@ impl Wal {
         if self.synced_seq.load(Ordering::Acquire) >= seq {
             return Ok(());
         }
-        let (file, path, target) = {
+        let (file, path, target, len) = {
             let w = self.writer.lock();
-            (w.file.try_clone().map_err(io(&w.path))?, w.path.clone(), w.next_seq - 1)
+            (w.file.try_clone().map_err(io(&w.path))?, w.path.clone(), w.next_seq - 1, w.size)
         };
+        let synced_path = path.clone();
         ollystack_cluster::blocking::unblock(move || file.sync_data().map_err(io(&path)))
             .await
             .map_err(|e| WalError::Io { path: self.dir.clone(), source: std::io::Error::other(e) })??;
         self.synced_seq.fetch_max(target, Ordering::AcqRel);
+        self.synced(&synced_path, len);
         Ok(())
     }
 
