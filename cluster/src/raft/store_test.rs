@@ -27,6 +27,21 @@ fn openraft_storage_suite() -> Result<(), StorageError<RaftId>> {
     Suite::test_all(TemporarySled)
 }
 
+/// Opens the database at `path` again in this process. sled's background
+/// I/O threads can hold the previous instance's file lock for a moment after
+/// it is dropped, so wait for it (as a node restarted in-process does).
+fn reopen(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match sled::open(path) {
+            Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 const ATTR: &str = "user.id";
 
 fn entry(index: u64, request: ClusterRequest) -> Entry<TypeConfig> {
@@ -71,7 +86,7 @@ async fn a_restart_rebuilds_state_from_the_snapshot_and_the_committed_log() -> R
         db.flush()?;
     }
 
-    let db = sled::open(dir.path())?;
+    let db = reopen(dir.path())?;
     let (mut log, mut state_machine) = open(&db)?;
     let view = state_machine.view();
     let mut events = state_machine.limiter_events();
@@ -130,7 +145,7 @@ async fn an_installed_snapshot_replaces_the_state_and_survives_a_restart() -> Re
         let ring = view.borrow().ring.clone().expect("a ring");
         assert_eq!(ring.members().collect::<Vec<_>>(), vec![Member::new(NodeId(1)), Member::new(NodeId(2))]);
     }
-    let db = sled::open(dir.path())?;
+    let db = reopen(dir.path())?;
     let (_, mut follower) = open(&db)?;
     let current = follower.get_current_snapshot().await?.expect("the installed snapshot");
     assert_eq!(current.meta.last_log_id, Some(log_id(1, 1, 4)));
