@@ -30,7 +30,7 @@ struct Args {
 fn usage() -> ExitCode {
     eprintln!(
         "usage: ollystack-simulations (--seed S | --seeds A..B) [--steps N] [--all-faults] [--determinism] [--verbose]\n\
-         \x20      [--bug ack-before-durable|skip-handoff|skip-archive-handover]"
+         \x20      [--bug ack-before-durable|skip-handoff|skip-archive-handover|skip-binding-sync]"
     );
     ExitCode::from(2)
 }
@@ -77,6 +77,7 @@ fn parse() -> Option<Args> {
                     "ack-before-durable" => args.faults.ack_before_durable = true,
                     "skip-handoff" => args.faults.skip_handoff = true,
                     "skip-archive-handover" => args.faults.skip_archive_handover = true,
+                    "skip-binding-sync" => args.faults.skip_binding_sync = true,
                     _ => return None,
                 }
                 args.passed_on.extend(["--bug".to_owned(), bug]);

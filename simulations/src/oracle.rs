@@ -59,6 +59,13 @@ pub struct Oracle {
     /// Items the workload sent more than once (a retry): the cluster may
     /// have taken both copies, so they may be stored twice.
     resent: BTreeSet<String>,
+    /// Items sent by trace only (no session ID on the record). They reach
+    /// their session through the trace's binding, which lives on the
+    /// trace's home; after a ring change, or while the node holding it is
+    /// down, a by-trace item waits in a derived session until the binding
+    /// and the item meet (seconds). So only the final check, after
+    /// convergence, expects them.
+    by_trace: BTreeSet<String>,
 }
 
 /// One segment a store committed: where, and the items it holds.
@@ -110,6 +117,11 @@ impl Oracle {
         e.acked_exemplars.extend(items.exemplars.iter().cloned());
     }
 
+    /// Items of a batch sent without the session ID.
+    pub fn sent_by_trace(&mut self, items: Items<'_>) {
+        self.by_trace.extend(items.spans.iter().chain(items.logs).cloned());
+    }
+
     pub fn sessions(&self) -> Vec<String> {
         self.sessions.keys().cloned().collect()
     }
@@ -129,6 +141,15 @@ impl Oracle {
             logs: e.acked_logs.clone(),
             exemplars: e.acked_exemplars.clone(),
         })
+    }
+
+    /// What a query during faults must find: the acknowledged items but
+    /// those sent by trace only.
+    pub fn expected_now(&self, session: &str) -> Acked {
+        let mut acked = self.acked_of(session);
+        acked.spans.retain(|i| !self.by_trace.contains(i));
+        acked.logs.retain(|i| !self.by_trace.contains(i));
+        acked
     }
 
     pub fn totals(&self) -> Totals {
@@ -221,5 +242,20 @@ mod tests {
         assert!(o.check("a", &o.acked_of("a"), &foreign)[0].contains("never sent"));
         let lost_exemplar = Answer { partial: false, spans: s(&["s1", "s2"]), logs: s(&["l1"]), exemplars: Vec::new() };
         assert!(o.check("a", &o.acked_of("a"), &lost_exemplar)[0].contains("1 acknowledged exemplar(s) missing"));
+    }
+
+    #[test]
+    fn items_sent_by_trace_are_expected_only_after_convergence() {
+        let mut o = Oracle::default();
+        let (by_id, by_trace) = (["s1".to_owned()], ["s2".to_owned()]);
+        let none: [String; 0] = [];
+        let items = |spans| Items { spans, logs: &none, exemplars: &none };
+        o.sent("a", items(&by_id));
+        o.sent("a", items(&by_trace));
+        o.sent_by_trace(items(&by_trace));
+        o.acked("a", items(&by_id));
+        o.acked("a", items(&by_trace));
+        assert_eq!(o.expected_now("a").spans, ["s1".to_owned()].into());
+        assert_eq!(o.acked_of("a").spans, ["s1".to_owned(), "s2".to_owned()].into());
     }
 }

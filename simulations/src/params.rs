@@ -99,6 +99,11 @@ pub struct Params {
     pub leaver: usize,
     /// When, in simulated ms, it is asked to leave.
     pub leave_at_ms: u64,
+    /// Share of span and log batches sent without the correlation ID
+    /// attribute, by trace only: they start trace-derived sessions that
+    /// merge into the explicit one once its ID arrives with the trace
+    /// (trace unification under faults). 0 for about half the seeds.
+    pub trace_only_share: f64,
 }
 
 /// Default length of the safety phase.
@@ -133,6 +138,7 @@ impl Params {
             sink_fail_rate: 0.0,
             leaver: 1,
             leave_at_ms: 0,
+            trace_only_share: 0.0,
         };
         // Drawn last, so the classes above stay what they were for every seed.
         params.faults.sink = rng.random_bool(0.4);
@@ -141,6 +147,7 @@ impl Params {
         params.leaver = rng.random_range(1..params.nodes);
         // Late enough that some sessions have finished and been archived.
         params.leave_at_ms = rng.random_range(params.steps / 2..=params.steps * 9 / 10);
+        params.trace_only_share = if rng.random_bool(0.5) { [0.2, 0.5][rng.random_range(0..2)] } else { 0.0 };
         params
     }
 
@@ -155,10 +162,11 @@ impl fmt::Display for Params {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seed {} | nodes {} | sessions {} | safety {} ms + liveness <= {} ms | faults [{}] | latency <= {} ms | skew <= {} ms | fail rate {} | sink fail rate {}{}",
+            "seed {} | nodes {} | sessions {} ({}% of span/log batches by trace only) | safety {} ms + liveness <= {} ms | faults [{}] | latency <= {} ms | skew <= {} ms | fail rate {} | sink fail rate {}{}",
             self.seed,
             self.nodes,
             self.sessions,
+            (self.trace_only_share * 100.0).round(),
             self.steps,
             self.liveness_ms,
             self.faults.names().join(", "),

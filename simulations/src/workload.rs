@@ -53,14 +53,21 @@ pub struct Batch {
     pub exemplars: Vec<String>,
     /// When it is first sent, in simulated ms since the start.
     pub send_at_ms: u64,
+    /// Whether its records carry the session's ID; without it (spans and
+    /// logs only) the node finds the session by the trace.
+    pub explicit: bool,
 }
 
-/// Draws the sessions' batches. Pure given the RNG.
-pub fn draw_batches(seed: u64, sessions: usize, safety_ms: u64, rng: &mut StdRng) -> Vec<Batch> {
+/// Draws the sessions' batches. Pure given the RNG. A share
+/// `trace_only_share` of span and log batches go without the session's ID;
+/// every such trace still gets a span or log batch with the ID, or the
+/// trace could never join its session.
+pub fn draw_batches(seed: u64, sessions: usize, safety_ms: u64, trace_only_share: f64, rng: &mut StdRng) -> Vec<Batch> {
     let mut out = Vec::new();
     let (mut span_no, mut exemplar_no) = (0u64, 0u64);
     let last_start = (safety_ms * 4 / 5).max(QUIET_START_MS + 1);
     for s in 0..sessions {
+        let first = out.len();
         let session = format!("sim-{seed}-{s}");
         let traces: Vec<[u8; 16]> = (0..rng.random_range(1..=2)).map(|_| rng.random()).collect();
         let mut at = rng.random_range(QUIET_START_MS / 2..last_start);
@@ -75,10 +82,26 @@ pub fn draw_batches(seed: u64, sessions: usize, safety_ms: u64, rng: &mut StdRng
                         (format!("{:016x}", (seed << 32) ^ span_no), format!("u{}", rng.random_range(0..USER_POOL)))
                     })
                     .collect();
-                Batch { session: session.clone(), trace_id, spans, logs: Vec::new(), exemplars: Vec::new(), send_at_ms: at + late }
+                Batch {
+                    session: session.clone(),
+                    trace_id,
+                    spans,
+                    logs: Vec::new(),
+                    exemplars: Vec::new(),
+                    send_at_ms: at + late,
+                    explicit: true,
+                }
             } else if rng.random_bool(0.6) {
                 let logs = (0..rng.random_range(1..=3)).map(|l| format!("log {session} {b}.{l}")).collect();
-                Batch { session: session.clone(), trace_id, spans: Vec::new(), logs, exemplars: Vec::new(), send_at_ms: at + late }
+                Batch {
+                    session: session.clone(),
+                    trace_id,
+                    spans: Vec::new(),
+                    logs,
+                    exemplars: Vec::new(),
+                    send_at_ms: at + late,
+                    explicit: true,
+                }
             } else {
                 let exemplars = (0..rng.random_range(1..=3))
                     .map(|_| {
@@ -86,9 +109,31 @@ pub fn draw_batches(seed: u64, sessions: usize, safety_ms: u64, rng: &mut StdRng
                         format!("{:016x}", (seed << 32) ^ (1 << 31) ^ exemplar_no)
                     })
                     .collect();
-                Batch { session: session.clone(), trace_id, spans: Vec::new(), logs: Vec::new(), exemplars, send_at_ms: at + late }
+                Batch {
+                    session: session.clone(),
+                    trace_id,
+                    spans: Vec::new(),
+                    logs: Vec::new(),
+                    exemplars,
+                    send_at_ms: at + late,
+                    explicit: true,
+                }
             };
-            out.push(batch);
+            // Drawn only when on, so seeds without trace-only batches keep
+            // their workloads.
+            let by_trace = batch.exemplars.is_empty() && trace_only_share > 0.0 && rng.random_bool(trace_only_share);
+            out.push(Batch { explicit: !by_trace, ..batch });
+        }
+        // Spans and logs carrying the ID join a trace to its session (at the
+        // trace's home); exemplars are resolved where they arrive.
+        for trace in traces {
+            let joins = |b: &Batch| b.trace_id == trace && b.exemplars.is_empty();
+            let mine = &mut out[first..];
+            if !mine.iter().any(|b| joins(b) && b.explicit) {
+                if let Some(b) = mine.iter_mut().find(|b| joins(b)) {
+                    b.explicit = true;
+                }
+            }
         }
     }
     out.sort_by_key(|b| b.send_at_ms);
@@ -118,7 +163,10 @@ fn trace_request(b: &Batch, now_ns: u64) -> ExportTraceServiceRequest {
             kind: 2,
             start_time_unix_nano: now_ns,
             end_time_unix_nano: now_ns + 1_000_000,
-            attributes: vec![kv("correlation_id", &b.session), kv(LIMITED_ATTRIBUTE, user)],
+            attributes: [b.explicit.then(|| kv("correlation_id", &b.session)), Some(kv(LIMITED_ATTRIBUTE, user))]
+                .into_iter()
+                .flatten()
+                .collect(),
             ..Default::default()
         })
         .collect();
@@ -141,7 +189,7 @@ fn logs_request(b: &Batch, now_ns: u64) -> ExportLogsServiceRequest {
             severity_number: 9,
             severity_text: "INFO".into(),
             body: Some(AnyValue { value: Some(any_value::Value::StringValue(body.clone())) }),
-            attributes: vec![kv("correlation_id", &b.session)],
+            attributes: b.explicit.then(|| kv("correlation_id", &b.session)).into_iter().collect(),
             trace_id: b.trace_id.to_vec(),
             ..Default::default()
         })
@@ -226,10 +274,21 @@ async fn send(w: Rc<World>, rng: Rc<RefCell<StdRng>>, b: Batch) {
         let node = w.random_node(&mut rng.borrow_mut());
         let items = Items { spans: &spans, logs: &b.logs, exemplars: &b.exemplars };
         w.oracle.borrow_mut().sent(&b.session, items);
+        if !b.explicit {
+            w.oracle.borrow_mut().sent_by_trace(items);
+        }
         match export(&w, &node, &b, first_sent_ns).await {
             Ok(()) => {
                 w.oracle.borrow_mut().acked(&b.session, items);
-                w.event(format!("ack {} {}+{}+{} via {node} attempt {attempt}", b.session, spans.len(), b.logs.len(), b.exemplars.len()));
+                let trace = ollystack_node::correlate::derive_from_trace(ollystack_node::model::TraceId(b.trace_id));
+                let how = if b.explicit { format!(" (trace {trace})") } else { format!(" by trace {trace}") };
+                w.event(format!(
+                    "ack {} {}+{}+{}{how} via {node} attempt {attempt}",
+                    b.session,
+                    spans.len(),
+                    b.logs.len(),
+                    b.exemplars.len()
+                ));
                 w.outstanding.set(w.outstanding.get() - 1);
                 return;
             }
@@ -316,7 +375,7 @@ async fn probe_queries(w: Rc<World>, rng: Rc<RefCell<StdRng>>) {
             let mut r = rng.borrow_mut();
             (sessions[r.random_range(0..sessions.len())].clone(), w.random_node(&mut r))
         };
-        let before: Acked = w.oracle.borrow().acked_of(&session);
+        let before: Acked = w.oracle.borrow().expected_now(&session);
         match query(&node, &session).await {
             Ok((answer, _)) if !answer.partial => {
                 let found = w.oracle.borrow().check(&session, &before, &answer);
@@ -381,7 +440,7 @@ impl NonOwners {
 /// the harness says the cluster converged.
 pub async fn run(w: Rc<World>) -> turmoil::Result {
     let rng = Rc::new(RefCell::new(StdRng::seed_from_u64(w.params.seed ^ 0x10ad)));
-    let batches = draw_batches(w.params.seed, w.params.sessions, w.params.steps, &mut rng.borrow_mut());
+    let batches = draw_batches(w.params.seed, w.params.sessions, w.params.steps, w.params.trace_only_share, &mut rng.borrow_mut());
     w.outstanding.set(batches.len());
     for b in batches {
         tokio::task::spawn_local(send(w.clone(), rng.clone(), b));

@@ -71,3 +71,14 @@ fn a_leave_that_keeps_its_archive_is_caught() {
         "no seed of 0..6 (every fault class on) lost the archive of a node that left: {text}"
     );
 }
+
+/// Only seeds that send by trace (about half) and change the ring can
+/// show this one, so it gets a wider sweep.
+#[test]
+fn bindings_that_stay_behind_after_a_ring_change_are_caught() {
+    let (passed, text) = simulate(&["--seeds", "0..20", "--bug", "skip-binding-sync"]);
+    assert!(
+        !passed && text.contains("invariant 1/4 (after convergence"),
+        "no seed of 0..20 lost a span sent by trace to a trace's new home: {text}"
+    );
+}

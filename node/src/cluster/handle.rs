@@ -64,6 +64,10 @@ pub struct Cluster {
     /// Latched once this process has heard from a leader and applied its
     /// whole log (see [`Cluster::caught_up`]).
     synced: std::sync::atomic::AtomicBool,
+    /// Woken when trace bindings may sit here for traces homed elsewhere
+    /// (sent by a node on another ring epoch, or made for a signal routed
+    /// under one): `bindings::follow_ring` then runs a pass.
+    pub bindings_astray: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -91,6 +95,7 @@ impl Cluster {
             channels: Mutex::new(BTreeMap::new()),
             left: watch::Sender::new(false),
             synced: std::sync::atomic::AtomicBool::new(false),
+            bindings_astray: tokio::sync::Notify::new(),
         }
     }
 

@@ -6,17 +6,19 @@
 //! that gets a page twice keeps one copy, so a failed hand-over can simply
 //! run again. Shared storage (ClickHouse) has nothing to hand over. Then
 //! the node's trace bindings (trace -> session) go to each trace's new
-//! home, so trace lookups and late spans still find their session.
+//! home (`bindings`), so trace lookups and late spans still find their
+//! session.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ollystack_cluster::NodeId;
-use ollystack_proto::cluster::{forward_request::Body, HandedBinding, HandedSegment as PbHandedSegment, HandedSegments};
+use ollystack_proto::cluster::{forward_request::Body, HandedSegment as PbHandedSegment, HandedSegments};
 
+use super::bindings::send_bindings_home;
 use super::route::Shipper;
 use super::Cluster;
-use crate::correlate::derive_from_trace;
+use crate::ingest::Ingestor;
 use crate::model::{CorrelationId, TenantId};
 use crate::store::archive::encode_index_json;
 use crate::store::{HandedSegment, SessionStore, TraceIndex};
@@ -24,46 +26,19 @@ use crate::store::{HandedSegment, SessionStore, TraceIndex};
 /// About this many bytes of segments per forward call (well under the
 /// cluster's message limit).
 const PAGE_BYTES: u64 = 1 << 20;
-/// Trace bindings per forward call.
-const BINDINGS_PAGE: usize = 4_096;
 
 /// Moves every segment the store holds alone to its session's owner.
 /// Returns how many moved; an error leaves the rest here (run it again).
 pub async fn hand_over_archive(
     store: &dyn SessionStore,
     traces: &TraceIndex,
+    ingest: &Ingestor,
     cluster: &Arc<Cluster>,
     shipper: &Shipper,
 ) -> Result<u64, String> {
     let moved = hand_over_segments(store, cluster, shipper).await?;
-    hand_over_bindings(traces, cluster, shipper).await?;
+    send_bindings_home(traces, ingest, cluster, shipper).await?;
     Ok(moved)
-}
-
-/// Copies every trace binding to the trace's home (the receiver keeps a
-/// binding it already has, unless this one is explicit and its is not).
-async fn hand_over_bindings(traces: &TraceIndex, cluster: &Arc<Cluster>, shipper: &Shipper) -> Result<(), String> {
-    let mut after: Option<Vec<u8>> = None;
-    loop {
-        let (page, next) = traces.bindings_after(after.as_deref(), BINDINGS_PAGE).map_err(|e| format!("reading trace bindings: {e}"))?;
-        let Some(next) = next else { return Ok(()) };
-        let mut by_home: BTreeMap<NodeId, Vec<HandedBinding>> = BTreeMap::new();
-        for (tenant, trace, binding) in page {
-            let home = cluster.owner(&tenant, &derive_from_trace(trace));
-            by_home.entry(home).or_default().push(HandedBinding {
-                tenant_id: tenant.as_str().to_owned(),
-                trace_id: trace.0.to_vec(),
-                correlation_id: binding.id.as_str().to_owned(),
-                explicit: binding.explicit,
-            });
-        }
-        for (home, bindings) in by_home.into_iter().filter(|(home, _)| *home != cluster.id) {
-            let count = bindings.len();
-            let body = Body::Segments(HandedSegments { segments: Vec::new(), bindings });
-            shipper.forward(home, body).await.map_err(|e| format!("handing {count} trace binding(s) to {home}: {e}"))?;
-        }
-        after = Some(next);
-    }
 }
 
 async fn hand_over_segments(store: &dyn SessionStore, cluster: &Arc<Cluster>, shipper: &Shipper) -> Result<u64, String> {

@@ -12,11 +12,14 @@
 //! | `route.rs` | ingest: split a batch by owner, forward, wait until durable |
 //! | `backend.rs` | queries: [`ClusterBackend`] asks the owner, or every node |
 //! | `convert.rs` | session data ⇄ protobuf |
+//! | `bindings.rs` | trace bindings follow their trace's home after ring changes |
+//! | `handover.rs` | a leaving node hands over its archived segments and bindings |
 //!
 //! Decisions (placement, failure detection, the ring to propose) are pure
 //! functions in the `ollystack-cluster` crate; this module carries them out.
 
 mod backend;
+mod bindings;
 mod convert;
 mod handle;
 mod handover;
@@ -27,6 +30,7 @@ mod service;
 mod start;
 
 pub use backend::ClusterBackend;
+pub use bindings::{follow_ring, send_bindings_home};
 pub use handle::{Cluster, ClusterError};
 pub use handover::hand_over_archive;
 pub use limiter::{ClusterLimiter, LimiterCluster};

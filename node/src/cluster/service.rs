@@ -18,8 +18,8 @@ use super::backend::ClusterBackend;
 use super::convert::{hits_to_pb, session_to_pb};
 use super::handle::MAX_MESSAGE_BYTES;
 use super::membership::Membership;
-use crate::correlate::TraceBinding;
-use crate::ingest::{Accepted, IngestError, IngestHandle, IngestSink};
+use crate::correlate::{derive_from_trace, TraceBinding};
+use crate::ingest::{Accepted, IngestError, IngestHandle, IngestSink, SentBinding};
 use crate::model::{CorrelationId, TenantId, TraceId};
 use crate::node::NodeQueries;
 use crate::query::{ExemplarFilter, QueryBackend, QueryError, SessionFilter};
@@ -66,7 +66,7 @@ fn decode<M: Message + Default>(bytes: &[u8], what: &str) -> Result<M, Status> {
 }
 
 fn reply(a: Accepted) -> Response<pb::ForwardReply> {
-    Response::new(pb::ForwardReply { rejected_items: a.rejected_items, error_message: a.error_message })
+    Response::new(pb::ForwardReply { rejected_items: a.rejected_items, error_message: a.error_message, answers: Vec::new() })
 }
 
 #[tonic::async_trait]
@@ -97,6 +97,12 @@ impl cluster_server::Cluster for ClusterService {
 
     async fn forward(&self, request: Request<pb::ForwardRequest>) -> Result<Response<pb::ForwardReply>, Status> {
         let request = request.into_inner();
+        let cluster = &self.membership.cluster;
+        if request.ring_epoch != cluster.ring_epoch() {
+            // Routed under another ring: what this binds may belong on
+            // another trace home.
+            cluster.bindings_astray.notify_one();
+        }
         match request.body {
             Some(Body::OtlpTraces(b)) => {
                 let r: ExportTraceServiceRequest = decode(&b, "traces")?;
@@ -123,22 +129,35 @@ impl cluster_server::Cluster for ClusterService {
                         Ok(HandedSegment { archived: s.archived, index })
                     })
                     .collect::<Result<Vec<_>, Status>>()?;
-                let bindings = handed
-                    .bindings
+                let bindings = handed.bindings.into_iter().map(binding_from_pb).collect::<Result<Vec<_>, Status>>()?;
+                if !bindings.is_empty() && request.ring_epoch < cluster.ring_epoch() {
+                    // The sender drops what it sent once this answers: two
+                    // nodes on different epochs sending each other the same
+                    // binding would both drop it (found by the simulations).
+                    return Err(Status::unavailable(format!(
+                        "trace bindings sent under ring epoch {}, older than this node's {}; send again once caught up",
+                        request.ring_epoch,
+                        cluster.ring_epoch()
+                    )));
+                }
+                let ingest = &self.ingest.0;
+                ingest.adopt_segments(request.from_node, segments).await.map_err(ingest_status)?;
+                let astray = bindings.iter().any(|(tenant, trace, _)| cluster.owner(tenant, &derive_from_trace(*trace)) != cluster.id);
+                let answers = ingest.receive_bindings(bindings).await.map_err(ingest_status)?;
+                if astray {
+                    cluster.bindings_astray.notify_one();
+                }
+                let mut out = reply(Accepted::default());
+                out.get_mut().answers = answers
                     .into_iter()
-                    .map(|b| {
-                        let trace =
-                            TraceId::from_bytes(&b.trace_id).ok_or_else(|| Status::invalid_argument("trace ID must be 16 bytes"))?;
-                        let binding = TraceBinding { id: CorrelationId::from_trusted(b.correlation_id.as_str()), explicit: b.explicit };
-                        Ok((TenantId::from_trusted(b.tenant_id.as_str()), trace, binding))
+                    .map(|(tenant, trace, id)| pb::HandedBinding {
+                        tenant_id: tenant.as_str().to_owned(),
+                        trace_id: trace.0.to_vec(),
+                        correlation_id: id.as_str().to_owned(),
+                        explicit: true,
                     })
-                    .collect::<Result<Vec<_>, Status>>()?;
-                self.ingest
-                    .0
-                    .adopt_segments(request.from_node, segments, bindings)
-                    .await
-                    .map(|()| reply(Accepted::default()))
-                    .map_err(ingest_status)
+                    .collect();
+                Ok(out)
             }
             None => Err(Status::invalid_argument("forward without a body")),
         }
@@ -215,4 +234,11 @@ impl cluster_server::Cluster for ClusterService {
         }
         Ok(Response::new(out))
     }
+}
+
+/// A handed trace binding, checked.
+pub fn binding_from_pb(b: pb::HandedBinding) -> Result<SentBinding, Status> {
+    let trace = TraceId::from_bytes(&b.trace_id).ok_or_else(|| Status::invalid_argument("trace ID must be 16 bytes"))?;
+    let binding = TraceBinding { id: CorrelationId::from_trusted(b.correlation_id.as_str()), explicit: b.explicit };
+    Ok((TenantId::from_trusted(b.tenant_id.as_str()), trace, binding))
 }

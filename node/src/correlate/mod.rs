@@ -10,6 +10,8 @@
 //!   generated ([`generate`]).
 //! * resolve: the ID of one signal and the change its trace's binding needs
 //!   (trace unification, [`resolve`]).
+//! * reconcile: two nodes' bindings of one trace, when bindings follow
+//!   their trace's home after a ring change ([`reconcile`]).
 //! * tenant: the tenant of a signal ([`tenant_of`]).
 //! * semconv and sql: migration of deprecated attribute names and SQL
 //!   literal scrubbing ([`migrate_attributes`], [`scrub_sql_literals`]).
@@ -21,6 +23,7 @@ mod attr;
 mod baggage;
 mod extract;
 mod ids;
+mod reconcile;
 mod resolve;
 mod semconv;
 mod settings;
@@ -30,6 +33,7 @@ mod validate;
 
 pub use extract::{exemplar_candidate, log_candidate, span_candidate, Candidate};
 pub use ids::{derive_from_trace, generate, is_olly_id};
+pub use reconcile::{derived_to_merge, reconcile, BindingChange};
 pub use resolve::{resolve, Resolution, TraceBinding};
 pub use semconv::migrate_attributes;
 pub use settings::CorrelationSettings;

@@ -98,4 +98,4 @@ mod pipeline;
 pub mod prepare;
 
 pub use limit::{AttributeLimiter, NoLimits, Verdict};
-pub use pipeline::{replay_wal, IngestHandle, Ingestor};
+pub use pipeline::{replay_wal, IngestHandle, Ingestor, SentBinding};

@@ -46,6 +46,10 @@ pub struct Ingestor {
     accepting: AtomicBool,
 }
 
+#[path = "bindings.rs"]
+mod bindings;
+pub use bindings::SentBinding;
+
 /// Forwarded groups written to the WAL (not yet synced): the groups, the
 /// last WAL seq, and the memory reserved.
 type StagedEntries = (Vec<(SessionKey, SessionInput)>, u64, u64);
@@ -175,32 +179,19 @@ impl Ingestor {
         }
     }
 
+    fn check_accepting(&self) -> Result<(), IngestError> {
+        match self.accepting.load(Ordering::Acquire) {
+            true => Ok(()),
+            false => Err(IngestError::Unavailable("node is shutting down".into())),
+        }
+    }
+
     /// Finished segments a leaving node handed over (embedded storage):
     /// archived here with their exemplars indexed, durably before this
     /// returns (the leaving node then drops its copies).
-    pub async fn adopt_segments(
-        &self,
-        origin: u64,
-        segments: Vec<HandedSegment>,
-        bindings: Vec<(TenantId, crate::model::TraceId, correlate::TraceBinding)>,
-    ) -> Result<(), IngestError> {
-        if !self.accepting.load(Ordering::Acquire) {
-            return Err(IngestError::Unavailable("node is shutting down".into()));
-        }
+    pub async fn adopt_segments(&self, origin: u64, segments: Vec<HandedSegment>) -> Result<(), IngestError> {
+        self.check_accepting()?;
         let now = self.env.clock.now_unix_ms();
-        if !bindings.is_empty() {
-            {
-                let _guard = self.binding_lock.lock();
-                for (tenant, trace, binding) in &bindings {
-                    let keep = self.env.traces.binding(tenant, *trace)?.is_some_and(|have| have.explicit || !binding.explicit);
-                    if !keep {
-                        self.env.traces.bind(tenant, *trace, binding, now)?;
-                    }
-                }
-            }
-            // Durable before the leaving node goes.
-            self.env.settler.flusher.flush().await?;
-        }
         for s in &segments {
             let seg = ollystack_proto::store::ArchivedSegment::decode(s.archived.as_slice())
                 .map_err(|e| IngestError::Invalid(format!("undecodable handed-over segment: {e}")))?;

@@ -264,10 +264,12 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     // Segments only with the embedded store (a shared store has none of
     // its own: `local_segments` is empty); trace bindings with either.
     if !sources.faults.skip_archive_handover {
-        let (store, traces, cluster, shipper) = (env.store.clone(), env.traces.clone(), cluster.clone(), hand_over_shipper);
+        let (store, traces, ingest, cluster, shipper) =
+            (env.store.clone(), env.traces.clone(), ingestor.clone(), cluster.clone(), hand_over_shipper.clone());
         membership.set_hand_over(Box::new(move || {
-            let (store, traces, cluster, shipper) = (store.clone(), traces.clone(), cluster.clone(), shipper.clone());
-            Box::pin(async move { crate::cluster::hand_over_archive(store.as_ref(), &traces, &cluster, &shipper).await })
+            let (store, traces, ingest, cluster, shipper) =
+                (store.clone(), traces.clone(), ingest.clone(), cluster.clone(), shipper.clone());
+            Box::pin(async move { crate::cluster::hand_over_archive(store.as_ref(), &traces, &ingest, &cluster, &shipper).await })
         }));
     }
     let cluster_service = ClusterService::new(membership.clone(), handle, queries.clone(), backend.clone());
@@ -286,6 +288,17 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     tasks.push(tokio::spawn(limiter.clone().run(limiter_events, shutdown_rx.clone())));
     if !sources.faults.skip_handoff {
         tasks.push(tokio::spawn(tasks::handoff_sweep(env.clone(), cluster.watch(), config.tick_interval_ms, shutdown_rx.clone())));
+    }
+    if !sources.faults.skip_binding_sync {
+        tasks.push(tokio::spawn(crate::cluster::follow_ring(
+            env.traces.clone(),
+            ingestor.clone(),
+            cluster.clone(),
+            hand_over_shipper,
+            sources.clock.clone(),
+            config.tick_interval_ms,
+            shutdown_rx.clone(),
+        )));
     }
 
     let limits = config.receiver.clone();

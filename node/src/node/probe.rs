@@ -30,6 +30,10 @@ pub struct Faults {
     /// A leaving node keeps its archived segments instead of handing them
     /// to their owners: they become unreachable once it is gone.
     pub skip_archive_handover: bool,
+    /// Trace bindings stay where they were made when the ring changes: a
+    /// span that reaches a trace's new home by trace alone opens a derived
+    /// session that never joins its request.
+    pub skip_binding_sync: bool,
 }
 
 /// Read access to a running node's cluster view and live sessions.

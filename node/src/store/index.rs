@@ -35,12 +35,7 @@ impl TraceIndex {
     }
 
     pub fn binding(&self, tenant: &TenantId, trace: TraceId) -> Result<Option<TraceBinding>, StoreError> {
-        let Some(v) = self.traces.get(trace_key(tenant, trace))? else {
-            return Ok(None);
-        };
-        let id = std::str::from_utf8(v.get(9..).unwrap_or_default())
-            .map_err(|e| StoreError::Corrupt { tree: "traces", detail: e.to_string() })?;
-        Ok(Some(TraceBinding { id: CorrelationId::from_trusted(id), explicit: v.first() == Some(&1) }))
+        self.traces.get(trace_key(tenant, trace))?.map(|v| decode_binding(&v)).transpose()
     }
 
     /// Records a trace's session. The caller decided (under the node's
@@ -52,6 +47,19 @@ impl TraceIndex {
         v.extend_from_slice(binding.id.as_str().as_bytes());
         self.traces.insert(trace_key(tenant, trace), v)?;
         Ok(())
+    }
+
+    /// Drops the trace's binding if it is still `expected` (a binding
+    /// another node now holds); a changed one stays.
+    pub fn remove_if(&self, tenant: &TenantId, trace: TraceId, expected: &TraceBinding) -> Result<bool, StoreError> {
+        let key = trace_key(tenant, trace);
+        let Some(current) = self.traces.get(&key)? else {
+            return Ok(false);
+        };
+        if decode_binding(&current)? != *expected {
+            return Ok(false);
+        }
+        Ok(self.traces.compare_and_swap(key, Some(current), None::<&[u8]>)?.is_ok())
     }
 
     /// Up to `limit` bindings after the key `after` (from the start when
@@ -143,6 +151,13 @@ impl TraceIndex {
         }
         Ok(removed)
     }
+}
+
+/// A binding as stored: explicit flag, time written, ID.
+fn decode_binding(v: &[u8]) -> Result<TraceBinding, StoreError> {
+    let id =
+        std::str::from_utf8(v.get(9..).unwrap_or_default()).map_err(|e| StoreError::Corrupt { tree: "traces", detail: e.to_string() })?;
+    Ok(TraceBinding { id: CorrelationId::from_trusted(id), explicit: v.first() == Some(&1) })
 }
 
 #[derive(Debug)]
