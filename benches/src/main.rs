@@ -13,7 +13,10 @@
 //!   three in-process nodes forming a cluster.
 //! * `rca-eval`: fault-injection evaluation of per-request and
 //!   per-incident RCA (AC@1, AC@3, Avg@5 per fault kind).
+//! * `bindings`: the scan a ring change costs a node holding many trace
+//!   bindings, and how many a join moves.
 
+mod bindings;
 mod cluster;
 mod flush;
 mod limits;
@@ -70,6 +73,8 @@ enum Cmd {
     Cluster(cluster::Args),
     /// RCA accuracy on injected faults (AC@1, AC@3, Avg@5 per fault kind).
     RcaEval(rca_eval::Args),
+    /// What a ring change costs a node holding many trace bindings.
+    Bindings(bindings::Args),
 }
 
 #[tokio::main]
@@ -84,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Limits(args) => limits::run(args).await,
         Cmd::Cluster(args) => cluster::run(&cli.node_bin, args).await,
         Cmd::RcaEval(args) => rca_eval::run(args),
+        Cmd::Bindings(args) => bindings::run(args),
     }
 }
 

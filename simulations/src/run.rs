@@ -315,7 +315,7 @@ fn observations(w: &World, incarnations: &[Rc<Cell<u64>>]) -> Vec<Observation> {
             incarnation: incarnations[*i].get(),
             term: m.current_term,
             is_leader: m.state.is_leader(),
-            last_applied: m.last_applied.map(|l| (l.leader_id.term, l.index)),
+            last_applied: m.last_applied.map(|l| (l.leader_id.term, l.leader_id.node_id, l.index)),
             ring_epoch: view.ring.as_ref().map_or(0, |r| r.epoch()),
             ring,
             membership: m.membership_config.membership().nodes().map(|(id, _)| *id).collect(),
