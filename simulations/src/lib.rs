@@ -10,6 +10,7 @@
 //! invariants checked by [`oracle`] and [`observe`].
 
 pub mod links;
+pub mod logs;
 pub mod net;
 pub mod observe;
 pub mod oracle;
@@ -18,6 +19,7 @@ pub mod params;
 pub mod plan;
 pub mod run;
 pub mod sink;
+pub mod summary;
 pub mod workload;
 
 pub use params::Params;

@@ -1,7 +1,8 @@
 //! `ollystack-simulations --seed S [--steps N]` runs one seed in this
 //! process; `--seeds A..B` sweeps seeds A to B-1; `--determinism` runs a
-//! seed twice and compares the event traces. Exit status 1 when any seed
-//! fails.
+//! seed twice and compares the event traces; `--jobs N` runs N seeds at
+//! once (default: one per CPU). A sweep ends with seeds per second and the
+//! failures by invariant. Exit status 1 when any seed fails.
 //!
 //! A sweep and the determinism check run every seed in its own child
 //! process (this binary with `--seed S`): a run pins the process's clocks
@@ -23,13 +24,15 @@ struct Args {
     all_faults: bool,
     faults: Faults,
     verbose: bool,
+    /// Seeds run at once in a sweep (child processes).
+    jobs: usize,
     /// The arguments a child run gets besides `--seed`.
     passed_on: Vec<String>,
 }
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: ollystack-simulations (--seed S | --seeds A..B) [--steps N] [--all-faults] [--determinism] [--verbose]\n\
+        "usage: ollystack-simulations (--seed S | --seeds A..B [--jobs N]) [--steps N] [--all-faults] [--determinism] [--verbose]\n\
          \x20      [--bug ack-before-durable|skip-handoff|skip-archive-handover|skip-binding-sync]"
     );
     ExitCode::from(2)
@@ -43,6 +46,7 @@ fn parse() -> Option<Args> {
         all_faults: false,
         faults: Faults::default(),
         verbose: false,
+        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         passed_on: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -63,6 +67,7 @@ fn parse() -> Option<Args> {
                 args.passed_on.extend(["--steps".to_owned(), n]);
             }
             "--determinism" => args.determinism = true,
+            "--jobs" => args.jobs = it.next()?.parse().ok().filter(|j| *j > 0)?,
             "--all-faults" => {
                 args.all_faults = true;
                 args.passed_on.push(a);
@@ -182,56 +187,100 @@ fn run_child(args: &Args, seed: u64) -> std::io::Result<(bool, u64, Option<Strin
     }
 }
 
+/// One seed's result in a sweep.
+struct SeedResult {
+    seed: u64,
+    passed: bool,
+    simulated_ms: u64,
+    /// What the run printed (and the determinism verdict).
+    report: String,
+}
+
+/// Runs one seed of a sweep in a child (twice with `--determinism`).
+fn sweep_one(args: &Args, seed: u64) -> SeedResult {
+    let (passed, simulated_ms, hash, text) = match run_child(args, seed) {
+        Ok(r) => r,
+        Err(e) => (false, 0, None, format!("seed {seed}: could not start a run: {e}\n")),
+    };
+    let mut report: String = text.lines().filter(|l| !l.starts_with("simulated-ms ")).map(|l| format!("{l}\n")).collect();
+    let mut ok = passed;
+    if ok && args.determinism {
+        match run_child(args, seed) {
+            Ok((_, _, again, _)) if again.is_some() && again == hash => {
+                report.push_str("  deterministic: a second run has the same trace\n")
+            }
+            Ok((_, _, again, _)) => {
+                report.push_str(&format!("  NOT DETERMINISTIC: trace {} then {}\n", hash.unwrap_or_default(), again.unwrap_or_default()));
+                ok = false;
+            }
+            Err(e) => {
+                report.push_str(&format!("  the second run could not start: {e}\n"));
+                ok = false;
+            }
+        }
+    }
+    SeedResult { seed, passed: ok, simulated_ms, report }
+}
+
+/// Runs the sweep's seeds, `args.jobs` at a time, and prints each report
+/// as it completes; then the totals and the failures by invariant.
+fn sweep(args: &Args) -> bool {
+    let next = std::sync::atomic::AtomicU64::new(args.seeds.start);
+    let (tx, rx) = std::sync::mpsc::channel::<SeedResult>();
+    let started = Instant::now();
+    let mut failed = Vec::new();
+    let mut summary = ollystack_simulations::summary::Summary::default();
+    let mut simulated_ms = 0;
+    std::thread::scope(|scope| {
+        for _ in 0..args.jobs {
+            let (tx, next) = (tx.clone(), &next);
+            scope.spawn(move || loop {
+                let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if seed >= args.seeds.end || tx.send(sweep_one(args, seed)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        for r in rx {
+            print!("{}", r.report);
+            simulated_ms += r.simulated_ms;
+            if !r.passed {
+                failed.push(r.seed);
+                summary.add(r.seed, &r.report);
+            }
+        }
+    });
+    failed.sort_unstable();
+    let count = args.seeds.end - args.seeds.start;
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "{count} seed(s), {} failed {failed:?}; {:.1} simulated minutes ({:.2} h) in {wall:.0} s: {:.2} seeds/s, {} at a time",
+        failed.len(),
+        simulated_ms as f64 / 60_000.0,
+        simulated_ms as f64 / 3_600_000.0,
+        count as f64 / wall.max(0.001),
+        args.jobs
+    );
+    if !summary.is_empty() {
+        print!("failures by invariant:\n{summary}");
+    }
+    failed.is_empty()
+}
+
 fn main() -> ExitCode {
     let Some(args) = parse() else { return usage() };
     if !cfg!(tokio_unstable) {
         eprintln!("warning: built without --cfg tokio_unstable: tokio's select! choices are not seeded and a seed may not replay exactly; use scripts/simulate");
     }
     if std::env::var_os("RUST_LOG").is_some() {
-        tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
+        ollystack_simulations::logs::init();
     }
     if args.seeds.end - args.seeds.start == 1 && !args.determinism {
         let (passed, _) = run_here(&args, args.seeds.start);
         return if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     }
-    let mut failed = Vec::new();
-    let mut simulated_ms = 0;
-    let started = Instant::now();
-    for seed in args.seeds.clone() {
-        let first = run_child(&args, seed);
-        let (passed, ms, hash, text) = match first {
-            Ok(r) => r,
-            Err(e) => (false, 0, None, format!("seed {seed}: could not start a run: {e}\n")),
-        };
-        print!("{}", text.lines().filter(|l| !l.starts_with("simulated-ms ")).map(|l| format!("{l}\n")).collect::<String>());
-        simulated_ms += ms;
-        let mut ok = passed;
-        if ok && args.determinism {
-            match run_child(&args, seed) {
-                Ok((_, _, again, _)) if again.is_some() && again == hash => println!("  deterministic: a second run has the same trace"),
-                Ok((_, _, again, _)) => {
-                    println!("  NOT DETERMINISTIC: trace {} then {}", hash.unwrap_or_default(), again.unwrap_or_default());
-                    ok = false;
-                }
-                Err(e) => {
-                    println!("  the second run could not start: {e}");
-                    ok = false;
-                }
-            }
-        }
-        if !ok {
-            failed.push(seed);
-        }
-    }
-    println!(
-        "{} seed(s), {} failed {:?}; {:.1} simulated minutes in {:.0} s",
-        args.seeds.end - args.seeds.start,
-        failed.len(),
-        failed,
-        simulated_ms as f64 / 60_000.0,
-        started.elapsed().as_secs_f64()
-    );
-    if failed.is_empty() {
+    if sweep(&args) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -65,6 +65,8 @@ pub struct World {
     /// Batches not yet acknowledged or given up.
     pub outstanding: Cell<usize>,
     pub oracle: RefCell<crate::oracle::Oracle>,
+    /// The traces of every session (for failure reports).
+    pub session_traces: RefCell<BTreeMap<String, BTreeSet<[u8; 16]>>>,
     /// Probes of running nodes, by node index.
     pub probes: RefCell<BTreeMap<usize, Probe>>,
     /// The faulty sinks' switch and counts (sink fault class).
@@ -180,6 +182,7 @@ fn node_config(w: &World, i: usize, ip: std::net::IpAddr) -> anyhow::Result<olly
 /// A node host's software: start (bootstrap, join or resume), publish the
 /// probe, run until crashed.
 async fn node_main(w: Rc<World>, i: usize, incarnation: Rc<Cell<u64>>) -> turmoil::Result {
+    crate::logs::register_host(&node_name(i));
     let ip = turmoil::lookup(node_name(i).as_str());
     let config = node_config(&w, i, ip).map_err(|e| e.to_string())?;
     let skew_ms = if w.params.faults.clock_skew {
@@ -339,6 +342,7 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
         now_ms: Cell::new(0),
         outstanding: Cell::new(0),
         oracle: RefCell::default(),
+        session_traces: RefCell::default(),
         probes: RefCell::default(),
         sink: Arc::new(SinkControl { active: params.faults.sink.into(), ..SinkControl::default() }),
         wal_durable: Arc::default(),

@@ -439,9 +439,13 @@ impl NonOwners {
 /// The workload client: sends everything, then runs the final checks once
 /// the harness says the cluster converged.
 pub async fn run(w: Rc<World>) -> turmoil::Result {
+    crate::logs::register_host("load");
     let rng = Rc::new(RefCell::new(StdRng::seed_from_u64(w.params.seed ^ 0x10ad)));
     let batches = draw_batches(w.params.seed, w.params.sessions, w.params.steps, w.params.trace_only_share, &mut rng.borrow_mut());
     w.outstanding.set(batches.len());
+    for b in &batches {
+        w.session_traces.borrow_mut().entry(b.session.clone()).or_default().insert(b.trace_id);
+    }
     for b in batches {
         tokio::task::spawn_local(send(w.clone(), rng.clone(), b));
     }
@@ -455,6 +459,22 @@ pub async fn run(w: Rc<World>) -> turmoil::Result {
     final_check(&w, &rng).await;
     w.phase.set(Phase::Done);
     Ok(())
+}
+
+/// Where every node holds the pieces of `session` (its traces' bindings,
+/// aliases, live and closing actors), for the failure report.
+fn explain(w: &World, session: &str) {
+    let traces: Vec<[u8; 16]> = w.session_traces.borrow().get(session).map(|t| t.iter().copied().collect()).unwrap_or_default();
+    let mut ids = vec![session.to_owned()];
+    ids.extend(traces.iter().map(|t| ollystack_node::correlate::derive_from_trace(ollystack_node::model::TraceId(*t)).to_string()));
+    let probes: Vec<_> = w.probes.borrow().iter().map(|(i, p)| (*i, p.clone())).collect();
+    for (i, probe) in probes {
+        let what = probe.explain("default", &ids, &traces).unwrap_or_else(|| "(busy or gone)".into());
+        w.event(format!("  {} holds: {what}", crate::run::node_name(i)));
+    }
+    for c in w.sink.committed().iter().filter(|c| ids.contains(&c.session)) {
+        w.event(format!("  stored on {} as {} seq {}: {} item(s)", c.node, c.session, c.seq, c.items.len()));
+    }
 }
 
 async fn final_check(w: &Rc<World>, rng: &Rc<RefCell<StdRng>>) {
@@ -485,6 +505,7 @@ async fn final_check(w: &Rc<World>, rng: &Rc<RefCell<StdRng>>) {
                                 Err(e) => w.event(format!("  {session} via {other}: {e}")),
                             }
                         }
+                        explain(w, &session);
                     }
                     w.event(format!(
                         "final {session} via {node}: {} spans {} logs {} exemplars",

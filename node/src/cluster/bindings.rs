@@ -31,7 +31,12 @@ const BINDINGS_PAGE: usize = 4_096;
 /// Sends every binding of a trace homed on another node to that node,
 /// applies its answers, and drops the copies it took. Returns how many
 /// were sent; an error leaves the rest (run it again).
-pub async fn send_bindings_home(traces: &TraceIndex, ingest: &Ingestor, cluster: &Arc<Cluster>, shipper: &Shipper) -> Result<u64, String> {
+pub async fn send_bindings_home(
+    traces: &TraceIndex,
+    ingest: &Arc<Ingestor>,
+    cluster: &Arc<Cluster>,
+    shipper: &Shipper,
+) -> Result<u64, String> {
     let mut after: Option<Vec<u8>> = None;
     let mut sent = 0;
     loop {

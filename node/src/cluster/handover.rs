@@ -32,7 +32,7 @@ const PAGE_BYTES: u64 = 1 << 20;
 pub async fn hand_over_archive(
     store: &dyn SessionStore,
     traces: &TraceIndex,
-    ingest: &Ingestor,
+    ingest: &Arc<Ingestor>,
     cluster: &Arc<Cluster>,
     shipper: &Shipper,
 ) -> Result<u64, String> {

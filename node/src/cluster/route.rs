@@ -122,9 +122,10 @@ impl RemoteOwners for Shipper {
         (owner != self.cluster.id).then_some(owner)
     }
 
-    fn ship(&self, owner: NodeId, entries: Vec<Vec<u8>>) -> BoxFuture<'static, Result<(), String>> {
+    fn ship(&self, owner: NodeId, shipment: u64, entries: Vec<Vec<u8>>) -> BoxFuture<'static, Result<(), String>> {
         let this = Shipper { cluster: self.cluster.clone(), in_flight: self.in_flight.clone(), metrics: self.metrics.clone() };
-        Box::pin(async move { this.forward(owner, Body::Entries(Entries { entries })).await.map(|_| ()).map_err(|e| e.to_string()) })
+        let body = Body::Entries(Entries { entries, shipment });
+        Box::pin(async move { this.forward(owner, body).await.map(|_| ()).map_err(|e| e.to_string()) })
     }
 }
 

@@ -117,7 +117,8 @@ impl cluster_server::Cluster for ClusterService {
                 self.ingest.metrics(r).await.map(reply).map_err(ingest_status)
             }
             Some(Body::Entries(e)) => {
-                self.ingest.0.ingest_entries(e.entries).await.map(|()| reply(Accepted::default())).map_err(ingest_status)
+                let shipment = (request.from_node, e.shipment);
+                self.ingest.0.ingest_entries(shipment, e.entries).await.map(|()| reply(Accepted::default())).map_err(ingest_status)
             }
             Some(Body::Segments(handed)) => {
                 let segments = handed

@@ -5,6 +5,8 @@
 //! it durable, and merges derived sessions into the explicit sessions they
 //! turned out to belong to.
 
+use std::sync::Arc;
+
 use super::{IngestError, Ingestor};
 use crate::correlate::{self, BindingChange, TraceBinding};
 use crate::ingest::assign::Merge;
@@ -17,7 +19,17 @@ impl Ingestor {
     /// Applies bindings sent by another node (or the answers this node got
     /// back for its own). Returns the answers for the sender: traces it
     /// holds as derived whose explicit session this node knows.
-    pub async fn receive_bindings(&self, bindings: Vec<SentBinding>) -> Result<Vec<(TenantId, TraceId, CorrelationId)>, IngestError> {
+    pub async fn receive_bindings(
+        self: &Arc<Self>,
+        bindings: Vec<SentBinding>,
+    ) -> Result<Vec<(TenantId, TraceId, CorrelationId)>, IngestError> {
+        let this = self.clone();
+        // To its end: bindings and aliases are written before the merges
+        // they ask for run.
+        super::to_completion(async move { this.receive_bindings_now(bindings).await }).await
+    }
+
+    async fn receive_bindings_now(&self, bindings: Vec<SentBinding>) -> Result<Vec<(TenantId, TraceId, CorrelationId)>, IngestError> {
         self.check_accepting()?;
         let env = &self.env;
         let now = env.clock.now_unix_ms();

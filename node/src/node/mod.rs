@@ -33,7 +33,7 @@ use crate::session::actor::{SessionEnv, SessionSupervisor};
 use crate::session::registry::SessionRegistry;
 use crate::session::{MemoryBudget, RemoteOwners};
 use crate::store::clickhouse::ClickHouseStore;
-use crate::store::{Archive, EmbeddedStore, ExemplarIndex, SessionStore, Settler, SledFlusher, TraceIndex};
+use crate::store::{Archive, EmbeddedStore, ExemplarIndex, SessionStore, Settler, ShipmentLog, SledFlusher, TraceIndex};
 use crate::wal::Wal;
 
 /// sled's log segment size. Archived session records are tens of KB; with
@@ -171,6 +171,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let wal = Arc::new(wal);
     let traces = Arc::new(TraceIndex::open(&db).map_err(|e| storage_err(&e))?);
     let exemplars = Arc::new(ExemplarIndex::open(&db).map_err(|e| storage_err(&e))?);
+    let shipments = Arc::new(ShipmentLog::open(&db).map_err(|e| storage_err(&e))?);
     let metrics = Arc::new(NodeMetrics::default());
     metrics.memory_budget_bytes.set(config.memory_budget_bytes);
     let budget = Arc::new(MemoryBudget::new(config.memory_budget_bytes));
@@ -243,7 +244,8 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let settings = Arc::new(config.correlation.clone());
     let wait_max = cluster.rpc_timeout() * 2;
     let limiter = Arc::new(ClusterLimiter::new(cluster.clone(), config.limits.clone(), sources.clock.clone(), metrics.clone(), wait_max));
-    let ingestor = Arc::new(Ingestor::new(env.clone(), settings.clone(), limiter.clone(), exemplars.clone(), sources.rng.clone()));
+    let ingestor =
+        Arc::new(Ingestor::new(env.clone(), settings.clone(), limiter.clone(), exemplars.clone(), shipments.clone(), sources.rng.clone()));
     let handle = IngestHandle(ingestor.clone());
     let hand_over_shipper = shipper.clone();
     let sink = Arc::new(Router::new(cluster.clone(), handle.clone(), shipper, settings));
@@ -326,7 +328,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     };
     tasks.push(serve_axum(api_listener, api::router(api_state), signal(shutdown_rx.clone()), "api"));
     tasks.push(tokio::spawn(tasks::finishing_sweep(env.clone(), config.tick_interval_ms, shutdown_rx.clone())));
-    tasks.push(tokio::spawn(tasks::retention(env.clone(), exemplars, config.clone(), shutdown_rx.clone())));
+    tasks.push(tokio::spawn(tasks::retention(env.clone(), exemplars, shipments, config.clone(), shutdown_rx.clone())));
     ready.store(true, Ordering::Release);
     tracing::info!(%otlp_grpc_addr, %otlp_http_addr, %api_addr, %cluster_addr, node = %raft_id, data_dir = %dir.display(), "node started");
     let probe = Probe { id: raft_id, cluster: Arc::downgrade(&cluster), env: Arc::downgrade(&env) };

@@ -100,3 +100,27 @@ impl<S: IngestSink> IngestSink for AckEarly<S> {
         self.later(move |s| async move { s.metrics(request).await })
     }
 }
+
+impl Probe {
+    /// What this node holds of a session, for a failure report: the
+    /// bindings of `traces`, where `ids` resolve, and the live and closing
+    /// actors of each. `None` when the node is gone or a registry shard is
+    /// busy right now (never waits).
+    pub fn explain(&self, tenant: &str, ids: &[String], traces: &[[u8; 16]]) -> Option<String> {
+        let env = self.env.upgrade()?;
+        let tenant = TenantId::from_trusted(tenant);
+        let mut out = Vec::new();
+        for t in traces {
+            let trace = crate::model::TraceId(*t);
+            let binding = env.traces.binding(&tenant, trace).ok().flatten();
+            out.push(format!("trace {} bound to {binding:?}", crate::correlate::derive_from_trace(trace)));
+        }
+        for id in ids {
+            let id = CorrelationId::from_trusted(id.as_str());
+            let alias = env.traces.alias_of(&tenant, &id).ok().flatten();
+            let (live, closing) = env.registry.try_holder_counts(&crate::model::SessionKey { tenant: tenant.clone(), id: id.clone() })?;
+            out.push(format!("{id}: alias {alias:?}, {live} live + {closing} closing actor(s)"));
+        }
+        Some(out.join("; "))
+    }
+}

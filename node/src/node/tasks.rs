@@ -1,6 +1,6 @@
 //! Background tasks of a node, each stopping when shutdown is signalled:
 //! the finishing sweep (tells live sessions to check their rule) and
-//! retention of the archive and indexes.
+//! retention of the archive, the indexes and the shipment log.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::session::actor::{SessionEnv, SessionMsg};
-use crate::store::ExemplarIndex;
+use crate::store::{ExemplarIndex, ShipmentLog};
 
 /// Sends every live session a `Tick` each interval.
 pub async fn finishing_sweep(env: Arc<SessionEnv>, interval_ms: u64, mut stop: watch::Receiver<bool>) {
@@ -26,7 +26,13 @@ pub async fn finishing_sweep(env: Arc<SessionEnv>, interval_ms: u64, mut stop: w
 }
 
 /// Expires archived segments (age, then bytes) and index entries (age).
-pub async fn retention(env: Arc<SessionEnv>, exemplars: Arc<ExemplarIndex>, config: Config, mut stop: watch::Receiver<bool>) {
+pub async fn retention(
+    env: Arc<SessionEnv>,
+    exemplars: Arc<ExemplarIndex>,
+    shipments: Arc<ShipmentLog>,
+    config: Config,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = env.clock.sleep(Duration::from_millis(config.expire_interval_ms)) => {}
@@ -41,10 +47,11 @@ pub async fn retention(env: Arc<SessionEnv>, exemplars: Arc<ExemplarIndex>, conf
             }
             Err(e) => tracing::warn!(error = %e, "retention of stored sessions failed"),
         }
-        let (traces, exemplars) = (env.traces.clone(), exemplars.clone());
+        let (traces, exemplars, shipments) = (env.traces.clone(), exemplars.clone(), shipments.clone());
         let indexes = ollystack_cluster::blocking::unblock(move || {
             traces.expire(cutoff)?;
             exemplars.expire(cutoff)?;
+            shipments.expire(now.saturating_sub(crate::store::shipments::RETENTION_MS))?;
             Ok::<_, crate::store::StoreError>(())
         })
         .await;

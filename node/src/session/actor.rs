@@ -192,9 +192,17 @@ impl SessionActor {
     async fn close(&self, me: &ActorRef<SessionMsg>, state: &mut ActorState, reason: FinishReason, now: u64) {
         let env = state.env.clone();
         let key = state.st.key.clone();
-        if let Some(to) = Self::merged_into(&env, &key).await {
-            let target = SessionKey { tenant: key.tenant.clone(), id: to };
-            return self.forward(me, state, target).await;
+        // Once a store was attempted it may have committed (its
+        // acknowledgement lost): the retry stores the same segment under
+        // the same seq, and a merge that happened meanwhile re-keys it
+        // below. Forwarding it instead left the committed copy behind and
+        // stored the data a second time in the merged session (found by
+        // the simulations' lossy sink).
+        if state.finishing.is_none() {
+            if let Some(to) = Self::merged_into(&env, &key).await {
+                let target = SessionKey { tenant: key.tenant.clone(), id: to };
+                return self.forward(me, state, target).await;
+            }
         }
         // Not under the shard lock: a slow store would stall ingest, handoff
         // and queries of every session in the shard (found by the
@@ -268,7 +276,10 @@ impl SessionActor {
             // Owned elsewhere: the owner must hold the data durably before
             // this node lets go of its WAL entries and memory.
             let entry = data.encode_wal_entry(&target);
-            match remote.ship(owner, vec![entry]).await {
+            // Every retry carries the same ID: if an earlier attempt landed
+            // and only its answer was lost, the owner does not take it twice.
+            let shipment = super::remote::shipment_id(&data.wal_keys);
+            match remote.ship(owner, shipment, vec![entry]).await {
                 Ok(()) => {
                     if let Err(e) = env.settler.settle(&[(&data.wal_keys, data.held_bytes)]).await {
                         tracing::warn!(session = %key.id, error = %e, "settling a shipped session failed; its entries replay at restart");

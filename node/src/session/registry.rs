@@ -241,6 +241,15 @@ impl SessionRegistry {
         Some(out)
     }
 
+    /// (live, closing) actors of `key`, without waiting (`None` if its
+    /// shard is locked right now); for a simulation's failure report.
+    pub fn try_holder_counts(&self, key: &SessionKey) -> Option<(usize, usize)> {
+        let mut h = std::hash::DefaultHasher::new();
+        key.hash(&mut h);
+        let shard = self.shards[(h.finish() as usize) % SHARDS].try_lock().ok()?;
+        Some((usize::from(shard.live.contains_key(key)), shard.closing.get(key).map_or(0, Vec::len)))
+    }
+
     /// Live and closing keys.
     pub async fn counts(&self) -> (usize, usize) {
         let mut live = 0;

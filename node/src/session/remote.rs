@@ -16,6 +16,43 @@ pub trait RemoteOwners: Send + Sync + std::fmt::Debug + 'static {
     fn remote_owner(&self, key: &SessionKey) -> Option<NodeId>;
 
     /// Makes `entries` (encoded `WalEntry` records) durable on `owner`:
-    /// resolves `Ok` only once the owner synced them to its WAL.
-    fn ship(&self, owner: NodeId, entries: Vec<Vec<u8>>) -> BoxFuture<'static, Result<(), String>>;
+    /// resolves `Ok` only once the owner synced them to its WAL. `shipment`
+    /// names this shipment for every retry of it (see
+    /// `store::shipments`); 0 for none.
+    fn ship(&self, owner: NodeId, shipment: u64, entries: Vec<Vec<u8>>) -> BoxFuture<'static, Result<(), String>>;
+}
+
+/// The shipment ID of a session's data held under these WAL entries: the
+/// same entries always give the same ID (a retry, or the same data
+/// rebuilt by a replay after a crash), different entries a different one.
+/// 0 (no ID) when there are none. Pure, and stable across builds.
+pub fn shipment_id(wal_keys: &[u64]) -> u64 {
+    let mut keys: Vec<u64> = wal_keys.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
+    if keys.is_empty() {
+        return 0;
+    }
+    let id = keys.iter().fold(0x9e37_79b9_7f4a_7c15u64, |h, k| mix(h ^ mix(*k)));
+    id.max(1)
+}
+
+/// splitmix64's finalizer.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shipment_id;
+
+    #[test]
+    fn the_same_entries_give_the_same_shipment_id() {
+        assert_eq!(shipment_id(&[3, 1, 2]), shipment_id(&[1, 2, 3, 3]));
+        assert_ne!(shipment_id(&[1, 2, 3]), shipment_id(&[1, 2]));
+        assert_ne!(shipment_id(&[1, 2]), 0);
+        assert_eq!(shipment_id(&[]), 0);
+    }
 }

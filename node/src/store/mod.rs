@@ -10,11 +10,14 @@
 //! * [`index`]: the trace index (which session each trace belongs to, and
 //!   aliases from trace-derived IDs to the explicit ID their trace joined)
 //!   and the per-metric exemplar index.
+//! * [`shipments`]: shipments of session data taken from other nodes, so a
+//!   repeated shipment is taken once.
 
 pub mod archive;
 pub mod clickhouse;
 pub mod index;
 mod keys;
+pub mod shipments;
 
 mod embedded;
 mod flush;
@@ -25,6 +28,7 @@ pub use embedded::EmbeddedStore;
 pub use flush::SledFlusher;
 pub use index::{ExemplarIndex, TraceIndex};
 pub use segment_store::{FinishedSegment, HandedSegment, SessionStore, Settler, StoreFuture, StoredSegments};
+pub use shipments::ShipmentLog;
 
 /// Errors of the node's storage.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,157 @@
+//! Shipments of session data this node has taken from other nodes, so a
+//! shipment that arrives twice is taken once.
+//!
+//! A node ships session groups to their owner (ingest on a non-owner, a
+//! hand-off after a ring change, a trace merged into a session owned
+//! elsewhere) and lets go of its copy only once the owner answers. When the
+//! answer is lost (a timeout, a stalled link) the sender ships again. If the
+//! owner's segment holding the first copy finished meanwhile, the second
+//! copy opened a new segment and the same signals were stored twice (found
+//! by the simulations). Each shipment therefore carries an ID, fixed by its
+//! sender for all its retries; the owner records the IDs it took, durably
+//! with the data, and answers a repeat as done without taking it again.
+//!
+//! Only shipments of held session data carry an ID (hand-offs, merges into
+//! a session owned elsewhere: rare, and retried for as long as the owner
+//! does not answer); ingest's own shipments do not (see
+//! `ingest::pipeline`). Records expire after [`RETENTION_MS`].
+
+use std::collections::BTreeSet;
+
+use parking_lot::Mutex;
+
+use super::keys::u64_at;
+use super::StoreError;
+
+/// How long a taken shipment is remembered: longer than a sender retries
+/// one while its owner is reachable, short enough to stay small.
+pub const RETENTION_MS: u64 = 3_600_000;
+
+/// A shipment: (sending node, the sender's shipment ID).
+pub type ShipmentId = (u64, u64);
+
+#[derive(Debug)]
+pub struct ShipmentLog {
+    /// `origin (8 bytes BE) ++ id (8 bytes BE)` → unix ms taken.
+    taken: sled::Tree,
+    /// Shipments being taken right now: a repeat that arrives meanwhile is
+    /// told to retry instead of being taken twice.
+    in_flight: Mutex<BTreeSet<ShipmentId>>,
+}
+
+/// Whether a shipment is new here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// Take it; call [`ShipmentLog::taken`] once it is durable, or
+    /// [`ShipmentLog::abandon`] if taking it failed.
+    New,
+    /// Taken before: answer success without taking it again.
+    Repeat,
+    /// The same shipment is being taken right now: answer retryable.
+    InFlight,
+}
+
+fn key((origin, id): ShipmentId) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&origin.to_be_bytes());
+    k[8..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+impl ShipmentLog {
+    pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
+        Ok(Self { taken: db.open_tree("shipments")?, in_flight: Mutex::new(BTreeSet::new()) })
+    }
+
+    /// Checks a shipment in. ID 0 means "no ID" (always new, never recorded).
+    pub fn arrive(&self, shipment: ShipmentId) -> Result<Arrival, StoreError> {
+        if shipment.1 == 0 {
+            return Ok(Arrival::New);
+        }
+        let mut in_flight = self.in_flight.lock();
+        if in_flight.contains(&shipment) {
+            return Ok(Arrival::InFlight);
+        }
+        if self.taken.contains_key(key(shipment))? {
+            return Ok(Arrival::Repeat);
+        }
+        in_flight.insert(shipment);
+        Ok(Arrival::New)
+    }
+
+    /// Records a shipment as taken (its data is durable here).
+    pub fn taken(&self, shipment: ShipmentId, now_unix_ms: u64) -> Result<(), StoreError> {
+        if shipment.1 == 0 {
+            return Ok(());
+        }
+        let result = self.taken.insert(key(shipment), &now_unix_ms.to_be_bytes()).map(|_| ());
+        self.in_flight.lock().remove(&shipment);
+        Ok(result?)
+    }
+
+    /// Lets go of a shipment that could not be taken (the sender retries).
+    pub fn abandon(&self, shipment: ShipmentId) {
+        self.in_flight.lock().remove(&shipment);
+    }
+
+    /// Drops records taken before `cutoff_unix_ms`.
+    pub fn expire(&self, cutoff_unix_ms: u64) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for item in self.taken.iter() {
+            let (k, v) = item?;
+            if u64_at(&v, 0).unwrap_or(0) < cutoff_unix_ms {
+                self.taken.remove(k)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log() -> ShipmentLog {
+        let db = sled::Config::new().temporary(true).open().expect("temporary sled");
+        ShipmentLog::open(&db).expect("open")
+    }
+
+    #[test]
+    fn a_shipment_is_taken_once() {
+        let log = log();
+        assert_eq!(log.arrive((1, 7)).unwrap(), Arrival::New);
+        assert_eq!(log.arrive((1, 7)).unwrap(), Arrival::InFlight, "a repeat while the first is being taken");
+        log.taken((1, 7), 100).unwrap();
+        assert_eq!(log.arrive((1, 7)).unwrap(), Arrival::Repeat);
+        assert_eq!(log.arrive((2, 7)).unwrap(), Arrival::New, "another sender's shipment 7");
+    }
+
+    #[test]
+    fn an_abandoned_shipment_can_be_taken_again() {
+        let log = log();
+        assert_eq!(log.arrive((1, 7)).unwrap(), Arrival::New);
+        log.abandon((1, 7));
+        assert_eq!(log.arrive((1, 7)).unwrap(), Arrival::New);
+    }
+
+    #[test]
+    fn shipments_without_an_id_are_never_recorded() {
+        let log = log();
+        assert_eq!(log.arrive((1, 0)).unwrap(), Arrival::New);
+        log.taken((1, 0), 100).unwrap();
+        assert_eq!(log.arrive((1, 0)).unwrap(), Arrival::New);
+    }
+
+    #[test]
+    fn old_records_expire() {
+        let log = log();
+        log.arrive((1, 7)).unwrap();
+        log.taken((1, 7), 100).unwrap();
+        log.arrive((1, 8)).unwrap();
+        log.taken((1, 8), 300).unwrap();
+        assert_eq!(log.expire(200).unwrap(), 1);
+        assert_eq!(log.arrive((1, 7)).unwrap(), Arrival::New);
+        assert_eq!(log.arrive((1, 8)).unwrap(), Arrival::Repeat);
+    }
+}
