@@ -136,6 +136,12 @@ impl Cluster {
         self.ring().map_or(self.id, |r| r.owner(KeyHash::of(tenant.as_str(), id.as_str())))
     }
 
+    /// Whether this node is on its applied ring (true before the first
+    /// ring: a lone node owns everything).
+    pub fn on_ring(&self) -> bool {
+        self.ring().is_none_or(|r| r.members().any(|m| m.id == self.id))
+    }
+
     /// Every ring member (this node included).
     pub fn ring_members(&self) -> Vec<NodeId> {
         self.ring().map(|r| r.members().map(|m| m.id).collect()).unwrap_or_else(|| vec![self.id])

@@ -150,9 +150,12 @@ impl Router {
     }
 
     /// The ring to split a batch by, read once per batch; `None` while this
-    /// node is the only member (everything is local).
+    /// node is its only member (everything is local). A ring whose only
+    /// member is another node (this one leaving, or taken off) is no
+    /// reason to keep a batch here: that bound its traces on a node about
+    /// to go (found by the simulations).
     fn shared_ring(&self) -> Option<Arc<Ring>> {
-        self.cluster.ring().filter(|r| r.members().nth(1).is_some())
+        self.cluster.ring().filter(|r| r.members().any(|m| m.id != self.cluster.id))
     }
 
     /// Runs the parts (local and forwarded) concurrently and combines them.

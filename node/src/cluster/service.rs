@@ -103,6 +103,18 @@ impl cluster_server::Cluster for ClusterService {
             // another trace home.
             cluster.bindings_astray.notify_one();
         }
+        if matches!(request.body, Some(Body::OtlpTraces(_) | Body::OtlpLogs(_))) && !cluster.on_ring() {
+            // Sent here as a trace's home by a node on an older ring. A
+            // node off the ring (leaving, or taken off by the failure
+            // detector) binds no traces: a binding made here after a leave
+            // handed its bindings over would go with it (found by the
+            // simulations).
+            return Err(Status::unavailable(format!(
+                "{} is not on the ring (epoch {}); route by a newer ring and retry",
+                cluster.id,
+                cluster.ring_epoch()
+            )));
+        }
         match request.body {
             Some(Body::OtlpTraces(b)) => {
                 let r: ExportTraceServiceRequest = decode(&b, "traces")?;
@@ -131,10 +143,18 @@ impl cluster_server::Cluster for ClusterService {
                     })
                     .collect::<Result<Vec<_>, Status>>()?;
                 let bindings = handed.bindings.into_iter().map(binding_from_pb).collect::<Result<Vec<_>, Status>>()?;
-                if !bindings.is_empty() && request.ring_epoch < cluster.ring_epoch() {
+                let sender_on_ring = cluster.ring().is_some_and(|r| r.members().any(|m| m.id.0 == request.from_node));
+                if !bindings.is_empty() && request.ring_epoch < cluster.ring_epoch() && sender_on_ring {
                     // The sender drops what it sent once this answers: two
                     // nodes on different epochs sending each other the same
                     // binding would both drop it (found by the simulations).
+                    // A sender off the ring (leaving) is sent no bindings
+                    // back, and may never see a newer epoch: a leave that
+                    // timed out after the leader removed it from the
+                    // membership left it on its last ring, and its
+                    // hand-over was refused forever (found by the
+                    // simulations). Bindings it sends astray move on from
+                    // here (`bindings_astray`).
                     return Err(Status::unavailable(format!(
                         "trace bindings sent under ring epoch {}, older than this node's {}; send again once caught up",
                         request.ring_epoch,

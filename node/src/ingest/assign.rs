@@ -63,6 +63,7 @@ pub fn assign(
         let res = correlate::resolve(s, candidate, trace, binding.as_ref(), &mut generate);
         count(metrics, &res);
         if let (Some(t), Some(bind)) = (trace, &res.bind) {
+            tracing::debug!(trace = %correlate::derive_from_trace(t), id = %bind.id, explicit = bind.explicit, merge_from = ?res.merge_from, "trace bound");
             traces.bind(&tenant, t, bind, now_unix_ms)?;
             known.insert((tenant.clone(), t), Some(bind.clone()));
             if bind.explicit {

@@ -81,6 +81,12 @@ pub async fn handoff_sweep(
         if env.remote.get().is_none() {
             continue;
         }
+        if ring.has_changed().unwrap_or(false) || tracing::enabled!(tracing::Level::TRACE) {
+            let view = ring.borrow_and_update().clone();
+            if let Some(r) = &view.ring {
+                tracing::debug!(epoch = r.epoch(), members = ?r.members().map(|m| m.id.0).collect::<Vec<_>>(), "ring applied here");
+            }
+        }
         for (key, _) in env.registry.live_actors().await {
             if let Some((owner, _)) = env.remote_owner(&key) {
                 tracing::debug!(session = %key.id, %owner, "handing a session to its owner");
