@@ -1,5 +1,6 @@
 //! `ollystack-simulations --seed S [--steps N]` runs one seed in this
-//! process; `--seeds A..B` sweeps seeds A to B-1; `--determinism` runs a
+//! process; `--seeds A..B` sweeps seeds A to B-1 (`--seeds 7,19` those
+//! seeds); `--determinism` runs a
 //! seed twice and compares the event traces; `--jobs N` runs N seeds at
 //! once (default: one per CPU). A sweep ends with seeds per second and the
 //! failures by invariant. Exit status 1 when any seed fails.
@@ -18,7 +19,8 @@ use ollystack_node::node::Faults;
 use ollystack_simulations::{run, Params};
 
 struct Args {
-    seeds: std::ops::Range<u64>,
+    /// Seeds to run, in order.
+    seeds: Vec<u64>,
     steps: Option<u64>,
     determinism: bool,
     all_faults: bool,
@@ -32,15 +34,24 @@ struct Args {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: ollystack-simulations (--seed S | --seeds A..B [--jobs N]) [--steps N] [--all-faults] [--determinism] [--verbose]\n\
+        "usage: ollystack-simulations (--seed S | --seeds A..B|S,S,.. [--jobs N]) [--steps N] [--all-faults] [--determinism] [--verbose]\n\
          \x20      [--bug ack-before-durable|skip-handoff|skip-archive-handover|skip-binding-sync]"
     );
     ExitCode::from(2)
 }
 
+/// `A..B` (A to B-1) or a comma-separated list `7,19,42`.
+fn parse_seeds(v: &str) -> Option<Vec<u64>> {
+    let seeds: Vec<u64> = match v.split_once("..") {
+        Some((a, b)) => (a.parse().ok()?..b.parse().ok()?).collect(),
+        None => v.split(',').map(|s| s.trim().parse().ok()).collect::<Option<_>>()?,
+    };
+    (!seeds.is_empty()).then_some(seeds)
+}
+
 fn parse() -> Option<Args> {
     let mut args = Args {
-        seeds: 0..1,
+        seeds: vec![0],
         steps: None,
         determinism: false,
         all_faults: false,
@@ -54,13 +65,9 @@ fn parse() -> Option<Args> {
         match a.as_str() {
             "--seed" => {
                 let s: u64 = it.next()?.parse().ok()?;
-                args.seeds = s..s + 1;
+                args.seeds = vec![s];
             }
-            "--seeds" => {
-                let v = it.next()?;
-                let (a, b) = v.split_once("..")?;
-                args.seeds = a.parse().ok()?..b.parse().ok()?;
-            }
+            "--seeds" => args.seeds = parse_seeds(&it.next()?)?,
             "--steps" => {
                 let n = it.next()?;
                 args.steps = Some(n.parse().ok()?);
@@ -225,7 +232,7 @@ fn sweep_one(args: &Args, seed: u64) -> SeedResult {
 /// Runs the sweep's seeds, `args.jobs` at a time, and prints each report
 /// as it completes; then the totals and the failures by invariant.
 fn sweep(args: &Args) -> bool {
-    let next = std::sync::atomic::AtomicU64::new(args.seeds.start);
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::channel::<SeedResult>();
     let started = Instant::now();
     let mut failed = Vec::new();
@@ -235,8 +242,9 @@ fn sweep(args: &Args) -> bool {
         for _ in 0..args.jobs {
             let (tx, next) = (tx.clone(), &next);
             scope.spawn(move || loop {
-                let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if seed >= args.seeds.end || tx.send(sweep_one(args, seed)).is_err() {
+                let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&seed) = args.seeds.get(at) else { return };
+                if tx.send(sweep_one(args, seed)).is_err() {
                     return;
                 }
             });
@@ -252,7 +260,7 @@ fn sweep(args: &Args) -> bool {
         }
     });
     failed.sort_unstable();
-    let count = args.seeds.end - args.seeds.start;
+    let count = args.seeds.len();
     let wall = started.elapsed().as_secs_f64();
     println!(
         "{count} seed(s), {} failed {failed:?}; {:.1} simulated minutes ({:.2} h) in {wall:.0} s: {:.2} seeds/s, {} at a time",
@@ -276,8 +284,8 @@ fn main() -> ExitCode {
     if std::env::var_os("RUST_LOG").is_some() {
         ollystack_simulations::logs::init();
     }
-    if args.seeds.end - args.seeds.start == 1 && !args.determinism {
-        let (passed, _) = run_here(&args, args.seeds.start);
+    if args.seeds.len() == 1 && !args.determinism {
+        let (passed, _) = run_here(&args, args.seeds[0]);
         return if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     }
     if sweep(&args) {

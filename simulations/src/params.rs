@@ -104,7 +104,14 @@ pub struct Params {
     /// merge into the explicit one once its ID arrives with the trace
     /// (trace unification under faults). 0 for about half the seeds.
     pub trace_only_share: f64,
+    /// Tenants the workload writes to: 1 (tenancy off), or 2 (tenancy on;
+    /// the second tenant reuses the first one's session IDs, so a leak
+    /// across tenants shows as items never sent to a session).
+    pub tenants: usize,
 }
+
+/// The second tenant's name (the first is the default tenant).
+pub const SECOND_TENANT: &str = "acme";
 
 /// Default length of the safety phase.
 pub const DEFAULT_STEPS: u64 = 20_000;
@@ -139,6 +146,7 @@ impl Params {
             leaver: 1,
             leave_at_ms: 0,
             trace_only_share: 0.0,
+            tenants: 1,
         };
         // Drawn last, so the classes above stay what they were for every seed.
         params.faults.sink = rng.random_bool(0.4);
@@ -148,6 +156,14 @@ impl Params {
         // Late enough that some sessions have finished and been archived.
         params.leave_at_ms = rng.random_range(params.steps / 2..=params.steps * 9 / 10);
         params.trace_only_share = if rng.random_bool(0.5) { [0.2, 0.5][rng.random_range(0..2)] } else { 0.0 };
+        // Five-node clusters and two tenants in some seeds (drawn last, and
+        // the leaver stays among the first three nodes).
+        if rng.random_bool(0.2) {
+            params.nodes = 5;
+        }
+        if rng.random_bool(0.3) {
+            params.tenants = 2;
+        }
         params
     }
 
@@ -162,9 +178,10 @@ impl fmt::Display for Params {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seed {} | nodes {} | sessions {} ({}% of span/log batches by trace only) | safety {} ms + liveness <= {} ms | faults [{}] | latency <= {} ms | skew <= {} ms | fail rate {} | sink fail rate {}{}",
+            "seed {} | nodes {} | tenants {} | sessions {} ({}% of span/log batches by trace only) | safety {} ms + liveness <= {} ms | faults [{}] | latency <= {} ms | skew <= {} ms | fail rate {} | sink fail rate {}{}",
             self.seed,
             self.nodes,
+            self.tenants,
             self.sessions,
             (self.trace_only_share * 100.0).round(),
             self.steps,
@@ -192,5 +209,13 @@ mod tests {
     fn seeds_switch_fault_classes_on_and_off() {
         let mixes: std::collections::BTreeSet<Vec<&str>> = (0..40).map(|s| Params::from_seed(s, None).faults.names()).collect();
         assert!(mixes.len() > 10, "only {} different fault mixes in 40 seeds", mixes.len());
+    }
+
+    #[test]
+    fn some_seeds_run_five_nodes_or_two_tenants() {
+        let params: Vec<Params> = (0..100).map(|s| Params::from_seed(s, None)).collect();
+        assert!(params.iter().any(|p| p.nodes == 5) && params.iter().any(|p| p.nodes == 3));
+        assert!(params.iter().any(|p| p.tenants == 2) && params.iter().any(|p| p.tenants == 1));
+        assert!(params.iter().all(|p| p.leaver >= 1 && p.leaver < 3));
     }
 }

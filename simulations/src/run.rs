@@ -171,6 +171,7 @@ fn node_config(w: &World, i: usize, ip: std::net::IpAddr) -> anyhow::Result<olly
     f.limits.window_ms = 3_600_000;
     f.limits.lease_units = 4;
     f.limits.attributes = BTreeMap::from([(LIMITED_ATTRIBUTE.to_owned(), LIMIT_PER_WINDOW)]);
+    f.correlation.tenancy = w.params.tenants > 1;
     let mut config = f.build_and_validate()?;
     if i > 0 {
         // Joins go through n1; a node that already joined resumes instead.

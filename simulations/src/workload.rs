@@ -43,7 +43,13 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// One request's worth of a session's signals.
 #[derive(Debug, Clone)]
 pub struct Batch {
+    /// The session as the oracle knows it: its ID, or `tenant/ID` for the
+    /// second tenant's sessions.
     pub session: String,
+    /// The correlation ID its records carry.
+    pub id: String,
+    /// The tenant its resource names (`None`: the default tenant).
+    pub tenant: Option<&'static str>,
     pub trace_id: [u8; 16],
     /// (span ID hex, limited attribute value)
     pub spans: Vec<(String, String)>,
@@ -62,13 +68,18 @@ pub struct Batch {
 /// `trace_only_share` of span and log batches go without the session's ID;
 /// every such trace still gets a span or log batch with the ID, or the
 /// trace could never join its session.
-pub fn draw_batches(seed: u64, sessions: usize, safety_ms: u64, trace_only_share: f64, rng: &mut StdRng) -> Vec<Batch> {
+pub fn draw_batches(seed: u64, sessions: usize, tenants: usize, safety_ms: u64, trace_only_share: f64, rng: &mut StdRng) -> Vec<Batch> {
     let mut out = Vec::new();
     let (mut span_no, mut exemplar_no) = (0u64, 0u64);
     let last_start = (safety_ms * 4 / 5).max(QUIET_START_MS + 1);
     for s in 0..sessions {
         let first = out.len();
-        let session = format!("sim-{seed}-{s}");
+        // With two tenants, sessions 2k and 2k+1 share one ID, one in each.
+        let (id, tenant) = match tenants {
+            1 => (format!("sim-{seed}-{s}"), None),
+            _ => (format!("sim-{seed}-{}", s / 2), (s % 2 == 1).then_some(crate::params::SECOND_TENANT)),
+        };
+        let session = tenant.map_or_else(|| id.clone(), |t| format!("{t}/{id}"));
         let traces: Vec<[u8; 16]> = (0..rng.random_range(1..=2)).map(|_| rng.random()).collect();
         let mut at = rng.random_range(QUIET_START_MS / 2..last_start);
         for b in 0..rng.random_range(2..=6) {
@@ -84,6 +95,8 @@ pub fn draw_batches(seed: u64, sessions: usize, safety_ms: u64, trace_only_share
                     .collect();
                 Batch {
                     session: session.clone(),
+                    id: id.clone(),
+                    tenant,
                     trace_id,
                     spans,
                     logs: Vec::new(),
@@ -95,6 +108,8 @@ pub fn draw_batches(seed: u64, sessions: usize, safety_ms: u64, trace_only_share
                 let logs = (0..rng.random_range(1..=3)).map(|l| format!("log {session} {b}.{l}")).collect();
                 Batch {
                     session: session.clone(),
+                    id: id.clone(),
+                    tenant,
                     trace_id,
                     spans: Vec::new(),
                     logs,
@@ -111,6 +126,8 @@ pub fn draw_batches(seed: u64, sessions: usize, safety_ms: u64, trace_only_share
                     .collect();
                 Batch {
                     session: session.clone(),
+                    id: id.clone(),
+                    tenant,
                     trace_id,
                     spans: Vec::new(),
                     logs: Vec::new(),
@@ -148,8 +165,10 @@ fn kv(key: &str, value: &str) -> KeyValue {
     }
 }
 
-fn resource(service: &str) -> Option<Resource> {
-    Some(Resource { attributes: vec![kv("service.name", service)], ..Default::default() })
+fn resource(service: &str, tenant: Option<&str>) -> Option<Resource> {
+    let mut attributes = vec![kv("service.name", service)];
+    attributes.extend(tenant.map(|t| kv("tenant_id", t)));
+    Some(Resource { attributes, ..Default::default() })
 }
 
 fn trace_request(b: &Batch, now_ns: u64) -> ExportTraceServiceRequest {
@@ -163,7 +182,7 @@ fn trace_request(b: &Batch, now_ns: u64) -> ExportTraceServiceRequest {
             kind: 2,
             start_time_unix_nano: now_ns,
             end_time_unix_nano: now_ns + 1_000_000,
-            attributes: [b.explicit.then(|| kv("correlation_id", &b.session)), Some(kv(LIMITED_ATTRIBUTE, user))]
+            attributes: [b.explicit.then(|| kv("correlation_id", &b.id)), Some(kv(LIMITED_ATTRIBUTE, user))]
                 .into_iter()
                 .flatten()
                 .collect(),
@@ -172,7 +191,7 @@ fn trace_request(b: &Batch, now_ns: u64) -> ExportTraceServiceRequest {
         .collect();
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
-            resource: resource("sim-svc"),
+            resource: resource("sim-svc", b.tenant),
             scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
             ..Default::default()
         }],
@@ -189,14 +208,14 @@ fn logs_request(b: &Batch, now_ns: u64) -> ExportLogsServiceRequest {
             severity_number: 9,
             severity_text: "INFO".into(),
             body: Some(AnyValue { value: Some(any_value::Value::StringValue(body.clone())) }),
-            attributes: b.explicit.then(|| kv("correlation_id", &b.session)).into_iter().collect(),
+            attributes: b.explicit.then(|| kv("correlation_id", &b.id)).into_iter().collect(),
             trace_id: b.trace_id.to_vec(),
             ..Default::default()
         })
         .collect();
     ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
-            resource: resource("sim-svc"),
+            resource: resource("sim-svc", b.tenant),
             scope_logs: vec![ScopeLogs { log_records, ..Default::default() }],
             ..Default::default()
         }],
@@ -212,7 +231,7 @@ fn metrics_request(b: &Batch, now_ns: u64) -> ExportMetricsServiceRequest {
             time_unix_nano: now_ns,
             value: Some(number_data_point::Value::AsDouble(i as f64)),
             exemplars: vec![Exemplar {
-                filtered_attributes: vec![kv("correlation_id", &b.session)],
+                filtered_attributes: vec![kv("correlation_id", &b.id)],
                 time_unix_nano: now_ns,
                 value: Some(exemplar::Value::AsDouble(i as f64)),
                 span_id: u64::from_str_radix(id, 16).unwrap_or(1).to_be_bytes().to_vec(),
@@ -224,7 +243,7 @@ fn metrics_request(b: &Batch, now_ns: u64) -> ExportMetricsServiceRequest {
     let metric = Metric { name: "sim.latency".into(), data: Some(metric::Data::Gauge(Gauge { data_points })), ..Default::default() };
     ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
-            resource: resource("sim-svc"),
+            resource: resource("sim-svc", b.tenant),
             scope_metrics: vec![ScopeMetrics { metrics: vec![metric], ..Default::default() }],
             ..Default::default()
         }],
@@ -301,14 +320,24 @@ async fn send(w: Rc<World>, rng: Rc<RefCell<StdRng>>, b: Batch) {
     w.outstanding.set(w.outstanding.get() - 1);
 }
 
-/// GET `path` from a node's API: (status, body).
-async fn get(node: &str, path: &str) -> Result<(u16, serde_json::Value), String> {
+/// A session's (tenant, correlation ID) from its oracle key.
+pub fn split_key(session: &str) -> (&str, &str) {
+    session.split_once('/').unwrap_or(("default", session))
+}
+
+/// GET `path` from a node's API as `tenant` (`None`: tenancy is off):
+/// (status, body).
+async fn get(node: &str, path: &str, tenant: Option<&str>) -> Result<(u16, serde_json::Value), String> {
     let call = async {
         let stream = turmoil::net::TcpStream::connect(format!("{node}:8080")).await.map_err(|e| e.to_string())?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
         tokio::task::spawn_local(conn);
-        let request = hyper::Request::get(path).header("host", node).body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
+        let mut request = hyper::Request::get(path).header("host", node);
+        if let Some(t) = tenant {
+            request = request.header("x-tenant-id", t);
+        }
+        let request = request.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
         let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
         let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
@@ -317,9 +346,12 @@ async fn get(node: &str, path: &str) -> Result<(u16, serde_json::Value), String>
     tokio::time::timeout(CALL_TIMEOUT, call).await.map_err(|_| "timed out".to_owned())?
 }
 
-/// Asks `node` for a session. `None`: no answer, or a partial one.
-async fn query(node: &str, session: &str) -> Result<(Answer, Vec<String>), String> {
-    let (status, body) = get(node, &format!("/api/v1/correlate/{session}")).await?;
+/// Asks `node` for a session (an oracle key). `None`: no answer, or a
+/// partial one.
+async fn query(w: &World, node: &str, session: &str) -> Result<(Answer, Vec<String>), String> {
+    let (tenant, id) = split_key(session);
+    let tenant = (w.params.tenants > 1).then_some(tenant);
+    let (status, body) = get(node, &format!("/api/v1/correlate/{id}"), tenant).await?;
     match status {
         404 => Ok((Answer::default(), Vec::new())),
         200 => {
@@ -376,7 +408,7 @@ async fn probe_queries(w: Rc<World>, rng: Rc<RefCell<StdRng>>) {
             (sessions[r.random_range(0..sessions.len())].clone(), w.random_node(&mut r))
         };
         let before: Acked = w.oracle.borrow().expected_now(&session);
-        match query(&node, &session).await {
+        match query(&w, &node, &session).await {
             Ok((answer, _)) if !answer.partial => {
                 let found = w.oracle.borrow().check(&session, &before, &answer);
                 w.event(format!(
@@ -441,7 +473,8 @@ impl NonOwners {
 pub async fn run(w: Rc<World>) -> turmoil::Result {
     crate::logs::register_host("load");
     let rng = Rc::new(RefCell::new(StdRng::seed_from_u64(w.params.seed ^ 0x10ad)));
-    let batches = draw_batches(w.params.seed, w.params.sessions, w.params.steps, w.params.trace_only_share, &mut rng.borrow_mut());
+    let p = &w.params;
+    let batches = draw_batches(p.seed, p.sessions, p.tenants, p.steps, p.trace_only_share, &mut rng.borrow_mut());
     w.outstanding.set(batches.len());
     for b in &batches {
         w.session_traces.borrow_mut().entry(b.session.clone()).or_default().insert(b.trace_id);
@@ -465,11 +498,12 @@ pub async fn run(w: Rc<World>) -> turmoil::Result {
 /// aliases, live and closing actors), for the failure report.
 fn explain(w: &World, session: &str) {
     let traces: Vec<[u8; 16]> = w.session_traces.borrow().get(session).map(|t| t.iter().copied().collect()).unwrap_or_default();
-    let mut ids = vec![session.to_owned()];
+    let (tenant, id) = split_key(session);
+    let mut ids = vec![id.to_owned()];
     ids.extend(traces.iter().map(|t| ollystack_node::correlate::derive_from_trace(ollystack_node::model::TraceId(*t)).to_string()));
     let probes: Vec<_> = w.probes.borrow().iter().map(|(i, p)| (*i, p.clone())).collect();
     for (i, probe) in probes {
-        let what = probe.explain("default", &ids, &traces).unwrap_or_else(|| "(busy or gone)".into());
+        let what = probe.explain(tenant, &ids, &traces).unwrap_or_else(|| "(busy or gone)".into());
         w.event(format!("  {} holds: {what}", crate::run::node_name(i)));
     }
     for c in w.sink.committed().iter().filter(|c| ids.contains(&c.session)) {
@@ -486,7 +520,7 @@ async fn final_check(w: &Rc<World>, rng: &Rc<RefCell<StdRng>>) {
         let mut checked = false;
         for _ in 0..10 {
             let node = w.random_node(&mut rng.borrow_mut());
-            match query(&node, &session).await {
+            match query(&w, &node, &session).await {
                 Ok((answer, u)) if !answer.partial => {
                     let found = w.oracle.borrow().check(&session, &acked, &answer);
                     for v in &found {
@@ -495,7 +529,7 @@ async fn final_check(w: &Rc<World>, rng: &Rc<RefCell<StdRng>>) {
                     if !found.is_empty() {
                         // What every node answers, to tell a lost item from a missed one.
                         for other in w.started_nodes() {
-                            match query(&other, &session).await {
+                            match query(w, &other, &session).await {
                                 Ok((a, _)) => w.event(format!(
                                     "  {session} via {other}: {} spans {} logs partial {}",
                                     a.spans.len(),

@@ -264,13 +264,19 @@ impl Ingestor {
             }
             Arrival::New => {}
         }
+        // Recorded (or let go) inside the task: a caller that stops
+        // waiting must not leave the shipment marked in flight forever
+        // (found by the simulations: a leave that never drained).
         let this = self.clone();
-        let taken = to_completion(async move { this.take_entries(entries).await }).await;
-        match &taken {
-            Ok(()) => self.shipments.taken(shipment, self.env.clock.now_unix_ms())?,
-            Err(_) => self.shipments.abandon(shipment),
-        }
-        taken
+        to_completion(async move {
+            let taken = this.take_entries(entries).await;
+            match &taken {
+                Ok(()) => this.shipments.taken(shipment, this.env.clock.now_unix_ms())?,
+                Err(_) => this.shipments.abandon(shipment),
+            }
+            taken
+        })
+        .await
     }
 
     async fn take_entries(self: &Arc<Self>, entries: Vec<Vec<u8>>) -> Result<(), IngestError> {
