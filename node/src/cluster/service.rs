@@ -103,12 +103,12 @@ impl cluster_server::Cluster for ClusterService {
             // another trace home.
             cluster.bindings_astray.notify_one();
         }
-        if matches!(request.body, Some(Body::OtlpTraces(_) | Body::OtlpLogs(_))) && !cluster.on_ring() {
-            // Sent here as a trace's home by a node on an older ring. A
-            // node off the ring (leaving, or taken off by the failure
-            // detector) binds no traces: a binding made here after a leave
-            // handed its bindings over would go with it (found by the
-            // simulations).
+        if !cluster.on_ring() {
+            // Sent here by a node on an older ring. A node off the ring
+            // (leaving, or taken off by the failure detector) takes no
+            // data: a binding made or a session shipped here after a
+            // leave drained and handed everything over would go with the
+            // node (both found by the simulations).
             return Err(Status::unavailable(format!(
                 "{} is not on the ring (epoch {}); route by a newer ring and retry",
                 cluster.id,
