@@ -105,8 +105,12 @@ pub fn answer(tenant: &TenantId, data: &SessionData, baselines: &Baselines) -> R
         .iter()
         .filter(|s| !s.live)
         .flat_map(|s| {
-            let archived =
-                SessionData { id: data.id.clone(), segments: vec![crate::query::Segment { live: false, ..s.clone() }], partial: None };
+            let archived = SessionData {
+                id: data.id.clone(),
+                segments: vec![crate::query::Segment { live: false, ..s.clone() }],
+                partial: None,
+                aliases: Vec::new(),
+            };
             let spans: Vec<RcaSpan> = RcaInput::from_merged(&merge(&archived)).spans;
             samples(&spans)
         })

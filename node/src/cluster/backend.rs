@@ -184,9 +184,27 @@ impl ClusterBackend {
                 silent.push(format!("{from} handed the session to {to} moments ago, and {why}"));
             }
         }
+        // Trace-derived sessions merged into this one, as the nodes that
+        // merged them know: data stored under such an ID on a node that
+        // never learnt of the merge (the trace's earlier home, before a
+        // ring change moved its binding) is found only under that ID
+        // (found by the simulations).
+        let aliases: Vec<CorrelationId> = found.as_ref().map(|d| d.aliases.clone()).unwrap_or_default();
+        if !aliases.is_empty() {
+            let holders: Vec<NodeId> = if self.shared_storage { vec![self.cluster.id] } else { self.cluster.all_members() };
+            let asks = aliases.iter().flat_map(|alias| holders.iter().map(move |&n| (n, alias)));
+            let answers =
+                futures::future::join_all(asks.map(|(n, alias)| async move { (n, self.session_on(n, tenant, alias).await) })).await;
+            for (node, answer) in answers {
+                silent.extend(merge_answer(&mut found, node, answer.data));
+            }
+        }
+        // Only aliases were found, no data anywhere.
+        let found = found.filter(|d| d.segments.iter().any(|s| !s.spans.is_empty() || !s.logs.is_empty() || !s.exemplars.is_empty()));
         if silent.is_empty() {
             return Ok(found);
         }
+        let mut found = found;
         let why = format!("{}; answered without them", silent.join("; "));
         match found.as_mut() {
             Some(data) => {
@@ -235,6 +253,11 @@ fn merge_answer(found: &mut Option<SessionData>, node: NodeId, answer: Result<Op
         (_, Ok(None)) => None,
         (Some(data), Ok(Some(more))) => {
             data.segments.extend(more.segments);
+            for alias in more.aliases {
+                if !data.aliases.contains(&alias) {
+                    data.aliases.push(alias);
+                }
+            }
             if data.partial.is_none() {
                 data.partial = more.partial;
             }

@@ -16,6 +16,7 @@ pub fn session_to_pb(data: SessionData) -> pb::SessionData {
             .map(|s| pb::SegmentData { live: s.live, spans: s.spans, logs: s.logs, exemplars: s.exemplars })
             .collect(),
         partial: data.partial.unwrap_or_default(),
+        aliases: data.aliases.iter().map(|a| a.as_str().to_owned()).collect(),
     }
 }
 
@@ -28,6 +29,7 @@ pub fn session_from_pb(data: pb::SessionData) -> SessionData {
             .map(|s| Segment { live: s.live, spans: s.spans, logs: s.logs, exemplars: s.exemplars })
             .collect(),
         partial: (!data.partial.is_empty()).then_some(data.partial),
+        aliases: data.aliases.iter().map(|a| CorrelationId::from_trusted(a.as_str())).collect(),
     }
 }
 
@@ -66,10 +68,12 @@ mod tests {
                 Segment { live: false, ..Default::default() },
             ],
             partial: Some("storage down".into()),
+            aliases: vec![CorrelationId::from_trusted("olly-1-aa")],
         };
         let back = session_from_pb(session_to_pb(data.clone()));
         assert_eq!(back.id, data.id);
         assert_eq!(back.partial, data.partial);
+        assert_eq!(back.aliases, data.aliases);
         assert_eq!(back.segments.len(), 2);
         assert!(back.segments[0].live && !back.segments[1].live);
         assert_eq!(back.segments[0].spans, data.segments[0].spans);

@@ -76,32 +76,40 @@ impl NodeQueries {
 impl QueryBackend for NodeQueries {
     async fn session(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
         let resolved = self.env.traces.resolve(tenant, id).map_err(storage)?;
-        let key = SessionKey { tenant: tenant.clone(), id: resolved.clone() };
+        let aliases = self.env.traces.aliased_into(tenant, &resolved).map_err(storage)?;
+        let mut ids = vec![resolved.clone()];
+        ids.extend(aliases.iter().cloned());
         let mut segments = Vec::new();
         // Actors first, then the archive: a segment that moves from one to
         // the other meanwhile is seen at least once (builders de-duplicate).
-        for actor in self.env.registry.holders(&key).await {
-            match actor.call(SessionMsg::Snapshot, Some(ACTOR_CALL_TIMEOUT)).await {
-                Ok(CallResult::Success(seg)) => segments.push(seg),
-                Ok(CallResult::Timeout) => return Err(QueryError::Unavailable(format!("live session {resolved} did not answer in time"))),
-                // Stopped meanwhile: its data is archived by now.
-                Ok(CallResult::SenderError) | Err(_) => {}
+        // Actors of the aliased IDs too: a derived session being merged
+        // into this one holds its data until the merge target has it.
+        for held in &ids {
+            let key = SessionKey { tenant: tenant.clone(), id: held.clone() };
+            for actor in self.env.registry.holders(&key).await {
+                match actor.call(SessionMsg::Snapshot, Some(ACTOR_CALL_TIMEOUT)).await {
+                    Ok(CallResult::Success(seg)) => segments.push(seg),
+                    Ok(CallResult::Timeout) => return Err(QueryError::Unavailable(format!("live session {held} did not answer in time"))),
+                    // Stopped meanwhile: its data is archived or moved by now.
+                    Ok(CallResult::SenderError) | Err(_) => {}
+                }
             }
         }
-        let mut ids = vec![resolved.clone()];
-        ids.extend(self.env.traces.aliased_into(tenant, &resolved).map_err(storage)?);
         let stored = self.env.store.segments(tenant, &ids).await.map_err(storage)?;
         for seg in stored.segments {
             segments.push(Segment { live: false, spans: seg.spans, logs: seg.logs, exemplars: seg.exemplars });
         }
-        if segments.iter().all(|s| s.spans.is_empty() && s.logs.is_empty() && s.exemplars.is_empty()) {
+        // Nothing here, but sessions merged into this one are known here:
+        // their data may sit under their own IDs elsewhere (the caller
+        // asks for them).
+        if segments.iter().all(|s| s.spans.is_empty() && s.logs.is_empty() && s.exemplars.is_empty()) && aliases.is_empty() {
             // Nothing found, but storage could not be asked: unknown, not absent.
             return match stored.unavailable {
                 Some(reason) => Err(QueryError::Unavailable(reason)),
                 None => Ok(None),
             };
         }
-        Ok(Some(SessionData { id: resolved, segments, partial: stored.unavailable }))
+        Ok(Some(SessionData { id: resolved, segments, partial: stored.unavailable, aliases }))
     }
 
     async fn session_of_trace(&self, tenant: &TenantId, trace_id: TraceId) -> Result<Option<CorrelationId>, QueryError> {

@@ -84,7 +84,7 @@ pub fn exemplar(service: &str, metric: &str, time_ns: u64, value: f64, trace: u8
 }
 
 pub fn session(id: &str, segments: Vec<Segment>) -> SessionData {
-    SessionData { id: CorrelationId::from_trusted(id), segments, partial: None }
+    SessionData { id: CorrelationId::from_trusted(id), segments, partial: None, aliases: Vec::new() }
 }
 
 /// A checkout flow over three services in two segments: the archived one

@@ -55,6 +55,9 @@ pub struct SessionData {
     pub segments: Vec<Segment>,
     /// Why part of the stored data is missing (storage out of reach).
     pub partial: Option<String>,
+    /// Trace-derived IDs merged into this session, as far as the answering
+    /// node knows (another node may hold data under them).
+    pub aliases: Vec<CorrelationId>,
 }
 
 /// Filter for `GET /api/v1/sessions`.
