@@ -59,13 +59,18 @@ pub struct Oracle {
     /// Items the workload sent more than once (a retry): the cluster may
     /// have taken both copies, so they may be stored twice.
     resent: BTreeSet<String>,
-    /// Items sent by trace only (no session ID on the record). They reach
-    /// their session through the trace's binding, which lives on the
-    /// trace's home; after a ring change, or while the node holding it is
-    /// down, a by-trace item waits in a derived session until the binding
-    /// and the item meet (seconds). So only the final check, after
-    /// convergence, expects them.
-    by_trace: BTreeSet<String>,
+    /// Items sent by trace only (no session ID on the record), with their
+    /// trace. They reach their session through the trace's binding, which
+    /// lives on the trace's home, once a span or log carrying the ID has
+    /// reached it: until then they sit in a derived session, and no node
+    /// can know they belong to the one asked for.
+    by_trace: BTreeMap<String, [u8; 16]>,
+    /// Traces a span or log batch carrying the session's ID was
+    /// acknowledged for. From then on a by-trace item of the trace that
+    /// was acknowledged is part of the session: an answer without it must
+    /// say partial (while a binding is on its way to a new trace home, or
+    /// a node holding part is out of reach).
+    joined: BTreeSet<[u8; 16]>,
 }
 
 /// One segment a store committed: where, and the items it holds.
@@ -118,8 +123,14 @@ impl Oracle {
     }
 
     /// Items of a batch sent without the session ID.
-    pub fn sent_by_trace(&mut self, items: Items<'_>) {
-        self.by_trace.extend(items.spans.iter().chain(items.logs).cloned());
+    pub fn sent_by_trace(&mut self, items: Items<'_>, trace: [u8; 16]) {
+        self.by_trace.extend(items.spans.iter().chain(items.logs).map(|i| (i.clone(), trace)));
+    }
+
+    /// A span or log batch carrying the session's ID was acknowledged for
+    /// `trace`.
+    pub fn joined(&mut self, trace: [u8; 16]) {
+        self.joined.insert(trace);
     }
 
     pub fn sessions(&self) -> Vec<String> {
@@ -143,12 +154,14 @@ impl Oracle {
         })
     }
 
-    /// What a query during faults must find: the acknowledged items but
-    /// those sent by trace only.
+    /// What a query during faults must find (or say partial): the
+    /// acknowledged items but those sent by trace only whose trace no
+    /// acknowledged batch has joined to the session yet.
     pub fn expected_now(&self, session: &str) -> Acked {
         let mut acked = self.acked_of(session);
-        acked.spans.retain(|i| !self.by_trace.contains(i));
-        acked.logs.retain(|i| !self.by_trace.contains(i));
+        let waiting = |i: &String| self.by_trace.get(i).is_some_and(|t| !self.joined.contains(t));
+        acked.spans.retain(|i| !waiting(i));
+        acked.logs.retain(|i| !waiting(i));
         acked
     }
 
@@ -245,17 +258,21 @@ mod tests {
     }
 
     #[test]
-    fn items_sent_by_trace_are_expected_only_after_convergence() {
+    fn items_sent_by_trace_are_expected_once_their_trace_joined() {
         let mut o = Oracle::default();
         let (by_id, by_trace) = (["s1".to_owned()], ["s2".to_owned()]);
         let none: [String; 0] = [];
         let items = |spans| Items { spans, logs: &none, exemplars: &none };
         o.sent("a", items(&by_id));
         o.sent("a", items(&by_trace));
-        o.sent_by_trace(items(&by_trace));
+        o.sent_by_trace(items(&by_trace), [7; 16]);
         o.acked("a", items(&by_id));
         o.acked("a", items(&by_trace));
         assert_eq!(o.expected_now("a").spans, ["s1".to_owned()].into());
         assert_eq!(o.acked_of("a").spans, ["s1".to_owned(), "s2".to_owned()].into());
+        o.joined([8; 16]);
+        assert_eq!(o.expected_now("a").spans, ["s1".to_owned()].into(), "another trace joined");
+        o.joined([7; 16]);
+        assert_eq!(o.expected_now("a").spans, ["s1".to_owned(), "s2".to_owned()].into(), "its trace joined the session");
     }
 }

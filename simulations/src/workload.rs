@@ -294,11 +294,14 @@ async fn send(w: Rc<World>, rng: Rc<RefCell<StdRng>>, b: Batch) {
         let items = Items { spans: &spans, logs: &b.logs, exemplars: &b.exemplars };
         w.oracle.borrow_mut().sent(&b.session, items);
         if !b.explicit {
-            w.oracle.borrow_mut().sent_by_trace(items);
+            w.oracle.borrow_mut().sent_by_trace(items, b.trace_id);
         }
         match export(&w, &node, &b, first_sent_ns).await {
             Ok(()) => {
                 w.oracle.borrow_mut().acked(&b.session, items);
+                if b.explicit && b.exemplars.is_empty() {
+                    w.oracle.borrow_mut().joined(b.trace_id);
+                }
                 let trace = ollystack_node::correlate::derive_from_trace(ollystack_node::model::TraceId(b.trace_id));
                 let how = if b.explicit { format!(" (trace {trace})") } else { format!(" by trace {trace}") };
                 w.event(format!(

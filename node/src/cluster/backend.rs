@@ -67,6 +67,12 @@ impl ClusterBackend {
                         "{node} knows a newer cluster membership than this node has applied; members this node does not know were not asked"
                     );
                 }
+                // Two rings at once: trace bindings may be moving between
+                // their homes under each.
+                let epoch = self.cluster.ring_epoch();
+                if reply.partial.is_empty() && reply.ring_epoch != epoch {
+                    reply.partial = format!("{node} is on ring epoch {}, this node on {epoch}", reply.ring_epoch);
+                }
                 Ok(reply)
             }
             Ok(Err(status)) => Err(format!("{node}: {}", status.message())),
@@ -102,7 +108,17 @@ impl ClusterBackend {
     /// the node it just handed the session's live data to, if it did.
     async fn session_on(&self, node: NodeId, tenant: &TenantId, id: &CorrelationId) -> NodeAnswer {
         if node == self.cluster.id {
-            let data = self.local.session(tenant, id).await;
+            let mut data = self.local.session(tenant, id).await;
+            if let Some(why) = self.cluster.bindings_in_flight() {
+                data = match data {
+                    Ok(Some(mut d)) => {
+                        d.partial.get_or_insert(why);
+                        Ok(Some(d))
+                    }
+                    Ok(None) => Err(QueryError::Unavailable(why)),
+                    other => other,
+                };
+            }
             return match self.local.moved_to(tenant, id).await {
                 Ok(moved) => NodeAnswer { data, moved_to: moved.map(|(to, _)| to) },
                 Err(e) => NodeAnswer { data: Err(e), moved_to: None },

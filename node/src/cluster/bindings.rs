@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ollystack_cluster::ring::KeyHash;
 use ollystack_cluster::NodeId;
 use ollystack_proto::cluster::{forward_request::Body, HandedBinding, HandedSegments};
 use tokio::sync::watch;
@@ -42,9 +43,15 @@ pub async fn send_bindings_home(
     loop {
         let (page, next) = traces.bindings_after(after.as_deref(), BINDINGS_PAGE).map_err(|e| format!("reading trace bindings: {e}"))?;
         let Some(next) = next else { return Ok(sent) };
+        // One ring for the page: the homes chosen and the epoch sent.
+        let ring = cluster.ring();
+        let epoch = ring.as_ref().map_or(0, |r| r.epoch());
+        let owner = |tenant: &crate::model::TenantId, trace| {
+            ring.as_ref().map_or(cluster.id, |r| r.owner(KeyHash::of(tenant.as_str(), derive_from_trace(trace).as_str())))
+        };
         let mut by_home: BTreeMap<NodeId, Vec<HandedBinding>> = BTreeMap::new();
         for (tenant, trace, binding) in page {
-            let home = cluster.owner(&tenant, &derive_from_trace(trace));
+            let home = owner(&tenant, trace);
             if home != cluster.id {
                 by_home.entry(home).or_default().push(HandedBinding {
                     tenant_id: tenant.as_str().to_owned(),
@@ -57,10 +64,13 @@ pub async fn send_bindings_home(
         for (home, bindings) in by_home {
             let count = bindings.len() as u64;
             for b in &bindings {
-                tracing::debug!(node = %cluster.id, %home, epoch = cluster.ring_epoch(), trace = %b.correlation_id, "sending a binding home");
+                tracing::debug!(node = %cluster.id, %home, epoch, trace = %b.correlation_id, "sending a binding home");
             }
             let body = Body::Segments(HandedSegments { segments: Vec::new(), bindings: bindings.clone() });
-            let reply = shipper.forward(home, body).await.map_err(|e| format!("sending {count} trace binding(s) to {home}: {e}"))?;
+            let reply = shipper
+                .forward_under(home, body, Some(epoch))
+                .await
+                .map_err(|e| format!("sending {count} trace binding(s) to {home}: {e}"))?;
             let answers = reply.answers.into_iter().map(binding_from_pb).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
             ingest.receive_bindings(answers).await.map_err(|e| format!("applying {home}'s answers: {e}"))?;
             // The home has them now. A binding that changed meanwhile (a
@@ -96,23 +106,29 @@ pub async fn follow_ring(
         tokio::select! {
             _ = clock.sleep(Duration::from_millis(tick_ms)) => {}
             _ = view.changed() => {}
-            _ = cluster.bindings_astray.notified() => passes_left = passes_left.max(1),
+            _ = cluster.bindings_astray.notified() => {
+                passes_left = passes_left.max(1);
+                cluster.set_bindings_pending(true);
+            }
             _ = stop.wait_for(|s| *s) => return,
         }
         let now = clock.now_unix_ms();
         if epoch != Some(cluster.ring_epoch()) {
             epoch = Some(cluster.ring_epoch());
             (passes_left, next_at) = (2, now);
+            cluster.set_bindings_pending(true);
         }
         if passes_left == 0 || now < next_at {
             continue;
         }
+        cluster.set_bindings_pending(true);
         match send_bindings_home(&traces, &ingest, &cluster, &shipper).await {
             Ok(sent) => {
                 if sent > 0 {
                     tracing::info!(node = %cluster.id, sent, "trace bindings sent to their traces' homes");
                 }
                 passes_left -= 1;
+                cluster.set_bindings_pending(false);
                 next_at = now + cluster.rpc_timeout().as_millis() as u64 * 2;
             }
             Err(e) => {

@@ -64,6 +64,11 @@ pub struct Cluster {
     /// Latched once this process has heard from a leader and applied its
     /// whole log (see [`Cluster::caught_up`]).
     synced: std::sync::atomic::AtomicBool,
+    /// Trace bindings this node holds for traces homed elsewhere may not
+    /// have reached their homes yet (set by `bindings::follow_ring`): a
+    /// signal sent by trace alone to its home meanwhile sits in a derived
+    /// session apart from its request's, so session answers say partial.
+    bindings_pending: std::sync::atomic::AtomicBool,
     /// Woken when trace bindings may sit here for traces homed elsewhere
     /// (sent by a node on another ring epoch, or made for a signal routed
     /// under one): `bindings::follow_ring` then runs a pass.
@@ -95,6 +100,7 @@ impl Cluster {
             channels: Mutex::new(BTreeMap::new()),
             left: watch::Sender::new(false),
             synced: std::sync::atomic::AtomicBool::new(false),
+            bindings_pending: std::sync::atomic::AtomicBool::new(false),
             bindings_astray: tokio::sync::Notify::new(),
         }
     }
@@ -181,6 +187,20 @@ impl Cluster {
                 _ = stop.wait_for(|stop| *stop) => return,
             }
         }
+    }
+
+    /// Records whether trace bindings held here may still be on their way
+    /// to their homes.
+    pub fn set_bindings_pending(&self, pending: bool) {
+        self.bindings_pending.store(pending, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Why a session answer from this node may miss signals sent by trace
+    /// alone, if it may: trace bindings still moving to their homes.
+    pub fn bindings_in_flight(&self) -> Option<String> {
+        self.bindings_pending
+            .load(std::sync::atomic::Ordering::Acquire)
+            .then(|| format!("{} is still sending trace bindings to their homes (ring epoch {})", self.id, self.ring_epoch()))
     }
 
     /// Log index of the membership this node has applied (the one

@@ -73,6 +73,16 @@ impl Shipper {
     /// One forward call to `node`, retried while the failure is one a
     /// retry can fix. Overload on the owner is passed back as overload.
     pub async fn forward(&self, node: NodeId, body: Body) -> Result<ForwardReply, IngestError> {
+        self.forward_under(node, body, None).await
+    }
+
+    /// [`Self::forward`], naming the ring epoch `node` was chosen under
+    /// (`None`: this node's epoch at each attempt). The receiver refuses
+    /// trace bindings sent under an older ring than its own; an epoch read
+    /// after the choice hid that (found by the simulations: two nodes a
+    /// ring apart sent each other a binding, both kept "the same", both
+    /// dropped theirs).
+    pub async fn forward_under(&self, node: NodeId, body: Body, epoch: Option<u64>) -> Result<ForwardReply, IngestError> {
         let _permit = self.in_flight.acquire().await.map_err(|_| IngestError::Unavailable("node is shutting down".into()))?;
         let mut wait = FORWARD_RETRY_INITIAL;
         let mut last = String::new();
@@ -87,7 +97,7 @@ impl Shipper {
                 Err(e) => return Err(IngestError::Unavailable(e.to_string())),
             };
             let mut request = tonic::Request::new(ForwardRequest {
-                ring_epoch: self.cluster.ring_epoch(),
+                ring_epoch: epoch.unwrap_or_else(|| self.cluster.ring_epoch()),
                 from_node: self.cluster.id.0,
                 body: Some(body.clone()),
             });

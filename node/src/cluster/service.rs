@@ -187,7 +187,9 @@ impl cluster_server::Cluster for ClusterService {
     async fn query(&self, request: Request<pb::QueryRequest>) -> Result<Response<pb::QueryReply>, Status> {
         let req = request.into_inner();
         let tenant = TenantId::from_trusted(req.tenant_id.as_str());
-        let mut out = pb::QueryReply { membership_index: self.membership.cluster.known_membership_index(), ..Default::default() };
+        let cluster = &self.membership.cluster;
+        let mut out =
+            pb::QueryReply { membership_index: cluster.known_membership_index(), ring_epoch: cluster.ring_epoch(), ..Default::default() };
         let partial = |out: &mut pb::QueryReply, e: QueryError| match e {
             QueryError::Unavailable(r) | QueryError::Storage(r) => out.partial = r,
         };
@@ -209,6 +211,11 @@ impl cluster_server::Cluster for ClusterService {
                     }
                     Ok(None) => {}
                     Err(e) => partial(&mut out, e),
+                }
+                if req.routed && out.partial.is_empty() {
+                    if let Some(why) = cluster.bindings_in_flight() {
+                        out.partial = why;
+                    }
                 }
             }
             Some(Query::SessionOfTrace(bytes)) => {

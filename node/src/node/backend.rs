@@ -68,8 +68,18 @@ impl NodeQueries {
     /// landed there must ask it again.
     pub async fn moved_to(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<(NodeId, u64)>, QueryError> {
         let resolved = self.env.traces.resolve(tenant, id).map_err(storage)?;
-        let key = SessionKey { tenant: tenant.clone(), id: resolved };
-        Ok(self.env.registry.moved_recently(&key, self.env.clock.now_unix_ms()).await)
+        let mut ids = vec![resolved.clone()];
+        // A derived session merged into this one may have just been handed
+        // to its new owner under its own ID.
+        ids.extend(self.env.traces.aliased_into(tenant, &resolved).map_err(storage)?);
+        let now = self.env.clock.now_unix_ms();
+        for held in ids {
+            let key = SessionKey { tenant: tenant.clone(), id: held };
+            if let Some(moved) = self.env.registry.moved_recently(&key, now).await {
+                return Ok(Some(moved));
+            }
+        }
+        Ok(None)
     }
 }
 
