@@ -17,7 +17,8 @@
 //! * [`receive`]: OTLP/gRPC and OTLP/HTTP front ends.
 //! * [`session`]: live session actors, their supervisor, finishing rules.
 //! * [`wal`]: the write-ahead log (segment files, group-commit fsync).
-//! * [`store`]: the archive of finished segments and the trace index.
+//! * [`store`]: the archive of finished segments, the trace index and the
+//!   log of shipments taken from other nodes.
 //! * [`query`]: pure builders of API answers from segments.
 //! * [`rca`]: root-cause analysis of a session and the latency baselines.
 //! * [`llm`]: optional LLM providers that only phrase computed RCA results.
