@@ -90,7 +90,9 @@ pub async fn send_bindings_home(
 /// start), twice: a signal routed under the older ring can still bind a
 /// trace here just after the change. Also when bindings may have arrived
 /// astray ([`Cluster::bindings_astray`]). A failed pass is retried each
-/// tick.
+/// tick. From a ring change or an astray notice until a pass succeeds,
+/// this node's session answers say partial
+/// ([`Cluster::bindings_in_flight`]).
 pub async fn follow_ring(
     traces: Arc<TraceIndex>,
     ingest: Arc<Ingestor>,
@@ -121,7 +123,6 @@ pub async fn follow_ring(
         if passes_left == 0 || now < next_at {
             continue;
         }
-        cluster.set_bindings_pending(true);
         match send_bindings_home(&traces, &ingest, &cluster, &shipper).await {
             Ok(sent) => {
                 if sent > 0 {

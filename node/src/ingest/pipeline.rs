@@ -292,6 +292,7 @@ impl Ingestor {
         for (key, input) in groups {
             let cost = input.cost_bytes();
             let (spans, logs, exemplars) = (input.spans.len() as u64, input.logs.len() as u64, input.exemplars.len() as u64);
+            tracing::debug!(session = %key.id, spans, logs, exemplars, wal = ?input.wal_key, "took a shipped group");
             if let Err(e) = env.registry.deliver(env, key, SessionMsg::Ingest(Box::new(input))).await {
                 env.budget.release(cost);
                 return Err(IngestError::Internal(format!("session delivery failed: {e}")));
@@ -344,6 +345,7 @@ impl Ingestor {
             return Err(IngestError::Internal("groups for other nodes on a node outside a cluster".into()));
         };
         let calls = forwards.into_iter().map(|(owner, (entries, cost))| {
+            tracing::debug!(%owner, groups = entries.len(), "shipping groups to their owner");
             // No shipment ID: a lost answer fails the client's batch, and
             // its retry (seconds later) meets the live session, which
             // de-duplicates. Recording every ingest shipment would cost a
@@ -376,6 +378,7 @@ impl Ingestor {
         for ((key, group), wal_key) in staged.assigned.groups.into_iter().zip(staged.wal_keys) {
             let input = SessionInput { wal_key: Some(wal_key), ..group.input };
             let (spans, logs, exemplars) = (input.spans.len() as u64, input.logs.len() as u64, input.exemplars.len() as u64);
+            tracing::debug!(session = %key.id, spans, logs, exemplars, wal = wal_key, "took a group here");
             let cost = input.cost_bytes();
             match env.registry.deliver(env, key, SessionMsg::Ingest(Box::new(input))).await {
                 Ok(()) => {

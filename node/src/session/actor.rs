@@ -214,6 +214,7 @@ impl SessionActor {
                 .map(|seq| *state.finishing.insert((seq, now)))
                 .map_err(StoreError::from),
         };
+        tracing::debug!(session = %key.id, wal = ?state.st.wal_keys, spans = state.st.span_count(), logs = state.st.log_count(), "storing a segment");
         let stored = match finishing {
             Ok((seq, finished)) => env.store.store(state.st.to_finished(seq, finished, reason.as_str())).await,
             Err(e) => Err(e),
