@@ -94,6 +94,42 @@ pub fn desired_ring(candidates: &[Candidate], current: Option<&Ring>) -> Option<
     (have != want).then_some(want)
 }
 
+/// What a node knows of its own standing, for [`lease_lapsed`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Standing {
+    /// The membership has one voter: this node decides alone.
+    pub sole_voter: bool,
+    pub is_leader: bool,
+    /// On the leader: how long ago a quorum last acknowledged it (Raft's
+    /// own measure; `None` before the first).
+    pub since_quorum_ack_ms: Option<u64>,
+    /// On a follower: when (its clock) it last had proof the leader was
+    /// alive: the send time of a probe the leader answered.
+    pub leader_contact_ms: Option<u64>,
+}
+
+/// How long this node has been out of touch with the cluster, when that is
+/// long enough that the leader may have taken it off the ring without it
+/// knowing: half the failure timeout. Such a node must not take data as a
+/// session's owner or a trace's home. A request held by a stalled link and
+/// delivered after its sender gave up and sent the data elsewhere would
+/// otherwise store it a second time (found by the simulations: a node cut
+/// off from the leader took forwards released when the partition healed,
+/// after the ring had moved the session). Both sides measure durations on
+/// their own clocks, so clock offsets do not matter. Pure.
+pub fn lease_lapsed(standing: Standing, now_ms: u64, failure_timeout_ms: u64) -> Option<u64> {
+    let lease = failure_timeout_ms / 2;
+    if standing.sole_voter {
+        return None;
+    }
+    let out_of_touch = if standing.is_leader {
+        standing.since_quorum_ack_ms.unwrap_or(u64::MAX)
+    } else {
+        standing.leader_contact_ms.map_or(u64::MAX, |at| now_ms.saturating_sub(at))
+    };
+    (out_of_touch > lease).then_some(out_of_touch)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +148,20 @@ mod tests {
         assert_eq!(d.health(NodeId(1), 12_000), Health::Down);
         d.heard(NodeId(1), 12_100);
         assert_eq!(d.health(NodeId(1), 12_200), Health::Up, "a returning node is up again");
+    }
+
+    #[test]
+    fn a_node_out_of_touch_for_half_the_failure_timeout_is_fenced() {
+        let follower = |contact| Standing { sole_voter: false, is_leader: false, since_quorum_ack_ms: None, leader_contact_ms: contact };
+        assert_eq!(lease_lapsed(follower(Some(9_000)), 10_000, 5_000), None);
+        assert_eq!(lease_lapsed(follower(Some(7_000)), 10_000, 5_000), Some(3_000));
+        assert_eq!(lease_lapsed(follower(None), 10_000, 5_000), Some(u64::MAX), "never heard from a leader");
+        let leader = |ack| Standing { sole_voter: false, is_leader: true, since_quorum_ack_ms: ack, leader_contact_ms: None };
+        assert_eq!(lease_lapsed(leader(Some(100)), 10_000, 5_000), None);
+        assert_eq!(lease_lapsed(leader(Some(2_600)), 10_000, 5_000), Some(2_600));
+        assert_eq!(lease_lapsed(leader(None), 10_000, 5_000), Some(u64::MAX));
+        let alone = Standing { sole_voter: true, ..leader(None) };
+        assert_eq!(lease_lapsed(alone, 10_000, 5_000), None, "a one-voter cluster decides alone");
     }
 
     #[test]

@@ -31,7 +31,8 @@ fn openraft_storage_suite() -> Result<(), StorageError<RaftId>> {
 /// I/O threads can hold the previous instance's file lock for a moment after
 /// it is dropped, so wait for it (as a node restarted in-process does).
 fn reopen(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    // Generous: on a machine busy with builds it took over 5 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         match sled::open(path) {
             Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline => {

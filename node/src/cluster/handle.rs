@@ -69,6 +69,14 @@ pub struct Cluster {
     /// signal sent by trace alone to its home meanwhile sits in a derived
     /// session apart from its request's, so session answers say partial.
     bindings_pending: std::sync::atomic::AtomicBool,
+    /// When (this node's clock, ms) it last had proof the leader was alive;
+    /// 0: never. See [`Cluster::fenced`].
+    leader_contact_ms: std::sync::atomic::AtomicU64,
+    /// Set once this node began to leave: from then on it takes no data
+    /// (a new leader may not know of the leave and put it back on the
+    /// ring; data taken after the leave drained went with the node, found
+    /// by the simulations).
+    leaving: std::sync::atomic::AtomicBool,
     /// Woken when trace bindings may sit here for traces homed elsewhere
     /// (sent by a node on another ring epoch, or made for a signal routed
     /// under one): `bindings::follow_ring` then runs a pass.
@@ -101,6 +109,8 @@ impl Cluster {
             left: watch::Sender::new(false),
             synced: std::sync::atomic::AtomicBool::new(false),
             bindings_pending: std::sync::atomic::AtomicBool::new(false),
+            leader_contact_ms: std::sync::atomic::AtomicU64::new(0),
+            leaving: std::sync::atomic::AtomicBool::new(false),
             bindings_astray: tokio::sync::Notify::new(),
         }
     }
@@ -113,6 +123,15 @@ impl Cluster {
     /// A receiver that changes with every applied entry.
     pub fn watch(&self) -> watch::Receiver<Arc<ClusterView>> {
         self.view.clone()
+    }
+
+    /// Records that this node began to leave (see [`Self::fenced`]).
+    pub fn mark_leaving(&self) {
+        self.leaving.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn is_leaving(&self) -> bool {
+        self.leaving.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Records that this node left the cluster.
@@ -187,6 +206,42 @@ impl Cluster {
                 _ = stop.wait_for(|stop| *stop) => return,
             }
         }
+    }
+
+    /// `node` answered a probe sent at `sent_ms`: if it leads, this node
+    /// was in touch with the cluster then.
+    pub fn note_contact(&self, node: NodeId, sent_ms: u64) {
+        if self.leader() == Some(node) {
+            self.leader_contact_ms.fetch_max(sent_ms, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+
+    /// Why this node must not take data as an owner or a trace home right
+    /// now, if it must not: it has been out of touch with the leader (or,
+    /// leading, with a quorum) long enough that it may be off the ring
+    /// without knowing (`ollystack_cluster::health::lease_lapsed`).
+    pub fn fenced(&self, now_ms: u64) -> Option<String> {
+        if self.is_leaving() {
+            return Some(format!("{} is leaving the cluster; send to another node", self.id));
+        }
+        let (is_leader, since_quorum_ack_ms, sole_voter) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            let voters = m.membership_config.membership().voter_ids().count();
+            (m.current_leader == Some(self.id.0) && m.state.is_leader(), m.millis_since_quorum_ack, voters <= 1)
+        };
+        let contact = self.leader_contact_ms.load(std::sync::atomic::Ordering::Acquire);
+        let standing = ollystack_cluster::health::Standing {
+            sole_voter,
+            is_leader,
+            since_quorum_ack_ms,
+            leader_contact_ms: (contact > 0).then_some(contact),
+        };
+        let lapsed = ollystack_cluster::health::lease_lapsed(standing, now_ms, self.settings.failure_timeout_ms)?;
+        Some(match lapsed {
+            u64::MAX => format!("{} has not been in touch with the cluster's leader yet; retry", self.id),
+            ms => format!("{} has been out of touch with the cluster for {ms} ms and may no longer own this data; retry", self.id),
+        })
     }
 
     /// Records whether trace bindings held here may still be on their way

@@ -158,6 +158,7 @@ impl Membership {
     async fn drain_and_leave(&self, token: &str) -> Result<pb::LeaveReply, ClusterError> {
         let me = self.cluster.id;
         let off = self.leader_step(me, LEAVE_OFF_RING, token).await?;
+        self.cluster.mark_leaving();
         tracing::info!(ring_epoch = off.ring_epoch, "off the ring; handing live sessions to their owners");
         let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
         loop {
@@ -351,6 +352,7 @@ impl Membership {
         let view = self.cluster.view();
         let peers: Vec<NodeId> =
             view.membership.membership().nodes().map(|(id, _)| NodeId(*id)).filter(|id| *id != self.cluster.id).collect();
+        let sent = self.clock.now_unix_ms();
         let probes = peers.into_iter().map(|node| async move {
             let Ok(mut c) = self.cluster.client(node) else { return (node, false) };
             let mut r = tonic::Request::new(pb::MembersRequest {});
@@ -364,6 +366,7 @@ impl Membership {
         for (node, ok) in results {
             if ok {
                 detector.heard(node, now);
+                self.cluster.note_contact(node, sent);
             }
         }
         detector.retain(|n| view.membership.membership().get_node(&n.0).is_some());

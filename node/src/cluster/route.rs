@@ -132,6 +132,10 @@ impl RemoteOwners for Shipper {
         (owner != self.cluster.id).then_some(owner)
     }
 
+    fn fenced(&self, now_ms: u64) -> Option<String> {
+        self.cluster.fenced(now_ms)
+    }
+
     fn ship(&self, owner: NodeId, shipment: u64, entries: Vec<Vec<u8>>) -> BoxFuture<'static, Result<(), String>> {
         let this = Shipper { cluster: self.cluster.clone(), in_flight: self.in_flight.clone(), metrics: self.metrics.clone() };
         let body = Body::Entries(Entries { entries, shipment });

@@ -103,7 +103,7 @@ impl cluster_server::Cluster for ClusterService {
             // another trace home.
             cluster.bindings_astray.notify_one();
         }
-        if !cluster.on_ring() {
+        if !cluster.on_ring() || cluster.is_leaving() {
             // Sent here by a node on an older ring. A node off the ring
             // (leaving, or taken off by the failure detector) takes no
             // data: a binding made or a session shipped here after a

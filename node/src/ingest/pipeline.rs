@@ -110,9 +110,8 @@ impl Ingestor {
     }
 
     async fn ingest_now<R: Send + 'static>(self: &Arc<Self>, request: R, prepare: PrepareFn<R>) -> Result<Accepted, IngestError> {
-        if !self.accepting.load(Ordering::Acquire) {
-            return Err(IngestError::Unavailable("node is shutting down".into()));
-        }
+        self.check_accepting()?;
+        self.check_in_touch()?;
         let this = self.clone();
         let staged = ollystack_cluster::blocking::unblock(move || this.stage(request, prepare))
             .await
@@ -188,10 +187,24 @@ impl Ingestor {
         }
     }
 
+    /// Refuses (retryable) while shutting down.
     fn check_accepting(&self) -> Result<(), IngestError> {
         match self.accepting.load(Ordering::Acquire) {
             true => Ok(()),
             false => Err(IngestError::Unavailable("node is shutting down".into())),
+        }
+    }
+
+    /// Refuses (retryable) new signals while this node is out of touch
+    /// with the cluster (see `Cluster::fenced`): it takes them as a trace's
+    /// home or a session's owner, which it may no longer be. Bindings and
+    /// handed-over segments are not fenced: their senders check epochs,
+    /// and a node that left the membership mid-leave still applies the
+    /// answers to the bindings it hands over.
+    fn check_in_touch(&self) -> Result<(), IngestError> {
+        match self.env.remote.get().and_then(|r| r.fenced(self.env.clock.now_unix_ms())) {
+            Some(why) => Err(IngestError::Unavailable(why)),
+            None => Ok(()),
         }
     }
 
@@ -254,6 +267,7 @@ impl Ingestor {
     /// answered as done and not taken again (`store::shipments`).
     pub async fn ingest_entries(self: &Arc<Self>, shipment: ShipmentId, entries: Vec<Vec<u8>>) -> Result<(), IngestError> {
         self.check_accepting()?;
+        self.check_in_touch()?;
         match self.shipments.arrive(shipment)? {
             Arrival::Repeat => {
                 self.env.metrics.ingest_duplicates.add(entries.len() as u64);

@@ -20,6 +20,12 @@ pub trait RemoteOwners: Send + Sync + std::fmt::Debug + 'static {
     /// names this shipment for every retry of it (see
     /// `store::shipments`); 0 for none.
     fn ship(&self, owner: NodeId, shipment: u64, entries: Vec<Vec<u8>>) -> BoxFuture<'static, Result<(), String>>;
+
+    /// Why this node must not take data as a session's owner or a trace's
+    /// home right now (out of touch with the cluster), if it must not.
+    fn fenced(&self, _now_ms: u64) -> Option<String> {
+        None
+    }
 }
 
 /// The shipment ID of a session's data held under these WAL entries: the
