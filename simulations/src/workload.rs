@@ -523,7 +523,7 @@ async fn final_check(w: &Rc<World>, rng: &Rc<RefCell<StdRng>>) {
         let mut checked = false;
         for _ in 0..10 {
             let node = w.random_node(&mut rng.borrow_mut());
-            match query(&w, &node, &session).await {
+            match query(w, &node, &session).await {
                 Ok((answer, u)) if !answer.partial => {
                     let found = w.oracle.borrow().check(&session, &acked, &answer);
                     for v in &found {

@@ -112,46 +112,52 @@ impl ShipmentLog {
 mod tests {
     use super::*;
 
-    fn log() -> ShipmentLog {
-        let db = sled::Config::new().temporary(true).open().expect("temporary sled");
-        ShipmentLog::open(&db).expect("open")
+    type Result = std::result::Result<(), StoreError>;
+
+    fn log() -> std::result::Result<ShipmentLog, StoreError> {
+        let db = sled::Config::new().temporary(true).open()?;
+        ShipmentLog::open(&db)
     }
 
     #[test]
-    fn a_shipment_is_taken_once() {
-        let log = log();
-        assert_eq!(log.arrive((1, 7)).unwrap(), Arrival::New);
-        assert_eq!(log.arrive((1, 7)).unwrap(), Arrival::InFlight, "a repeat while the first is being taken");
-        log.taken((1, 7), 100).unwrap();
-        assert_eq!(log.arrive((1, 7)).unwrap(), Arrival::Repeat);
-        assert_eq!(log.arrive((2, 7)).unwrap(), Arrival::New, "another sender's shipment 7");
+    fn a_shipment_is_taken_once() -> Result {
+        let log = log()?;
+        assert_eq!(log.arrive((1, 7))?, Arrival::New);
+        assert_eq!(log.arrive((1, 7))?, Arrival::InFlight, "a repeat while the first is being taken");
+        log.taken((1, 7), 100)?;
+        assert_eq!(log.arrive((1, 7))?, Arrival::Repeat);
+        assert_eq!(log.arrive((2, 7))?, Arrival::New, "another sender's shipment 7");
+        Ok(())
     }
 
     #[test]
-    fn an_abandoned_shipment_can_be_taken_again() {
-        let log = log();
-        assert_eq!(log.arrive((1, 7)).unwrap(), Arrival::New);
+    fn an_abandoned_shipment_can_be_taken_again() -> Result {
+        let log = log()?;
+        assert_eq!(log.arrive((1, 7))?, Arrival::New);
         log.abandon((1, 7));
-        assert_eq!(log.arrive((1, 7)).unwrap(), Arrival::New);
+        assert_eq!(log.arrive((1, 7))?, Arrival::New);
+        Ok(())
     }
 
     #[test]
-    fn shipments_without_an_id_are_never_recorded() {
-        let log = log();
-        assert_eq!(log.arrive((1, 0)).unwrap(), Arrival::New);
-        log.taken((1, 0), 100).unwrap();
-        assert_eq!(log.arrive((1, 0)).unwrap(), Arrival::New);
+    fn shipments_without_an_id_are_never_recorded() -> Result {
+        let log = log()?;
+        assert_eq!(log.arrive((1, 0))?, Arrival::New);
+        log.taken((1, 0), 100)?;
+        assert_eq!(log.arrive((1, 0))?, Arrival::New);
+        Ok(())
     }
 
     #[test]
-    fn old_records_expire() {
-        let log = log();
-        log.arrive((1, 7)).unwrap();
-        log.taken((1, 7), 100).unwrap();
-        log.arrive((1, 8)).unwrap();
-        log.taken((1, 8), 300).unwrap();
-        assert_eq!(log.expire(200).unwrap(), 1);
-        assert_eq!(log.arrive((1, 7)).unwrap(), Arrival::New);
-        assert_eq!(log.arrive((1, 8)).unwrap(), Arrival::Repeat);
+    fn old_records_expire() -> Result {
+        let log = log()?;
+        log.arrive((1, 7))?;
+        log.taken((1, 7), 100)?;
+        log.arrive((1, 8))?;
+        log.taken((1, 8), 300)?;
+        assert_eq!(log.expire(200)?, 1);
+        assert_eq!(log.arrive((1, 7))?, Arrival::New);
+        assert_eq!(log.arrive((1, 8))?, Arrival::Repeat);
+        Ok(())
     }
 }
