@@ -75,7 +75,14 @@ pub async fn send_bindings_home(
             ingest.receive_bindings(answers).await.map_err(|e| format!("applying {home}'s answers: {e}"))?;
             // The home has them now. A binding that changed meanwhile (a
             // signal of the trace arrived here under an older ring) stays,
-            // and goes at the next pass.
+            // and goes at the next pass. So do all of them if the ring
+            // changed while they were on their way: this node may be their
+            // home now, and the home may have sent its copy here meanwhile
+            // and dropped it (found by the simulations: a binding lost by
+            // two nodes that each dropped theirs).
+            if cluster.ring_epoch() != epoch {
+                return Err(format!("the ring changed while sending trace bindings to {home}; sending again"));
+            }
             for b in bindings.into_iter().map(binding_from_pb).filter_map(Result::ok) {
                 let (tenant, trace, sent_binding): (_, _, TraceBinding) = b;
                 traces.remove_if(&tenant, trace, &sent_binding).map_err(|e| format!("dropping a sent trace binding: {e}"))?;

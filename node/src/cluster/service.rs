@@ -144,10 +144,11 @@ impl cluster_server::Cluster for ClusterService {
                     .collect::<Result<Vec<_>, Status>>()?;
                 let bindings = handed.bindings.into_iter().map(binding_from_pb).collect::<Result<Vec<_>, Status>>()?;
                 let sender_on_ring = cluster.ring().is_some_and(|r| r.members().any(|m| m.id.0 == request.from_node));
-                if !bindings.is_empty() && request.ring_epoch < cluster.ring_epoch() && sender_on_ring {
+                if !bindings.is_empty() && request.ring_epoch != cluster.ring_epoch() && sender_on_ring {
                     // The sender drops what it sent once this answers: two
                     // nodes on different epochs sending each other the same
-                    // binding would both drop it (found by the simulations).
+                    // binding would both drop it (found by the simulations,
+                    // with the receiver a ring behind as well as ahead).
                     // A sender off the ring (leaving) is sent no bindings
                     // back, and may never see a newer epoch: a leave that
                     // timed out after the leader removed it from the
@@ -156,7 +157,7 @@ impl cluster_server::Cluster for ClusterService {
                     // simulations). Bindings it sends astray move on from
                     // here (`bindings_astray`).
                     return Err(Status::unavailable(format!(
-                        "trace bindings sent under ring epoch {}, older than this node's {}; send again once caught up",
+                        "trace bindings sent under ring epoch {}, this node is on {}; send again once both are on one ring",
                         request.ring_epoch,
                         cluster.ring_epoch()
                     )));
