@@ -371,6 +371,10 @@ async fn open_db(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
     loop {
         match sled::Config::new().path(path).segment_size(SLED_SEGMENT_BYTES).open() {
             Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && tokio::time::Instant::now() < deadline => {
+                // Real time too: the lock is held by sled's own threads,
+                // which a simulation's paused clock does not wait for (a
+                // restart under load once found it still held).
+                std::thread::sleep(std::time::Duration::from_millis(20));
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
             other => return other,
