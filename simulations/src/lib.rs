@@ -9,6 +9,7 @@
 //! timeouts. [`run::run`] executes one seed and reports violations of the
 //! invariants checked by [`oracle`] and [`observe`].
 
+pub mod disk;
 pub mod links;
 pub mod logs;
 pub mod net;

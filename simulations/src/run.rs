@@ -9,18 +9,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ollystack_cluster::net::SharedTransport;
 use ollystack_node::clock::SeededRng;
 use ollystack_node::config::ConfigFile;
 use ollystack_node::node::{Faults, Probe, Sources, StoreLayer};
-use ollystack_node::wal::SyncObserver;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tonic::transport::Channel;
 
+use crate::disk::Disks;
 use crate::links::Links;
 use crate::net::{SimClock, TurmoilTransport};
 use crate::observe::{disagreement, Observation, Observer};
@@ -71,9 +71,9 @@ pub struct World {
     pub probes: RefCell<BTreeMap<usize, Probe>>,
     /// The faulty sinks' switch and counts (sink fault class).
     pub sink: Arc<SinkControl>,
-    /// Durable length of every WAL file, as the nodes report it after each
-    /// fsync: a crash cuts files back to it (what was not synced is lost).
-    wal_durable: Arc<Mutex<BTreeMap<PathBuf, u64>>>,
+    /// What survives a crash of each node (its WAL's synced lengths, its
+    /// sled database).
+    disks: Disks,
     started: RefCell<Vec<bool>>,
     /// Nodes that left the cluster (leave): no longer started, never
     /// restarted, and faults no longer touch them.
@@ -205,17 +205,8 @@ async fn node_main(w: Rc<World>, i: usize, incarnation: Rc<Cell<u64>>) -> turmoi
             let name = node_name(i);
             StoreLayer(Arc::new(move |inner| Arc::new(FaultySink::new(name.clone(), inner, control.clone(), seed, rate)) as _))
         }),
-        wal_observer: Some({
-            let durable = w.wal_durable.clone();
-            SyncObserver(Arc::new(move |path: &Path, len: u64| {
-                if let Ok(mut d) = durable.lock() {
-                    // Largest wins: a sync that captured a length before a
-                    // rotation may report after it.
-                    let at = d.entry(path.to_path_buf()).or_insert(len);
-                    *at = (*at).max(len);
-                }
-            }))
-        }),
+        wal_observer: Some(w.disks.wal_observer()),
+        sled_hold: Some(w.disks.sled_hold(i)),
     };
     let node = ollystack_node::node::start_with(config, sources).await.map_err(|e| format!("{} failed to start: {e}", node_name(i)))?;
     w.event(format!("{} up as {} (skew {skew_ms} ms)", node_name(i), node.probe.id));
@@ -259,9 +250,12 @@ fn apply(sim: &mut turmoil::Sim<'_>, w: &Rc<World>, links: &mut Links, action: A
         Action::Repair(a, b) => links.repair(sim, a, b),
         Action::Crash(a) => {
             w.probes.borrow_mut().remove(&a);
+            w.disks.before_crash(a);
             sim.crash(n(a).as_str());
-            let lost = lose_unsynced(&w.wal_durable, &w.dir.join(n(a)));
-            w.event(format!("{} lost {lost} unsynced WAL byte(s)", n(a)));
+            match w.disks.after_crash(&w.dir.join(n(a))) {
+                Ok(lost) => w.event(format!("{} lost {lost} unsynced WAL byte(s) and what sled had not flushed", n(a))),
+                Err(e) => w.violation(format!("harness: cannot cut {}'s data back after its crash: {e}", n(a))),
+            }
         }
         Action::Restart(a) => {
             incarnations[a].set(incarnations[a].get() + 1);
@@ -279,28 +273,6 @@ fn apply(sim: &mut turmoil::Sim<'_>, w: &Rc<World>, links: &mut Links, action: A
         }
         Action::StartJoiner => add_node(sim, w, all - 1, incarnations[all - 1].clone()),
     }
-}
-
-/// Cuts every WAL file under `dir` back to its durable length (a machine
-/// that crashed keeps only what was fsynced); returns the bytes cut.
-fn lose_unsynced(durable: &Mutex<BTreeMap<PathBuf, u64>>, dir: &Path) -> u64 {
-    let Ok(mut durable) = durable.lock() else { return 0 };
-    let mut lost = 0;
-    durable.retain(|path, len| {
-        if !path.starts_with(dir) {
-            return true;
-        }
-        let on_disk = std::fs::metadata(path).map_or(0, |m| m.len());
-        if on_disk > *len {
-            if let Ok(file) = std::fs::OpenOptions::new().write(true).open(path) {
-                if file.set_len(*len).is_ok() {
-                    lost += on_disk - *len;
-                }
-            }
-        }
-        false
-    });
-    lost
 }
 
 fn latency(p: &Params) -> Duration {
@@ -361,7 +333,7 @@ pub fn run(params: Params, faults: Faults) -> anyhow::Result<Outcome> {
         session_traces: RefCell::default(),
         probes: RefCell::default(),
         sink: Arc::new(SinkControl { active: params.faults.sink.into(), ..SinkControl::default() }),
-        wal_durable: Arc::default(),
+        disks: Disks::default(),
         started: RefCell::new(vec![false; all]),
         left: RefCell::default(),
         leave_pending: Cell::new(params.faults.leave),

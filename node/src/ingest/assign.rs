@@ -31,8 +31,9 @@ pub struct Assigned {
     /// In a stable order (by session key) so WAL writes are deterministic.
     pub groups: BTreeMap<SessionKey, Group>,
     pub merges: Vec<Merge>,
-    /// Explicit trace bindings made (logged in the WAL with the batch).
-    pub bindings: Vec<(TenantId, TraceId, CorrelationId)>,
+    /// Trace bindings made, explicit or derived (logged in the WAL with the
+    /// batch: sled's copy is not flushed before the batch is acknowledged).
+    pub bindings: Vec<(TenantId, TraceId, TraceBinding)>,
 }
 
 /// Resolves every signal, updating the trace index (bindings and aliases).
@@ -66,9 +67,7 @@ pub fn assign(
             tracing::debug!(trace = %correlate::derive_from_trace(t), id = %bind.id, explicit = bind.explicit, merge_from = ?res.merge_from, "trace bound");
             traces.bind(&tenant, t, bind, now_unix_ms)?;
             known.insert((tenant.clone(), t), Some(bind.clone()));
-            if bind.explicit {
-                out.bindings.push((tenant.clone(), t, bind.id.clone()));
-            }
+            out.bindings.push((tenant.clone(), t, bind.clone()));
         }
         if let Some(from) = &res.merge_from {
             traces.set_alias(&tenant, from, &res.id, now_unix_ms)?;

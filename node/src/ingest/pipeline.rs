@@ -158,10 +158,11 @@ impl Ingestor {
                 .merges
                 .iter()
                 .map(|m| WalRecord::Alias { tenant: m.tenant.clone(), from: m.from.clone(), to: m.to.clone() })
-                .chain(assigned.bindings.iter().map(|(tenant, trace, id)| WalRecord::Binding {
+                .chain(assigned.bindings.iter().map(|(tenant, trace, bind)| WalRecord::Binding {
                     tenant: tenant.clone(),
                     trace: *trace,
-                    id: id.clone(),
+                    id: bind.id.clone(),
+                    explicit: bind.explicit,
                 }))
                 .collect();
             let first_entry = records.len();
@@ -283,7 +284,7 @@ impl Ingestor {
         // (found by the simulations: a leave that never drained).
         let this = self.clone();
         to_completion(async move {
-            let taken = this.take_entries(entries).await;
+            let taken = this.take_entries(shipment, entries).await;
             match &taken {
                 Ok(()) => this.shipments.taken(shipment, this.env.clock.now_unix_ms())?,
                 Err(_) => this.shipments.abandon(shipment),
@@ -293,9 +294,9 @@ impl Ingestor {
         .await
     }
 
-    async fn take_entries(self: &Arc<Self>, entries: Vec<Vec<u8>>) -> Result<(), IngestError> {
+    async fn take_entries(self: &Arc<Self>, shipment: ShipmentId, entries: Vec<Vec<u8>>) -> Result<(), IngestError> {
         let this = self.clone();
-        let (groups, last_seq, reserved) = ollystack_cluster::blocking::unblock(move || this.stage_entries(entries))
+        let (groups, last_seq, reserved) = ollystack_cluster::blocking::unblock(move || this.stage_entries(shipment, entries))
             .await
             .map_err(|e| IngestError::Internal(format!("ingest task failed: {e}")))??;
         let env = &self.env;
@@ -318,7 +319,7 @@ impl Ingestor {
         Ok(())
     }
 
-    fn stage_entries(&self, entries: Vec<Vec<u8>>) -> Result<StagedEntries, IngestError> {
+    fn stage_entries(&self, (origin, id): ShipmentId, entries: Vec<Vec<u8>>) -> Result<StagedEntries, IngestError> {
         let env = &self.env;
         let mut groups = Vec::with_capacity(entries.len());
         for bytes in &entries {
@@ -332,9 +333,16 @@ impl Ingestor {
         }
         let reserved: u64 = groups.iter().map(|(_, g)| g.cost_bytes()).sum();
         reserve(env, reserved)?;
-        let records: Vec<WalRecord> = entries.into_iter().map(WalRecord::Entry).collect();
+        // The shipment's ID goes to the WAL with its entries: durable with
+        // them, it is taken once even across a crash.
+        let mut records: Vec<WalRecord> = Vec::with_capacity(entries.len() + 1);
+        if id != 0 {
+            records.push(WalRecord::Shipment { origin, id });
+        }
+        let first_entry = records.len();
+        records.extend(entries.into_iter().map(WalRecord::Entry));
         let seqs = match env.wal.append(&records) {
-            Ok(seqs) => seqs,
+            Ok(seqs) => seqs[first_entry..].to_vec(),
             Err(e) => {
                 env.budget.release(reserved);
                 return Err(IngestError::Internal(e.to_string()));
@@ -452,7 +460,12 @@ fn take_remote_groups(env: &SessionEnv, assigned: &mut Assigned) -> BTreeMap<Nod
 
 /// Replays the WAL into the trace index and session actors (start-up).
 /// Memory is taken back unconditionally: these signals were acknowledged.
-pub async fn replay_wal(env: &Arc<SessionEnv>, exemplars: &ExemplarIndex, replay: crate::wal::Replay) -> Result<u64, IngestError> {
+pub async fn replay_wal(
+    env: &Arc<SessionEnv>,
+    exemplars: &ExemplarIndex,
+    shipments: &ShipmentLog,
+    replay: crate::wal::Replay,
+) -> Result<u64, IngestError> {
     let now = env.clock.now_unix_ms();
     let mut replayed = 0;
     let mut archived = ArchivedKeys::default();
@@ -462,8 +475,18 @@ pub async fn replay_wal(env: &Arc<SessionEnv>, exemplars: &ExemplarIndex, replay
                 env.traces.set_alias(&tenant, &from, &to, now)?;
                 continue;
             }
-            WalRecord::Binding { tenant, trace, id } => {
+            WalRecord::Binding { tenant, trace, id, explicit: true } => {
                 env.traces.bind(&tenant, trace, &crate::correlate::TraceBinding { id, explicit: true }, now)?;
+                continue;
+            }
+            WalRecord::Shipment { origin, id } => {
+                shipments.record((origin, id), now)?;
+                continue;
+            }
+            WalRecord::Binding { tenant, trace, id, explicit: false } => {
+                if env.traces.binding(&tenant, trace)?.is_none() {
+                    env.traces.bind(&tenant, trace, &crate::correlate::TraceBinding { id, explicit: false }, now)?;
+                }
                 continue;
             }
             WalRecord::Entry(bytes) => match ollystack_proto::store::WalEntry::decode(bytes.as_slice()) {

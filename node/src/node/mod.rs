@@ -73,6 +73,22 @@ pub struct Sources {
     /// Told the WAL's durable file lengths (the simulations' crashes cut
     /// files back to them); `None` in production.
     pub wal_observer: Option<crate::wal::SyncObserver>,
+    /// Given the node's sled database, opened without sled's timed
+    /// background flush so that only the node's explicit flushes reach its
+    /// files (the simulations keep it, and leak it when they crash the
+    /// node: the last handle's drop would flush what a crash loses);
+    /// `None` in production.
+    pub sled_hold: Option<SledHold>,
+}
+
+/// Receives a node's sled database (see [`Sources::sled_hold`]).
+#[derive(Clone)]
+pub struct SledHold(pub Arc<dyn Fn(sled::Db) + Send + Sync>);
+
+impl std::fmt::Debug for SledHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SledHold(..)")
+    }
 }
 
 /// Wraps a node's [`SessionStore`].
@@ -97,6 +113,7 @@ impl Sources {
             faults: Faults::default(),
             store_layer: None,
             wal_observer: None,
+            sled_hold: None,
         }
     }
 }
@@ -163,7 +180,10 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let dir = config.data_dir.clone();
     std::fs::create_dir_all(&dir).map_err(|source| NodeError::DataDir { path: dir.display().to_string(), source })?;
     let storage_err = |e: &dyn std::fmt::Display| NodeError::Storage { path: dir.display().to_string(), detail: e.to_string() };
-    let db = open_db(&dir.join("db")).await.map_err(|e| storage_err(&e))?;
+    let db = open_db(&dir.join("db"), sources.sled_hold.is_none()).await.map_err(|e| storage_err(&e))?;
+    if let Some(hold) = &sources.sled_hold {
+        (hold.0)(db.clone());
+    }
     let (wal, replay) = Wal::open(&dir.join("wal"), &db).map_err(|e| storage_err(&e))?;
     if let Some(observer) = &sources.wal_observer {
         wal.set_sync_observer(observer.clone());
@@ -237,7 +257,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         settler: settler_for_env,
         remote: std::sync::OnceLock::new(),
     });
-    let replayed = replay_wal(&env, &exemplars, replay).await.map_err(|e| NodeError::Startup(format!("wal replay: {e}")))?;
+    let replayed = replay_wal(&env, &exemplars, &shipments, replay).await.map_err(|e| NodeError::Startup(format!("wal replay: {e}")))?;
     tracing::info!(entries = replayed, "wal replayed");
     let _ = env.remote.set(shipper.clone() as Arc<dyn RemoteOwners>);
 
@@ -366,10 +386,13 @@ fn advertised(configured: &str, bound: SocketAddr) -> String {
 /// finishing; another process holding it fails after this.
 const DB_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-async fn open_db(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
+/// sled's own timed flush (every 500 ms of real time) runs unless
+/// `timed_flush` is off.
+async fn open_db(path: &std::path::Path, timed_flush: bool) -> Result<sled::Db, sled::Error> {
     let deadline = tokio::time::Instant::now() + DB_LOCK_WAIT;
+    let every_ms = if timed_flush { sled::Config::new().flush_every_ms } else { None };
     loop {
-        match sled::Config::new().path(path).segment_size(SLED_SEGMENT_BYTES).open() {
+        match sled::Config::new().path(path).segment_size(SLED_SEGMENT_BYTES).flush_every_ms(every_ms).open() {
             Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && tokio::time::Instant::now() < deadline => {
                 // Real time too: the lock is held by sled's own threads,
                 // which a simulation's paused clock does not wait for (a
@@ -390,6 +413,9 @@ fn node_id(db: &sled::Db, rng: &SeededRng) -> Result<String, sled::Error> {
     }
     let id = format!("{:08x}{:08x}", rng.next_u32(), rng.next_u32());
     meta.insert("node_id", id.as_bytes())?;
+    // Durable before anything uses it (once per data dir, before any other
+    // work runs: the single flush cannot collide with another).
+    meta.flush()?;
     Ok(id)
 }
 

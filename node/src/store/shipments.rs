@@ -9,7 +9,9 @@
 //! copy opened a new segment and the same signals were stored twice (found
 //! by the simulations). Each shipment therefore carries an ID, fixed by its
 //! sender for all its retries; the owner records the IDs it took, durably
-//! with the data, and answers a repeat as done without taking it again.
+//! with the data (the ID is in the WAL with the entries, and a replay
+//! records it here again), and answers a repeat as done without taking it
+//! again.
 //!
 //! Only shipments of held session data carry an ID (hand-offs, merges into
 //! a session owned elsewhere: rare, and retried for as long as the owner
@@ -84,9 +86,16 @@ impl ShipmentLog {
         if shipment.1 == 0 {
             return Ok(());
         }
-        let result = self.taken.insert(key(shipment), &now_unix_ms.to_be_bytes()).map(|_| ());
+        let result = self.record(shipment, now_unix_ms);
         self.in_flight.lock().remove(&shipment);
-        Ok(result?)
+        result
+    }
+
+    /// Records a shipment as taken without the in-flight bookkeeping (WAL
+    /// replay: the record of a shipment taken before a crash).
+    pub fn record(&self, shipment: ShipmentId, now_unix_ms: u64) -> Result<(), StoreError> {
+        self.taken.insert(key(shipment), &now_unix_ms.to_be_bytes())?;
+        Ok(())
     }
 
     /// Lets go of a shipment that could not be taken (the sender retries).

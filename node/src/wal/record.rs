@@ -1,7 +1,9 @@
 //! What the WAL holds: session entries (an encoded `WalEntry`), and the
 //! trace-index changes that must survive a crash with them (aliases from a
-//! trace-derived ID to the explicit ID its trace joined, and explicit trace
-//! bindings), so a replay puts every entry in the same session as before.
+//! trace-derived ID to the explicit ID its trace joined, and trace
+//! bindings, explicit or derived), so a replay puts every entry in the same
+//! session as before and a trace that later joins an explicit ID still
+//! finds the derived session it must merge.
 
 use ollystack_proto::store::WalEntry;
 use prost::Message;
@@ -15,13 +17,21 @@ pub enum WalRecord {
     Entry(Vec<u8>),
     /// Signals of `from` belong to `to` (trace unification).
     Alias { tenant: TenantId, from: CorrelationId, to: CorrelationId },
-    /// A trace carries the explicit ID `id`.
-    Binding { tenant: TenantId, trace: TraceId, id: CorrelationId },
+    /// A trace carries the ID `id`: an explicit one, or (`explicit` false)
+    /// the ID derived from the trace, which a replay restores only where
+    /// the trace has no binding.
+    Binding { tenant: TenantId, trace: TraceId, id: CorrelationId, explicit: bool },
+    /// The entries appended with this record came in the shipment
+    /// (sending node, its shipment ID): a replay records the shipment as
+    /// taken, so a retry that arrives after a crash is not taken twice.
+    Shipment { origin: u64, id: u64 },
 }
 
 const ENTRY: u8 = 1;
 const ALIAS: u8 = 2;
 const BINDING: u8 = 3;
+const DERIVED_BINDING: u8 = 4;
+const SHIPMENT: u8 = 5;
 
 impl WalRecord {
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -36,11 +46,16 @@ impl WalRecord {
                     put_str(out, s);
                 }
             }
-            Self::Binding { tenant, trace, id } => {
-                out.push(BINDING);
+            Self::Binding { tenant, trace, id, explicit } => {
+                out.push(if *explicit { BINDING } else { DERIVED_BINDING });
                 put_str(out, tenant.as_str());
                 out.extend_from_slice(&trace.0);
                 put_str(out, id.as_str());
+            }
+            Self::Shipment { origin, id } => {
+                out.push(SHIPMENT);
+                out.extend_from_slice(&origin.to_le_bytes());
+                out.extend_from_slice(&id.to_le_bytes());
             }
         }
     }
@@ -59,12 +74,22 @@ impl WalRecord {
                     to: CorrelationId::from_trusted(to),
                 })
             }
-            BINDING => {
+            BINDING | DERIVED_BINDING => {
                 let tenant = take_str(&mut rest)?;
                 let trace = TraceId(rest.get(..16)?.try_into().ok()?);
                 rest = &rest[16..];
                 let id = take_str(&mut rest)?;
-                Some(Self::Binding { tenant: TenantId::from_trusted(tenant), trace, id: CorrelationId::from_trusted(id) })
+                Some(Self::Binding {
+                    tenant: TenantId::from_trusted(tenant),
+                    trace,
+                    id: CorrelationId::from_trusted(id),
+                    explicit: kind == BINDING,
+                })
+            }
+            SHIPMENT => {
+                let origin = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+                let id = u64::from_le_bytes(rest.get(8..16)?.try_into().ok()?);
+                Some(Self::Shipment { origin, id })
             }
             _ => None,
         }
@@ -124,7 +149,9 @@ mod tests {
                 from: CorrelationId::from_trusted("olly-a-1"),
                 to: CorrelationId::from_trusted("order-1"),
             },
-            WalRecord::Binding { tenant: t, trace: TraceId([7; 16]), id: CorrelationId::from_trusted("order-1") },
+            WalRecord::Binding { tenant: t.clone(), trace: TraceId([7; 16]), id: CorrelationId::from_trusted("order-1"), explicit: true },
+            WalRecord::Binding { tenant: t, trace: TraceId([8; 16]), id: CorrelationId::from_trusted("olly-x"), explicit: false },
+            WalRecord::Shipment { origin: 7, id: u64::MAX - 3 },
         ] {
             let mut buf = Vec::new();
             r.encode(&mut buf);
