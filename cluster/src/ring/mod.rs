@@ -119,6 +119,9 @@ pub struct Ring {
     members: BTreeMap<NodeId, u32>,
     /// Strictly increasing positions; never empty.
     tokens: Vec<Token>,
+    /// How much of the 2^64 hash space each member owns (computed once:
+    /// every membership probe reports it).
+    owned: BTreeMap<NodeId, u128>,
 }
 
 impl Ring {
@@ -146,7 +149,8 @@ impl Ring {
             .collect();
         tokens.sort_unstable_by_key(|t| (t.position, t.node));
         tokens.dedup_by_key(|t| t.position);
-        Ok(Self { epoch, members: by_id, tokens })
+        let owned = owned_space(&by_id, &tokens);
+        Ok(Self { epoch, members: by_id, tokens, owned })
     }
 
     /// The ring of `members` at the next epoch.
@@ -195,16 +199,7 @@ impl Ring {
     /// Each member's exact share of the hash space, in `0.0..=1.0`; shares
     /// sum to 1.
     pub fn shares(&self) -> BTreeMap<NodeId, f64> {
-        let mut owned: BTreeMap<NodeId, u128> = self.members.keys().map(|&id| (id, 0)).collect();
-        let mut previous = self.last_position();
-        for token in &self.tokens {
-            // The range (previous, position], wrapping: 2^64 in all.
-            let size = u128::from(token.position.wrapping_sub(previous));
-            let size = if size == 0 { 1u128 << 64 } else { size };
-            *owned.entry(token.node).or_default() += size;
-            previous = token.position;
-        }
-        owned.into_iter().map(|(id, size)| (id, size as f64 / 2f64.powi(64))).collect()
+        self.owned.iter().map(|(&id, &size)| (id, size as f64 / 2f64.powi(64))).collect()
     }
 
     /// Index of the token owning `position`: the first at or after it, or the
@@ -217,11 +212,21 @@ impl Ring {
             index
         }
     }
+}
 
-    fn last_position(&self) -> u64 {
-        // Never empty: `new` refuses an empty membership and weight 0.
-        self.tokens.last().map_or(0, |t| t.position)
+/// Each member's part of the hash space: the ranges (previous token,
+/// token], wrapping, 2^64 in all.
+fn owned_space(members: &BTreeMap<NodeId, u32>, tokens: &[Token]) -> BTreeMap<NodeId, u128> {
+    let mut owned: BTreeMap<NodeId, u128> = members.keys().map(|&id| (id, 0)).collect();
+    // Never empty: `new` refuses an empty membership and weight 0.
+    let mut previous = tokens.last().map_or(0, |t| t.position);
+    for token in tokens {
+        let size = u128::from(token.position.wrapping_sub(previous));
+        let size = if size == 0 { 1u128 << 64 } else { size };
+        *owned.entry(token.node).or_default() += size;
+        previous = token.position;
     }
+    owned
 }
 
 fn token_position(node: NodeId, vnode: u32) -> u64 {

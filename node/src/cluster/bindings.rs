@@ -115,7 +115,7 @@ pub async fn follow_ring(
         tokio::select! {
             _ = clock.sleep(Duration::from_millis(tick_ms)) => {}
             _ = view.changed() => {}
-            _ = cluster.bindings_astray.notified() => {
+            _ = cluster.astray.notified() => {
                 passes_left = passes_left.max(1);
                 cluster.set_bindings_pending(true);
             }
@@ -130,13 +130,18 @@ pub async fn follow_ring(
         if passes_left == 0 || now < next_at {
             continue;
         }
+        let notices = cluster.astray_notices();
         match send_bindings_home(&traces, &ingest, &cluster, &shipper).await {
             Ok(sent) => {
                 if sent > 0 {
                     tracing::info!(node = %cluster.id, sent, "trace bindings sent to their traces' homes");
                 }
                 passes_left -= 1;
-                cluster.set_bindings_pending(false);
+                // A binding that went astray during the pass waits for the
+                // next one (its notice is pending in `astray`).
+                if cluster.astray_notices() == notices {
+                    cluster.set_bindings_pending(false);
+                }
                 next_at = now + cluster.rpc_timeout().as_millis() as u64 * 2;
             }
             Err(e) => {

@@ -80,7 +80,10 @@ pub struct Cluster {
     /// Woken when trace bindings may sit here for traces homed elsewhere
     /// (sent by a node on another ring epoch, or made for a signal routed
     /// under one): `bindings::follow_ring` then runs a pass.
-    pub bindings_astray: tokio::sync::Notify,
+    pub(super) astray: tokio::sync::Notify,
+    /// How many times [`Self::bindings_astray`] was called: a pass that
+    /// began before the last call does not clear `bindings_pending`.
+    astray_notices: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -111,7 +114,8 @@ impl Cluster {
             bindings_pending: std::sync::atomic::AtomicBool::new(false),
             leader_contact_ms: std::sync::atomic::AtomicU64::new(0),
             leaving: std::sync::atomic::AtomicBool::new(false),
-            bindings_astray: tokio::sync::Notify::new(),
+            astray: tokio::sync::Notify::new(),
+            astray_notices: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -242,6 +246,20 @@ impl Cluster {
             u64::MAX => format!("{} has not been in touch with the cluster's leader yet; retry", self.id),
             ms => format!("{} has been out of touch with the cluster for {ms} ms and may no longer own this data; retry", self.id),
         })
+    }
+
+    /// Bindings may have been made here for traces homed elsewhere (a
+    /// signal routed under another ring): answers say partial from now on,
+    /// until `follow_ring` has sent them home.
+    pub fn bindings_astray(&self) {
+        self.astray_notices.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.set_bindings_pending(true);
+        self.astray.notify_one();
+    }
+
+    /// Astray notices so far (see [`Self::bindings_astray`]).
+    pub fn astray_notices(&self) -> u64 {
+        self.astray_notices.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Records whether trace bindings held here may still be on their way

@@ -43,7 +43,7 @@ use crate::correlate::{self, CorrelationSettings};
 use crate::ingest::{Accepted, IngestError, IngestHandle, IngestSink, Overload};
 use crate::metrics::NodeMetrics;
 use crate::model::{SessionKey, TenantId, TraceId};
-use crate::session::RemoteOwners;
+use crate::session::{RemoteOwners, ShipError};
 
 /// Attempts per forward call (the first and two retries).
 const FORWARD_ATTEMPTS: u32 = 3;
@@ -83,9 +83,17 @@ impl Shipper {
     /// ring apart sent each other a binding, both kept "the same", both
     /// dropped theirs).
     pub async fn forward_under(&self, node: NodeId, body: Body, epoch: Option<u64>) -> Result<ForwardReply, IngestError> {
-        let _permit = self.in_flight.acquire().await.map_err(|_| IngestError::Unavailable("node is shutting down".into()))?;
+        self.attempts(node, body, epoch).await.map_err(|(e, _)| e)
+    }
+
+    /// The attempts of one forward call; on failure, the error and whether
+    /// `node` answered that it did not take the body and will not (it is
+    /// off the ring: `FailedPrecondition`).
+    async fn attempts(&self, node: NodeId, body: Body, epoch: Option<u64>) -> Result<ForwardReply, (IngestError, bool)> {
+        let _permit = self.in_flight.acquire().await.map_err(|_| (IngestError::Unavailable("node is shutting down".into()), false))?;
         let mut wait = FORWARD_RETRY_INITIAL;
         let mut last = String::new();
+        let mut refused = false;
         for attempt in 0..FORWARD_ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(wait).await;
@@ -94,7 +102,7 @@ impl Shipper {
             self.metrics.forward_requests.inc();
             let mut client = match self.cluster.client(node) {
                 Ok(c) => c,
-                Err(e) => return Err(IngestError::Unavailable(e.to_string())),
+                Err(e) => return Err((IngestError::Unavailable(e.to_string()), false)),
             };
             let mut request = tonic::Request::new(ForwardRequest {
                 ring_epoch: epoch.unwrap_or_else(|| self.cluster.ring_epoch()),
@@ -102,27 +110,29 @@ impl Shipper {
                 body: Some(body.clone()),
             });
             request.set_timeout(self.cluster.rpc_timeout());
+            refused = false;
             match tokio::time::timeout(self.cluster.rpc_timeout(), client.forward(request)).await {
                 Ok(Ok(reply)) => return Ok(reply.into_inner()),
                 Ok(Err(status)) => match status.code() {
                     tonic::Code::ResourceExhausted => {
                         self.metrics.forward_failures.inc();
-                        return Err(IngestError::Overloaded {
-                            reason: Overload::Owner(status.message().to_owned()),
-                            retry_after_ms: 1_000,
-                        });
+                        let reason = Overload::Owner(status.message().to_owned());
+                        return Err((IngestError::Overloaded { reason, retry_after_ms: 1_000 }, false));
                     }
                     tonic::Code::InvalidArgument => {
                         self.metrics.forward_failures.inc();
-                        return Err(IngestError::Invalid(status.message().to_owned()));
+                        return Err((IngestError::Invalid(status.message().to_owned()), false));
                     }
-                    _ => last = format!("{node}: {}", status.message()),
+                    code => {
+                        refused = code == tonic::Code::FailedPrecondition;
+                        last = format!("{node}: {}", status.message());
+                    }
                 },
                 Err(_) => last = format!("{node}: no answer within {:?}", self.cluster.rpc_timeout()),
             }
         }
         self.metrics.forward_failures.inc();
-        Err(IngestError::Unavailable(format!("session owner unreachable ({last})")))
+        Err((IngestError::Unavailable(format!("session owner unreachable ({last})")), refused))
     }
 }
 
@@ -136,10 +146,16 @@ impl RemoteOwners for Shipper {
         self.cluster.fenced(now_ms)
     }
 
-    fn ship(&self, owner: NodeId, shipment: u64, entries: Vec<Vec<u8>>) -> BoxFuture<'static, Result<(), String>> {
+    fn ship(&self, owner: NodeId, shipment: u64, entries: Vec<Vec<u8>>) -> BoxFuture<'static, Result<(), ShipError>> {
         let this = Shipper { cluster: self.cluster.clone(), in_flight: self.in_flight.clone(), metrics: self.metrics.clone() };
         let body = Body::Entries(Entries { entries, shipment });
-        Box::pin(async move { this.forward(owner, body).await.map(|_| ()).map_err(|e| e.to_string()) })
+        Box::pin(async move {
+            this.attempts(owner, body, None).await.map(|_| ()).map_err(|(e, refused)| ShipError { refused, message: e.to_string() })
+        })
+    }
+
+    fn is_member(&self, node: NodeId) -> bool {
+        self.cluster.view().membership.membership().get_node(&node.0).is_some()
     }
 }
 
@@ -173,8 +189,14 @@ impl Router {
     }
 
     /// Runs the parts (local and forwarded) concurrently and combines them.
+    /// `epoch` is the ring the parts were split by: forwards name it (the
+    /// receiver knows what it binds may belong elsewhere if its ring
+    /// differs), and a local part taken after the ring moved on notes its
+    /// bindings as astray (found by the simulations: a forward that read
+    /// the epoch at send time hid a split made under the older ring).
     async fn run<R>(
         &self,
+        epoch: u64,
         parts: BTreeMap<NodeId, R>,
         local: impl FnOnce(R) -> BoxFuture<'static, Result<Accepted, IngestError>>,
         body: impl Fn(Vec<u8>) -> Body,
@@ -191,7 +213,7 @@ impl Router {
                 let body = body(part.encode_to_vec());
                 remote.push(async move {
                     self.shipper
-                        .forward(node, body)
+                        .forward_under(node, body, Some(epoch))
                         .await
                         .map(|r| Accepted { rejected_items: r.rejected_items, error_message: r.error_message })
                 });
@@ -199,7 +221,13 @@ impl Router {
         }
         let local_fut = async move {
             match local_part {
-                Some(p) => local(p).await,
+                Some(p) => {
+                    let result = local(p).await;
+                    if self.cluster.ring_epoch() != epoch {
+                        self.cluster.bindings_astray();
+                    }
+                    result
+                }
                 None => Ok(Accepted::default()),
             }
         };
@@ -235,7 +263,7 @@ impl IngestSink for Router {
         let parts =
             split_traces(request, self.cluster.id, |resource, attrs, trace| home(&ring, &correlate::tenant_of(s, resource, attrs), trace));
         let local = self.local.clone();
-        self.run(parts, move |r| Box::pin(async move { local.traces(r).await }), Body::OtlpTraces).await
+        self.run(ring.epoch(), parts, move |r| Box::pin(async move { local.traces(r).await }), Body::OtlpTraces).await
     }
 
     async fn logs(&self, request: ExportLogsServiceRequest) -> Result<Accepted, IngestError> {
@@ -246,7 +274,7 @@ impl IngestSink for Router {
         let parts =
             split_logs(request, self.cluster.id, |resource, attrs, trace| home(&ring, &correlate::tenant_of(s, resource, attrs), trace));
         let local = self.local.clone();
-        self.run(parts, move |r| Box::pin(async move { local.logs(r).await }), Body::OtlpLogs).await
+        self.run(ring.epoch(), parts, move |r| Box::pin(async move { local.logs(r).await }), Body::OtlpLogs).await
     }
 
     /// Metrics are ingested where they arrive: their exemplars are shipped

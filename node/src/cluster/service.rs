@@ -25,6 +25,7 @@ use crate::node::NodeQueries;
 use crate::query::{ExemplarFilter, QueryBackend, QueryError, SessionFilter};
 use crate::rca::incident::{collect_window, WindowQuery};
 use crate::store::archive::decode_index_json;
+use crate::store::shipments::Arrival;
 use crate::store::HandedSegment;
 
 /// Serves one node's cluster calls.
@@ -101,15 +102,26 @@ impl cluster_server::Cluster for ClusterService {
         if request.ring_epoch != cluster.ring_epoch() {
             // Routed under another ring: what this binds may belong on
             // another trace home.
-            cluster.bindings_astray.notify_one();
+            cluster.bindings_astray();
+        }
+        if let Some(Body::Entries(e)) = &request.body {
+            // A shipment taken before is answered as done even off the
+            // ring: its sender must not send it elsewhere.
+            match self.ingest.0.shipment_seen((request.from_node, e.shipment)).map_err(ingest_status)? {
+                Some(Arrival::Repeat) => return Ok(reply(Accepted::default())),
+                Some(Arrival::InFlight) => return Err(Status::unavailable("the same shipment is being taken right now; retry")),
+                Some(Arrival::New) | None => {}
+            }
         }
         if !cluster.on_ring() || cluster.is_leaving() {
             // Sent here by a node on an older ring. A node off the ring
             // (leaving, or taken off by the failure detector) takes no
             // data: a binding made or a session shipped here after a
             // leave drained and handed everything over would go with the
-            // node (both found by the simulations).
-            return Err(Status::unavailable(format!(
+            // node (both found by the simulations). `FailedPrecondition`:
+            // nothing of this request was taken, so its sender may send
+            // it elsewhere.
+            return Err(Status::failed_precondition(format!(
                 "{} is not on the ring (epoch {}); route by a newer ring and retry",
                 cluster.id,
                 cluster.ring_epoch()
@@ -167,7 +179,7 @@ impl cluster_server::Cluster for ClusterService {
                 let astray = bindings.iter().any(|(tenant, trace, _)| cluster.owner(tenant, &derive_from_trace(*trace)) != cluster.id);
                 let answers = ingest.receive_bindings(bindings).await.map_err(ingest_status)?;
                 if astray {
-                    cluster.bindings_astray.notify_one();
+                    cluster.bindings_astray();
                 }
                 let mut out = reply(Accepted::default());
                 out.get_mut().answers = answers

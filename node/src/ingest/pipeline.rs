@@ -294,6 +294,12 @@ impl Ingestor {
         .await
     }
 
+    /// Whether a shipment was taken here before or is being taken right
+    /// now (`None`: neither), without checking it in.
+    pub fn shipment_seen(&self, shipment: ShipmentId) -> Result<Option<Arrival>, IngestError> {
+        Ok(self.shipments.seen(shipment)?)
+    }
+
     async fn take_entries(self: &Arc<Self>, shipment: ShipmentId, entries: Vec<Vec<u8>>) -> Result<(), IngestError> {
         let this = self.clone();
         let (groups, last_seq, reserved) = ollystack_cluster::blocking::unblock(move || this.stage_entries(shipment, entries))

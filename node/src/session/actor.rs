@@ -96,6 +96,13 @@ pub struct ActorState {
     /// its acknowledgement then rewrites the same segment instead of
     /// storing a second copy (found by the simulations' lossy sink).
     finishing: Option<(u64, u64)>,
+    /// (node, shipment ID) of a shipment of this session's data whose
+    /// outcome is unknown (no answer): the node may hold the data, so the
+    /// retry sends the same shipment to the same node while it is a
+    /// member, even if the ring names another owner by then (found by the
+    /// simulations: a hand-off whose answer was lost, then the ring moved
+    /// the session back and the data was kept here as well).
+    shipping: Option<(ollystack_cluster::NodeId, u64)>,
 }
 
 /// Segment seqs derived from WAL seqs carry this bit; sled-generated ones
@@ -125,7 +132,7 @@ impl Actor for SessionActor {
     async fn pre_start(&self, _me: ActorRef<Self::Msg>, args: SessionArgs) -> Result<ActorState, ActorProcessingErr> {
         args.env.metrics.sessions_live.add(1);
         let now = args.env.clock.now_unix_ms();
-        Ok(ActorState { st: SessionState::new(args.key, now), env: args.env, closing: false, finishing: None })
+        Ok(ActorState { st: SessionState::new(args.key, now), env: args.env, closing: false, finishing: None, shipping: None })
     }
 
     async fn post_stop(&self, _me: ActorRef<Self::Msg>, state: &mut ActorState) -> Result<(), ActorProcessingErr> {
@@ -273,15 +280,21 @@ impl SessionActor {
         let key = state.st.key.clone();
         let now = env.clock.now_unix_ms();
         let data = std::mem::replace(&mut state.st, SessionState::new(key.clone(), now));
-        if let Some((owner, remote)) = env.remote_owner(&target) {
+        let remote = env.remote.get().cloned();
+        let unsettled = state.shipping.filter(|(node, _)| remote.as_ref().is_some_and(|r| r.is_member(*node)));
+        let destination = match unsettled {
+            Some(sent) => Some(sent),
+            // Every retry carries the same ID: if an earlier attempt landed
+            // and only its answer was lost, the owner does not take it twice.
+            None => env.remote_owner(&target).map(|(owner, _)| (owner, super::remote::shipment_id(&data.wal_keys))),
+        };
+        if let (Some((owner, shipment)), Some(remote)) = (destination, remote) {
             // Owned elsewhere: the owner must hold the data durably before
             // this node lets go of its WAL entries and memory.
             let entry = data.encode_wal_entry(&target);
-            // Every retry carries the same ID: if an earlier attempt landed
-            // and only its answer was lost, the owner does not take it twice.
-            let shipment = super::remote::shipment_id(&data.wal_keys);
             match remote.ship(owner, shipment, vec![entry]).await {
                 Ok(()) => {
+                    state.shipping = None;
                     if let Err(e) = env.settler.settle(&[(&data.wal_keys, data.held_bytes)]).await {
                         tracing::warn!(session = %key.id, error = %e, "settling a shipped session failed; its entries replay at restart");
                     }
@@ -296,7 +309,8 @@ impl SessionActor {
                     // node may own the session by then. Letting go here
                     // hid acknowledged signals until the next restart
                     // (found by the simulations).
-                    tracing::warn!(session = %key.id, %owner, error = %e, "could not ship a session to its owner; retrying");
+                    tracing::warn!(session = %key.id, %owner, error = %e, refused = e.refused, "could not ship a session to its owner; retrying");
+                    state.shipping = (!e.refused).then_some((owner, shipment));
                     state.st = data;
                     let (me, to) = (me.clone(), target.id);
                     let sleep = env.clock.sleep(Duration::from_millis(ARCHIVE_RETRY_MS));

@@ -22,6 +22,6 @@ pub mod summary;
 
 pub use budget::MemoryBudget;
 pub use finish::{FinishReason, FinishRules};
-pub use remote::RemoteOwners;
+pub use remote::{RemoteOwners, ShipError};
 pub use state::{LogInput, SessionInput, SessionState, SpanInput};
 pub use summary::Summary;

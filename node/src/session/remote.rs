@@ -19,13 +19,32 @@ pub trait RemoteOwners: Send + Sync + std::fmt::Debug + 'static {
     /// resolves `Ok` only once the owner synced them to its WAL. `shipment`
     /// names this shipment for every retry of it (see
     /// `store::shipments`); 0 for none.
-    fn ship(&self, owner: NodeId, shipment: u64, entries: Vec<Vec<u8>>) -> BoxFuture<'static, Result<(), String>>;
+    fn ship(&self, owner: NodeId, shipment: u64, entries: Vec<Vec<u8>>) -> BoxFuture<'static, Result<(), ShipError>>;
+
+    /// Whether `node` is still a member of the cluster (a node that left
+    /// answers nothing any more).
+    fn is_member(&self, _node: NodeId) -> bool {
+        true
+    }
 
     /// Why this node must not take data as a session's owner or a trace's
     /// home right now (out of touch with the cluster), if it must not.
     fn fenced(&self, _now_ms: u64) -> Option<String> {
         None
     }
+}
+
+/// Why a shipment did not complete.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ShipError {
+    /// The owner answered that it has not taken this shipment and will not
+    /// (it is off the ring): the data may go elsewhere. Otherwise the
+    /// outcome is unknown (no answer, a lost answer, a retryable refusal):
+    /// the owner may hold the data, so only the same shipment may be sent
+    /// again, to the same owner.
+    pub refused: bool,
+    pub message: String,
 }
 
 /// The shipment ID of a session's data held under these WAL entries: the

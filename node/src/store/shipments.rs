@@ -81,6 +81,18 @@ impl ShipmentLog {
         Ok(Arrival::New)
     }
 
+    /// Whether a shipment was taken here or is being taken right now,
+    /// without checking it in (`None`: neither).
+    pub fn seen(&self, shipment: ShipmentId) -> Result<Option<Arrival>, StoreError> {
+        if shipment.1 == 0 {
+            return Ok(None);
+        }
+        if self.in_flight.lock().contains(&shipment) {
+            return Ok(Some(Arrival::InFlight));
+        }
+        Ok(self.taken.contains_key(key(shipment))?.then_some(Arrival::Repeat))
+    }
+
     /// Records a shipment as taken (its data is durable here).
     pub fn taken(&self, shipment: ShipmentId, now_unix_ms: u64) -> Result<(), StoreError> {
         if shipment.1 == 0 {
