@@ -40,6 +40,7 @@ pub mod node;
 pub mod query;
 pub mod rca;
 pub mod receive;
+pub mod secret;
 pub mod session;
 pub mod store;
 pub mod wal;

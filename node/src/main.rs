@@ -114,7 +114,7 @@ fn main() -> ExitCode {
             let epoch = ollystack_node::cluster::leave_via(
                 &ollystack_cluster::net::TcpTransport::shared(),
                 &addr,
-                &cfg.cluster.join_token,
+                cfg.cluster.join_token.expose(),
                 rpc_timeout(&cfg) * 30,
             )
             .await?;

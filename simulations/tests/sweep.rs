@@ -39,8 +39,14 @@ const CI_SEED_COUNT: usize = 200;
 /// a forward split under one ring and sent under the next, so its receiver
 /// never looked for astray bindings (46987: missing, not partial); a
 /// hand-off whose answer was lost, retried to a new owner after the ring
-/// moved the session back (46198: stored twice).
-const REGRESSION_SEEDS: &str = "9252,9826,9894,9353,9422,9669,9881,9775,9807,9961,9829,130,20209,20571,70,31081,31939,32133,32388,36605,8,46198,46987";
+/// moved the session back (46198: stored twice). Found by the 51100..
+/// sweep: a leave's hand-over that ran before the leaving node applied the
+/// ring without it, keeping a derived binding (51681: missing); a derived
+/// session handed off under its own ID while its merge was on its way, to
+/// a home that already held the explicit binding (51957: missing); a
+/// leaving leader that crashed, was removed meanwhile and came back
+/// believing it still led (52493: a leave refused forever).
+const REGRESSION_SEEDS: &str = "9252,9826,9894,9353,9422,9669,9881,9775,9807,9961,9829,130,20209,20571,70,31081,31939,32133,32388,36605,8,46198,46987,51681,51957,52493";
 
 /// One simulation at a time: runs compete for the two CPUs otherwise.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());

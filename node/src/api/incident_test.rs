@@ -111,7 +111,7 @@ async fn a_configured_llm_phrases_the_computed_answer_and_its_failure_is_reporte
         provider: crate::llm::Provider::Ollama,
         url,
         model: "m".into(),
-        api_key: String::new(),
+        api_key: Default::default(),
         timeout: std::time::Duration::from_secs(5),
     };
     let with_llm = |url: String| {

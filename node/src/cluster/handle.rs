@@ -326,7 +326,17 @@ impl Cluster {
 
     /// The leader, as this node last heard.
     pub fn leader(&self) -> Option<NodeId> {
-        self.raft.metrics().borrow().current_leader.map(NodeId)
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        match m.current_leader {
+            // openraft names this node leader after a restart that found
+            // its own committed vote, before it knows whether it still
+            // leads: a leaving leader that crashed, was removed by the
+            // others meanwhile and came back as a learner took leave steps
+            // as leader forever (found by the simulations, seed 52493).
+            Some(leader) if leader == self.id.0 && m.state != openraft::ServerState::Leader => None,
+            leader => leader.map(NodeId),
+        }
     }
 
     pub fn is_leader(&self) -> bool {

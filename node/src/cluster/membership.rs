@@ -99,7 +99,7 @@ impl Membership {
                 self.cluster.id
             )));
         }
-        if !token_matches(token, expected) {
+        if !token_matches(token, expected.expose()) {
             return Err(ClusterError::Refused("wrong join token: the token must equal the cluster's cluster.join_token".into()));
         }
         Ok(())

@@ -89,7 +89,7 @@ pub async fn enter(cluster: &Cluster, mode: &JoinMode) -> Result<(), ClusterErro
                 match join_via_seed(
                     &cluster.transport,
                     seed,
-                    &cluster.settings.join_token,
+                    cluster.settings.join_token.expose(),
                     cluster.id,
                     &cluster.info,
                     cluster.rpc_timeout() * 10,

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::ConfigError;
 use crate::correlate::CorrelationSettings;
+use crate::secret::Secret;
 use crate::store::clickhouse::ClickHouseSettings;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -35,14 +36,16 @@ pub struct LlmCfg {
     pub url: String,
     pub model: String,
     /// Empty: no key is sent (required for `anthropic`).
-    pub api_key: String,
+    pub api_key: Secret,
+    /// A file holding the API key (instead of `api_key`).
+    pub api_key_file: PathBuf,
     /// Deadline of one explanation request; past it the deterministic text is answered.
     pub timeout_ms: u64,
 }
 
 impl Default for LlmCfg {
     fn default() -> Self {
-        Self { provider: "off".into(), url: String::new(), model: String::new(), api_key: String::new(), timeout_ms: 10_000 }
+        Self { provider: "off".into(), url: String::new(), model: String::new(), api_key: Secret::default(), api_key_file: PathBuf::new(), timeout_ms: 10_000 }
     }
 }
 
@@ -114,7 +117,9 @@ pub struct ClusterCfg {
     /// the listen address (127.0.0.1 when it is 0.0.0.0).
     pub advertise: String,
     /// Shared secret a joining node must present; empty: joins refused.
-    pub join_token: String,
+    pub join_token: Secret,
+    /// A file holding the join token (instead of `join_token`).
+    pub join_token_file: PathBuf,
     /// This node's ring weight (1..=8).
     pub weight: u32,
     pub heartbeat_interval_ms: u64,
@@ -147,7 +152,9 @@ pub struct ClickHouseCfg {
     pub url: String,
     pub database: String,
     pub user: String,
-    pub password: String,
+    pub password: Secret,
+    /// A file holding the password (instead of `password`).
+    pub password_file: PathBuf,
     pub compression: bool,
     pub migrate_on_start: bool,
     pub ttl_days: u32,
@@ -174,6 +181,7 @@ impl Default for ClickHouseCfg {
             database: s.database,
             user: s.user,
             password: s.password,
+            password_file: PathBuf::new(),
             compression: s.compression,
             migrate_on_start: s.migrate_on_start,
             ttl_days: s.ttl_days,
@@ -226,7 +234,8 @@ impl Default for ClusterCfg {
     fn default() -> Self {
         Self {
             advertise: String::new(),
-            join_token: String::new(),
+            join_token: Secret::default(),
+            join_token_file: PathBuf::new(),
             weight: 1,
             heartbeat_interval_ms: 500,
             failure_timeout_ms: 5_000,

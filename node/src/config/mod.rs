@@ -20,6 +20,7 @@ use ollystack_cluster::admission::{self, LimiterConfig};
 use crate::correlate::CorrelationSettings;
 use crate::llm::{LlmSettings, Provider};
 use crate::receive::ReceiverLimits;
+use crate::secret::Secret;
 use crate::session::FinishRules;
 use crate::store::clickhouse::{is_identifier, ClickHouseSettings};
 
@@ -36,6 +37,18 @@ pub enum ConfigError {
 
 fn invalid(key: &'static str, value: impl ToString, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key, value: value.to_string(), reason: reason.into() }
+}
+
+/// A secret given inline or as a file (not both); an unreadable file is an
+/// error naming the file, never the secret.
+fn secret(key: &'static str, inline: &Secret, file_key: &'static str, file: &std::path::Path) -> Result<Secret, ConfigError> {
+    if file.as_os_str().is_empty() {
+        return Ok(inline.clone());
+    }
+    if !inline.is_empty() {
+        return Err(invalid(file_key, file.display(), format!("give either `{key}` or `{file_key}`, not both")));
+    }
+    Secret::from_file(file).map_err(|e| invalid(file_key, file.display(), format!("cannot read it: {e}")))
 }
 
 fn positive(key: &'static str, v: u64) -> Result<u64, ConfigError> {
@@ -83,7 +96,7 @@ pub struct ClusterSettings {
     /// What other nodes dial (`host:port`).
     pub advertise_addr: String,
     /// Empty: this node refuses joins.
-    pub join_token: String,
+    pub join_token: Secret,
     pub weight: u32,
     pub heartbeat_interval_ms: u64,
     pub failure_timeout_ms: u64,
@@ -268,7 +281,7 @@ impl ConfigFile {
         Ok(ClusterSettings {
             listen_addr,
             advertise_addr,
-            join_token: c.join_token.clone(),
+            join_token: secret("cluster.join_token", &c.join_token, "cluster.join_token_file", &c.join_token_file)?,
             weight: c.weight,
             heartbeat_interval_ms: c.heartbeat_interval_ms,
             failure_timeout_ms: c.failure_timeout_ms,
@@ -293,7 +306,8 @@ impl ConfigFile {
         if l.model.trim().is_empty() {
             return Err(invalid("llm.model", &l.model, "must name a model when llm.provider is set"));
         }
-        if provider == Provider::Anthropic && l.api_key.is_empty() {
+        let api_key = secret("llm.api_key", &l.api_key, "llm.api_key_file", &l.api_key_file)?;
+        if provider == Provider::Anthropic && api_key.is_empty() {
             return Err(invalid("llm.api_key", "", "anthropic needs an API key"));
         }
         if !(1..=120_000).contains(&l.timeout_ms) {
@@ -303,7 +317,7 @@ impl ConfigFile {
             provider,
             url: url.trim_end_matches('/').to_owned(),
             model: l.model.clone(),
-            api_key: l.api_key.clone(),
+            api_key,
             timeout: std::time::Duration::from_millis(l.timeout_ms),
         }))
     }
@@ -339,7 +353,7 @@ impl ConfigFile {
             url: ch.url.trim_end_matches('/').to_owned(),
             database: ch.database.clone(),
             user: ch.user.clone(),
-            password: ch.password.clone(),
+            password: secret("clickhouse.password", &ch.password, "clickhouse.password_file", &ch.password_file)?,
             compression: ch.compression,
             migrate_on_start: ch.migrate_on_start,
             ttl_days: ch.ttl_days,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::ConfigFile;
+use crate::secret::Secret;
 
 macro_rules! overrides {
     ($( $field:ident : $ty:ty => [$($path:tt)+], $flag:literal, $env:literal, $help:literal $(, $extra:ident = $val:expr)? ; )*) => {
@@ -34,7 +35,8 @@ overrides! {
     api: String => [listen.api], "listen-api", "OLLYSTACK_LISTEN_API", "HTTP API and UI listen address [default: 0.0.0.0:8080]";
     cluster_listen: String => [listen.cluster], "listen-cluster", "OLLYSTACK_LISTEN_CLUSTER", "Node-to-node gRPC listen address (Raft, forwarding) [default: 0.0.0.0:4320]";
     cluster_advertise: String => [cluster.advertise], "cluster-advertise", "OLLYSTACK_CLUSTER_ADVERTISE", "Address other nodes use for this node's cluster listener [default: the listen address]";
-    join_token: String => [cluster.join_token], "cluster-join-token", "OLLYSTACK_CLUSTER_JOIN_TOKEN", "Shared secret nodes present to join the cluster [default: none, joins refused]";
+    join_token: Secret => [cluster.join_token], "cluster-join-token", "OLLYSTACK_CLUSTER_JOIN_TOKEN", "Shared secret nodes present to join the cluster [default: none, joins refused]; prefer --cluster-join-token-file", hide_env_values = true;
+    join_token_file: PathBuf => [cluster.join_token_file], "cluster-join-token-file", "OLLYSTACK_CLUSTER_JOIN_TOKEN_FILE", "File holding the join token";
     cluster_weight: u32 => [cluster.weight], "cluster-weight", "OLLYSTACK_CLUSTER_WEIGHT", "Relative capacity of this node on the ring, 1..8 [default: 1]";
     heartbeat_interval_ms: u64 => [cluster.heartbeat_interval_ms], "cluster-heartbeat-interval-ms", "OLLYSTACK_CLUSTER_HEARTBEAT_INTERVAL_MS", "How often nodes are probed [default: 500]";
     failure_timeout_ms: u64 => [cluster.failure_timeout_ms], "cluster-failure-timeout-ms", "OLLYSTACK_CLUSTER_FAILURE_TIMEOUT_MS", "A node silent this long leaves the ring [default: 5000]";
@@ -66,7 +68,8 @@ overrides! {
     ch_url: String => [clickhouse.url], "clickhouse-url", "OLLYSTACK_CLICKHOUSE_URL", "ClickHouse HTTP interface [default: http://127.0.0.1:8123]";
     ch_database: String => [clickhouse.database], "clickhouse-database", "OLLYSTACK_CLICKHOUSE_DATABASE", "ClickHouse database for OllyStack's tables [default: ollystack]";
     ch_user: String => [clickhouse.user], "clickhouse-user", "OLLYSTACK_CLICKHOUSE_USER", "ClickHouse user [default: default]";
-    ch_password: String => [clickhouse.password], "clickhouse-password", "OLLYSTACK_CLICKHOUSE_PASSWORD", "ClickHouse password [default: empty]";
+    ch_password: Secret => [clickhouse.password], "clickhouse-password", "OLLYSTACK_CLICKHOUSE_PASSWORD", "ClickHouse password [default: empty]; prefer --clickhouse-password-file", hide_env_values = true;
+    ch_password_file: PathBuf => [clickhouse.password_file], "clickhouse-password-file", "OLLYSTACK_CLICKHOUSE_PASSWORD_FILE", "File holding the ClickHouse password";
     ch_compression: bool => [clickhouse.compression], "clickhouse-compression", "OLLYSTACK_CLICKHOUSE_COMPRESSION", "LZ4-compress ClickHouse traffic [default: true]";
     ch_migrate_on_start: bool => [clickhouse.migrate_on_start], "clickhouse-migrate-on-start", "OLLYSTACK_CLICKHOUSE_MIGRATE_ON_START", "Apply pending migrations at start [default: true]";
     ch_ttl_days: u32 => [clickhouse.ttl_days], "clickhouse-ttl-days", "OLLYSTACK_CLICKHOUSE_TTL_DAYS", "Days rows are kept (table TTL, set when tables are created) [default: 7]";
@@ -78,7 +81,8 @@ overrides! {
     llm_provider: String => [llm.provider], "llm-provider", "OLLYSTACK_LLM_PROVIDER", "Model that phrases RCA results: off, openai, anthropic or ollama [default: off]";
     llm_url: String => [llm.url], "llm-url", "OLLYSTACK_LLM_URL", "Base URL of the LLM provider [default: the provider's public API]";
     llm_model: String => [llm.model], "llm-model", "OLLYSTACK_LLM_MODEL", "LLM model name";
-    llm_api_key: String => [llm.api_key], "llm-api-key", "OLLYSTACK_LLM_API_KEY", "LLM API key [default: none]";
+    llm_api_key: Secret => [llm.api_key], "llm-api-key", "OLLYSTACK_LLM_API_KEY", "LLM API key [default: none]; prefer --llm-api-key-file", hide_env_values = true;
+    llm_api_key_file: PathBuf => [llm.api_key_file], "llm-api-key-file", "OLLYSTACK_LLM_API_KEY_FILE", "File holding the LLM API key";
     llm_timeout_ms: u64 => [llm.timeout_ms], "llm-timeout-ms", "OLLYSTACK_LLM_TIMEOUT_MS", "Deadline of one LLM explanation; past it the deterministic text is answered [default: 10000]";
     ch_request_timeout_ms: u64 => [clickhouse.request_timeout_ms], "clickhouse-request-timeout-ms", "OLLYSTACK_CLICKHOUSE_REQUEST_TIMEOUT_MS", "Deadline of one ClickHouse request [default: 30000]";
     limits_window_ms: u64 => [limits.window_ms], "limits-window-ms", "OLLYSTACK_LIMITS_WINDOW_MS", "Length of a cardinality-limit window [default: 60000]";

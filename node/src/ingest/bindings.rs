@@ -50,7 +50,11 @@ impl Ingestor {
                         answers.push((tenant.clone(), trace, to.clone()));
                         Some(to)
                     }
-                    BindingChange::Keep => None,
+                    // Even when nothing changes, the derived session may
+                    // have reached this node before the binding did (handed
+                    // off under its own ID while its merge on the sender
+                    // was on its way: found by the simulations, seed 51957).
+                    BindingChange::Keep => have.filter(|h| h.explicit).map(|h| h.id),
                 };
                 // Wherever the explicit binding is, what arrives under the
                 // trace's derived ID (handed off, replayed) belongs to it.

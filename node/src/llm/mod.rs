@@ -20,6 +20,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::secret::Secret;
+
 pub use client::LlmClient;
 pub use prompt::{prompt, PROMPT_BYTES_MAX};
 pub use provider::{answer_text, request, HttpCall};
@@ -64,28 +66,15 @@ impl Provider {
 }
 
 /// A validated `[llm]` config.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LlmSettings {
     pub provider: Provider,
     /// Base URL without the API path and without a trailing `/`.
     pub url: String,
     pub model: String,
     /// Empty: no key is sent (local servers).
-    pub api_key: String,
+    pub api_key: Secret,
     pub timeout: Duration,
-}
-
-// Not derived: the key must not reach logs.
-impl std::fmt::Debug for LlmSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlmSettings")
-            .field("provider", &self.provider)
-            .field("url", &self.url)
-            .field("model", &self.model)
-            .field("api_key", &if self.api_key.is_empty() { "" } else { "<set>" })
-            .field("timeout", &self.timeout)
-            .finish()
-    }
 }
 
 /// Why a provider gave no text.

@@ -23,7 +23,7 @@ pub struct HttpCall {
 /// The request asking `s`'s provider to answer `user` under `system`.
 pub fn request(s: &LlmSettings, system: &str, user: &str) -> HttpCall {
     let messages = json!([{"role": "system", "content": system}, {"role": "user", "content": user}]);
-    let bearer = (!s.api_key.is_empty()).then(|| ("authorization", format!("Bearer {}", s.api_key)));
+    let bearer = (!s.api_key.is_empty()).then(|| ("authorization", format!("Bearer {}", s.api_key.expose())));
     match s.provider {
         Provider::OpenAi => HttpCall {
             url: format!("{}/v1/chat/completions", s.url),
@@ -32,7 +32,7 @@ pub fn request(s: &LlmSettings, system: &str, user: &str) -> HttpCall {
         },
         Provider::Anthropic => HttpCall {
             url: format!("{}/v1/messages", s.url),
-            headers: vec![("x-api-key", s.api_key.clone()), ("anthropic-version", ANTHROPIC_VERSION.to_owned())],
+            headers: vec![("x-api-key", s.api_key.expose().to_owned()), ("anthropic-version", ANTHROPIC_VERSION.to_owned())],
             body: json!({
                 "model": s.model,
                 "max_tokens": MAX_TOKENS,

@@ -90,7 +90,9 @@ pub async fn handoff_sweep(
         for (key, _) in env.registry.live_actors().await {
             if let Some((owner, _)) = env.remote_owner(&key) {
                 tracing::debug!(session = %key.id, %owner, "handing a session to its owner");
-                env.registry.hand_off(&key).await;
+                if let Err(e) = env.registry.hand_off(&env, &key).await {
+                    tracing::warn!(session = %key.id, error = %e, "handing a session off failed; the next pass retries");
+                }
             }
         }
     }

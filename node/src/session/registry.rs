@@ -214,12 +214,18 @@ impl SessionRegistry {
     /// Hands a live session to the node that now owns it: the actor is
     /// retired (new signals open a new actor, shipped by the next sweep)
     /// and ships its data, letting go of it once the owner has it durably.
-    pub async fn hand_off(&self, key: &SessionKey) {
+    /// A derived session already aliased to its explicit one goes there:
+    /// its merge may still be on its way (it runs once the batch that
+    /// bound the trace is forwarded), and shipped under its own ID it
+    /// would land where nothing merges it (found by the simulations).
+    pub async fn hand_off(&self, env: &SessionEnv, key: &SessionKey) -> Result<(), RegistryError> {
         let mut shard = self.lock_shard(key).await;
         if let Some(actor) = shard.live.get(key).cloned() {
+            let to = env.traces.resolve(&key.tenant, &key.id)?;
             Self::retire_locked(&mut shard, key, actor.get_id());
-            let _ = actor.send_message(SessionMsg::MergeInto(key.id.clone()));
+            let _ = actor.send_message(SessionMsg::MergeInto(to));
         }
+        Ok(())
     }
 
     /// Live actors (for the finishing sweep).

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::secret::Secret;
+
 /// Validated ClickHouse settings (from the `[clickhouse]` config section).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClickHouseSettings {
@@ -11,7 +13,7 @@ pub struct ClickHouseSettings {
     /// Validated as an identifier (`[A-Za-z_][A-Za-z0-9_]*`).
     pub database: String,
     pub user: String,
-    pub password: String,
+    pub password: Secret,
     /// LZ4-compress requests and answers (ClickHouse's own framing).
     pub compression: bool,
     /// Apply pending migrations when the node starts.
@@ -35,7 +37,7 @@ impl Default for ClickHouseSettings {
             url: "http://127.0.0.1:8123".into(),
             database: "ollystack".into(),
             user: "default".into(),
-            password: String::new(),
+            password: Secret::default(),
             compression: true,
             migrate_on_start: true,
             ttl_days: 7,
@@ -58,7 +60,7 @@ impl ClickHouseSettings {
     /// A client without a database selected (to create it).
     pub fn server_client(&self) -> clickhouse::Client {
         let compression = if self.compression { clickhouse::Compression::Lz4 } else { clickhouse::Compression::None };
-        clickhouse::Client::default().with_url(&self.url).with_user(&self.user).with_password(&self.password).with_compression(compression)
+        clickhouse::Client::default().with_url(&self.url).with_user(&self.user).with_password(self.password.expose()).with_compression(compression)
     }
 }
 
