@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use ollystack_cluster::net::transport::{Acceptor, BoxIo};
+use ollystack_cluster::net::transport::{Acceptor, BoxIo, Peer};
 use ollystack_cluster::net::Transport;
 use ollystack_node::clock::Clock;
 
@@ -18,10 +18,10 @@ pub struct TurmoilTransport;
 struct Listener(turmoil::net::TcpListener);
 
 impl Acceptor for Listener {
-    fn accept(&mut self) -> BoxFuture<'_, io::Result<(BoxIo, SocketAddr)>> {
+    fn accept(&mut self) -> BoxFuture<'_, io::Result<(BoxIo, Peer)>> {
         Box::pin(async move {
             let (stream, peer) = self.0.accept().await?;
-            Ok((Box::new(stream) as BoxIo, peer))
+            Ok((Box::new(stream) as BoxIo, Peer::plain(peer)))
         })
     }
 

@@ -160,6 +160,9 @@ fn node_config(w: &World, i: usize, ip: std::net::IpAddr) -> anyhow::Result<olly
     f.listen.otlp_http = "0.0.0.0:4318".into();
     f.listen.api = "0.0.0.0:8080".into();
     f.listen.cluster = "0.0.0.0:4320".into();
+    // The simulated network carries plain TCP (TLS handshakes draw from
+    // the OS's randomness: a seed would not replay).
+    f.insecure = true;
     f.cluster.advertise = format!("{ip}:4320");
     f.cluster.join_token = "sim".into();
     f.cluster.heartbeat_interval_ms = 100;

@@ -7,12 +7,16 @@
 //! (see `proto/ollystack/v1/cluster.proto`): the Raft state is small and one
 //! encoding serves the log, snapshots and the wire.
 
+pub mod auth;
 mod raft_client;
 mod raft_service;
 mod serve;
+pub mod tls;
 pub mod transport;
 
+pub use auth::Trust;
 pub use raft_client::{channel, GrpcNetwork, CONNECT_TIMEOUT};
 pub use raft_service::RaftService;
 pub use serve::serve_grpc;
-pub use transport::{Acceptor, SharedTransport, TcpAcceptor, TcpTransport, Transport};
+pub use tls::{TlsFiles, TlsTransport};
+pub use transport::{Acceptor, Peer, SharedTransport, TcpAcceptor, TcpTransport, Transport};

@@ -7,12 +7,14 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::{Request, Response, Status};
 
+use super::auth::{require_member, Trust};
 use crate::raft::Raft;
 
 /// Serves `ollystack.v1.Raft` for one node.
 #[derive(Clone)]
 pub struct RaftService {
     raft: Raft,
+    trust: Trust,
 }
 
 impl std::fmt::Debug for RaftService {
@@ -22,8 +24,18 @@ impl std::fmt::Debug for RaftService {
 }
 
 impl RaftService {
-    pub fn new(raft: Raft) -> Self {
-        Self { raft }
+    pub fn new(raft: Raft, trust: Trust) -> Self {
+        Self { raft, trust }
+    }
+
+    /// Raft is served to members only (see [`super::auth`]): a forged vote
+    /// or append from anyone else would depose the leader or rewrite the
+    /// membership.
+    fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let identities: Vec<&str> = metrics.membership_config.nodes().map(|(_, info)| info.identity.as_str()).collect();
+        let members = (!identities.is_empty()).then_some(identities.as_slice());
+        require_member(self.trust, request, members)
     }
 
     /// The tonic service, with message limits fit for snapshots.
@@ -44,16 +56,19 @@ fn encode<T: Serialize>(result: &T) -> Result<Response<RaftMessage>, Status> {
 #[tonic::async_trait]
 impl raft_server::Raft for RaftService {
     async fn append_entries(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        self.authorize(&request)?;
         let rpc = decode(request)?;
         encode(&self.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        self.authorize(&request)?;
         let rpc = decode(request)?;
         encode(&self.raft.vote(rpc).await)
     }
 
     async fn install_snapshot(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        self.authorize(&request)?;
         let rpc = decode(request)?;
         encode(&self.raft.install_snapshot(rpc).await)
     }

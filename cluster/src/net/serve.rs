@@ -25,7 +25,7 @@ use tonic::codegen::http::{HeaderMap, Request, Response};
 use tonic::codegen::Service;
 use tonic::service::RecoverError;
 
-use super::transport::{accept_retrying, Acceptor};
+use super::transport::{accept_retrying, Acceptor, Peer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -46,7 +46,8 @@ where
             () = &mut shutdown => break,
             conn = accept_retrying(acceptor.as_mut()) => conn,
         };
-        let service = TowerToHyperService::new(RecoverError::new(Deadline { inner: service.clone() }));
+        let peer = conn.peer.clone();
+        let service = TowerToHyperService::new(RecoverError::new(Deadline { inner: service.clone(), peer }));
         let connection = graceful.watch(http2.serve_connection(TokioIo::new(conn), service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -59,12 +60,14 @@ where
     graceful.shutdown().await;
 }
 
-/// Hands hyper's requests to the service, ending a call at the client's
-/// `grpc-timeout` with [`tonic::TimeoutExpired`] (answered as CANCELLED
-/// "Timeout expired", as tonic's server does).
+/// Hands hyper's requests to the service with the connection's [`Peer`]
+/// in their extensions (services authorize by it), ending a call at the
+/// client's `grpc-timeout` with [`tonic::TimeoutExpired`] (answered as
+/// CANCELLED "Timeout expired", as tonic's server does).
 #[derive(Clone)]
 struct Deadline<S> {
     inner: S,
+    peer: Peer,
 }
 
 impl<S> Service<Request<Incoming>> for Deadline<S>
@@ -81,7 +84,8 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+    fn call(&mut self, mut request: Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(self.peer.clone());
         let deadline = grpc_timeout(request.headers());
         let call = self.inner.call(request.map(Body::new));
         Box::pin(async move {

@@ -20,10 +20,25 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 
 pub type BoxIo = Box<dyn Io>;
 
+/// Who is at the other end of an accepted connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// The name in the certificate the peer presented, checked against the
+    /// cluster's CA (see [`super::tls`]); `None` without TLS.
+    pub identity: Option<Arc<str>>,
+}
+
+impl Peer {
+    pub fn plain(addr: SocketAddr) -> Self {
+        Self { addr, identity: None }
+    }
+}
+
 /// A bound listener.
 pub trait Acceptor: Send + 'static {
-    /// The next connection and its peer address.
-    fn accept(&mut self) -> BoxFuture<'_, io::Result<(BoxIo, SocketAddr)>>;
+    /// The next connection and its peer.
+    fn accept(&mut self) -> BoxFuture<'_, io::Result<(BoxIo, Peer)>>;
     fn local_addr(&self) -> io::Result<SocketAddr>;
 }
 
@@ -50,11 +65,11 @@ impl TcpTransport {
 pub struct TcpAcceptor(pub tokio::net::TcpListener);
 
 impl Acceptor for TcpAcceptor {
-    fn accept(&mut self) -> BoxFuture<'_, io::Result<(BoxIo, SocketAddr)>> {
+    fn accept(&mut self) -> BoxFuture<'_, io::Result<(BoxIo, Peer)>> {
         Box::pin(async move {
             let (stream, peer) = self.0.accept().await?;
             stream.set_nodelay(true)?;
-            Ok((Box::new(stream) as BoxIo, peer))
+            Ok((Box::new(stream) as BoxIo, Peer::plain(peer)))
         })
     }
 
@@ -80,14 +95,14 @@ impl Transport for TcpTransport {
 /// An accepted connection and its peer.
 pub struct Conn {
     io: BoxIo,
-    peer: SocketAddr,
+    pub peer: Peer,
 }
 
 impl tonic::transport::server::Connected for Conn {
     type ConnectInfo = SocketAddr;
 
     fn connect_info(&self) -> SocketAddr {
-        self.peer
+        self.peer.addr
     }
 }
 

@@ -22,6 +22,10 @@ pub struct NodeInfo {
     pub api_addr: String,
     /// The node's ring weight, 1..=[`crate::ring::MAX_WEIGHT`].
     pub weight: u32,
+    /// The name in the node's TLS certificate (see `net::tls`): calls on
+    /// the cluster port are served to members by it. Empty without TLS.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub identity: String,
 }
 
 openraft::declare_raft_types!(

@@ -57,7 +57,10 @@ pub async fn send_bindings_home(
                 // ring without it would keep bindings that go with the node
                 // (found by the simulations, seed 51681: a derived session
                 // never merged).
-                return Err(format!("{} is leaving but its ring (epoch {epoch}) still homes traces here; waiting for the newer ring", cluster.id));
+                return Err(format!(
+                    "{} is leaving but its ring (epoch {epoch}) still homes traces here; waiting for the newer ring",
+                    cluster.id
+                ));
             }
             if home != cluster.id {
                 by_home.entry(home).or_default().push(HandedBinding {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ollystack_cluster::net::SharedTransport;
+use ollystack_cluster::net::{auth, SharedTransport, Trust};
 use ollystack_cluster::raft::{ClusterRequest, ClusterResponse, ClusterView, NodeInfo, Raft, RaftId};
 use ollystack_cluster::ring::{KeyHash, Ring};
 use ollystack_cluster::NodeId;
@@ -341,6 +341,28 @@ impl Cluster {
 
     pub fn is_leader(&self) -> bool {
         self.leader() == Some(self.id)
+    }
+
+    /// How the cluster port authorizes callers: by certificate with TLS.
+    pub fn trust(&self) -> Trust {
+        if self.settings.tls.is_some() {
+            Trust::Tls
+        } else {
+            Trust::Insecure
+        }
+    }
+
+    /// Refuses a members-only call from anyone else (see
+    /// `ollystack_cluster::net::auth`).
+    pub fn require_member<T>(&self, request: &tonic::Request<T>) -> Result<(), tonic::Status> {
+        let view = self.view();
+        let identities: Vec<&str> = view.membership.membership().nodes().map(|(_, n)| n.identity.as_str()).collect();
+        auth::require_member(self.trust(), request, (!identities.is_empty()).then_some(identities.as_slice()))
+    }
+
+    /// Whether the caller of `request` is a member (always, without TLS).
+    pub fn caller_is_member<T>(&self, request: &tonic::Request<T>) -> bool {
+        self.require_member(request).is_ok()
     }
 
     /// Proposes a state-machine command: applied here when this node leads,

@@ -36,12 +36,12 @@ pub async fn hand_over_archive(
     cluster: &Arc<Cluster>,
     shipper: &Shipper,
 ) -> Result<u64, String> {
-    let moved = hand_over_segments(store, cluster, shipper).await?;
+    let moved = hand_over_segments(store, ingest, cluster, shipper).await?;
     send_bindings_home(traces, ingest, cluster, shipper).await?;
     Ok(moved)
 }
 
-async fn hand_over_segments(store: &dyn SessionStore, cluster: &Arc<Cluster>, shipper: &Shipper) -> Result<u64, String> {
+async fn hand_over_segments(store: &dyn SessionStore, ingest: &Ingestor, cluster: &Arc<Cluster>, shipper: &Shipper) -> Result<u64, String> {
     let mut moved = 0;
     loop {
         let page = store.local_segments(PAGE_BYTES).await.map_err(|e| format!("reading the archive: {e}"))?;
@@ -60,6 +60,15 @@ async fn hand_over_segments(store: &dyn SessionStore, cluster: &Arc<Cluster>, sh
                 bindings: Vec::new(),
             });
             shipper.forward(owner, body).await.map_err(|e| format!("handing {} segment(s) to {owner}: {e}", segments.len()))?;
+            // Before they go from here: a query that asked the owner
+            // before they landed there, and then this node after they
+            // left, would have found them nowhere (found by the
+            // simulations, seed 56870).
+            for s in &segments {
+                let (tenant, id) =
+                    (TenantId::from_trusted(s.index.tenant.as_str()), CorrelationId::from_trusted(s.index.correlation_id.as_str()));
+                ingest.note_moved(&tenant, &id, owner).await;
+            }
             store.forget(&segments).await.map_err(|e| format!("dropping handed-over segments: {e}"))?;
             moved += segments.len() as u64;
         }

@@ -120,7 +120,7 @@ impl Membership {
             return c.join(r).await.map(|r| r.into_inner()).map_err(|s| status_error(leader, s));
         }
         let node = NodeId(req.node_id);
-        let info = NodeInfo { cluster_addr: req.cluster_addr, api_addr: req.api_addr, weight: req.weight.max(1) };
+        let info = NodeInfo { cluster_addr: req.cluster_addr, api_addr: req.api_addr, weight: req.weight.max(1), identity: req.identity };
         let _guard = self.changes.lock().await;
         let view = self.cluster.view();
         let membership = view.membership.membership();
@@ -425,6 +425,8 @@ pub async fn join_via_seed(
         cluster_addr: info.cluster_addr.clone(),
         api_addr: info.api_addr.clone(),
         weight: info.weight,
+        // Taken from the TLS connection by the node that receives it.
+        identity: String::new(),
     });
     r.set_timeout(timeout);
     c.join(r).await.map(|r| r.into_inner().ring_epoch).map_err(|s| match s.code() {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use ollystack_cluster::net::{auth, Trust};
 use ollystack_cluster::raft::ClusterRequest;
 use ollystack_proto::cluster as pb;
 use ollystack_proto::cluster::cluster_server::{self, ClusterServer};
@@ -73,7 +74,20 @@ fn reply(a: Accepted) -> Response<pb::ForwardReply> {
 #[tonic::async_trait]
 impl cluster_server::Cluster for ClusterService {
     async fn join(&self, request: Request<pb::JoinRequest>) -> Result<Response<pb::JoinReply>, Status> {
-        self.membership.join(request.into_inner()).await.map(Response::new).map_err(|e| e.to_status())
+        // The joining node is known by the certificate it joins with. A
+        // member passing a join on to its leader names it; anyone else's
+        // word for it is not taken.
+        let cluster = &self.membership.cluster;
+        let identity = match cluster.trust() {
+            Trust::Insecure => String::new(),
+            Trust::Tls if cluster.caller_is_member(&request) && !request.get_ref().identity.is_empty() => {
+                request.get_ref().identity.clone()
+            }
+            Trust::Tls => auth::caller(&request).map(|c| c.to_string()).unwrap_or_default(),
+        };
+        let mut req = request.into_inner();
+        req.identity = identity;
+        self.membership.join(req).await.map(Response::new).map_err(|e| e.to_status())
     }
 
     async fn leave(&self, request: Request<pb::LeaveRequest>) -> Result<Response<pb::LeaveReply>, Status> {
@@ -86,6 +100,7 @@ impl cluster_server::Cluster for ClusterService {
 
     async fn propose(&self, request: Request<pb::ProposeRequest>) -> Result<Response<pb::ProposeReply>, Status> {
         let cluster = &self.membership.cluster;
+        cluster.require_member(&request)?;
         if !cluster.is_leader() {
             return Err(Status::unavailable(format!("{} is not the leader", cluster.id)));
         }
@@ -97,8 +112,9 @@ impl cluster_server::Cluster for ClusterService {
     }
 
     async fn forward(&self, request: Request<pb::ForwardRequest>) -> Result<Response<pb::ForwardReply>, Status> {
-        let request = request.into_inner();
         let cluster = &self.membership.cluster;
+        cluster.require_member(&request)?;
+        let request = request.into_inner();
         if request.ring_epoch != cluster.ring_epoch() {
             // Routed under another ring: what this binds may belong on
             // another trace home.
@@ -198,6 +214,7 @@ impl cluster_server::Cluster for ClusterService {
     }
 
     async fn query(&self, request: Request<pb::QueryRequest>) -> Result<Response<pb::QueryReply>, Status> {
+        self.membership.cluster.require_member(&request)?;
         let req = request.into_inner();
         let tenant = TenantId::from_trusted(req.tenant_id.as_str());
         let cluster = &self.membership.cluster;

@@ -46,6 +46,7 @@ pub async fn start_raft(
     settings: &ClusterSettings,
     api_addr: String,
     transport: SharedTransport,
+    identity: String,
 ) -> Result<StartedRaft, ClusterError> {
     let (log_store, state_machine) = raft::open(db).map_err(|e| ClusterError::Raft(e.to_string()))?;
     let view = state_machine.view();
@@ -64,7 +65,7 @@ pub async fn start_raft(
     let raft = Raft::new(id.0, Arc::new(config), GrpcNetwork::new(transport.clone()), log_store, state_machine)
         .await
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
-    let info = NodeInfo { cluster_addr: settings.advertise_addr.clone(), api_addr, weight: settings.weight };
+    let info = NodeInfo { cluster_addr: settings.advertise_addr.clone(), api_addr, weight: settings.weight, identity };
     Ok(StartedRaft { cluster: Arc::new(Cluster::new(id, raft, settings.clone(), info, view, transport)), limiter_events })
 }
 

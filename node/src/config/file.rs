@@ -24,6 +24,20 @@ pub struct ConfigFile {
     pub cluster: ClusterCfg,
     pub limits: LimitsCfg,
     pub llm: LlmCfg,
+    pub tls: TlsCfg,
+    /// Serve the cluster port to other hosts without TLS: only on a network
+    /// where every host is trusted (anyone who reaches it owns the cluster).
+    pub insecure: bool,
+}
+
+/// `[tls]`: this node's certificate and the cluster CA (PEM files). All
+/// three or none; `ollystack-node certs` makes a set.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsCfg {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub ca_file: PathBuf,
 }
 
 /// `[llm]`: an optional model that phrases computed RCA results (off by default).
@@ -45,7 +59,14 @@ pub struct LlmCfg {
 
 impl Default for LlmCfg {
     fn default() -> Self {
-        Self { provider: "off".into(), url: String::new(), model: String::new(), api_key: Secret::default(), api_key_file: PathBuf::new(), timeout_ms: 10_000 }
+        Self {
+            provider: "off".into(),
+            url: String::new(),
+            model: String::new(),
+            api_key: Secret::default(),
+            api_key_file: PathBuf::new(),
+            timeout_ms: 10_000,
+        }
     }
 }
 
@@ -209,6 +230,8 @@ impl Default for ConfigFile {
             llm: LlmCfg::default(),
             cluster: ClusterCfg::default(),
             limits: LimitsCfg::default(),
+            tls: TlsCfg::default(),
+            insecure: false,
         }
     }
 }
@@ -225,7 +248,7 @@ impl Default for Listen {
             otlp_grpc: "0.0.0.0:4317".into(),
             otlp_http: "0.0.0.0:4318".into(),
             api: "0.0.0.0:8080".into(),
-            cluster: "0.0.0.0:4320".into(),
+            cluster: "127.0.0.1:4320".into(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub use file::ConfigFile;
 pub use overrides::{AttributeLimits, Overrides};
 
 use ollystack_cluster::admission::{self, LimiterConfig};
+use ollystack_cluster::net::TlsFiles;
 
 use crate::correlate::CorrelationSettings;
 use crate::llm::{LlmSettings, Provider};
@@ -106,6 +107,8 @@ pub struct ClusterSettings {
     /// `ollystack-node join --seed`: a member's cluster address to join
     /// through (only used while the data dir holds no cluster state).
     pub seed: Option<String>,
+    /// Mutual TLS between nodes; `None`: plain TCP (loopback, or `--insecure`).
+    pub tls: Option<TlsFiles>,
 }
 
 /// Where finished sessions are stored.
@@ -278,6 +281,16 @@ impl ConfigFile {
         }
         positive("cluster.rpc_timeout_ms", c.rpc_timeout_ms)?;
         positive("cluster.forward_max_in_flight", c.forward_max_in_flight)?;
+        let tls = self.tls_files()?;
+        if tls.is_none() && !self.insecure && !listen_addr.ip().is_loopback() {
+            return Err(invalid(
+                "listen.cluster",
+                listen_addr,
+                "other hosts could reach the cluster port without TLS, and whoever reaches it owns the cluster: set tls.cert_file, \
+                 tls.key_file and tls.ca_file (`ollystack-node certs` makes them), listen on loopback, or pass --insecure on a network \
+                 where every host is trusted",
+            ));
+        }
         Ok(ClusterSettings {
             listen_addr,
             advertise_addr,
@@ -289,7 +302,20 @@ impl ConfigFile {
             rpc_timeout_ms: c.rpc_timeout_ms,
             forward_max_in_flight: c.forward_max_in_flight as usize,
             seed: None,
+            tls,
         })
+    }
+
+    /// `[tls]`: all three files or none.
+    fn tls_files(&self) -> Result<Option<TlsFiles>, ConfigError> {
+        let t = &self.tls;
+        let given = [("tls.cert_file", &t.cert_file), ("tls.key_file", &t.key_file), ("tls.ca_file", &t.ca_file)];
+        let missing: Vec<&str> = given.iter().filter(|(_, p)| p.as_os_str().is_empty()).map(|(k, _)| *k).collect();
+        match missing.len() {
+            3 => Ok(None),
+            0 => Ok(Some(TlsFiles { cert: t.cert_file.clone(), key: t.key_file.clone(), ca: t.ca_file.clone() })),
+            _ => Err(invalid(missing[0], "", "tls.cert_file, tls.key_file and tls.ca_file go together")),
+        }
     }
 
     fn llm_settings(&self) -> Result<Option<LlmSettings>, ConfigError> {

@@ -98,6 +98,8 @@ mod assign;
 pub mod limit;
 mod pipeline;
 pub mod prepare;
+mod replay;
 
 pub use limit::{AttributeLimiter, NoLimits, Verdict};
-pub use pipeline::{replay_wal, IngestHandle, Ingestor, SentBinding};
+pub use pipeline::{IngestHandle, Ingestor, SentBinding};
+pub use replay::{replay_wal, ResumedHandOffs};

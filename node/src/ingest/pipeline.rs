@@ -294,6 +294,14 @@ impl Ingestor {
         .await
     }
 
+    /// Notes that `id`'s data just went to `to` (see
+    /// `SessionRegistry::moved_recently`): a query that asked `to` before
+    /// the data landed there asks it again.
+    pub async fn note_moved(&self, tenant: &TenantId, id: &CorrelationId, to: NodeId) {
+        let key = SessionKey { tenant: tenant.clone(), id: id.clone() };
+        self.env.registry.note_moved(&key, self.env.clock.now_unix_ms(), to).await;
+    }
+
     /// Whether a shipment was taken here before or is being taken right
     /// now (`None`: neither), without checking it in.
     pub fn shipment_seen(&self, shipment: ShipmentId) -> Result<Option<Arrival>, IngestError> {
@@ -462,93 +470,6 @@ fn take_remote_groups(env: &SessionEnv, assigned: &mut Assigned) -> BTreeMap<Nod
         }
     }
     out
-}
-
-/// Replays the WAL into the trace index and session actors (start-up).
-/// Memory is taken back unconditionally: these signals were acknowledged.
-pub async fn replay_wal(
-    env: &Arc<SessionEnv>,
-    exemplars: &ExemplarIndex,
-    shipments: &ShipmentLog,
-    replay: crate::wal::Replay,
-) -> Result<u64, IngestError> {
-    let now = env.clock.now_unix_ms();
-    let mut replayed = 0;
-    let mut archived = ArchivedKeys::default();
-    for (key, record) in replay {
-        let entry = match record {
-            WalRecord::Alias { tenant, from, to } => {
-                env.traces.set_alias(&tenant, &from, &to, now)?;
-                continue;
-            }
-            WalRecord::Binding { tenant, trace, id, explicit: true } => {
-                env.traces.bind(&tenant, trace, &crate::correlate::TraceBinding { id, explicit: true }, now)?;
-                continue;
-            }
-            WalRecord::Shipment { origin, id } => {
-                shipments.record((origin, id), now)?;
-                continue;
-            }
-            WalRecord::Binding { tenant, trace, id, explicit: false } => {
-                if env.traces.binding(&tenant, trace)?.is_none() {
-                    env.traces.bind(&tenant, trace, &crate::correlate::TraceBinding { id, explicit: false }, now)?;
-                }
-                continue;
-            }
-            WalRecord::Entry(bytes) => match ollystack_proto::store::WalEntry::decode(bytes.as_slice()) {
-                Ok(entry) => entry,
-                Err(e) => {
-                    tracing::error!(seq = key, error = %e, "undecodable wal entry skipped");
-                    continue;
-                }
-            },
-        };
-        let session = SessionKey {
-            tenant: crate::model::TenantId::from_trusted(entry.tenant_id.as_str()),
-            id: crate::model::CorrelationId::from_trusted(entry.correlation_id.as_str()),
-        };
-        if archived.contains(env, &session, key).await? {
-            continue;
-        }
-        let input = SessionInput::from_wal(key, &entry);
-        env.budget.force_reserve(input.cost_bytes());
-        if !input.exemplars.is_empty() {
-            exemplars.add(&session.tenant, &session.id, &input.exemplars, key, now)?;
-        }
-        env.registry.deliver(env, session, SessionMsg::Ingest(Box::new(input))).await.map_err(|e| IngestError::Internal(e.to_string()))?;
-        replayed += 1;
-    }
-    if !archived.found.is_empty() {
-        tracing::info!(entries = archived.found.len(), "wal entries were archived already (stored just before a stop); released");
-        env.settler.settle(&[(&archived.found, 0)]).await?;
-    }
-    env.metrics.wal_entries_replayed.add(replayed);
-    env.metrics.wal_bytes.set(env.wal.bytes());
-    Ok(replayed)
-}
-
-/// Which replayed WAL entries a stored segment holds already, read once
-/// per session (and the session its ID was merged into).
-#[derive(Default)]
-struct ArchivedKeys {
-    by_session: std::collections::HashMap<SessionKey, std::collections::BTreeSet<u64>>,
-    found: Vec<u64>,
-}
-
-impl ArchivedKeys {
-    async fn contains(&mut self, env: &SessionEnv, session: &SessionKey, key: u64) -> Result<bool, IngestError> {
-        if !self.by_session.contains_key(session) {
-            let mut ids = vec![session.id.clone()];
-            ids.extend(env.traces.alias_of(&session.tenant, &session.id)?);
-            let keys = env.store.archived_wal_keys(&session.tenant, &ids).await?;
-            self.by_session.insert(session.clone(), keys);
-        }
-        let hit = self.by_session.get(session).is_some_and(|k| k.contains(&key));
-        if hit {
-            self.found.push(key);
-        }
-        Ok(hit)
-    }
 }
 
 impl From<crate::store::StoreError> for IngestError {

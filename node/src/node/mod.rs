@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 pub use backend::NodeQueries;
 pub use probe::{Faults, Probe};
 
-use ollystack_cluster::net::{Acceptor, SharedTransport, TcpTransport};
+use ollystack_cluster::net::{Acceptor, SharedTransport, TcpTransport, TlsTransport};
 use ollystack_cluster::NodeId;
 
 use crate::api::{self, ApiState};
@@ -227,7 +227,12 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let grpc = bind(config.otlp_grpc_addr, "OTLP gRPC").await?;
     let http = bind(config.otlp_http_addr, "OTLP HTTP").await?;
     let api_listener = bind(config.api_addr, "API").await?;
-    let cluster_listener = bind(config.cluster.listen_addr, "cluster").await?;
+    let (cluster_transport, identity) = cluster_transport(&config.cluster, &transport, &sources.clock, &shutdown_rx, &mut tasks)?;
+    let cluster_listener = cluster_transport.bind(config.cluster.listen_addr).await.map_err(|source| NodeError::Bind {
+        addr: config.cluster.listen_addr,
+        what: "cluster",
+        source,
+    })?;
     let local = |l: &dyn Acceptor| l.local_addr().map_err(|e| NodeError::Startup(e.to_string()));
     let (otlp_grpc_addr, otlp_http_addr, api_addr, cluster_addr) =
         (local(grpc.as_ref())?, local(http.as_ref())?, local(api_listener.as_ref())?, local(cluster_listener.as_ref())?);
@@ -235,8 +240,15 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let mut cluster_settings = config.cluster.clone();
     cluster_settings.advertise_addr = advertised(&cluster_settings.advertise_addr, cluster_addr);
     let raft_id = NodeId(u64::from_str_radix(&node_id, 16).map_err(|e| NodeError::Startup(format!("node id {node_id}: {e}")))?);
-    let StartedRaft { cluster, limiter_events } =
-        crate::cluster::start_raft(&db, raft_id, &cluster_settings, advertised(&api_addr.to_string(), api_addr), transport.clone()).await?;
+    let StartedRaft { cluster, limiter_events } = crate::cluster::start_raft(
+        &db,
+        raft_id,
+        &cluster_settings,
+        advertised(&api_addr.to_string(), api_addr),
+        cluster_transport,
+        identity,
+    )
+    .await?;
     tasks.push(tokio::spawn(cluster.clone().track_sync(shutdown_rx.clone())));
     let shipper = Arc::new(Shipper::new(cluster.clone(), metrics.clone()));
 
@@ -257,9 +269,11 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         settler: settler_for_env,
         remote: std::sync::OnceLock::new(),
     });
-    let replayed = replay_wal(&env, &exemplars, &shipments, replay).await.map_err(|e| NodeError::Startup(format!("wal replay: {e}")))?;
-    tracing::info!(entries = replayed, "wal replayed");
+    let (replayed, resumed) =
+        replay_wal(&env, &exemplars, &shipments, replay).await.map_err(|e| NodeError::Startup(format!("wal replay: {e}")))?;
+    tracing::info!(entries = replayed, hand_offs = resumed.len(), "wal replayed");
     let _ = env.remote.set(shipper.clone() as Arc<dyn RemoteOwners>);
+    resumed.resume(&env).await.map_err(|e| NodeError::Startup(format!("resuming hand-offs: {e}")))?;
 
     let settings = Arc::new(config.correlation.clone());
     let wait_max = cluster.rpc_timeout() * 2;
@@ -295,7 +309,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         }));
     }
     let cluster_service = ClusterService::new(membership.clone(), handle, queries.clone(), backend.clone());
-    let raft_service = ollystack_cluster::net::RaftService::new(cluster.raft.clone());
+    let raft_service = ollystack_cluster::net::RaftService::new(cluster.raft.clone(), cluster.trust());
     let cluster_stop = signal(shutdown_rx.clone());
     tasks.push(tokio::spawn(async move {
         let routes = tonic::service::Routes::new(raft_service.into_server()).add_service(cluster_service.into_server());
@@ -417,6 +431,32 @@ fn node_id(db: &sled::Db, rng: &SeededRng) -> Result<String, sled::Error> {
     // work runs: the single flush cannot collide with another).
     meta.flush()?;
     Ok(id)
+}
+
+/// The network node-to-node calls use, and this node's identity on it:
+/// mutual TLS when `[tls]` is set (its files re-read when they change),
+/// else plain TCP (loopback, or `--insecure`, which the config checked).
+fn cluster_transport(
+    settings: &crate::config::ClusterSettings,
+    transport: &SharedTransport,
+    clock: &SharedClock,
+    stop: &watch::Receiver<bool>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<(SharedTransport, String), NodeError> {
+    let Some(files) = &settings.tls else {
+        if !settings.listen_addr.ip().is_loopback() {
+            tracing::warn!(
+                listen = %settings.listen_addr,
+                "--insecure: the cluster port takes calls without TLS; whoever reaches it owns the cluster"
+            );
+        }
+        return Ok((transport.clone(), String::new()));
+    };
+    let tls = TlsTransport::new(transport.clone(), files.clone()).map_err(|e| NodeError::Startup(format!("cluster TLS: {e}")))?;
+    tracing::info!(identity = %tls.identity(), "cluster port uses mutual TLS");
+    tasks.push(tokio::spawn(tasks::reload_tls(tls.clone(), clock.clone(), stop.clone())));
+    let identity = tls.identity().to_string();
+    Ok((tls, identity))
 }
 
 fn serve_axum(

@@ -1,6 +1,7 @@
 //! Background tasks of a node, each stopping when shutdown is signalled:
 //! the finishing sweep (tells live sessions to check their rule) and
-//! retention of the archive, the indexes and the shipment log.
+//! retention of the archive, the indexes and the shipment log, the
+//! hand-off sweep, and re-reading changed TLS files.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,6 +95,26 @@ pub async fn handoff_sweep(
                     tracing::warn!(session = %key.id, error = %e, "handing a session off failed; the next pass retries");
                 }
             }
+        }
+    }
+}
+
+/// How often the TLS files are checked for changes.
+const TLS_RELOAD_MS: u64 = 10_000;
+
+/// Re-reads the cluster's TLS files when they change (a renewed
+/// certificate serves new connections; a broken one is logged and the old
+/// one kept).
+pub async fn reload_tls(tls: Arc<ollystack_cluster::net::TlsTransport>, clock: crate::clock::SharedClock, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = clock.sleep(Duration::from_millis(TLS_RELOAD_MS)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match tls.reload_if_changed() {
+            Ok(true) => tracing::info!("cluster TLS files changed; new connections use them"),
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "cluster TLS files changed but cannot be used; keeping the ones in use"),
         }
     }
 }

@@ -8,10 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ollystack_cluster::NodeId;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use super::finish::{finish_reason, FinishReason, FinishRules, SegmentClock};
 use super::registry::SessionRegistry;
+use super::remote::ShipError;
 use super::state::{SessionInput, SessionState};
 use super::{MemoryBudget, Summary};
 use crate::clock::SharedClock;
@@ -19,7 +21,7 @@ use crate::metrics::NodeMetrics;
 use crate::model::{CorrelationId, SessionKey};
 use crate::query::Segment;
 use crate::store::{SessionStore, StoreError, TraceIndex};
-use crate::wal::Wal;
+use crate::wal::{Wal, WalRecord};
 
 /// Delay between attempts to store a finished segment that failed.
 const ARCHIVE_RETRY_MS: u64 = 1_000;
@@ -77,6 +79,10 @@ pub enum SessionMsg {
     Close(FinishReason),
     /// Forward everything to the session `to` and stop (trace unification).
     MergeInto(CorrelationId),
+    /// Send everything to `node` as shipment `shipment` and stop: a
+    /// hand-off a crash interrupted, resumed from the WAL (the node may
+    /// hold it already; it takes a shipment once).
+    ShipTo(NodeId, u64),
 }
 
 pub struct SessionArgs {
@@ -102,7 +108,7 @@ pub struct ActorState {
     /// member, even if the ring names another owner by then (found by the
     /// simulations: a hand-off whose answer was lost, then the ring moved
     /// the session back and the data was kept here as well).
-    shipping: Option<(ollystack_cluster::NodeId, u64)>,
+    shipping: Option<(NodeId, u64)>,
 }
 
 /// Segment seqs derived from WAL seqs carry this bit; sled-generated ones
@@ -168,6 +174,12 @@ impl Actor for SessionActor {
             SessionMsg::Close(reason) => Box::pin(self.close(&me, state, reason, now)).await,
             SessionMsg::MergeInto(to) => {
                 let target = SessionKey { tenant: state.st.key.tenant.clone(), id: to };
+                Box::pin(self.forward(&me, state, target)).await;
+            }
+            SessionMsg::ShipTo(node, shipment) => {
+                state.closing = true;
+                state.shipping = Some((node, shipment));
+                let target = state.st.key.clone();
                 Box::pin(self.forward(&me, state, target)).await;
             }
         }
@@ -292,7 +304,19 @@ impl SessionActor {
             // Owned elsewhere: the owner must hold the data durably before
             // this node lets go of its WAL entries and memory.
             let entry = data.encode_wal_entry(&target);
-            match remote.ship(owner, shipment, vec![entry]).await {
+            // From the first attempt on the owner may hold the data: a
+            // crash must not make this node forget where it went (found by
+            // the simulations, seed 56924: a hand-off taken by its owner
+            // just after the sender crashed, stored by both).
+            let noted = match unsettled {
+                Some(_) => Ok(()),
+                None => note_handing(&env, owner, shipment, &data.wal_keys).await,
+            };
+            let shipped = match noted {
+                Ok(()) => remote.ship(owner, shipment, vec![entry]).await,
+                Err(e) => Err(ShipError { refused: true, message: format!("noting the hand-off in the WAL failed: {e}") }),
+            };
+            match shipped {
                 Ok(()) => {
                     state.shipping = None;
                     if let Err(e) = env.settler.settle(&[(&data.wal_keys, data.held_bytes)]).await {
@@ -330,6 +354,13 @@ impl SessionActor {
         env.metrics.trace_merges.inc();
         me.stop(None);
     }
+}
+
+/// Makes a hand-off's destination durable before its first attempt (see
+/// [`WalRecord::Handing`]).
+async fn note_handing(env: &SessionEnv, node: NodeId, shipment: u64, keys: &[u64]) -> Result<(), crate::wal::WalError> {
+    let seqs = env.wal.append(&[WalRecord::Handing { node: node.0, shipment, keys: keys.to_vec() }])?;
+    env.wal.sync(seqs.last().copied().unwrap_or(0)).await
 }
 
 /// Parent of all session actors of one node. A session actor that panics

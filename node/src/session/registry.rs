@@ -21,6 +21,7 @@ use ractor::{Actor, ActorId, ActorRef};
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::actor::{SessionActor, SessionArgs, SessionEnv, SessionMsg};
+use super::state::SessionInput;
 use crate::model::{CorrelationId, SessionKey, TenantId};
 use crate::store::StoreError;
 
@@ -225,6 +226,32 @@ impl SessionRegistry {
             Self::retire_locked(&mut shard, key, actor.get_id());
             let _ = actor.send_message(SessionMsg::MergeInto(to));
         }
+        Ok(())
+    }
+
+    /// Resumes a hand-off a crash interrupted: an actor outside the live
+    /// map (new signals for the session open a live one) takes `inputs`,
+    /// the replayed entries that were on their way, and sends them to
+    /// `node` as `shipment` again. Queries see it among the closing actors.
+    pub async fn resume_hand_off(
+        &self,
+        env: &Arc<SessionEnv>,
+        key: SessionKey,
+        inputs: Vec<SessionInput>,
+        node: NodeId,
+        shipment: u64,
+    ) -> Result<(), RegistryError> {
+        let args = SessionArgs { key: key.clone(), env: env.clone() };
+        let (actor, _handle) =
+            Actor::spawn_linked(None, SessionActor, args, env.supervisor.clone()).await.map_err(|e| RegistryError::Spawn(e.to_string()))?;
+        // Listed before it can finish (finishing unlists it).
+        let mut shard = self.lock_shard(&key).await;
+        shard.closing.entry(key).or_default().push(actor.clone());
+        for input in inputs {
+            actor.send_message(SessionMsg::Ingest(Box::new(input))).map_err(|e| RegistryError::Spawn(e.to_string()))?;
+        }
+        actor.send_message(SessionMsg::ShipTo(node, shipment)).map_err(|e| RegistryError::Spawn(e.to_string()))?;
+        env.metrics.sessions_started.inc();
         Ok(())
     }
 

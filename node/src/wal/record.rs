@@ -25,6 +25,11 @@ pub enum WalRecord {
     /// (sending node, its shipment ID): a replay records the shipment as
     /// taken, so a retry that arrives after a crash is not taken twice.
     Shipment { origin: u64, id: u64 },
+    /// The entries `keys` of one session are being handed to `node` as
+    /// its shipment `shipment`, outcome unknown until they are settled: a
+    /// replay sends them there again under the same ID (the node takes a
+    /// shipment once) instead of keeping them here as well.
+    Handing { node: u64, shipment: u64, keys: Vec<u64> },
 }
 
 const ENTRY: u8 = 1;
@@ -32,6 +37,7 @@ const ALIAS: u8 = 2;
 const BINDING: u8 = 3;
 const DERIVED_BINDING: u8 = 4;
 const SHIPMENT: u8 = 5;
+const HANDING: u8 = 6;
 
 impl WalRecord {
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -56,6 +62,12 @@ impl WalRecord {
                 out.push(SHIPMENT);
                 out.extend_from_slice(&origin.to_le_bytes());
                 out.extend_from_slice(&id.to_le_bytes());
+            }
+            Self::Handing { node, shipment, keys } => {
+                out.push(HANDING);
+                for n in [*node, *shipment, keys.len() as u64].into_iter().chain(keys.iter().copied()) {
+                    out.extend_from_slice(&n.to_le_bytes());
+                }
             }
         }
     }
@@ -90,6 +102,12 @@ impl WalRecord {
                 let origin = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
                 let id = u64::from_le_bytes(rest.get(8..16)?.try_into().ok()?);
                 Some(Self::Shipment { origin, id })
+            }
+            HANDING => {
+                let mut words = rest.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()));
+                let (node, shipment, count) = (words.next()?, words.next()?, words.next()?);
+                let keys: Vec<u64> = words.collect();
+                (keys.len() as u64 == count && rest.len() % 8 == 0).then_some(Self::Handing { node, shipment, keys })
             }
             _ => None,
         }
@@ -152,6 +170,8 @@ mod tests {
             WalRecord::Binding { tenant: t.clone(), trace: TraceId([7; 16]), id: CorrelationId::from_trusted("order-1"), explicit: true },
             WalRecord::Binding { tenant: t, trace: TraceId([8; 16]), id: CorrelationId::from_trusted("olly-x"), explicit: false },
             WalRecord::Shipment { origin: 7, id: u64::MAX - 3 },
+            WalRecord::Handing { node: 3, shipment: 99, keys: vec![4, 5, 1 << 40] },
+            WalRecord::Handing { node: 3, shipment: 99, keys: Vec::new() },
         ] {
             let mut buf = Vec::new();
             r.encode(&mut buf);
@@ -159,6 +179,12 @@ mod tests {
         }
         assert_eq!(WalRecord::decode(&[9, 1]), None);
         assert_eq!(WalRecord::decode(&[ALIAS, 200, 0, 0, 0]), None);
+        // A key count that does not match the keys.
+        let mut bad = vec![HANDING];
+        for n in [1u64, 2, 5, 7] {
+            bad.extend_from_slice(&n.to_le_bytes());
+        }
+        assert_eq!(WalRecord::decode(&bad), None);
     }
 
     #[test]

@@ -60,7 +60,11 @@ impl ClickHouseSettings {
     /// A client without a database selected (to create it).
     pub fn server_client(&self) -> clickhouse::Client {
         let compression = if self.compression { clickhouse::Compression::Lz4 } else { clickhouse::Compression::None };
-        clickhouse::Client::default().with_url(&self.url).with_user(&self.user).with_password(self.password.expose()).with_compression(compression)
+        clickhouse::Client::default()
+            .with_url(&self.url)
+            .with_user(&self.user)
+            .with_password(self.password.expose())
+            .with_compression(compression)
     }
 }
 
