@@ -27,6 +27,7 @@
 //! * [`node`]: wires everything together and runs it.
 
 pub mod api;
+pub mod certs;
 pub mod clock;
 pub mod cluster;
 pub mod config;

@@ -91,6 +91,22 @@ enum Command {
         #[command(flatten)]
         overrides: Box<Overrides>,
     },
+    /// Make a cluster CA and a certificate per node for mutual TLS between
+    /// nodes (`--tls-cert-file`, `--tls-key-file`, `--tls-ca-file`). The CA
+    /// in `--out` is reused if it is there, so nodes can be added later.
+    ///
+    /// Example: ollystack-node certs --out certs --nodes node-1,node-2,node-3
+    Certs {
+        /// Directory for ca.pem, ca-key.pem, NAME.pem and NAME-key.pem.
+        #[arg(long, value_name = "DIR", default_value = "ollystack-certs")]
+        out: PathBuf,
+        /// Node names (DNS names; a node is known by its name).
+        #[arg(long, value_name = "NAME,...", value_delimiter = ',', required = true)]
+        nodes: Vec<String>,
+        /// Days the node certificates are valid (the CA: at least ten years).
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
     /// Print the version and exit.
     Version,
 }
@@ -102,17 +118,31 @@ fn main() -> ExitCode {
             println!("ollystack-node {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Certs { out, nodes, days } => match ollystack_node::certs::make(&out, &nodes, days) {
+            Ok(made) => {
+                let ca = out.join("ca.pem");
+                println!("{} {}", if made.new_ca { "made the cluster CA" } else { "reused the cluster CA" }, ca.display());
+                for (cert, key) in &made.nodes {
+                    println!("  --tls-cert-file {} --tls-key-file {} --tls-ca-file {}", cert.display(), key.display(), ca.display());
+                }
+                println!("keep {} secret: whoever holds it can make cluster members", out.join("ca-key.pem").display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Start(node) => start(node, None),
         Command::Join { join_seed, node } => start(node, Some(join_seed)),
         Command::Members { node, config, overrides } => client_call(config, &overrides, node, |addr, cfg| async move {
-            let table =
-                ollystack_node::cluster::members_via(&ollystack_cluster::net::TcpTransport::shared(), &addr, rpc_timeout(&cfg)).await?;
+            let table = ollystack_node::cluster::members_via(&client_transport(&cfg)?, &addr, rpc_timeout(&cfg)).await?;
             print!("{table}");
             Ok(())
         }),
         Command::Leave { node, config, overrides } => client_call(config, &overrides, node, |addr, cfg| async move {
             let epoch = ollystack_node::cluster::leave_via(
-                &ollystack_cluster::net::TcpTransport::shared(),
+                &client_transport(&cfg)?,
                 &addr,
                 cfg.cluster.join_token.expose(),
                 rpc_timeout(&cfg) * 30,
@@ -162,6 +192,18 @@ fn start(args: NodeArgs, seed: Option<String>) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// How `members` and `leave` reach a node: with the config's TLS files
+/// when it has them (a node with TLS serves no one without a certificate).
+fn client_transport(config: &Config) -> Result<ollystack_cluster::net::SharedTransport, ollystack_node::cluster::ClusterError> {
+    let tcp = ollystack_cluster::net::TcpTransport::shared();
+    match &config.cluster.tls {
+        None => Ok(tcp),
+        Some(files) => ollystack_cluster::net::TlsTransport::new(tcp, files.clone())
+            .map(|t| t as ollystack_cluster::net::SharedTransport)
+            .map_err(|e| ollystack_node::cluster::ClusterError::Refused(format!("TLS: {e}"))),
     }
 }
 

@@ -99,3 +99,39 @@ fn llm_is_off_by_default_and_validated() {
     }
     assert!(ConfigFile::from_toml("[llm]\nkey = \"x\"\n").expect_err("unknown key").contains("key"));
 }
+
+#[test]
+fn the_cluster_port_beyond_loopback_needs_tls_or_insecure() {
+    let mut f = ConfigFile::default();
+    assert!(f.listen.cluster.starts_with("127.0.0.1:"), "the default stays on loopback");
+    f.listen.cluster = "0.0.0.0:4320".into();
+    let err = f.clone().build_and_validate().expect_err("open cluster port").to_string();
+    assert!(err.contains("listen.cluster") && err.contains("--insecure") && err.contains("ollystack-node certs"), "{err}");
+    f.insecure = true;
+    assert!(f.clone().build_and_validate().expect("insecure on purpose").cluster.tls.is_none());
+    f.insecure = false;
+    f.tls = super::file::TlsCfg { cert_file: "n.pem".into(), key_file: "n-key.pem".into(), ca_file: "ca.pem".into() };
+    assert!(f.clone().build_and_validate().expect("with TLS").cluster.tls.is_some());
+    f.tls.ca_file = PathBuf::new();
+    let err = f.build_and_validate().expect_err("two of three").to_string();
+    assert!(err.contains("tls.ca_file"), "{err}");
+}
+
+#[test]
+fn secrets_come_from_files_and_never_print() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret-token\n").expect("write");
+    let mut f = ConfigFile::default();
+    f.cluster.join_token_file = token.clone();
+    let c = f.clone().build_and_validate().expect("token from a file");
+    assert_eq!(c.cluster.join_token.expose(), "s3cret-token");
+    assert!(!format!("{c:?}").contains("s3cret"), "Debug shows the token");
+    f.cluster.join_token = "inline".into();
+    let err = f.clone().build_and_validate().expect_err("both").to_string();
+    assert!(err.contains("cluster.join_token_file") && !err.contains("inline"), "{err}");
+    f.cluster.join_token = Default::default();
+    f.cluster.join_token_file = dir.path().join("missing");
+    let err = f.build_and_validate().expect_err("unreadable").to_string();
+    assert!(err.contains("cannot read"), "{err}");
+}

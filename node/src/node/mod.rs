@@ -5,6 +5,7 @@
 //! in one process: nothing is global.
 
 mod backend;
+mod faults;
 mod probe;
 mod tasks;
 
@@ -17,7 +18,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use backend::NodeQueries;
-pub use probe::{Faults, Probe};
+pub use faults::Faults;
+pub use probe::Probe;
 
 use ollystack_cluster::net::{Acceptor, SharedTransport, TcpTransport, TlsTransport};
 use ollystack_cluster::NodeId;
@@ -65,7 +67,9 @@ pub struct Sources {
     pub clock: SharedClock,
     pub rng: Arc<SeededRng>,
     pub transport: SharedTransport,
-    /// Deliberately broken behaviours (simulations only; none in production).
+    /// Deliberately broken behaviours: only in the simulations' build (the
+    /// `sim-faults` feature); the release binary has no such switch.
+    #[cfg(feature = "sim-faults")]
     pub faults: Faults,
     /// Wraps the session store the node builds (the simulations put a
     /// failing, slow sink around it); `None` in production.
@@ -105,11 +109,20 @@ impl std::fmt::Debug for StoreLayer {
 }
 
 impl Sources {
+    /// The faults switched on: none outside the simulations' build.
+    fn faults(&self) -> Faults {
+        #[cfg(feature = "sim-faults")]
+        return self.faults;
+        #[cfg(not(feature = "sim-faults"))]
+        Faults::default()
+    }
+
     pub fn production(seed: Option<u64>) -> Self {
         Self {
             clock: Arc::new(TokioClock::system()),
             rng: Arc::new(seed.map_or_else(SeededRng::from_os, SeededRng::from_seed)),
             transport: TcpTransport::shared(),
+            #[cfg(feature = "sim-faults")]
             faults: Faults::default(),
             store_layer: None,
             wal_observer: None,
@@ -299,7 +312,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     }));
     // Segments only with the embedded store (a shared store has none of
     // its own: `local_segments` is empty); trace bindings with either.
-    if !sources.faults.skip_archive_handover {
+    if !sources.faults().skip_archive_handover {
         let (store, traces, ingest, cluster, shipper) =
             (env.store.clone(), env.traces.clone(), ingestor.clone(), cluster.clone(), hand_over_shipper.clone());
         membership.set_hand_over(Box::new(move || {
@@ -322,10 +335,10 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     crate::cluster::enter(&cluster, &mode).await?;
     tasks.push(tokio::spawn(membership.upkeep(shutdown_rx.clone())));
     tasks.push(tokio::spawn(limiter.clone().run(limiter_events, shutdown_rx.clone())));
-    if !sources.faults.skip_handoff {
+    if !sources.faults().skip_handoff {
         tasks.push(tokio::spawn(tasks::handoff_sweep(env.clone(), cluster.watch(), config.tick_interval_ms, shutdown_rx.clone())));
     }
-    if !sources.faults.skip_binding_sync {
+    if !sources.faults().skip_binding_sync {
         tasks.push(tokio::spawn(crate::cluster::follow_ring(
             env.traces.clone(),
             ingestor.clone(),
@@ -339,14 +352,9 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
 
     let limits = config.receiver.clone();
     let (grpc_sink, grpc_stop) = (sink.clone(), signal(shutdown_rx.clone()));
-    let ack_early = sources.faults.ack_before_durable;
+    let faults = sources.faults();
     tasks.push(tokio::spawn(async move {
-        let served = if ack_early {
-            receive::serve_grpc(grpc, Arc::new(probe::AckEarly(grpc_sink)), limits, grpc_stop).await
-        } else {
-            receive::serve_grpc(grpc, grpc_sink, limits, grpc_stop).await
-        };
-        if let Err(e) = served {
+        if let Err(e) = faults::serve_otlp_grpc(grpc, grpc_sink, limits, grpc_stop, faults).await {
             tracing::error!(error = %e, "otlp grpc server failed");
         }
     }));

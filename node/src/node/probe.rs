@@ -1,40 +1,15 @@
-//! What the simulations reach into a node for: deliberately broken
-//! behaviours for their bug-finding tests ([`Faults`], all off in
-//! production), and a [`Probe`] that reads a running node's state without
-//! keeping any of it alive (a crashed node's storage must close).
+//! What the simulations reach into a node for: a [`Probe`] that reads a
+//! running node's state without keeping any of it alive (a crashed node's
+//! storage must close). Their deliberate bugs are in `faults`.
 
-use std::future::Future;
 use std::sync::{Arc, Weak};
 
 use ollystack_cluster::raft::{ClusterView, NodeInfo, RaftId};
 use ollystack_cluster::NodeId;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 use crate::cluster::Cluster;
-use crate::ingest::{Accepted, IngestError, IngestSink};
 use crate::model::{CorrelationId, TenantId};
 use crate::session::actor::SessionEnv;
-
-/// Deliberately broken behaviours. Only the simulations' bug-finding tests
-/// switch them on, to show the simulator catches what they break.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Faults {
-    /// OTLP gRPC answers success as soon as a batch is decoded, and ingests
-    /// it afterwards; a failure after that is only logged.
-    pub ack_before_durable: bool,
-    /// No handoff sweep: live sessions stay on a node that no longer owns
-    /// them after the ring changes.
-    pub skip_handoff: bool,
-    /// A leaving node keeps its archived segments instead of handing them
-    /// to their owners: they become unreachable once it is gone.
-    pub skip_archive_handover: bool,
-    /// Trace bindings stay where they were made when the ring changes: a
-    /// span that reaches a trace's new home by trace alone opens a derived
-    /// session that never joins its request.
-    pub skip_binding_sync: bool,
-}
 
 /// Read access to a running node's cluster view and live sessions.
 #[derive(Debug, Clone)]
@@ -64,40 +39,6 @@ impl Probe {
     pub fn live_sessions(&self) -> Option<Vec<(String, String)>> {
         let keys = self.env.upgrade()?.registry.try_live_keys()?;
         Some(keys.into_iter().map(|k| (k.tenant.as_str().to_owned(), k.id.as_str().to_owned())).collect())
-    }
-}
-
-/// [`Faults::ack_before_durable`]: acknowledges first, ingests afterwards.
-pub(super) struct AckEarly<S>(pub Arc<S>);
-
-impl<S: IngestSink> AckEarly<S> {
-    fn later<F>(&self, ingest: impl FnOnce(Arc<S>) -> F + Send + 'static) -> impl Future<Output = Result<Accepted, IngestError>> + Send
-    where
-        F: Future<Output = Result<Accepted, IngestError>> + Send + 'static,
-    {
-        let sink = self.0.clone();
-        async move {
-            tokio::spawn(async move {
-                if let Err(e) = ingest(sink).await {
-                    tracing::warn!(error = %e, "batch acknowledged early failed to ingest");
-                }
-            });
-            Ok(Accepted::default())
-        }
-    }
-}
-
-impl<S: IngestSink> IngestSink for AckEarly<S> {
-    fn traces(&self, request: ExportTraceServiceRequest) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
-        self.later(move |s| async move { s.traces(request).await })
-    }
-
-    fn logs(&self, request: ExportLogsServiceRequest) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
-        self.later(move |s| async move { s.logs(request).await })
-    }
-
-    fn metrics(&self, request: ExportMetricsServiceRequest) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
-        self.later(move |s| async move { s.metrics(request).await })
     }
 }
 
