@@ -114,11 +114,11 @@ async fn attack(addr: &str, via: &SharedTransport) -> Vec<(&'static str, Result<
         from_node: 4242,
         ring_epoch: 1,
         body: Some(pb::forward_request::Body::OtlpTraces(spans)),
-        ..Default::default()
     };
     let query = pb::QueryRequest {
         tenant_id: "acme".into(),
         query: Some(pb::query_request::Query::Session("victim-1".into())),
+        routed: false,
     };
     let join = pb::JoinRequest { token: "guess".into(), node_id: 4242, cluster_addr: "127.0.0.99:4320".into(), ..Default::default() };
     vec![
