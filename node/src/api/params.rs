@@ -13,7 +13,7 @@ use crate::query::parse_rfc3339_nanos;
 /// Default `limit` of list routes.
 pub const LIMIT_DEFAULT: usize = 50;
 /// Largest `limit` accepted.
-pub const LIMIT_MAX: usize = 1000;
+pub const LIMIT_MAX: usize = crate::query::LIMIT_MAX;
 /// Longest metric or service name accepted, in bytes.
 pub const NAME_BYTES_MAX: usize = 256;
 /// Longest value echoed back in an error message, in characters.

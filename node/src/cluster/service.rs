@@ -23,8 +23,9 @@ use crate::correlate::{derive_from_trace, TraceBinding};
 use crate::ingest::{Accepted, IngestError, IngestHandle, IngestSink, SentBinding};
 use crate::model::{CorrelationId, TenantId, TraceId};
 use crate::node::NodeQueries;
+use crate::query::LIMIT_MAX;
 use crate::query::{ExemplarFilter, QueryBackend, QueryError, SessionFilter};
-use crate::rca::incident::{collect_window, WindowQuery};
+use crate::rca::incident::{collect_window, WindowQuery, KEYS_MAX_DEFAULT, SESSIONS_MAX_DEFAULT};
 use crate::store::archive::decode_index_json;
 use crate::store::shipments::Arrival;
 use crate::store::HandedSegment;
@@ -259,7 +260,9 @@ impl cluster_server::Cluster for ClusterService {
                 }
             }
             Some(Query::RecentSessions(json)) => {
-                let filter: SessionFilter = serde_json::from_slice(&json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                let mut filter: SessionFilter = serde_json::from_slice(&json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                // Bounds are this node's, not the caller's.
+                filter.limit = filter.limit.min(LIMIT_MAX);
                 match self.local.recent_sessions(&tenant, &filter).await {
                     Ok(rows) => {
                         out.found = true;
@@ -269,7 +272,8 @@ impl cluster_server::Cluster for ClusterService {
                 }
             }
             Some(Query::Exemplars(json)) => {
-                let filter: ExemplarFilter = serde_json::from_slice(&json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                let mut filter: ExemplarFilter = serde_json::from_slice(&json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                filter.limit = filter.limit.min(LIMIT_MAX);
                 match self.local.exemplars(&tenant, &filter).await {
                     Ok(hits) => {
                         out.found = true;
@@ -279,7 +283,9 @@ impl cluster_server::Cluster for ClusterService {
                 }
             }
             Some(Query::Window(json)) => {
-                let q: WindowQuery = serde_json::from_slice(&json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                let mut q: WindowQuery = serde_json::from_slice(&json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                q.sessions_max = q.sessions_max.min(SESSIONS_MAX_DEFAULT);
+                q.keys_max = q.keys_max.min(KEYS_MAX_DEFAULT);
                 match collect_window(&*self.local, &tenant, &q).await {
                     Ok(collected) => {
                         out.found = true;

@@ -160,7 +160,7 @@ impl ConfigFile {
         if c.attribute.trim().is_empty() {
             return Err(invalid("correlation.attribute", &c.attribute, "must not be empty"));
         }
-        if !(8..=1024).contains(&c.max_id_length) {
+        if !(8..=crate::correlate::MAX_ID_LENGTH_LIMIT).contains(&c.max_id_length) {
             return Err(invalid("correlation.max_id_length", c.max_id_length, "must be between 8 and 1024"));
         }
         if let Some(bad) =

@@ -39,4 +39,4 @@ pub use semconv::migrate_attributes;
 pub use settings::CorrelationSettings;
 pub use sql::scrub_sql_literals;
 pub use tenant::{tenant_of, TENANT_ID_BYTES_MAX};
-pub use validate::{validate, RejectReason, Validated};
+pub use validate::{is_intake_key, validate, RejectReason, Validated, MAX_ID_LENGTH_LIMIT};

@@ -159,6 +159,19 @@ pub(crate) fn sanitize(text: &str) -> Cow<'_, str> {
     Cow::Owned(text.chars().map(|c| if allowed(c) { c } else { '_' }).collect())
 }
 
+/// The largest `correlation.max_id_length` a config may set.
+pub const MAX_ID_LENGTH_LIMIT: usize = 1024;
+
+/// Whether a session key that arrived from another node is one this
+/// node's own intake could have made: a tenant and an ID that pass the
+/// screening and need no sanitizing. Forwarded data gets no pass a
+/// client's would not (a tenant `../../etc` did). Trusted prefixes are
+/// not checked here: each node applied its own at intake. Pure.
+pub fn is_intake_key(max_id_length: usize, tenant: &str, id: &str) -> bool {
+    let clean = |text: &str, max: usize| screen(text, max).is_ok_and(|t| t == text && matches!(sanitize(t), Cow::Borrowed(_)));
+    clean(tenant, super::tenant::TENANT_ID_BYTES_MAX) && clean(id, max_id_length)
+}
+
 #[cfg(test)]
 #[path = "validate_test.rs"]
 mod tests;

@@ -180,3 +180,12 @@ proptest! {
         prop_assert!(too_long);
     }
 }
+
+#[test]
+fn forwarded_keys_must_be_what_intake_makes() {
+    assert!(is_intake_key(100, "default", "order-123"));
+    assert!(is_intake_key(100, "acme", "olly-2bv5b34j7r-11363e27"));
+    for (tenant, id) in [("../../etc", "order-1"), ("acme", "a/b"), ("acme", ""), ("", "x"), ("acme", "x\n"), ("acme", &"x".repeat(101))] {
+        assert!(!is_intake_key(100, tenant, id), "{tenant:?} {id:?}");
+    }
+}

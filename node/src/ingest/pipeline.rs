@@ -339,6 +339,13 @@ impl Ingestor {
         for bytes in &entries {
             let entry = ollystack_proto::store::WalEntry::decode(bytes.as_slice())
                 .map_err(|e| IngestError::Invalid(format!("undecodable forwarded entry: {e}")))?;
+            // The longest ID any node's config allows: nodes may differ.
+            if !correlate::is_intake_key(correlate::MAX_ID_LENGTH_LIMIT, &entry.tenant_id, &entry.correlation_id) {
+                return Err(IngestError::Invalid(format!(
+                    "forwarded entry for tenant {:?}, ID {:?}: not a key this cluster's intake makes",
+                    entry.tenant_id, entry.correlation_id
+                )));
+            }
             let key = SessionKey {
                 tenant: crate::model::TenantId::from_trusted(entry.tenant_id.as_str()),
                 id: crate::model::CorrelationId::from_trusted(entry.correlation_id.as_str()),

@@ -92,6 +92,20 @@ pub enum LlmError {
     Setup(String),
 }
 
+impl LlmError {
+    /// The error as API callers see it: its kind and status, never the
+    /// provider's text.
+    pub fn public(&self) -> String {
+        match self {
+            Self::Timeout(ms) => format!("timed out after {ms} ms"),
+            Self::Status { status, .. } => format!("answered HTTP {status}"),
+            Self::Transport(_) => "request failed".to_owned(),
+            Self::BadAnswer(_) => "gave an unexpected answer".to_owned(),
+            Self::Setup(_) => "client setup failed".to_owned(),
+        }
+    }
+}
+
 /// The explanation an answer carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Explanation {
@@ -133,7 +147,10 @@ impl Explainer {
                 Explanation {
                     text: deterministic,
                     source: "deterministic".to_owned(),
-                    error: Some(format!("llm:{name} {e}; the deterministic explanation is answered")),
+                    // What went wrong, not what the provider said: its
+                    // error text is logged only (it may echo the request,
+                    // a key, or internals of the provider).
+                    error: Some(format!("llm:{name} {}; the deterministic explanation is answered", e.public())),
                 }
             }
         }

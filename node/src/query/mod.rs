@@ -60,6 +60,9 @@ pub struct SessionData {
     pub aliases: Vec<CorrelationId>,
 }
 
+/// The most rows a listing answers (API and routed queries alike).
+pub const LIMIT_MAX: usize = 1000;
+
 /// Filter for `GET /api/v1/sessions`.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SessionFilter {
