@@ -138,3 +138,27 @@ fn api_callers_see_the_kind_of_error_not_the_providers_text() {
     assert!(!LlmError::Transport("dns error for internal-host.corp".into()).public().contains("corp"));
     assert!(!LlmError::BadAnswer("{\"secret\":1}".into()).public().contains("secret"));
 }
+
+#[tokio::test]
+async fn calls_beyond_the_bound_answer_the_deterministic_text_at_once() {
+    let never = Router::new().route("/v1/chat/completions", post(std::future::pending::<&'static str>));
+    let url = serve(never).await;
+    let explainer = Arc::new(Explainer::new(Some(settings(Provider::OpenAi, &url, "k", 60_000))).expect("client"));
+    let computed = json!({"root_cause": "db"});
+    let stuck: Vec<_> = (0..CALLS_IN_FLIGHT_MAX)
+        .map(|_| {
+            let (e, c) = (explainer.clone(), computed.clone());
+            tokio::spawn(async move { e.explain(&c, "d".into()).await })
+        })
+        .collect();
+    // Until every bounded call is in flight.
+    while explainer.calls.available_permits() > 0 {
+        tokio::task::yield_now().await;
+    }
+    let e = tokio::time::timeout(Duration::from_secs(5), explainer.explain(&computed, "d".into())).await.expect("answered at once");
+    assert_eq!(e.source, "deterministic");
+    assert!(e.error.as_deref().is_some_and(|m| m.contains("busy")), "{e:?}");
+    for s in stuck {
+        s.abort();
+    }
+}

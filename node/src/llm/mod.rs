@@ -116,20 +116,33 @@ pub struct Explanation {
     pub error: Option<String>,
 }
 
+/// LLM calls in flight per node, at most: each holds an API request open
+/// for up to the LLM timeout and costs the operator money, so a burst of
+/// RCA requests must not become a burst of provider calls. Beyond it the
+/// deterministic text is answered at once.
+pub const CALLS_IN_FLIGHT_MAX: usize = 4;
+
 /// Phrases computed results: deterministic, or through one provider.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Explainer {
     client: Option<LlmClient>,
+    calls: tokio::sync::Semaphore,
+}
+
+impl Default for Explainer {
+    fn default() -> Self {
+        Self { client: None, calls: tokio::sync::Semaphore::new(CALLS_IN_FLIGHT_MAX) }
+    }
 }
 
 impl Explainer {
     /// Deterministic text only.
     pub fn off() -> Self {
-        Self { client: None }
+        Self::default()
     }
 
     pub fn new(settings: Option<LlmSettings>) -> Result<Self, LlmError> {
-        Ok(Self { client: settings.map(LlmClient::new).transpose()? })
+        Ok(Self { client: settings.map(LlmClient::new).transpose()?, ..Self::default() })
     }
 
     /// The provider's phrasing of `computed` (whose deterministic text is
@@ -139,6 +152,13 @@ impl Explainer {
             return Explanation { text: deterministic, source: "deterministic".to_owned(), error: None };
         };
         let name = client.provider().as_str();
+        let Ok(_call) = self.calls.try_acquire() else {
+            return Explanation {
+                text: deterministic,
+                source: "deterministic".to_owned(),
+                error: Some(format!("llm:{name} busy ({CALLS_IN_FLIGHT_MAX} calls in flight); the deterministic explanation is answered")),
+            };
+        };
         let (system, user) = prompt(computed, &deterministic);
         match client.complete(&system, &user).await {
             Ok(text) => Explanation { text, source: format!("llm:{name}"), error: None },
