@@ -25,8 +25,10 @@ pub struct ConfigFile {
     pub limits: LimitsCfg,
     pub llm: LlmCfg,
     pub tls: TlsCfg,
-    /// Serve the cluster port to other hosts without TLS: only on a network
-    /// where every host is trusted (anyone who reaches it owns the cluster).
+    /// Serve ports to other hosts without authentication: only on a
+    /// network where every host is trusted (anyone who reaches the cluster
+    /// port owns the cluster; the OTLP and API ports take and show every
+    /// tenant's data).
     pub insecure: bool,
 }
 
@@ -245,9 +247,9 @@ impl Default for LimitsCfg {
 impl Default for Listen {
     fn default() -> Self {
         Self {
-            otlp_grpc: "0.0.0.0:4317".into(),
-            otlp_http: "0.0.0.0:4318".into(),
-            api: "0.0.0.0:8080".into(),
+            otlp_grpc: "127.0.0.1:4317".into(),
+            otlp_http: "127.0.0.1:4318".into(),
+            api: "127.0.0.1:8080".into(),
             cluster: "127.0.0.1:4320".into(),
         }
     }

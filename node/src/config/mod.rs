@@ -181,11 +181,28 @@ impl ConfigFile {
         }
         let cluster = self.cluster_settings()?;
         let limits = self.limits()?;
+        let (otlp_grpc_addr, otlp_http_addr, api_addr) = (
+            addr("listen.otlp_grpc", &self.listen.otlp_grpc)?,
+            addr("listen.otlp_http", &self.listen.otlp_http)?,
+            addr("listen.api", &self.listen.api)?,
+        );
+        for (key, at) in [("listen.otlp_grpc", otlp_grpc_addr), ("listen.otlp_http", otlp_http_addr), ("listen.api", api_addr)] {
+            // Until these ports authenticate callers (TLS and tokens), other
+            // hosts reach them only on purpose.
+            if !self.insecure && !at.ip().is_loopback() {
+                return Err(invalid(
+                    key,
+                    at,
+                    "other hosts could send data to or read every session of this port without authentication: listen on loopback, or \
+                     pass --insecure on a network where every host is trusted",
+                ));
+            }
+        }
         Ok(Config {
             data_dir: self.data_dir.clone(),
-            otlp_grpc_addr: addr("listen.otlp_grpc", &self.listen.otlp_grpc)?,
-            otlp_http_addr: addr("listen.otlp_http", &self.listen.otlp_http)?,
-            api_addr: addr("listen.api", &self.listen.api)?,
+            otlp_grpc_addr,
+            otlp_http_addr,
+            api_addr,
             receiver: ReceiverLimits {
                 max_request_bytes: r.max_request_bytes as usize,
                 max_concurrent_requests: r.max_concurrent_requests as usize,

@@ -104,6 +104,10 @@ fn llm_is_off_by_default_and_validated() {
 fn the_cluster_port_beyond_loopback_needs_tls_or_insecure() {
     let mut f = ConfigFile::default();
     assert!(f.listen.cluster.starts_with("127.0.0.1:"), "the default stays on loopback");
+    f.listen.api = "0.0.0.0:8080".into();
+    let err = f.clone().build_and_validate().expect_err("open API port").to_string();
+    assert!(err.contains("listen.api") && err.contains("--insecure"), "{err}");
+    f.listen.api = "127.0.0.1:8080".into();
     f.listen.cluster = "0.0.0.0:4320".into();
     let err = f.clone().build_and_validate().expect_err("open cluster port").to_string();
     assert!(err.contains("listen.cluster") && err.contains("--insecure") && err.contains("ollystack-node certs"), "{err}");

@@ -250,6 +250,11 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let (otlp_grpc_addr, otlp_http_addr, api_addr, cluster_addr) =
         (local(grpc.as_ref())?, local(http.as_ref())?, local(api_listener.as_ref())?, local(cluster_listener.as_ref())?);
 
+    for (what, at) in [("OTLP gRPC", otlp_grpc_addr), ("OTLP HTTP", otlp_http_addr), ("API", api_addr)] {
+        if !at.ip().is_loopback() {
+            tracing::warn!(listen = %at, port = what, "--insecure: this port takes calls from other hosts without authentication");
+        }
+    }
     let mut cluster_settings = config.cluster.clone();
     cluster_settings.advertise_addr = advertised(&cluster_settings.advertise_addr, cluster_addr);
     let raft_id = NodeId(u64::from_str_radix(&node_id, 16).map_err(|e| NodeError::Startup(format!("node id {node_id}: {e}")))?);
