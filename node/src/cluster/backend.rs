@@ -210,9 +210,26 @@ impl ClusterBackend {
             let holders: Vec<NodeId> = if self.shared_storage { vec![self.cluster.id] } else { self.cluster.all_members() };
             let asks = aliases.iter().flat_map(|alias| holders.iter().map(move |&n| (n, alias)));
             let answers =
-                futures::future::join_all(asks.map(|(n, alias)| async move { (n, self.session_on(n, tenant, alias).await) })).await;
-            for (node, answer) in answers {
+                futures::future::join_all(asks.map(|(n, alias)| async move { (n, alias, self.session_on(n, tenant, alias).await) })).await;
+            // As above: a derived session handed on while it was being
+            // asked for is asked for again where it went (found by the
+            // simulations, seed 64894: a derived session shipped to the
+            // trace's home between the two asks, answered complete).
+            let mut moved_aliases = Vec::new();
+            for (node, alias, answer) in answers {
+                moved_aliases.extend(answer.moved_to.map(|to| (node, to, alias)));
                 silent.extend(merge_answer(&mut found, node, answer.data));
+            }
+            moved_aliases.sort_by_key(|(_, to, alias)| (*to, *alias));
+            moved_aliases.dedup_by_key(|(_, to, alias)| (*to, *alias));
+            for (from, to, alias) in moved_aliases {
+                let again = self.session_on(to, tenant, alias).await;
+                if let Some(next) = again.moved_to {
+                    silent.push(format!("{from} handed {alias} to {to}, which handed it on to {next} meanwhile"));
+                }
+                if let Some(why) = merge_answer(&mut found, to, again.data) {
+                    silent.push(format!("{from} handed {alias} to {to} moments ago, and {why}"));
+                }
             }
         }
         // Only aliases were found, no data anywhere.
