@@ -157,9 +157,7 @@ impl SessionRegistry {
         key: SessionKey,
         msg: SessionMsg,
     ) -> Result<(), RegistryError> {
-        let args = SessionArgs { key: key.clone(), env: env.clone() };
-        let (actor, _handle) =
-            Actor::spawn_linked(None, SessionActor, args, env.supervisor.clone()).await.map_err(|e| RegistryError::Spawn(e.to_string()))?;
+        let actor = spawn(env, &key).await?;
         actor.send_message(msg).map_err(|e| RegistryError::Spawn(e.to_string()))?;
         shard.live.insert(key, actor);
         env.metrics.sessions_started.inc();
@@ -241,9 +239,7 @@ impl SessionRegistry {
         node: NodeId,
         shipment: u64,
     ) -> Result<(), RegistryError> {
-        let args = SessionArgs { key: key.clone(), env: env.clone() };
-        let (actor, _handle) =
-            Actor::spawn_linked(None, SessionActor, args, env.supervisor.clone()).await.map_err(|e| RegistryError::Spawn(e.to_string()))?;
+        let actor = spawn(env, &key).await?;
         // Listed before it can finish (finishing unlists it).
         let mut shard = self.lock_shard(&key).await;
         shard.closing.entry(key).or_default().push(actor.clone());
@@ -294,4 +290,12 @@ impl SessionRegistry {
         }
         (live, closing)
     }
+}
+
+/// A session actor for `key`, supervised by the node's supervisor.
+async fn spawn(env: &Arc<SessionEnv>, key: &SessionKey) -> Result<ActorRef<SessionMsg>, RegistryError> {
+    let args = SessionArgs { key: key.clone(), env: env.clone() };
+    let (actor, _handle) =
+        Actor::spawn_linked(None, SessionActor, args, env.supervisor.clone()).await.map_err(|e| RegistryError::Spawn(e.to_string()))?;
+    Ok(actor)
 }
