@@ -23,9 +23,11 @@
 //! * [`rca`]: root-cause analysis of a session and the latency baselines.
 //! * [`llm`]: optional LLM providers that only phrase computed RCA results.
 //! * [`api`]: axum routes of the HTTP API.
+//! * [`access`]: bearer tokens (scopes, tenants) on the OTLP and API ports.
 //! * [`config`], [`clock`], [`metrics`], [`error`]: node-wide plumbing.
 //! * [`node`]: wires everything together and runs it.
 
+pub mod access;
 pub mod api;
 pub mod certs;
 pub mod clock;

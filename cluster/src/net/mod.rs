@@ -11,6 +11,7 @@ pub mod auth;
 mod raft_client;
 mod raft_service;
 mod serve;
+pub mod server_tls;
 pub mod tls;
 pub mod transport;
 
@@ -18,5 +19,6 @@ pub use auth::Trust;
 pub use raft_client::{channel, GrpcNetwork, CONNECT_TIMEOUT};
 pub use raft_service::RaftService;
 pub use serve::serve_grpc;
+pub use server_tls::{ServerTls, ServerTlsFiles};
 pub use tls::{TlsFiles, TlsTransport};
 pub use transport::{Acceptor, Peer, SharedTransport, TcpAcceptor, TcpTransport, Transport};

@@ -188,7 +188,9 @@ impl ServerCertVerifier for ClusterCa {
 pub struct TlsTransport {
     inner: SharedTransport,
     files: TlsFiles,
-    material: RwLock<Arc<TlsMaterial>>,
+    /// Shared with this transport's listeners, which read it per
+    /// connection: a reload reaches both sides.
+    material: Arc<RwLock<Arc<TlsMaterial>>>,
     /// Modification times of the files the material was read from.
     read_at: Mutex<Vec<Option<SystemTime>>>,
 }
@@ -207,7 +209,7 @@ impl TlsTransport {
     pub fn new(inner: SharedTransport, files: TlsFiles) -> Result<Arc<Self>, TlsError> {
         let read_at = modified(&files);
         let material = TlsMaterial::load(&files)?;
-        Ok(Arc::new(Self { inner, files, material: RwLock::new(Arc::new(material)), read_at: Mutex::new(read_at) }))
+        Ok(Arc::new(Self { inner, files, material: Arc::new(RwLock::new(Arc::new(material))), read_at: Mutex::new(read_at) }))
     }
 
     fn material(&self) -> Arc<TlsMaterial> {
@@ -244,8 +246,9 @@ impl TlsTransport {
 impl Transport for TlsTransport {
     fn bind(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn Acceptor>>> {
         let bound = self.inner.bind(addr);
-        let server = self.material().server.clone();
-        Box::pin(async move { Ok(Box::new(TlsListener::start(bound.await?, server)?) as Box<dyn Acceptor>) })
+        let material = self.material.clone();
+        let source: ServerConfigSource = Arc::new(move || material.read().unwrap_or_else(|poisoned| poisoned.into_inner()).server.clone());
+        Box::pin(async move { Ok(Box::new(listen_tls(bound.await?, source)?) as Box<dyn Acceptor>) })
     }
 
     fn connect(&self, addr: String) -> BoxFuture<'static, io::Result<BoxIo>> {
@@ -262,26 +265,34 @@ impl Transport for TlsTransport {
     }
 }
 
+/// The server settings a listener uses for its next handshake.
+pub(crate) type ServerConfigSource = Arc<dyn Fn() -> Arc<ServerConfig> + Send + Sync>;
+
+/// Serves TLS on `inner`, with the settings `source` gives at each
+/// handshake.
+pub(crate) fn listen_tls(inner: Box<dyn Acceptor>, source: ServerConfigSource) -> io::Result<TlsListener> {
+    TlsListener::start(inner, source)
+}
+
 /// Accepts on the inner listener and hands over connections whose
 /// handshake completed.
-struct TlsListener {
+pub(crate) struct TlsListener {
     ready: mpsc::Receiver<(BoxIo, Peer)>,
     local: SocketAddr,
     accepting: tokio::task::JoinHandle<()>,
 }
 
 impl TlsListener {
-    fn start(mut inner: Box<dyn Acceptor>, server: Arc<ServerConfig>) -> io::Result<Self> {
+    fn start(mut inner: Box<dyn Acceptor>, source: ServerConfigSource) -> io::Result<Self> {
         let local = inner.local_addr()?;
         let (tx, ready) = mpsc::channel(MAX_HANDSHAKES);
         let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-        let acceptor = tokio_rustls::TlsAcceptor::from(server);
         let accepting = tokio::spawn(async move {
             loop {
                 let Ok(permit) = handshakes.clone().acquire_owned().await else { return };
                 let conn = accept_retrying(inner.as_mut()).await;
                 let addr = conn.peer.addr;
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                let (acceptor, tx) = (tokio_rustls::TlsAcceptor::from(source()), tx.clone());
                 tokio::spawn(async move {
                     let _permit = permit;
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(conn)).await {

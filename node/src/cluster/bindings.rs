@@ -76,7 +76,7 @@ pub async fn send_bindings_home(
             for b in &bindings {
                 tracing::debug!(node = %cluster.id, %home, epoch, trace = %b.correlation_id, "sending a binding home");
             }
-            let body = Body::Segments(HandedSegments { segments: Vec::new(), bindings: bindings.clone() });
+            let body = Body::Segments(HandedSegments { bindings: bindings.clone(), ..Default::default() });
             let reply = shipper
                 .forward_under(home, body, Some(epoch))
                 .await

@@ -7,7 +7,9 @@
 //! run again. Shared storage (ClickHouse) has nothing to hand over. Then
 //! the node's trace bindings (trace -> session) go to each trace's new
 //! home (`bindings`), so trace lookups and late spans still find their
-//! session.
+//! session. Last, each sender of a shipment this node took is told so: it
+//! may still be waiting for the answer, and must not send it elsewhere once
+//! this node is gone (`store::shipments`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,7 +40,28 @@ pub async fn hand_over_archive(
 ) -> Result<u64, String> {
     let moved = hand_over_segments(store, ingest, cluster, shipper).await?;
     send_bindings_home(traces, ingest, cluster, shipper).await?;
+    tell_senders(ingest, cluster, shipper).await?;
     Ok(moved)
+}
+
+/// Shipment IDs per forward call when telling a sender what was taken.
+const SHIPMENTS_PER_CALL: usize = 16_384;
+
+/// Tells every member whose shipments this node took which ones.
+async fn tell_senders(ingest: &Ingestor, cluster: &Arc<Cluster>, shipper: &Shipper) -> Result<(), String> {
+    let taken = ingest.taken_shipments().map_err(|e| format!("reading taken shipments: {e}"))?;
+    let members = cluster.all_members();
+    for (origin, ids) in taken {
+        let origin = NodeId(origin);
+        if origin == cluster.id || !members.contains(&origin) {
+            continue;
+        }
+        for page in ids.chunks(SHIPMENTS_PER_CALL) {
+            let body = Body::Segments(HandedSegments { taken_shipments: page.to_vec(), ..Default::default() });
+            shipper.forward(origin, body).await.map_err(|e| format!("telling {origin} which of its shipments were taken: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 async fn hand_over_segments(store: &dyn SessionStore, ingest: &Ingestor, cluster: &Arc<Cluster>, shipper: &Shipper) -> Result<u64, String> {
@@ -57,7 +80,7 @@ async fn hand_over_segments(store: &dyn SessionStore, ingest: &Ingestor, cluster
                     .iter()
                     .map(|s| PbHandedSegment { archived: s.archived.clone(), index_json: encode_index_json(&s.index) })
                     .collect(),
-                bindings: Vec::new(),
+                ..Default::default()
             });
             shipper.forward(owner, body).await.map_err(|e| format!("handing {} segment(s) to {owner}: {e}", segments.len()))?;
             // Before they go from here: a query that asked the owner

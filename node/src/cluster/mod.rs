@@ -25,6 +25,7 @@ mod handle;
 mod handover;
 mod limiter;
 mod membership;
+mod recent;
 mod route;
 mod service;
 mod start;

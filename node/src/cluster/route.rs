@@ -36,6 +36,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::Message;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Semaphore;
 
 use super::Cluster;
@@ -44,6 +45,7 @@ use crate::ingest::{Accepted, IngestError, IngestHandle, IngestSink, Overload};
 use crate::metrics::NodeMetrics;
 use crate::model::{SessionKey, TenantId, TraceId};
 use crate::session::{RemoteOwners, ShipError};
+use crate::store::ShipmentLog;
 
 /// Attempts per forward call (the first and two retries).
 const FORWARD_ATTEMPTS: u32 = 3;
@@ -56,6 +58,7 @@ pub struct Shipper {
     cluster: Arc<Cluster>,
     in_flight: Arc<Semaphore>,
     metrics: Arc<NodeMetrics>,
+    shipments: Arc<ShipmentLog>,
 }
 
 impl std::fmt::Debug for Shipper {
@@ -65,9 +68,9 @@ impl std::fmt::Debug for Shipper {
 }
 
 impl Shipper {
-    pub fn new(cluster: Arc<Cluster>, metrics: Arc<NodeMetrics>) -> Self {
+    pub fn new(cluster: Arc<Cluster>, metrics: Arc<NodeMetrics>, shipments: Arc<ShipmentLog>) -> Self {
         let in_flight = Arc::new(Semaphore::new(cluster.settings.forward_max_in_flight));
-        Self { cluster, in_flight, metrics }
+        Self { cluster, in_flight, metrics, shipments }
     }
 
     /// One forward call to `node`, retried while the failure is one a
@@ -83,13 +86,19 @@ impl Shipper {
     /// ring apart sent each other a binding, both kept "the same", both
     /// dropped theirs).
     pub async fn forward_under(&self, node: NodeId, body: Body, epoch: Option<u64>) -> Result<ForwardReply, IngestError> {
-        self.attempts(node, body, epoch).await.map_err(|(e, _)| e)
+        self.attempts(node, body, epoch, 0).await.map_err(|(e, _)| e)
+    }
+
+    /// [`Self::forward_under`] for an OTLP part, named `forward_id` for
+    /// every attempt (see `cluster::recent`).
+    async fn forward_otlp(&self, node: NodeId, body: Body, epoch: u64, forward_id: u64) -> Result<ForwardReply, IngestError> {
+        self.attempts(node, body, Some(epoch), forward_id).await.map_err(|(e, _)| e)
     }
 
     /// The attempts of one forward call; on failure, the error and whether
     /// `node` answered that it did not take the body and will not (it is
     /// off the ring: `FailedPrecondition`).
-    async fn attempts(&self, node: NodeId, body: Body, epoch: Option<u64>) -> Result<ForwardReply, (IngestError, bool)> {
+    async fn attempts(&self, node: NodeId, body: Body, epoch: Option<u64>, forward_id: u64) -> Result<ForwardReply, (IngestError, bool)> {
         let _permit = self.in_flight.acquire().await.map_err(|_| (IngestError::Unavailable("node is shutting down".into()), false))?;
         let mut wait = FORWARD_RETRY_INITIAL;
         let mut last = String::new();
@@ -108,6 +117,7 @@ impl Shipper {
                 ring_epoch: epoch.unwrap_or_else(|| self.cluster.ring_epoch()),
                 from_node: self.cluster.id.0,
                 body: Some(body.clone()),
+                forward_id,
             });
             request.set_timeout(self.cluster.rpc_timeout());
             refused = false;
@@ -147,15 +157,27 @@ impl RemoteOwners for Shipper {
     }
 
     fn ship(&self, owner: NodeId, shipment: u64, entries: Vec<Vec<u8>>) -> BoxFuture<'static, Result<(), ShipError>> {
-        let this = Shipper { cluster: self.cluster.clone(), in_flight: self.in_flight.clone(), metrics: self.metrics.clone() };
+        let this = Shipper {
+            cluster: self.cluster.clone(),
+            in_flight: self.in_flight.clone(),
+            metrics: self.metrics.clone(),
+            shipments: self.shipments.clone(),
+        };
         let body = Body::Entries(Entries { entries, shipment });
         Box::pin(async move {
-            this.attempts(owner, body, None).await.map(|_| ()).map_err(|(e, refused)| ShipError { refused, message: e.to_string() })
+            this.attempts(owner, body, None, 0).await.map(|_| ()).map_err(|(e, refused)| ShipError { refused, message: e.to_string() })
         })
     }
 
     fn is_member(&self, node: NodeId) -> bool {
         self.cluster.view().membership.membership().get_node(&node.0).is_some()
+    }
+
+    fn delivered(&self, shipment: u64) -> bool {
+        self.shipments.delivered(shipment).unwrap_or_else(|e| {
+            tracing::warn!(shipment, error = %e, "reading delivered shipments failed; taking it as not delivered");
+            false
+        })
     }
 }
 
@@ -166,6 +188,9 @@ pub struct Router {
     local: IngestHandle,
     shipper: Arc<Shipper>,
     settings: Arc<CorrelationSettings>,
+    /// The next forward's ID (see `cluster::recent`); starts at a random
+    /// point so a restarted node does not reuse its earlier IDs.
+    next_forward: AtomicU64,
 }
 
 impl std::fmt::Debug for Router {
@@ -175,8 +200,14 @@ impl std::fmt::Debug for Router {
 }
 
 impl Router {
-    pub fn new(cluster: Arc<Cluster>, local: IngestHandle, shipper: Arc<Shipper>, settings: Arc<CorrelationSettings>) -> Self {
-        Self { cluster, local, shipper, settings }
+    pub fn new(
+        cluster: Arc<Cluster>,
+        local: IngestHandle,
+        shipper: Arc<Shipper>,
+        settings: Arc<CorrelationSettings>,
+        first_forward_id: u64,
+    ) -> Self {
+        Self { cluster, local, shipper, settings, next_forward: AtomicU64::new(first_forward_id) }
     }
 
     /// The ring to split a batch by, read once per batch; `None` while this
@@ -211,9 +242,10 @@ impl Router {
                 local_part = Some(part);
             } else {
                 let body = body(part.encode_to_vec());
+                let forward_id = self.next_forward.fetch_add(1, Ordering::Relaxed).max(1);
                 remote.push(async move {
                     self.shipper
-                        .forward_under(node, body, Some(epoch))
+                        .forward_otlp(node, body, epoch, forward_id)
                         .await
                         .map(|r| Accepted { rejected_items: r.rejected_items, error_message: r.error_message })
                 });

@@ -19,6 +19,8 @@ use super::backend::ClusterBackend;
 use super::convert::{hits_to_pb, session_to_pb};
 use super::handle::MAX_MESSAGE_BYTES;
 use super::membership::Membership;
+use super::recent::{RecentForwards, Seen};
+use crate::clock::SharedClock;
 use crate::correlate::{derive_from_trace, TraceBinding};
 use crate::ingest::{Accepted, IngestError, IngestHandle, IngestSink, SentBinding};
 use crate::model::{CorrelationId, TenantId, TraceId};
@@ -31,12 +33,16 @@ use crate::store::shipments::Arrival;
 use crate::store::HandedSegment;
 
 /// Serves one node's cluster calls.
+#[derive(Clone)]
 pub struct ClusterService {
     membership: Arc<Membership>,
     ingest: IngestHandle,
     local: Arc<NodeQueries>,
     /// For queries that arrive unrouted (a peer that asked the wrong node).
     routed: Arc<ClusterBackend>,
+    /// OTLP forwards taken recently, so a repeat is taken once.
+    recent: Arc<RecentForwards>,
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for ClusterService {
@@ -46,8 +52,14 @@ impl std::fmt::Debug for ClusterService {
 }
 
 impl ClusterService {
-    pub fn new(membership: Arc<Membership>, ingest: IngestHandle, local: Arc<NodeQueries>, routed: Arc<ClusterBackend>) -> Self {
-        Self { membership, ingest, local, routed }
+    pub fn new(
+        membership: Arc<Membership>,
+        ingest: IngestHandle,
+        local: Arc<NodeQueries>,
+        routed: Arc<ClusterBackend>,
+        clock: SharedClock,
+    ) -> Self {
+        Self { membership, ingest, local, routed, recent: Arc::default(), clock }
     }
 
     pub fn into_server(self) -> ClusterServer<Self> {
@@ -125,95 +137,42 @@ impl cluster_server::Cluster for ClusterService {
             // A shipment taken before is answered as done even off the
             // ring: its sender must not send it elsewhere.
             match self.ingest.0.shipment_seen((request.from_node, e.shipment)).map_err(ingest_status)? {
-                Some(Arrival::Repeat) => return Ok(reply(Accepted::default())),
+                Some(Arrival::Repeat) => {
+                    tracing::debug!(from = request.from_node, shipment = e.shipment, "a shipment taken before; answered as done");
+                    return Ok(reply(Accepted::default()));
+                }
                 Some(Arrival::InFlight) => return Err(Status::unavailable("the same shipment is being taken right now; retry")),
                 Some(Arrival::New) | None => {}
             }
         }
-        if !cluster.on_ring() || cluster.is_leaving() {
-            // Sent here by a node on an older ring. A node off the ring
-            // (leaving, or taken off by the failure detector) takes no
-            // data: a binding made or a session shipped here after a
-            // leave drained and handed everything over would go with the
-            // node (both found by the simulations). `FailedPrecondition`:
-            // nothing of this request was taken, so its sender may send
-            // it elsewhere.
-            return Err(Status::failed_precondition(format!(
-                "{} is not on the ring (epoch {}); route by a newer ring and retry",
-                cluster.id,
-                cluster.ring_epoch()
-            )));
+        let forward = (request.from_node, request.forward_id);
+        match self.recent.arrive(forward, self.clock.now_unix_ms()) {
+            Seen::New => {}
+            // Taken before: its answer, even off the ring (its sender must
+            // not send it elsewhere).
+            Seen::Done(answer) => {
+                tracing::debug!(from = request.from_node, forward = request.forward_id, "a forward taken before; answered again");
+                return Ok(reply(answer));
+            }
+            Seen::InFlight => return Err(Status::unavailable("the same forward is being taken right now; retry")),
         }
-        match request.body {
-            Some(Body::OtlpTraces(b)) => {
-                let r: ExportTraceServiceRequest = decode(&b, "traces")?;
-                self.ingest.traces(r).await.map(reply).map_err(ingest_status)
-            }
-            Some(Body::OtlpLogs(b)) => {
-                let r: ExportLogsServiceRequest = decode(&b, "logs")?;
-                self.ingest.logs(r).await.map(reply).map_err(ingest_status)
-            }
-            Some(Body::OtlpMetrics(b)) => {
-                let r: ExportMetricsServiceRequest = decode(&b, "metrics")?;
-                self.ingest.metrics(r).await.map(reply).map_err(ingest_status)
-            }
-            Some(Body::Entries(e)) => {
-                let shipment = (request.from_node, e.shipment);
-                self.ingest.0.ingest_entries(shipment, e.entries).await.map(|()| reply(Accepted::default())).map_err(ingest_status)
-            }
-            Some(Body::Segments(handed)) => {
-                let segments = handed
-                    .segments
-                    .iter()
-                    .cloned()
-                    .map(|s| {
-                        let index = decode_index_json(&s.index_json).map_err(|e| Status::invalid_argument(e.to_string()))?;
-                        Ok(HandedSegment { archived: s.archived, index })
-                    })
-                    .collect::<Result<Vec<_>, Status>>()?;
-                let bindings = handed.bindings.into_iter().map(binding_from_pb).collect::<Result<Vec<_>, Status>>()?;
-                let sender_on_ring = cluster.ring().is_some_and(|r| r.members().any(|m| m.id.0 == request.from_node));
-                if !bindings.is_empty() && request.ring_epoch != cluster.ring_epoch() && sender_on_ring {
-                    // The sender drops what it sent once this answers: two
-                    // nodes on different epochs sending each other the same
-                    // binding would both drop it (found by the simulations,
-                    // with the receiver a ring behind as well as ahead).
-                    // A sender off the ring (leaving) is sent no bindings
-                    // back, and may never see a newer epoch: a leave that
-                    // timed out after the leader removed it from the
-                    // membership left it on its last ring, and its
-                    // hand-over was refused forever (found by the
-                    // simulations). Bindings it sends astray move on from
-                    // here (`bindings_astray`).
-                    return Err(Status::unavailable(format!(
-                        "trace bindings sent under ring epoch {}, this node is on {}; send again once both are on one ring",
-                        request.ring_epoch,
-                        cluster.ring_epoch()
-                    )));
+        // On its own task: a caller that gives up (its deadline) must not
+        // cut the work short with part of it taken, unrecorded.
+        let this = self.clone();
+        let taking = tokio::spawn(async move {
+            let result = this.take_forward(request).await;
+            match &result {
+                Ok(answer) => {
+                    let answer = answer.get_ref();
+                    let accepted = Accepted { rejected_items: answer.rejected_items, error_message: answer.error_message.clone() };
+                    this.recent.done(forward, &accepted, this.clock.now_unix_ms());
                 }
-                let ingest = &self.ingest.0;
-                ingest.adopt_segments(request.from_node, segments).await.map_err(ingest_status)?;
-                let astray = bindings.iter().any(|(tenant, trace, _)| cluster.owner(tenant, &derive_from_trace(*trace)) != cluster.id);
-                let answers = ingest.receive_bindings(bindings).await.map_err(ingest_status)?;
-                if astray {
-                    cluster.bindings_astray();
-                }
-                let mut out = reply(Accepted::default());
-                out.get_mut().answers = answers
-                    .into_iter()
-                    .map(|(tenant, trace, id)| pb::HandedBinding {
-                        tenant_id: tenant.as_str().to_owned(),
-                        trace_id: trace.0.to_vec(),
-                        correlation_id: id.as_str().to_owned(),
-                        explicit: true,
-                    })
-                    .collect();
-                Ok(out)
+                Err(_) => this.recent.abandon(forward),
             }
-            None => Err(Status::invalid_argument("forward without a body")),
-        }
+            result
+        });
+        taking.await.map_err(|e| Status::internal(format!("taking a forward failed: {e}")))?
     }
-
     async fn query(&self, request: Request<pb::QueryRequest>) -> Result<Response<pb::QueryReply>, Status> {
         self.membership.cluster.require_member(&request)?;
         let req = request.into_inner();
@@ -305,4 +264,100 @@ pub fn binding_from_pb(b: pb::HandedBinding) -> Result<SentBinding, Status> {
     let trace = TraceId::from_bytes(&b.trace_id).ok_or_else(|| Status::invalid_argument("trace ID must be 16 bytes"))?;
     let binding = TraceBinding { id: CorrelationId::from_trusted(b.correlation_id.as_str()), explicit: b.explicit };
     Ok((TenantId::from_trusted(b.tenant_id.as_str()), trace, binding))
+}
+
+impl ClusterService {
+    /// A forward that was not taken before.
+    async fn take_forward(&self, request: pb::ForwardRequest) -> Result<Response<pb::ForwardReply>, Status> {
+        let cluster = &self.membership.cluster;
+        if let Some(Body::Segments(handed)) = &request.body {
+            // Which of this node's shipments a leaving node took: taken
+            // note of even off the ring (a node that is leaving too may
+            // still wait for their answers).
+            self.ingest.0.note_delivered(&handed.taken_shipments).await.map_err(ingest_status)?;
+        }
+        if !cluster.on_ring() || cluster.is_leaving() {
+            // Sent here by a node on an older ring. A node off the ring
+            // (leaving, or taken off by the failure detector) takes no
+            // data: a binding made or a session shipped here after a
+            // leave drained and handed everything over would go with the
+            // node (both found by the simulations). `FailedPrecondition`:
+            // nothing of this request was taken, so its sender may send
+            // it elsewhere.
+            return Err(Status::failed_precondition(format!(
+                "{} is not on the ring (epoch {}); route by a newer ring and retry",
+                cluster.id,
+                cluster.ring_epoch()
+            )));
+        }
+        match request.body {
+            Some(Body::OtlpTraces(b)) => {
+                let r: ExportTraceServiceRequest = decode(&b, "traces")?;
+                self.ingest.traces(r).await.map(reply).map_err(ingest_status)
+            }
+            Some(Body::OtlpLogs(b)) => {
+                let r: ExportLogsServiceRequest = decode(&b, "logs")?;
+                self.ingest.logs(r).await.map(reply).map_err(ingest_status)
+            }
+            Some(Body::OtlpMetrics(b)) => {
+                let r: ExportMetricsServiceRequest = decode(&b, "metrics")?;
+                self.ingest.metrics(r).await.map(reply).map_err(ingest_status)
+            }
+            Some(Body::Entries(e)) => {
+                let shipment = (request.from_node, e.shipment);
+                self.ingest.0.ingest_entries(shipment, e.entries).await.map(|()| reply(Accepted::default())).map_err(ingest_status)
+            }
+            Some(Body::Segments(handed)) if handed.segments.is_empty() && handed.bindings.is_empty() => Ok(reply(Accepted::default())),
+            Some(Body::Segments(handed)) => {
+                let segments = handed
+                    .segments
+                    .iter()
+                    .cloned()
+                    .map(|s| {
+                        let index = decode_index_json(&s.index_json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                        Ok(HandedSegment { archived: s.archived, index })
+                    })
+                    .collect::<Result<Vec<_>, Status>>()?;
+                let bindings = handed.bindings.into_iter().map(binding_from_pb).collect::<Result<Vec<_>, Status>>()?;
+                let sender_on_ring = cluster.ring().is_some_and(|r| r.members().any(|m| m.id.0 == request.from_node));
+                if !bindings.is_empty() && request.ring_epoch != cluster.ring_epoch() && sender_on_ring {
+                    // The sender drops what it sent once this answers: two
+                    // nodes on different epochs sending each other the same
+                    // binding would both drop it (found by the simulations,
+                    // with the receiver a ring behind as well as ahead).
+                    // A sender off the ring (leaving) is sent no bindings
+                    // back, and may never see a newer epoch: a leave that
+                    // timed out after the leader removed it from the
+                    // membership left it on its last ring, and its
+                    // hand-over was refused forever (found by the
+                    // simulations). Bindings it sends astray move on from
+                    // here (`bindings_astray`).
+                    return Err(Status::unavailable(format!(
+                        "trace bindings sent under ring epoch {}, this node is on {}; send again once both are on one ring",
+                        request.ring_epoch,
+                        cluster.ring_epoch()
+                    )));
+                }
+                let ingest = &self.ingest.0;
+                ingest.adopt_segments(request.from_node, segments).await.map_err(ingest_status)?;
+                let astray = bindings.iter().any(|(tenant, trace, _)| cluster.owner(tenant, &derive_from_trace(*trace)) != cluster.id);
+                let answers = ingest.receive_bindings(bindings).await.map_err(ingest_status)?;
+                if astray {
+                    cluster.bindings_astray();
+                }
+                let mut out = reply(Accepted::default());
+                out.get_mut().answers = answers
+                    .into_iter()
+                    .map(|(tenant, trace, id)| pb::HandedBinding {
+                        tenant_id: tenant.as_str().to_owned(),
+                        trace_id: trace.0.to_vec(),
+                        correlation_id: id.as_str().to_owned(),
+                        explicit: true,
+                    })
+                    .collect();
+                Ok(out)
+            }
+            None => Err(Status::invalid_argument("forward without a body")),
+        }
+    }
 }

@@ -25,6 +25,8 @@ pub struct ConfigFile {
     pub limits: LimitsCfg,
     pub llm: LlmCfg,
     pub tls: TlsCfg,
+    pub auth: AuthCfg,
+    pub client_tls: ClientTlsCfg,
     /// Serve ports to other hosts without authentication: only on a
     /// network where every host is trusted (anyone who reaches the cluster
     /// port owns the cluster; the OTLP and API ports take and show every
@@ -40,6 +42,25 @@ pub struct TlsCfg {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
     pub ca_file: PathBuf,
+}
+
+/// `[auth]`: who may call the OTLP and API ports.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthCfg {
+    /// Bearer tokens (hashed) with their scopes and tenants; `ollystack-node
+    /// token add` writes it. Set: every OTLP and API call needs a token
+    /// (health checks excepted).
+    pub tokens_file: PathBuf,
+}
+
+/// `[client_tls]`: the certificate the OTLP and API ports present (PEM
+/// files; both or none).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientTlsCfg {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 /// `[llm]`: an optional model that phrases computed RCA results (off by default).
@@ -233,6 +254,8 @@ impl Default for ConfigFile {
             cluster: ClusterCfg::default(),
             limits: LimitsCfg::default(),
             tls: TlsCfg::default(),
+            auth: AuthCfg::default(),
+            client_tls: ClientTlsCfg::default(),
             insecure: false,
         }
     }

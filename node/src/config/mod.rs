@@ -16,7 +16,7 @@ pub use file::ConfigFile;
 pub use overrides::{AttributeLimits, Overrides};
 
 use ollystack_cluster::admission::{self, LimiterConfig};
-use ollystack_cluster::net::TlsFiles;
+use ollystack_cluster::net::{ServerTlsFiles, TlsFiles};
 
 use crate::correlate::CorrelationSettings;
 use crate::llm::{LlmSettings, Provider};
@@ -88,6 +88,24 @@ pub struct Config {
     /// attribute is limited. The cluster keeps the first limits proposed,
     /// and every node enforces the cluster's.
     pub limits: Option<LimiterConfig>,
+    pub access: ClientAccess,
+}
+
+/// Who may call the OTLP and API ports, and over what.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientAccess {
+    /// Bearer tokens: every call needs one (health checks excepted).
+    pub tokens_file: Option<PathBuf>,
+    /// TLS on the OTLP and API ports.
+    pub tls: Option<ServerTlsFiles>,
+}
+
+impl ClientAccess {
+    /// Callers are authenticated, and their tokens cannot be read off the
+    /// wire.
+    pub fn is_secure(&self) -> bool {
+        self.tokens_file.is_some() && self.tls.is_some()
+    }
 }
 
 /// How this node takes part in a cluster.
@@ -186,15 +204,17 @@ impl ConfigFile {
             addr("listen.otlp_http", &self.listen.otlp_http)?,
             addr("listen.api", &self.listen.api)?,
         );
+        let access = self.client_access()?;
         for (key, at) in [("listen.otlp_grpc", otlp_grpc_addr), ("listen.otlp_http", otlp_http_addr), ("listen.api", api_addr)] {
-            // Until these ports authenticate callers (TLS and tokens), other
-            // hosts reach them only on purpose.
-            if !self.insecure && !at.ip().is_loopback() {
+            // Other hosts reach these ports without TLS and tokens only on
+            // purpose.
+            if !self.insecure && !at.ip().is_loopback() && !access.is_secure() {
                 return Err(invalid(
                     key,
                     at,
-                    "other hosts could send data to or read every session of this port without authentication: listen on loopback, or \
-                     pass --insecure on a network where every host is trusted",
+                    "other hosts could send data to or read every session of this port without authentication: set auth.tokens_file \
+                     (`ollystack-node token add` writes it) and client_tls.cert_file / key_file, listen on loopback, or pass --insecure \
+                     on a network where every host is trusted",
                 ));
             }
         }
@@ -235,7 +255,21 @@ impl ConfigFile {
             llm,
             cluster,
             limits,
+            access,
         })
+    }
+
+    /// `[auth]` and `[client_tls]`.
+    fn client_access(&self) -> Result<ClientAccess, ConfigError> {
+        let t = &self.client_tls;
+        let tls = match (t.cert_file.as_os_str().is_empty(), t.key_file.as_os_str().is_empty()) {
+            (true, true) => None,
+            (false, false) => Some(ServerTlsFiles { cert: t.cert_file.clone(), key: t.key_file.clone() }),
+            (true, false) => return Err(invalid("client_tls.cert_file", "", "client_tls.cert_file and client_tls.key_file go together")),
+            (false, true) => return Err(invalid("client_tls.key_file", "", "client_tls.cert_file and client_tls.key_file go together")),
+        };
+        let tokens_file = (!self.auth.tokens_file.as_os_str().is_empty()).then(|| self.auth.tokens_file.clone());
+        Ok(ClientAccess { tokens_file, tls })
     }
 
     fn limits(&self) -> Result<Option<LimiterConfig>, ConfigError> {

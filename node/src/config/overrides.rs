@@ -30,13 +30,16 @@ macro_rules! overrides {
 
 overrides! {
     data_dir: PathBuf => [data_dir], "data-dir", "OLLYSTACK_DATA_DIR", "Directory for all local state: WAL, archive, indexes [default: ./ollystack-data]";
-    otlp_grpc: String => [listen.otlp_grpc], "listen-otlp-grpc", "OLLYSTACK_LISTEN_OTLP_GRPC", "OTLP/gRPC listen address; beyond loopback it needs --insecure [default: 127.0.0.1:4317]";
-    otlp_http: String => [listen.otlp_http], "listen-otlp-http", "OLLYSTACK_LISTEN_OTLP_HTTP", "OTLP/HTTP listen address; beyond loopback it needs --insecure [default: 127.0.0.1:4318]";
-    api: String => [listen.api], "listen-api", "OLLYSTACK_LISTEN_API", "HTTP API and UI listen address; beyond loopback it needs --insecure [default: 127.0.0.1:8080]";
+    otlp_grpc: String => [listen.otlp_grpc], "listen-otlp-grpc", "OLLYSTACK_LISTEN_OTLP_GRPC", "OTLP/gRPC listen address; beyond loopback it needs client TLS and tokens, or --insecure [default: 127.0.0.1:4317]";
+    otlp_http: String => [listen.otlp_http], "listen-otlp-http", "OLLYSTACK_LISTEN_OTLP_HTTP", "OTLP/HTTP listen address; beyond loopback it needs client TLS and tokens, or --insecure [default: 127.0.0.1:4318]";
+    api: String => [listen.api], "listen-api", "OLLYSTACK_LISTEN_API", "HTTP API and UI listen address; beyond loopback it needs client TLS and tokens, or --insecure [default: 127.0.0.1:8080]";
     cluster_listen: String => [listen.cluster], "listen-cluster", "OLLYSTACK_LISTEN_CLUSTER", "Node-to-node gRPC listen address (Raft, forwarding); beyond loopback it needs TLS or --insecure [default: 127.0.0.1:4320]";
     tls_cert_file: PathBuf => [tls.cert_file], "tls-cert-file", "OLLYSTACK_TLS_CERT_FILE", "This node's certificate (PEM); with --tls-key-file and --tls-ca-file, node-to-node calls use mutual TLS";
     tls_key_file: PathBuf => [tls.key_file], "tls-key-file", "OLLYSTACK_TLS_KEY_FILE", "The certificate's private key (PEM)";
     tls_ca_file: PathBuf => [tls.ca_file], "tls-ca-file", "OLLYSTACK_TLS_CA_FILE", "The cluster CA (PEM): peers must present a certificate it signed";
+    tokens_file: PathBuf => [auth.tokens_file], "auth-tokens-file", "OLLYSTACK_AUTH_TOKENS_FILE", "Bearer tokens (hashed) for the OTLP and API ports; `ollystack-node token add` writes it. Set: every call needs a token";
+    client_tls_cert_file: PathBuf => [client_tls.cert_file], "client-tls-cert-file", "OLLYSTACK_CLIENT_TLS_CERT_FILE", "Certificate (PEM) the OTLP and API ports present; with --client-tls-key-file they serve TLS";
+    client_tls_key_file: PathBuf => [client_tls.key_file], "client-tls-key-file", "OLLYSTACK_CLIENT_TLS_KEY_FILE", "Its private key (PEM)";
     insecure: bool => [insecure], "insecure", "OLLYSTACK_INSECURE", "Serve ports beyond loopback without authentication (a network where every host is trusted)", num_args = 0..=1, default_missing_value = "true";
     cluster_advertise: String => [cluster.advertise], "cluster-advertise", "OLLYSTACK_CLUSTER_ADVERTISE", "Address other nodes use for this node's cluster listener [default: the listen address]";
     join_token: Secret => [cluster.join_token], "cluster-join-token", "OLLYSTACK_CLUSTER_JOIN_TOKEN", "Shared secret nodes present to join the cluster [default: none, joins refused]; prefer --cluster-join-token-file", hide_env_values = true;

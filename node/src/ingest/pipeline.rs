@@ -302,6 +302,17 @@ impl Ingestor {
         self.env.registry.note_moved(&key, self.env.clock.now_unix_ms(), to).await;
     }
 
+    /// The shipments taken here, by sending node (`store::shipments`).
+    pub fn taken_shipments(&self) -> Result<std::collections::BTreeMap<u64, Vec<u64>>, IngestError> {
+        Ok(self.shipments.taken_by_origin()?)
+    }
+
+    /// Records this node's shipments `ids` as taken by a leaving node,
+    /// durably before it returns (`store::shipments`).
+    pub async fn note_delivered(&self, ids: &[u64]) -> Result<(), IngestError> {
+        Ok(self.shipments.note_delivered(ids, self.env.clock.now_unix_ms()).await?)
+    }
+
     /// Whether a shipment was taken here before or is being taken right
     /// now (`None`: neither), without checking it in.
     pub fn shipment_seen(&self, shipment: ShipmentId) -> Result<Option<Arrival>, IngestError> {

@@ -268,7 +268,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     )
     .await?;
     tasks.push(tokio::spawn(cluster.clone().track_sync(shutdown_rx.clone())));
-    let shipper = Arc::new(Shipper::new(cluster.clone(), metrics.clone()));
+    let shipper = Arc::new(Shipper::new(cluster.clone(), metrics.clone(), shipments.clone()));
 
     let baselines = Arc::new(crate::rca::Baselines::default());
     let env = Arc::new(SessionEnv {
@@ -300,7 +300,8 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         Arc::new(Ingestor::new(env.clone(), settings.clone(), limiter.clone(), exemplars.clone(), shipments.clone(), sources.rng.clone()));
     let handle = IngestHandle(ingestor.clone());
     let hand_over_shipper = shipper.clone();
-    let sink = Arc::new(Router::new(cluster.clone(), handle.clone(), shipper, settings));
+    let first_forward_id = (u64::from(sources.rng.next_u32()) << 32) | u64::from(sources.rng.next_u32());
+    let sink = Arc::new(Router::new(cluster.clone(), handle.clone(), shipper, settings, first_forward_id));
     let ready = Arc::new(AtomicBool::new(false));
     let queries = Arc::new(NodeQueries::new(env.clone(), exemplars.clone(), ready.clone()));
     let shared_storage = matches!(config.storage, StorageChoice::ClickHouse(_));
@@ -326,7 +327,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
             Box::pin(async move { crate::cluster::hand_over_archive(store.as_ref(), &traces, &ingest, &cluster, &shipper).await })
         }));
     }
-    let cluster_service = ClusterService::new(membership.clone(), handle, queries.clone(), backend.clone());
+    let cluster_service = ClusterService::new(membership.clone(), handle, queries.clone(), backend.clone(), sources.clock.clone());
     let raft_service = ollystack_cluster::net::RaftService::new(cluster.raft.clone(), cluster.trust());
     let cluster_stop = signal(shutdown_rx.clone());
     tasks.push(tokio::spawn(async move {

@@ -294,12 +294,29 @@ impl SessionActor {
         let data = std::mem::replace(&mut state.st, SessionState::new(key.clone(), now));
         let remote = env.remote.get().cloned();
         let unsettled = state.shipping.filter(|(node, _)| remote.as_ref().is_some_and(|r| r.is_member(*node)));
+        // The node it went to left, and said it had taken it: the data went
+        // on with that node's hand-over (found by the simulations, seed
+        // 66912: sent afresh to its new owner, it was stored twice).
+        let delivered =
+            unsettled.is_none() && state.shipping.is_some_and(|(_, shipment)| remote.as_ref().is_some_and(|r| r.delivered(shipment)));
+        if delivered {
+            tracing::info!(session = %key.id, "a node that left took this session's data before it went; letting go of this copy");
+            state.shipping = None;
+            if let Err(e) = env.settler.settle(&[(&data.wal_keys, data.held_bytes)]).await {
+                tracing::warn!(session = %key.id, error = %e, "settling a delivered session failed; its entries replay at restart");
+            }
+            env.metrics.sessions_shipped.inc();
+            env.registry.lock_shard(&key).await.finish_closing(&key, me.get_id());
+            me.stop(None);
+            return;
+        }
         let destination = match unsettled {
             Some(sent) => Some(sent),
             // Every retry carries the same ID: if an earlier attempt landed
             // and only its answer was lost, the owner does not take it twice.
             None => env.remote_owner(&target).map(|(owner, _)| (owner, super::remote::shipment_id(&data.wal_keys))),
         };
+        tracing::debug!(session = %key.id, to = %target.id, wal = ?data.wal_keys, shipping = ?state.shipping, ?destination, "moving a session's data");
         if let (Some((owner, shipment)), Some(remote)) = (destination, remote) {
             // Owned elsewhere: the owner must hold the data durably before
             // this node lets go of its WAL entries and memory.

@@ -27,6 +27,13 @@ pub trait RemoteOwners: Send + Sync + std::fmt::Debug + 'static {
         true
     }
 
+    /// Whether a node that has left since reported taking this node's
+    /// shipment `shipment` before it went (`store::shipments`): its data
+    /// went on with that node's hand-over, and must not be sent again.
+    fn delivered(&self, _shipment: u64) -> bool {
+        false
+    }
+
     /// Why this node must not take data as a session's owner or a trace's
     /// home right now (out of touch with the cluster), if it must not.
     fn fenced(&self, _now_ms: u64) -> Option<String> {

@@ -17,8 +17,15 @@
 //! a session owned elsewhere: rare, and retried for as long as the owner
 //! does not answer); ingest's own shipments do not (see
 //! `ingest::pipeline`). Records expire after [`RETENTION_MS`].
+//!
+//! A node that leaves tells each sender which of its shipments it took
+//! (`cluster::handover`): the sender records them as *delivered*. A sender
+//! still waiting for the answer to one of them must not send it elsewhere
+//! once the taker is gone: the data went on with the taker's hand-over,
+//! and a second copy would be stored twice (found by the simulations, seed
+//! 66912).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use parking_lot::Mutex;
 
@@ -36,6 +43,9 @@ pub type ShipmentId = (u64, u64);
 pub struct ShipmentLog {
     /// `origin (8 bytes BE) ++ id (8 bytes BE)` → unix ms taken.
     taken: sled::Tree,
+    /// This node's own shipment IDs (8 bytes BE) that a node which left
+    /// reported taken → unix ms reported.
+    delivered: sled::Tree,
     /// Shipments being taken right now: a repeat that arrives meanwhile is
     /// told to retry instead of being taken twice.
     in_flight: Mutex<BTreeSet<ShipmentId>>,
@@ -62,7 +72,11 @@ fn key((origin, id): ShipmentId) -> [u8; 16] {
 
 impl ShipmentLog {
     pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
-        Ok(Self { taken: db.open_tree("shipments")?, in_flight: Mutex::new(BTreeSet::new()) })
+        Ok(Self {
+            taken: db.open_tree("shipments")?,
+            delivered: db.open_tree("shipments_delivered")?,
+            in_flight: Mutex::new(BTreeSet::new()),
+        })
     }
 
     /// Checks a shipment in. ID 0 means "no ID" (always new, never recorded).
@@ -115,14 +129,48 @@ impl ShipmentLog {
         self.in_flight.lock().remove(&shipment);
     }
 
-    /// Drops records taken before `cutoff_unix_ms`.
+    /// The shipments taken here, by sending node: what a leaving node
+    /// tells each sender (see the module docs).
+    pub fn taken_by_origin(&self) -> Result<BTreeMap<u64, Vec<u64>>, StoreError> {
+        let mut out: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for item in self.taken.iter() {
+            let (k, _) = item?;
+            if let (Some(origin), Some(id)) = (u64_at(&k, 0), u64_at(&k, 8)) {
+                out.entry(origin).or_default().push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records this node's shipments `ids` as taken by a node that is
+    /// leaving, durably before it returns.
+    pub async fn note_delivered(&self, ids: &[u64], now_unix_ms: u64) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for id in ids.iter().filter(|id| **id != 0) {
+            self.delivered.insert(id.to_be_bytes(), &now_unix_ms.to_be_bytes())?;
+        }
+        self.delivered.flush_async().await?;
+        Ok(())
+    }
+
+    /// Whether this node's shipment `id` was reported taken by a node that
+    /// left since.
+    pub fn delivered(&self, id: u64) -> Result<bool, StoreError> {
+        Ok(id != 0 && self.delivered.contains_key(id.to_be_bytes())?)
+    }
+
+    /// Drops records taken (or reported delivered) before `cutoff_unix_ms`.
     pub fn expire(&self, cutoff_unix_ms: u64) -> Result<u64, StoreError> {
         let mut removed = 0;
-        for item in self.taken.iter() {
-            let (k, v) = item?;
-            if u64_at(&v, 0).unwrap_or(0) < cutoff_unix_ms {
-                self.taken.remove(k)?;
-                removed += 1;
+        for tree in [&self.taken, &self.delivered] {
+            for item in tree.iter() {
+                let (k, v) = item?;
+                if u64_at(&v, 0).unwrap_or(0) < cutoff_unix_ms {
+                    tree.remove(k)?;
+                    removed += 1;
+                }
             }
         }
         Ok(removed)
@@ -166,6 +214,30 @@ mod tests {
         assert_eq!(log.arrive((1, 0))?, Arrival::New);
         log.taken((1, 0), 100)?;
         assert_eq!(log.arrive((1, 0))?, Arrival::New);
+        Ok(())
+    }
+
+    #[test]
+    fn taken_shipments_are_listed_by_sender() -> Result {
+        let log = log()?;
+        for shipment in [(2, 9), (1, 7), (2, 3)] {
+            log.arrive(shipment)?;
+            log.taken(shipment, 100)?;
+        }
+        let by_origin = log.taken_by_origin()?;
+        assert_eq!(by_origin.into_iter().collect::<Vec<_>>(), [(1, vec![7]), (2, vec![3, 9])]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn delivered_shipments_are_remembered_until_they_expire() -> Result {
+        let log = log()?;
+        assert!(!log.delivered(7)?);
+        log.note_delivered(&[7, 0], 100).await?;
+        assert!(log.delivered(7)?);
+        assert!(!log.delivered(0)?, "0 is no shipment");
+        assert_eq!(log.expire(200)?, 1);
+        assert!(!log.delivered(7)?);
         Ok(())
     }
 
