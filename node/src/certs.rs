@@ -66,13 +66,39 @@ fn validity(params: &mut CertificateParams, days: u32) {
     params.not_after = now + time::Duration::days(i64::from(days));
 }
 
-/// Makes (or reuses) `dir/ca.pem` + `dir/ca-key.pem`, then a certificate
-/// and key per name (`dir/NAME.pem`, `dir/NAME-key.pem`), valid `days`
-/// days, for both ends of a connection.
-pub fn make(dir: &Path, names: &[String], days: u32) -> Result<Made, CertsError> {
-    if let Some(bad) = names.iter().find(|n| !valid_name(n)) {
+/// A host clients dial: an IP address or a DNS name. Pure.
+fn valid_host(host: &str) -> bool {
+    host.parse::<std::net::IpAddr>().is_ok() || valid_name(host)
+}
+
+/// A node as `certs --nodes` names it: `NAME`, or `NAME=HOST+HOST…` with
+/// the host names or IP addresses clients dial it by (they go into its
+/// certificate beside the name, so the OTLP and API ports can serve it to
+/// clients that check host names). Pure.
+pub fn parse_node(text: &str) -> Result<(String, Vec<String>), CertsError> {
+    let (name, hosts) = match text.split_once('=') {
+        Some((name, hosts)) => (name, hosts.split('+').map(str::to_owned).collect()),
+        None => (text, Vec::new()),
+    };
+    if !valid_name(name) {
+        return Err(CertsError::Name(name.to_owned()));
+    }
+    if let Some(bad) = hosts.iter().find(|h| !valid_host(h)) {
         return Err(CertsError::Name(bad.clone()));
     }
+    Ok((name.to_owned(), hosts))
+}
+
+/// Makes (or reuses) `dir/ca.pem` + `dir/ca-key.pem`, then a certificate
+/// and key per node (`dir/NAME.pem`, `dir/NAME-key.pem`; see
+/// [`parse_node`]), valid `days` days, for both ends of a connection.
+/// `hosts` go into every node's certificate.
+pub fn make(dir: &Path, nodes: &[String], hosts: &[String], days: u32) -> Result<Made, CertsError> {
+    let nodes: Vec<(String, Vec<String>)> = nodes.iter().map(|n| parse_node(n)).collect::<Result<_, _>>()?;
+    if let Some(bad) = hosts.iter().find(|h| !valid_host(h)) {
+        return Err(CertsError::Name(bad.clone()));
+    }
+    let all = hosts;
     std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
     let (ca_path, ca_key_path) = (dir.join("ca.pem"), dir.join("ca-key.pem"));
     let mut made = Made::default();
@@ -99,9 +125,11 @@ pub fn make(dir: &Path, names: &[String], days: u32) -> Result<Made, CertsError>
         made.new_ca = true;
         (cert, key)
     };
-    for name in names {
+    for (name, own) in &nodes {
         let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(vec![name.clone()])?;
+        // The name first: a node is known by its first DNS name.
+        let names: Vec<String> = std::iter::once(name.clone()).chain(own.iter().cloned()).chain(all.iter().cloned()).collect();
+        let mut params = CertificateParams::new(names)?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, name.as_str());
         params.distinguished_name = dn;
@@ -135,10 +163,10 @@ mod tests {
     #[test]
     fn made_certificates_load_as_cluster_tls_with_their_names() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let made = make(dir.path(), &["node-1".into()], 30).expect("certs");
+        let made = make(dir.path(), &["node-1=127.0.0.9+n1.example".into()], &["lb.example".into()], 30).expect("certs");
         assert!(made.new_ca);
         // A second run reuses the CA; both nodes chain to it.
-        let again = make(dir.path(), &["node-2".into()], 30).expect("certs");
+        let again = make(dir.path(), &["node-2".into()], &[], 30).expect("certs");
         assert!(!again.new_ca);
         for name in ["node-1", "node-2"] {
             let files = TlsFiles {
@@ -158,9 +186,18 @@ mod tests {
     }
 
     #[test]
+    fn nodes_may_name_the_hosts_clients_dial() {
+        assert_eq!(parse_node("n1").expect("ok"), ("n1".into(), vec![]));
+        assert_eq!(parse_node("n1=10.0.0.1+n1.example").expect("ok"), ("n1".into(), vec!["10.0.0.1".into(), "n1.example".into()]));
+        assert!(parse_node("n1=").is_err());
+    }
+
+    #[test]
     fn a_bad_name_writes_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert!(matches!(make(dir.path(), &["ok".into(), "not ok".into()], 30), Err(CertsError::Name(_))));
+        assert!(matches!(make(dir.path(), &["ok".into(), "not ok".into()], &[], 30), Err(CertsError::Name(_))));
+        assert!(matches!(make(dir.path(), &["ok=bad host".into()], &[], 30), Err(CertsError::Name(_))));
+        assert!(matches!(make(dir.path(), &["ok".into()], &["bad_host".into()], 30), Err(CertsError::Name(_))));
         assert!(!dir.path().join("ca.pem").exists());
     }
 }

@@ -6,6 +6,10 @@
 pub enum ErrorCode {
     /// The request itself is malformed (bad protobuf/JSON, bad ID). Not retryable.
     BadRequest,
+    /// No usable credentials (a missing or unknown token). Not retryable.
+    Unauthenticated,
+    /// Credentials without the right (a token without the scope).
+    PermissionDenied,
     /// Nothing by that name.
     NotFound,
     /// Over the memory budget or a queue bound: retry later (OTLP retryable).
@@ -21,6 +25,8 @@ impl ErrorCode {
         use axum::http::StatusCode;
         match self {
             Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::PermissionDenied => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -31,6 +37,8 @@ impl ErrorCode {
     pub fn grpc_code(self) -> tonic::Code {
         match self {
             Self::BadRequest => tonic::Code::InvalidArgument,
+            Self::Unauthenticated => tonic::Code::Unauthenticated,
+            Self::PermissionDenied => tonic::Code::PermissionDenied,
             Self::NotFound => tonic::Code::NotFound,
             Self::ResourceExhausted => tonic::Code::ResourceExhausted,
             Self::Unavailable => tonic::Code::Unavailable,
@@ -48,6 +56,8 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::BadRequest => "bad_request",
+            Self::Unauthenticated => "unauthenticated",
+            Self::PermissionDenied => "permission_denied",
             Self::NotFound => "not_found",
             Self::ResourceExhausted => "resource_exhausted",
             Self::Unavailable => "unavailable",

@@ -94,21 +94,82 @@ enum Command {
     /// Make a cluster CA and a certificate per node for mutual TLS between
     /// nodes (`--tls-cert-file`, `--tls-key-file`, `--tls-ca-file`). The CA
     /// in `--out` is reused if it is there, so nodes can be added later.
+    /// A node certificate that names the hosts clients dial can also serve
+    /// the OTLP and API ports (`--client-tls-cert-file`, `--client-tls-key-file`;
+    /// clients trust ca.pem).
     ///
-    /// Example: ollystack-node certs --out certs --nodes node-1,node-2,node-3
+    /// Example: ollystack-node certs --out certs --nodes node-1=10.0.0.1,node-2=10.0.0.2
     Certs {
         /// Directory for ca.pem, ca-key.pem, NAME.pem and NAME-key.pem.
         #[arg(long, value_name = "DIR", default_value = "ollystack-certs")]
         out: PathBuf,
-        /// Node names (DNS names; a node is known by its name).
-        #[arg(long, value_name = "NAME,...", value_delimiter = ',', required = true)]
+        /// Nodes: NAME (a DNS name; a node is known by it), or
+        /// NAME=HOST+HOST with the host names or IP addresses clients dial.
+        #[arg(long, value_name = "NODE,...", value_delimiter = ',', required = true)]
         nodes: Vec<String>,
+        /// Host names or IP addresses put in every node's certificate (a
+        /// load balancer's name, say).
+        #[arg(long, value_name = "HOST,...", value_delimiter = ',')]
+        hosts: Vec<String>,
         /// Days the node certificates are valid (the CA: at least ten years).
         #[arg(long, default_value_t = 365)]
         days: u32,
     },
+    /// Manage the bearer tokens of the OTLP and API ports (`--auth-tokens-file`).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Print the version and exit.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Add a token and print it (only its hash is kept: store it now).
+    /// Nodes using the file pick it up within seconds.
+    ///
+    /// Example: ollystack-node token add --file tokens.toml --name collector --scopes ingest --tenant acme
+    Add {
+        /// The tokens file (made if missing).
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// A name for the token (shown in logs and `token list`).
+        #[arg(long)]
+        name: String,
+        /// What it may do: ingest (OTLP), read (API, /metrics), admin (both).
+        #[arg(long, value_name = "SCOPE,...", value_delimiter = ',', required = true, value_parser = parse_scope)]
+        scopes: Vec<ollystack_node::access::Scope>,
+        /// With tenancy on, the only tenant its caller writes and reads.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// List a tokens file's tokens (names, scopes, tenants).
+    List {
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+fn parse_scope(text: &str) -> Result<ollystack_node::access::Scope, String> {
+    ollystack_node::access::Scope::parse(text).ok_or_else(|| format!("{text:?}: expected ingest, read or admin"))
+}
+
+fn token(command: TokenCommand) -> ExitCode {
+    let result = match command {
+        TokenCommand::Add { file, name, scopes, tenant } => {
+            ollystack_node::access::cli::add(&file, &name, &scopes, tenant.as_deref()).map(|token| format!("{token}\n"))
+        }
+        TokenCommand::List { file } => ollystack_node::access::cli::list(&file),
+    };
+    match result {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -118,7 +179,8 @@ fn main() -> ExitCode {
             println!("ollystack-node {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Certs { out, nodes, days } => match ollystack_node::certs::make(&out, &nodes, days) {
+        Command::Token(command) => token(command),
+        Command::Certs { out, nodes, hosts, days } => match ollystack_node::certs::make(&out, &nodes, &hosts, days) {
             Ok(made) => {
                 let ca = out.join("ca.pem");
                 println!("{} {}", if made.new_ca { "made the cluster CA" } else { "reused the cluster CA" }, ca.display());

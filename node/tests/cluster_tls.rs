@@ -110,7 +110,8 @@ async fn attack(addr: &str, via: &SharedTransport) -> Vec<(&'static str, Result<
     let vote = pb::RaftMessage { json: serde_json::to_vec(&vote).expect("json") };
     let append = pb::RaftMessage { json: br#"{"vote":{"leader_id":{"term":999999,"node_id":4242},"committed":true},"prev_log_id":null,"entries":[],"leader_commit":null}"#.to_vec() };
     let spans = trace_request("intruder", Some("victim-1"), [9; 16], 0, 3).encode_to_vec();
-    let forward = pb::ForwardRequest { from_node: 4242, ring_epoch: 1, body: Some(pb::forward_request::Body::OtlpTraces(spans)) };
+    let forward =
+        pb::ForwardRequest { from_node: 4242, ring_epoch: 1, body: Some(pb::forward_request::Body::OtlpTraces(spans)), forward_id: 1 };
     let query =
         pb::QueryRequest { tenant_id: "acme".into(), query: Some(pb::query_request::Query::Session("victim-1".into())), routed: false };
     let join = pb::JoinRequest { token: "guess".into(), node_id: 4242, cluster_addr: "127.0.0.99:4320".into(), ..Default::default() };

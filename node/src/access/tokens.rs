@@ -104,6 +104,15 @@ pub enum Denied {
     Forbidden { name: String, scope: Scope },
 }
 
+impl Denied {
+    pub fn code(&self) -> crate::error::ErrorCode {
+        match self {
+            Self::Unauthenticated(_) => crate::error::ErrorCode::Unauthenticated,
+            Self::Forbidden { .. } => crate::error::ErrorCode::PermissionDenied,
+        }
+    }
+}
+
 /// The tokens in force: hash → caller.
 #[derive(Debug, Clone, Default)]
 pub struct Tokens {

@@ -1,6 +1,7 @@
 //! The tenant of a request: [`TenantId::default_tenant`] when tenancy is
-//! off; else the `X-Tenant-ID` header or the `tenant` query parameter,
-//! which must then be present and well-formed.
+//! off; else the tenant of the caller's token when it is bound to one
+//! (whatever the request says); else the `X-Tenant-ID` header or the
+//! `tenant` query parameter, which must then be present and well-formed.
 
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
@@ -29,6 +30,9 @@ impl<B: QueryBackend> FromRequestParts<ApiState<B>> for Tenant {
     async fn from_request_parts(parts: &mut Parts, state: &ApiState<B>) -> Result<Self, ApiError> {
         if !state.tenancy_enabled {
             return Ok(Tenant(TenantId::default_tenant()));
+        }
+        if let Some(tenant) = crate::access::layer::caller_of(&parts.extensions).and_then(|c| c.tenant.clone()) {
+            return Ok(Tenant(tenant));
         }
         let raw = match parts.headers.get(TENANT_HEADER) {
             Some(value) => {

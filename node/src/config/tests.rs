@@ -139,3 +139,21 @@ fn secrets_come_from_files_and_never_print() {
     let err = f.build_and_validate().expect_err("unreadable").to_string();
     assert!(err.contains("cannot read"), "{err}");
 }
+
+#[test]
+fn client_ports_beyond_loopback_need_tls_and_tokens_or_insecure() {
+    let mut f = ConfigFile::default();
+    f.listen.otlp_http = "0.0.0.0:4318".into();
+    f.auth.tokens_file = "tokens.toml".into();
+    let err = f.clone().build_and_validate().expect_err("tokens without TLS").to_string();
+    assert!(err.contains("listen.otlp_http") && err.contains("client_tls"), "{err}");
+    f.client_tls = super::file::ClientTlsCfg { cert_file: "n.pem".into(), key_file: "n-key.pem".into() };
+    let c = f.clone().build_and_validate().expect("TLS and tokens");
+    assert!(c.access.is_secure());
+    f.auth.tokens_file = PathBuf::new();
+    assert!(f.clone().build_and_validate().is_err(), "TLS without tokens");
+    f.client_tls.key_file = PathBuf::new();
+    f.listen.otlp_http = "127.0.0.1:4318".into();
+    let err = f.build_and_validate().expect_err("half of client_tls").to_string();
+    assert!(err.contains("client_tls.key_file"), "{err}");
+}

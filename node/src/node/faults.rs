@@ -34,13 +34,14 @@ pub(super) async fn serve_otlp_grpc<S: IngestSink>(
     listener: Box<dyn ollystack_cluster::net::Acceptor>,
     sink: Arc<S>,
     limits: crate::receive::ReceiverLimits,
+    auth: Option<crate::access::AuthLayer<tonic::body::Body>>,
     stop: impl Future<Output = ()> + Send + 'static,
     faults: Faults,
 ) -> Result<(), crate::receive::ReceiveError> {
     if faults.ack_before_durable {
-        crate::receive::serve_grpc(listener, Arc::new(AckEarly(sink)), limits, stop).await
+        crate::receive::serve_grpc(listener, Arc::new(AckEarly(sink)), limits, auth, stop).await
     } else {
-        crate::receive::serve_grpc(listener, sink, limits, stop).await
+        crate::receive::serve_grpc(listener, sink, limits, auth, stop).await
     }
 }
 
@@ -50,10 +51,11 @@ pub(super) async fn serve_otlp_grpc<S: IngestSink>(
     listener: Box<dyn ollystack_cluster::net::Acceptor>,
     sink: Arc<S>,
     limits: crate::receive::ReceiverLimits,
+    auth: Option<crate::access::AuthLayer<tonic::body::Body>>,
     stop: impl Future<Output = ()> + Send + 'static,
     _faults: Faults,
 ) -> Result<(), crate::receive::ReceiveError> {
-    crate::receive::serve_grpc(listener, sink, limits, stop).await
+    crate::receive::serve_grpc(listener, sink, limits, auth, stop).await
 }
 
 #[cfg(feature = "sim-faults")]

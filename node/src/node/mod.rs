@@ -5,6 +5,7 @@
 //! in one process: nothing is global.
 
 mod backend;
+mod client_access;
 mod faults;
 mod probe;
 mod tasks;
@@ -237,9 +238,12 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         let bound = transport.bind(addr);
         async move { bound.await.map_err(|source| NodeError::Bind { addr, what, source }) }
     };
-    let grpc = bind(config.otlp_grpc_addr, "OTLP gRPC").await?;
-    let http = bind(config.otlp_http_addr, "OTLP HTTP").await?;
-    let api_listener = bind(config.api_addr, "API").await?;
+    let tenant_attribute = config.correlation.tenancy_enabled.then(|| config.correlation.tenant_attribute.clone());
+    let gate = client_access::ClientGate::load(&config.access, tenant_attribute)?;
+    let grpc = gate.wrap(bind(config.otlp_grpc_addr, "OTLP gRPC").await?)?;
+    let http = gate.wrap(bind(config.otlp_http_addr, "OTLP HTTP").await?)?;
+    let api_listener = gate.wrap(bind(config.api_addr, "API").await?)?;
+    tasks.push(tokio::spawn(gate.clone().reload(sources.clock.clone(), shutdown_rx.clone())));
     let (cluster_transport, identity) = cluster_transport(&config.cluster, &transport, &sources.clock, &shutdown_rx, &mut tasks)?;
     let cluster_listener = cluster_transport.bind(config.cluster.listen_addr).await.map_err(|source| NodeError::Bind {
         addr: config.cluster.listen_addr,
@@ -251,9 +255,12 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         (local(grpc.as_ref())?, local(http.as_ref())?, local(api_listener.as_ref())?, local(cluster_listener.as_ref())?);
 
     for (what, at) in [("OTLP gRPC", otlp_grpc_addr), ("OTLP HTTP", otlp_http_addr), ("API", api_addr)] {
-        if !at.ip().is_loopback() {
-            tracing::warn!(listen = %at, port = what, "--insecure: this port takes calls from other hosts without authentication");
+        if !at.ip().is_loopback() && !config.access.is_secure() {
+            tracing::warn!(listen = %at, port = what, "--insecure: this port takes calls from other hosts without TLS and tokens");
         }
+    }
+    if let Some(tokens) = &gate.tokens {
+        tracing::info!(tokens = tokens.current().len(), tls = gate.tls.is_some(), "OTLP and API calls need a bearer token");
     }
     let mut cluster_settings = config.cluster.clone();
     cluster_settings.advertise_addr = advertised(&cluster_settings.advertise_addr, cluster_addr);
@@ -359,12 +366,13 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let limits = config.receiver.clone();
     let (grpc_sink, grpc_stop) = (sink.clone(), signal(shutdown_rx.clone()));
     let faults = sources.faults();
+    let grpc_auth = gate.grpc_layer();
     tasks.push(tokio::spawn(async move {
-        if let Err(e) = faults::serve_otlp_grpc(grpc, grpc_sink, limits, grpc_stop, faults).await {
+        if let Err(e) = faults::serve_otlp_grpc(grpc, grpc_sink, limits, grpc_auth, grpc_stop, faults).await {
             tracing::error!(error = %e, "otlp grpc server failed");
         }
     }));
-    let http_router = receive::http_router(sink.clone(), config.receiver.clone());
+    let http_router = receive::http_router(sink.clone(), config.receiver.clone(), gate.http_layer());
     tasks.push(serve_axum(http, http_router, signal(shutdown_rx.clone()), "otlp http"));
     let api_state = ApiState {
         backend,
@@ -374,7 +382,11 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         baselines,
         explainer: Arc::new(crate::llm::Explainer::new(config.llm.clone()).map_err(|e| NodeError::Startup(format!("llm client: {e}")))?),
     };
-    tasks.push(serve_axum(api_listener, api::router(api_state), signal(shutdown_rx.clone()), "api"));
+    let api_router = match gate.api_layer() {
+        Some(auth) => api::router(api_state).layer(auth),
+        None => api::router(api_state),
+    };
+    tasks.push(serve_axum(api_listener, api_router, signal(shutdown_rx.clone()), "api"));
     tasks.push(tokio::spawn(tasks::finishing_sweep(env.clone(), config.tick_interval_ms, shutdown_rx.clone())));
     tasks.push(tokio::spawn(tasks::retention(env.clone(), exemplars, shipments, config.clone(), shutdown_rx.clone())));
     ready.store(true, Ordering::Release);

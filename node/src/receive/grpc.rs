@@ -30,6 +30,9 @@ use tonic::{Request, Response, Status};
 use super::codec;
 use super::signal::{Logs, Metrics, Signal, Traces};
 use super::{ReceiveError, ReceiverLimits};
+use crate::access::layer::PinTenant;
+use crate::access::pin::Pinnable;
+use crate::access::AuthLayer;
 use crate::ingest::{IngestError, IngestSink};
 
 /// Serves the OTLP/gRPC services on `listener` until `shutdown` resolves,
@@ -38,6 +41,7 @@ pub async fn serve_grpc<S: IngestSink>(
     listener: Box<dyn Acceptor>,
     sink: Arc<S>,
     limits: ReceiverLimits,
+    auth: Option<AuthLayer<tonic::body::Body>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ReceiveError> {
     let receiver = GrpcReceiver { sink };
@@ -50,7 +54,11 @@ pub async fn serve_grpc<S: IngestSink>(
     let admission = AdmissionLayer { admission: limits.admission(), max_concurrent_requests: limits.max_concurrent_requests };
     let routes = tonic::service::Routes::new(traces).add_service(logs).add_service(metrics);
     let service = tower::Layer::layer(&admission, routes);
-    ollystack_cluster::net::serve_grpc(listener, service, shutdown).await;
+    // Authentication first: a refused caller takes no admission permit.
+    match auth {
+        Some(auth) => ollystack_cluster::net::serve_grpc(listener, tower::Layer::layer(&auth, service), shutdown).await,
+        None => ollystack_cluster::net::serve_grpc(listener, service, shutdown).await,
+    }
     Ok(())
 }
 
@@ -68,7 +76,12 @@ impl<S> Clone for GrpcReceiver<S> {
 
 /// The export path shared by the three services.
 async fn export<G: Signal, S: IngestSink>(sink: &S, request: Request<G::Request>) -> Result<Response<G::Response>, Status> {
-    match G::ingest(sink, request.into_inner()).await {
+    let pin = request.extensions().get::<PinTenant>().cloned();
+    let mut request = request.into_inner();
+    if let Some(pin) = &pin {
+        request.pin_tenant(pin);
+    }
+    match G::ingest(sink, request).await {
         Ok(accepted) => Ok(Response::new(G::response(&accepted))),
         Err(err) => Err(ingest_error_status(&err)),
     }

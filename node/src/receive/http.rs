@@ -14,6 +14,7 @@ use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_A
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::Extension;
 use axum::Router;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -22,6 +23,10 @@ use tokio::sync::Semaphore;
 use super::codec::{self, DecodeError, Encoding, Format, RpcStatus};
 use super::signal::{Logs, Metrics, Signal, Traces};
 use super::ReceiverLimits;
+use crate::access::layer::PinTenant;
+use crate::access::pin::Pinnable;
+use crate::access::tokens::Denied;
+use crate::access::AuthLayer;
 use crate::ingest::{IngestError, IngestSink};
 
 /// Bodies up to this size (uncompressed) are decoded on the async thread:
@@ -32,13 +37,31 @@ const INLINE_DECODE_MAX_BYTES: usize = 64 * 1024;
 const SHED_RETRY_AFTER_SECS: u64 = 1;
 
 /// The OTLP/HTTP routes, ready to be served (or merged into another router).
-pub fn http_router<S: IngestSink>(sink: Arc<S>, limits: ReceiverLimits) -> Router {
+/// With `auth`, every call needs an ingest token (refused before its body
+/// is read).
+pub fn http_router<S: IngestSink>(sink: Arc<S>, limits: ReceiverLimits, auth: Option<AuthLayer<Body>>) -> Router {
     let receiver = Arc::new(HttpReceiver { sink, admission: limits.admission(), limits });
-    Router::new()
+    let router = Router::new()
         .route("/v1/traces", post(export::<Traces, S>))
         .route("/v1/logs", post(export::<Logs, S>))
         .route("/v1/metrics", post(export::<Metrics, S>))
-        .with_state(receiver)
+        .with_state(receiver);
+    match auth {
+        Some(auth) => router.layer(auth),
+        None => router,
+    }
+}
+
+/// A refused caller's answer: 401 or 403 with a `google.rpc.Status` in the
+/// request's format (JSON when it names none), as for any refused batch.
+pub fn reject_http(denied: &Denied, headers: &HeaderMap) -> Response {
+    let format = header_str(headers, CONTENT_TYPE).and_then(Format::from_content_type).unwrap_or(Format::Json);
+    let code = denied.code();
+    let mut response = Rejection::new(code.http_status(), code.grpc_code(), denied.to_string(), format).into_response();
+    if code == crate::error::ErrorCode::Unauthenticated {
+        response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
 }
 
 /// State shared by the routes of one HTTP receiver.
@@ -51,8 +74,13 @@ struct HttpReceiver<S> {
     admission: Arc<Semaphore>,
 }
 
-async fn export<G: Signal, S: IngestSink>(State(receiver): State<Arc<HttpReceiver<S>>>, headers: HeaderMap, body: Body) -> Response {
-    match export_request::<G, S>(&receiver, &headers, body).await {
+async fn export<G: Signal, S: IngestSink>(
+    State(receiver): State<Arc<HttpReceiver<S>>>,
+    pin: Option<Extension<PinTenant>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match export_request::<G, S>(&receiver, pin.map(|p| p.0), &headers, body).await {
         Ok(response) => response,
         Err(rejection) => rejection.into_response(),
     }
@@ -60,6 +88,7 @@ async fn export<G: Signal, S: IngestSink>(State(receiver): State<Arc<HttpReceive
 
 async fn export_request<G: Signal, S: IngestSink>(
     receiver: &HttpReceiver<S>,
+    pin: Option<PinTenant>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Rejection> {
@@ -73,7 +102,10 @@ async fn export_request<G: Signal, S: IngestSink>(
     let limit_bytes = receiver.limits.max_request_bytes;
     let content_length = header_str(headers, CONTENT_LENGTH).and_then(|v| v.parse().ok());
     let raw = read_body_bounded(body, content_length, limit_bytes).await.map_err(|err| Rejection::decode(&err, format))?;
-    let request = decode_off_thread::<G>(raw, format, encoding, limit_bytes).await?;
+    let mut request = decode_off_thread::<G>(raw, format, encoding, limit_bytes).await?;
+    if let Some(pin) = &pin {
+        request.pin_tenant(pin);
+    }
 
     let accepted = G::ingest(&*receiver.sink, request).await.map_err(|err| Rejection::ingest(&err, format))?;
     let body = codec::encode_response::<G>(&G::response(&accepted), format)

@@ -28,7 +28,7 @@ mod signal;
 mod tests;
 
 pub use grpc::serve_grpc;
-pub use http::http_router;
+pub use http::{http_router, reject_http};
 
 /// Limits of the receivers. Every request is bounded in size and in number.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use crate::ingest::{Accepted, IngestError, IngestSink};
 /// One OTLP signal: its request and response messages and its sink method.
 pub(crate) trait Signal: Send + Sync + 'static {
     /// The export request, decodable from protobuf and OTLP/JSON.
-    type Request: prost::Message + Default + serde::de::DeserializeOwned + Send + 'static;
+    type Request: prost::Message + Default + serde::de::DeserializeOwned + crate::access::pin::Pinnable + Send + 'static;
     /// The export response, encodable to protobuf and OTLP/JSON.
     type Response: prost::Message + serde::Serialize + Send + 'static;
 

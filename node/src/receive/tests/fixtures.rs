@@ -111,7 +111,7 @@ pub(super) async fn spawn_http(sink: Arc<RecordingSink>, limits: ReceiverLimits)
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let router = http_router(sink, limits);
+    let router = http_router(sink, limits, None);
     tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -126,7 +126,7 @@ pub(super) async fn spawn_grpc(sink: Arc<RecordingSink>, limits: ReceiverLimits)
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (shutdown, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve_grpc(Box::new(ollystack_cluster::net::TcpAcceptor(listener)), sink, limits, async move {
+    tokio::spawn(serve_grpc(Box::new(ollystack_cluster::net::TcpAcceptor(listener)), sink, limits, None, async move {
         let _ = stopped.await;
     }));
     Server { url, _shutdown: shutdown }

@@ -129,10 +129,15 @@ async fn serve_returns_once_shutdown_resolves() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sink = RecordingSink::accepting();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server =
-        tokio::spawn(serve_grpc(Box::new(ollystack_cluster::net::TcpAcceptor(listener)), sink, ReceiverLimits::default(), async move {
+    let server = tokio::spawn(serve_grpc(
+        Box::new(ollystack_cluster::net::TcpAcceptor(listener)),
+        sink,
+        ReceiverLimits::default(),
+        None,
+        async move {
             let _ = stopped.await;
-        }));
+        },
+    ));
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }

@@ -160,7 +160,7 @@ async fn streamed_bodies_without_length_are_cut_at_the_limit() {
     // Endless chunks: only a bound on the read can end this request.
     let chunks = futures::stream::repeat_with(|| Ok::<_, std::io::Error>(Bytes::from(vec![0; 64 * 1024])));
     let request = axum::http::Request::post("/v1/traces").header("content-type", PROTOBUF).body(Body::from_stream(chunks)).unwrap();
-    let response = http_router(sink.clone(), limits).oneshot(request).await.unwrap();
+    let response = http_router(sink.clone(), limits, None).oneshot(request).await.unwrap();
     assert_eq!(response.status(), 413);
     assert_eq!(sink.calls(), 0);
 }
