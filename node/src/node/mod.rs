@@ -373,7 +373,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         }
     }));
     let http_router = receive::http_router(sink.clone(), config.receiver.clone(), gate.http_layer());
-    tasks.push(serve_axum(http, http_router, signal(shutdown_rx.clone()), "otlp http"));
+    tasks.push(serve_axum(http, http_router, signal(shutdown_rx.clone())));
     let api_state = ApiState {
         backend,
         tenancy_enabled: config.correlation.tenancy_enabled,
@@ -386,7 +386,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         Some(auth) => api::router(api_state).layer(auth),
         None => api::router(api_state),
     };
-    tasks.push(serve_axum(api_listener, api_router, signal(shutdown_rx.clone()), "api"));
+    tasks.push(serve_axum(api_listener, api_router, signal(shutdown_rx.clone())));
     tasks.push(tokio::spawn(tasks::finishing_sweep(env.clone(), config.tick_interval_ms, shutdown_rx.clone())));
     tasks.push(tokio::spawn(tasks::retention(env.clone(), exemplars, shipments, config.clone(), shutdown_rx.clone())));
     ready.store(true, Ordering::Release);
@@ -489,30 +489,6 @@ fn serve_axum(
     listener: Box<dyn Acceptor>,
     router: axum::Router,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
-    what: &'static str,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(AxumListener(listener), router).with_graceful_shutdown(stop).await {
-            tracing::error!(error = %e, server = what, "server failed");
-        }
-    })
-}
-
-/// A [`Transport`](ollystack_cluster::net::Transport) listener as axum
-/// serves it.
-struct AxumListener(Box<dyn Acceptor>);
-
-impl axum::serve::Listener for AxumListener {
-    type Io = ollystack_cluster::net::transport::Conn;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, SocketAddr) {
-        let conn = ollystack_cluster::net::transport::accept_retrying(self.0.as_mut()).await;
-        let peer = tonic::transport::server::Connected::connect_info(&conn);
-        (conn, peer)
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.0.local_addr()
-    }
+    tokio::spawn(ollystack_cluster::net::serve_http(listener, router, ollystack_cluster::net::HttpBounds::default(), stop))
 }

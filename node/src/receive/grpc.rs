@@ -124,6 +124,10 @@ impl<S: IngestSink> MetricsService for GrpcReceiver<S> {
     }
 }
 
+/// How long an export call may take, body included (the HTTP receiver's
+/// body deadline, plus time to ingest).
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Tower layer bounding the requests in flight on the gRPC server.
 #[derive(Clone)]
 struct AdmissionLayer {
@@ -169,7 +173,14 @@ where
             Ok(permit) => {
                 let response = self.inner.call(request);
                 Box::pin(async move {
-                    let response = response.await;
+                    // A client that stalls its request (its body) holds a
+                    // permit until this deadline at most.
+                    let response = match tokio::time::timeout(REQUEST_TIMEOUT, response).await {
+                        Ok(response) => response,
+                        Err(_) => {
+                            Ok(Status::deadline_exceeded(format!("the request did not complete within {REQUEST_TIMEOUT:?}")).into_http())
+                        }
+                    };
                     drop(permit);
                     response
                 })

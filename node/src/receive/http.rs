@@ -18,7 +18,9 @@ use axum::Extension;
 use axum::Router;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use tokio::sync::Semaphore;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::codec::{self, DecodeError, Encoding, Format, RpcStatus};
 use super::signal::{Logs, Metrics, Signal, Traces};
@@ -40,7 +42,8 @@ const SHED_RETRY_AFTER_SECS: u64 = 1;
 /// With `auth`, every call needs an ingest token (refused before its body
 /// is read).
 pub fn http_router<S: IngestSink>(sink: Arc<S>, limits: ReceiverLimits, auth: Option<AuthLayer<Body>>) -> Router {
-    let receiver = Arc::new(HttpReceiver { sink, admission: limits.admission(), limits });
+    let buffered = Arc::new(Semaphore::new(body_budget_kib(&limits)));
+    let receiver = Arc::new(HttpReceiver { sink, admission: limits.admission(), buffered, limits });
     let router = Router::new()
         .route("/v1/traces", post(export::<Traces, S>))
         .route("/v1/logs", post(export::<Logs, S>))
@@ -70,8 +73,23 @@ struct HttpReceiver<S> {
     sink: Arc<S>,
     /// Size and concurrency bounds.
     limits: ReceiverLimits,
-    /// One permit per request in flight; `try_acquire` only, never waits.
+    /// One permit per request being decoded or ingested; `try_acquire`
+    /// only, never waits. Taken once the body is in: a client that stalls
+    /// its body holds none (found by the network-safety attack: 256 stalled
+    /// bodies kept every exporter at 503 for over a minute).
     admission: Arc<Semaphore>,
+    /// Bodies being read, in KiB actually received ([`body_budget_kib`]):
+    /// a stalled body holds only what it sent.
+    buffered: Arc<Semaphore>,
+}
+
+/// How long a request's body may take to arrive.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// KiB of request bodies held while they are read, at most: room for 16
+/// bodies of the largest size at once.
+fn body_budget_kib(limits: &ReceiverLimits) -> usize {
+    (limits.max_request_bytes.saturating_mul(16) / 1024).clamp(1, Semaphore::MAX_PERMITS)
 }
 
 async fn export<G: Signal, S: IngestSink>(
@@ -95,13 +113,18 @@ async fn export_request<G: Signal, S: IngestSink>(
     let format = header_str(headers, CONTENT_TYPE).and_then(Format::from_content_type).ok_or_else(Rejection::unsupported_content_type)?;
     let encoding =
         Encoding::from_header(header_str(headers, CONTENT_ENCODING)).ok_or_else(|| Rejection::unsupported_content_encoding(format))?;
-    // Held until the response is built: bounds bodies held in memory.
-    let _permit =
-        receiver.admission.clone().try_acquire_owned().map_err(|_| Rejection::shed(format, receiver.limits.max_concurrent_requests))?;
-
     let limit_bytes = receiver.limits.max_request_bytes;
     let content_length = header_str(headers, CONTENT_LENGTH).and_then(|v| v.parse().ok());
-    let raw = read_body_bounded(body, content_length, limit_bytes).await.map_err(|err| Rejection::decode(&err, format))?;
+    let reading = read_body_bounded(body, content_length, limit_bytes, &receiver.buffered);
+    let (raw, _buffered) = match tokio::time::timeout(BODY_READ_TIMEOUT, reading).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(BodyError::Decode(err))) => return Err(Rejection::decode(&err, format)),
+        Ok(Err(BodyError::Full)) => return Err(Rejection::shed(format, receiver.limits.max_concurrent_requests)),
+        Err(_) => return Err(Rejection::body_timeout(format)),
+    };
+    // Held until the response is built: bounds decoding and ingest.
+    let _permit =
+        receiver.admission.clone().try_acquire_owned().map_err(|_| Rejection::shed(format, receiver.limits.max_concurrent_requests))?;
     let mut request = decode_off_thread::<G>(raw, format, encoding, limit_bytes).await?;
     if let Some(pin) = &pin {
         request.pin_tenant(pin);
@@ -118,22 +141,51 @@ fn header_str(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
+/// Why a body was not read.
+enum BodyError {
+    Decode(DecodeError),
+    /// The receivers' body budget is spent: shed (retryable).
+    Full,
+}
+
+/// KiB (rounded up) of `bytes`.
+fn kib(bytes: usize) -> usize {
+    bytes.div_ceil(1024)
+}
+
 /// Reads the whole body, failing as soon as it passes `limit_bytes` (or at
-/// once when `Content-Length` says it will), so memory stays bounded.
-async fn read_body_bounded(body: Body, content_length: Option<usize>, limit_bytes: usize) -> Result<Bytes, DecodeError> {
+/// once when `Content-Length` says it will), so memory stays bounded; each
+/// chunk is paid for from `budget` as it arrives, and the reservation
+/// comes back with the body.
+async fn read_body_bounded(
+    body: Body,
+    content_length: Option<usize>,
+    limit_bytes: usize,
+    budget: &Arc<Semaphore>,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), BodyError> {
     if content_length.is_some_and(|len| len > limit_bytes) {
-        return Err(DecodeError::TooLarge { limit_bytes });
+        return Err(BodyError::Decode(DecodeError::TooLarge { limit_bytes }));
     }
-    let mut buffer = BytesMut::with_capacity(content_length.unwrap_or(0));
+    let mut held: Option<OwnedSemaphorePermit> = None;
+    let mut buffer = BytesMut::new();
     let mut frames = body.into_data_stream();
     while let Some(chunk) = frames.next().await {
-        let chunk = chunk.map_err(|err| DecodeError::Read(err.to_string()))?;
-        if buffer.len().saturating_add(chunk.len()) > limit_bytes {
-            return Err(DecodeError::TooLarge { limit_bytes });
+        let chunk = chunk.map_err(|err| BodyError::Decode(DecodeError::Read(err.to_string())))?;
+        let len = buffer.len().saturating_add(chunk.len());
+        if len > limit_bytes {
+            return Err(BodyError::Decode(DecodeError::TooLarge { limit_bytes }));
+        }
+        let more = u32::try_from(kib(len) - kib(buffer.len())).map_err(|_| BodyError::Full)?;
+        if more > 0 {
+            let permit = budget.clone().try_acquire_many_owned(more).map_err(|_| BodyError::Full)?;
+            match &mut held {
+                Some(h) => h.merge(permit),
+                None => held = Some(permit),
+            }
         }
         buffer.extend_from_slice(&chunk);
     }
-    Ok(buffer.freeze())
+    Ok((buffer.freeze(), held))
 }
 
 /// Decodes on the blocking pool when the work may be large: big bodies, and
@@ -193,6 +245,12 @@ impl Rejection {
             _ => StatusCode::BAD_REQUEST,
         };
         Self::new(status, tonic::Code::InvalidArgument, err.to_string(), format)
+    }
+
+    /// 408: the body did not arrive in time.
+    fn body_timeout(format: Format) -> Self {
+        let message = format!("the request body did not arrive within {BODY_READ_TIMEOUT:?}");
+        Self::new(StatusCode::REQUEST_TIMEOUT, tonic::Code::DeadlineExceeded, message, format)
     }
 
     fn ingest(err: &IngestError, format: Format) -> Self {

@@ -39,8 +39,10 @@ pub struct ReceiverLimits {
     pub max_request_bytes: usize,
     /// Requests in flight per receiver (decoding or waiting on the sink).
     /// Beyond it HTTP answers 503 + `Retry-After` and gRPC UNAVAILABLE, both
-    /// retryable in OTLP. Bounds the memory held by undecoded bodies to about
-    /// `max_request_bytes * max_concurrent_requests`.
+    /// retryable in OTLP. HTTP takes the slot once the body is in (bodies
+    /// being read are bounded by bytes received: 16 × `max_request_bytes`
+    /// per receiver, and must arrive within 30 s); gRPC takes it when the
+    /// call starts and gives it back within 60 s at most.
     pub max_concurrent_requests: usize,
 }
 
