@@ -15,10 +15,13 @@
 //!   per-incident RCA (AC@1, AC@3, Avg@5 per fault kind).
 //! * `bindings`: the scan a ring change costs a node holding many trace
 //!   bindings, and how many a join moves.
+//! * `fuzz`: a mutation fuzzer over what the node decodes from outside
+//!   (OTLP protobuf and JSON, IDs, cluster RPCs, API parameters).
 
 mod bindings;
 mod cluster;
 mod flush;
+mod fuzz;
 mod limits;
 mod proc;
 mod rca_eval;
@@ -75,6 +78,8 @@ enum Cmd {
     RcaEval(rca_eval::Args),
     /// What a ring change costs a node holding many trace bindings.
     Bindings(bindings::Args),
+    /// Mutation fuzzing of the node's decoders (findings written to --out).
+    Fuzz(fuzz::Args),
 }
 
 #[tokio::main]
@@ -90,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Cluster(args) => cluster::run(&cli.node_bin, args).await,
         Cmd::RcaEval(args) => rca_eval::run(args),
         Cmd::Bindings(args) => bindings::run(args),
+        Cmd::Fuzz(args) => fuzz::run(args).await,
     }
 }
 
