@@ -11,7 +11,7 @@
 //! may still be waiting for the answer, and must not send it elsewhere once
 //! this node is gone (`store::shipments`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use ollystack_cluster::NodeId;
@@ -29,6 +29,23 @@ use crate::store::{HandedSegment, SessionStore, TraceIndex};
 /// cluster's message limit).
 const PAGE_BYTES: u64 = 1 << 20;
 
+/// A segment: (tenant, correlation ID, segment seq).
+type SegmentKey = (String, String, u64);
+
+/// Segments sent to a node whose answer never came, with that node: a
+/// later run sends them there again (while it is a member), not to a new
+/// owner. The node may hold them already, and it keeps one copy of a page
+/// sent twice; a second owner would have made two (found by the
+/// simulations, seed 77899: a page taken by one node, its answer lost,
+/// then handed to the node a join had made the owner). Archived segments
+/// need not sit on their owner: queries ask every node for them.
+#[derive(Debug, Default)]
+pub struct Unanswered(parking_lot::Mutex<HashMap<SegmentKey, NodeId>>);
+
+fn key_of(s: &HandedSegment) -> SegmentKey {
+    (s.index.tenant.clone(), s.index.correlation_id.clone(), s.index.segment_seq)
+}
+
 /// Moves every segment the store holds alone to its session's owner.
 /// Returns how many moved; an error leaves the rest here (run it again).
 pub async fn hand_over_archive(
@@ -37,8 +54,9 @@ pub async fn hand_over_archive(
     ingest: &Arc<Ingestor>,
     cluster: &Arc<Cluster>,
     shipper: &Shipper,
+    unanswered: &Unanswered,
 ) -> Result<u64, String> {
-    let moved = hand_over_segments(store, ingest, cluster, shipper).await?;
+    let moved = hand_over_segments(store, ingest, cluster, shipper, unanswered).await?;
     send_bindings_home(traces, ingest, cluster, shipper).await?;
     tell_senders(ingest, cluster, shipper).await?;
     Ok(moved)
@@ -64,14 +82,29 @@ async fn tell_senders(ingest: &Ingestor, cluster: &Arc<Cluster>, shipper: &Shipp
     Ok(())
 }
 
-async fn hand_over_segments(store: &dyn SessionStore, ingest: &Ingestor, cluster: &Arc<Cluster>, shipper: &Shipper) -> Result<u64, String> {
+async fn hand_over_segments(
+    store: &dyn SessionStore,
+    ingest: &Ingestor,
+    cluster: &Arc<Cluster>,
+    shipper: &Shipper,
+    unanswered: &Unanswered,
+) -> Result<u64, String> {
     let mut moved = 0;
     loop {
         let page = store.local_segments(PAGE_BYTES).await.map_err(|e| format!("reading the archive: {e}"))?;
         if page.is_empty() {
             return Ok(moved);
         }
-        for (owner, segments) in by_owner(page, |tenant, id| cluster.owner(tenant, id)) {
+        let members = cluster.all_members();
+        let sent_before =
+            |s: &HandedSegment| unanswered.0.lock().get(&key_of(s)).copied().filter(|n| *n != cluster.id && members.contains(n));
+        let destination = |s: &HandedSegment| {
+            sent_before(s).unwrap_or_else(|| {
+                cluster
+                    .owner(&TenantId::from_trusted(s.index.tenant.as_str()), &CorrelationId::from_trusted(s.index.correlation_id.as_str()))
+            })
+        };
+        for (owner, segments) in by_owner(page, destination) {
             if owner == cluster.id {
                 return Err(format!("{owner} still owns sessions on its ring; the ring change has not reached it yet"));
             }
@@ -82,7 +115,24 @@ async fn hand_over_segments(store: &dyn SessionStore, ingest: &Ingestor, cluster
                     .collect(),
                 ..Default::default()
             });
-            shipper.forward(owner, body).await.map_err(|e| format!("handing {} segment(s) to {owner}: {e}", segments.len()))?;
+            if let Err((e, refused)) = shipper.forward_refusable(owner, body).await {
+                let mut pending = unanswered.0.lock();
+                for s in &segments {
+                    // Refused: nothing was taken, the next run may go elsewhere.
+                    if refused {
+                        pending.remove(&key_of(s));
+                    } else {
+                        pending.insert(key_of(s), owner);
+                    }
+                }
+                return Err(format!("handing {} segment(s) to {owner}: {e}", segments.len()));
+            }
+            {
+                let mut pending = unanswered.0.lock();
+                for s in &segments {
+                    pending.remove(&key_of(s));
+                }
+            }
             // Before they go from here: a query that asked the owner
             // before they landed there, and then this node after they
             // left, would have found them nowhere (found by the
@@ -98,12 +148,11 @@ async fn hand_over_segments(store: &dyn SessionStore, ingest: &Ingestor, cluster
     }
 }
 
-/// Groups segments by the owner of their session. Pure.
-fn by_owner(page: Vec<HandedSegment>, owner: impl Fn(&TenantId, &CorrelationId) -> NodeId) -> BTreeMap<NodeId, Vec<HandedSegment>> {
+/// Groups segments by the node each goes to. Pure.
+fn by_owner(page: Vec<HandedSegment>, destination: impl Fn(&HandedSegment) -> NodeId) -> BTreeMap<NodeId, Vec<HandedSegment>> {
     let mut out: BTreeMap<NodeId, Vec<HandedSegment>> = BTreeMap::new();
     for s in page {
-        let node = owner(&TenantId::from_trusted(s.index.tenant.as_str()), &CorrelationId::from_trusted(s.index.correlation_id.as_str()));
-        out.entry(node).or_default().push(s);
+        out.entry(destination(&s)).or_default().push(s);
     }
     out
 }
@@ -128,7 +177,7 @@ mod tests {
 
     #[test]
     fn segments_go_to_their_sessions_owner() {
-        let owner = |_: &TenantId, id: &CorrelationId| NodeId(if id.as_str().starts_with('a') { 1 } else { 2 });
+        let owner = |s: &HandedSegment| NodeId(if s.index.correlation_id.starts_with('a') { 1 } else { 2 });
         let groups = by_owner(vec![handed("a1"), handed("b1"), handed("a2")], owner);
         let ids = |n: u64| groups[&NodeId(n)].iter().map(|s| s.index.correlation_id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(1), ["a1", "a2"]);

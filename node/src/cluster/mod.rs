@@ -33,7 +33,7 @@ mod start;
 pub use backend::ClusterBackend;
 pub use bindings::{follow_ring, send_bindings_home};
 pub use handle::{Cluster, ClusterError};
-pub use handover::hand_over_archive;
+pub use handover::{hand_over_archive, Unanswered};
 pub use limiter::{ClusterLimiter, LimiterCluster};
 pub use membership::{join_via_seed, leave_via, members_via, MembersTable, Membership};
 pub use route::{split_logs, split_traces, Router, Shipper};

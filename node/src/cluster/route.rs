@@ -89,6 +89,12 @@ impl Shipper {
         self.attempts(node, body, epoch, 0).await.map_err(|(e, _)| e)
     }
 
+    /// [`Self::forward`], telling on failure whether `node` answered that
+    /// it took nothing and will not (`FailedPrecondition`: send elsewhere).
+    pub async fn forward_refusable(&self, node: NodeId, body: Body) -> Result<ForwardReply, (IngestError, bool)> {
+        self.attempts(node, body, None, 0).await
+    }
+
     /// [`Self::forward_under`] for an OTLP part, named `forward_id` for
     /// every attempt (see `cluster::recent`).
     async fn forward_otlp(&self, node: NodeId, body: Body, epoch: u64, forward_id: u64) -> Result<ForwardReply, IngestError> {

@@ -328,10 +328,13 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     if !sources.faults().skip_archive_handover {
         let (store, traces, ingest, cluster, shipper) =
             (env.store.clone(), env.traces.clone(), ingestor.clone(), cluster.clone(), hand_over_shipper.clone());
+        let unanswered = Arc::new(crate::cluster::Unanswered::default());
         membership.set_hand_over(Box::new(move || {
-            let (store, traces, ingest, cluster, shipper) =
-                (store.clone(), traces.clone(), ingest.clone(), cluster.clone(), shipper.clone());
-            Box::pin(async move { crate::cluster::hand_over_archive(store.as_ref(), &traces, &ingest, &cluster, &shipper).await })
+            let (store, traces, ingest, cluster, shipper, unanswered) =
+                (store.clone(), traces.clone(), ingest.clone(), cluster.clone(), shipper.clone(), unanswered.clone());
+            Box::pin(
+                async move { crate::cluster::hand_over_archive(store.as_ref(), &traces, &ingest, &cluster, &shipper, &unanswered).await },
+            )
         }));
     }
     let cluster_service = ClusterService::new(membership.clone(), handle, queries.clone(), backend.clone(), sources.clock.clone());
