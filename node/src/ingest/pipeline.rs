@@ -310,7 +310,11 @@ impl Ingestor {
     /// Records this node's shipments `ids` as taken by a leaving node,
     /// durably before it returns (`store::shipments`).
     pub async fn note_delivered(&self, ids: &[u64]) -> Result<(), IngestError> {
-        Ok(self.shipments.note_delivered(ids, self.env.clock.now_unix_ms()).await?)
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.shipments.note_delivered(ids, self.env.clock.now_unix_ms())?;
+        Ok(self.env.settler.flusher.flush().await?)
     }
 
     /// Whether a shipment was taken here before or is being taken right

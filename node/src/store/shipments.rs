@@ -143,15 +143,12 @@ impl ShipmentLog {
     }
 
     /// Records this node's shipments `ids` as taken by a node that is
-    /// leaving, durably before it returns.
-    pub async fn note_delivered(&self, ids: &[u64], now_unix_ms: u64) -> Result<(), StoreError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
+    /// leaving; durable with the database's next flush (`SledFlusher`,
+    /// which the caller waits for).
+    pub fn note_delivered(&self, ids: &[u64], now_unix_ms: u64) -> Result<(), StoreError> {
         for id in ids.iter().filter(|id| **id != 0) {
             self.delivered.insert(id.to_be_bytes(), &now_unix_ms.to_be_bytes())?;
         }
-        self.delivered.flush_async().await?;
         Ok(())
     }
 
@@ -229,11 +226,11 @@ mod tests {
         Ok(())
     }
 
-    #[tokio::test]
-    async fn delivered_shipments_are_remembered_until_they_expire() -> Result {
+    #[test]
+    fn delivered_shipments_are_remembered_until_they_expire() -> Result {
         let log = log()?;
         assert!(!log.delivered(7)?);
-        log.note_delivered(&[7, 0], 100).await?;
+        log.note_delivered(&[7, 0], 100)?;
         assert!(log.delivered(7)?);
         assert!(!log.delivered(0)?, "0 is no shipment");
         assert_eq!(log.expire(200)?, 1);
