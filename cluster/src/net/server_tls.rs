@@ -7,15 +7,13 @@
 //! and new connections get the new certificate.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
-use super::tls::{listen_tls, ServerConfigSource, TlsError};
+use super::tls::{file_error, listen_tls, load_chain_and_key, ServerConfigSource, TlsError};
 use super::transport::Acceptor;
 
 /// A server certificate and its key (PEM files).
@@ -27,19 +25,8 @@ pub struct ServerTlsFiles {
     pub key: PathBuf,
 }
 
-fn file_error(path: &Path, message: impl ToString) -> TlsError {
-    TlsError::File { path: path.to_owned(), message: message.to_string() }
-}
-
 fn load(files: &ServerTlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
-        .map_err(|e| file_error(&files.cert, e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| file_error(&files.cert, e))?;
-    if chain.is_empty() {
-        return Err(file_error(&files.cert, "holds no certificate"));
-    }
-    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| file_error(&files.key, e))?;
+    let (chain, key) = load_chain_and_key(&files.cert, &files.key)?;
     let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?

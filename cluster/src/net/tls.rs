@@ -72,7 +72,7 @@ impl std::fmt::Debug for TlsMaterial {
     }
 }
 
-fn file_error(path: &Path, message: impl ToString) -> TlsError {
+pub(crate) fn file_error(path: &Path, message: impl ToString) -> TlsError {
     TlsError::File { path: path.to_owned(), message: message.to_string() }
 }
 
@@ -87,12 +87,21 @@ pub fn identity_of(cert: &CertificateDer<'_>) -> Option<Arc<str>> {
     name
 }
 
+/// A certificate chain (leaf first) and its private key, from PEM files;
+/// the chain holds at least one certificate.
+pub(crate) fn load_chain_and_key(cert: &Path, key: &Path) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(cert).map_err(|e| file_error(cert, e))?.collect::<Result<_, _>>().map_err(|e| file_error(cert, e))?;
+    if chain.is_empty() {
+        return Err(file_error(cert, "holds no certificate"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| file_error(key, e))?;
+    Ok((chain, key))
+}
+
 impl TlsMaterial {
     pub fn load(files: &TlsFiles) -> Result<Self, TlsError> {
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
-            .map_err(|e| file_error(&files.cert, e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| file_error(&files.cert, e))?;
+        let (chain, key) = load_chain_and_key(&files.cert, &files.key)?;
         let leaf = chain.first().ok_or_else(|| file_error(&files.cert, "holds no certificate"))?;
         let identity = identity_of(leaf).ok_or_else(|| {
             file_error(
@@ -100,7 +109,6 @@ impl TlsMaterial {
                 "the certificate names no DNS name (subject alternative name); `ollystack-node certs` makes ones that do",
             )
         })?;
-        let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| file_error(&files.key, e))?;
         let mut roots = RootCertStore::empty();
         for ca in CertificateDer::pem_file_iter(&files.ca).map_err(|e| file_error(&files.ca, e))? {
             roots.add(ca.map_err(|e| file_error(&files.ca, e))?).map_err(|e| file_error(&files.ca, e))?;

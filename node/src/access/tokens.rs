@@ -140,14 +140,6 @@ pub fn token_from(random: [u8; 32]) -> String {
     format!("{TOKEN_PREFIX}{}", hex::encode(random))
 }
 
-/// A tenant a token may be bound to: as stored tenants are (1..=64 of
-/// `[A-Za-z0-9_-]`).
-fn valid_tenant(t: &str) -> bool {
-    !t.is_empty()
-        && t.len() <= crate::correlate::TENANT_ID_BYTES_MAX
-        && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
 impl Tokens {
     /// Checks every entry; one bad entry makes the whole file unusable (a
     /// half-read file would lock out or let in the wrong callers).
@@ -162,7 +154,7 @@ impl Tokens {
                 return Err(bad("has no scopes (ingest, read or admin)"));
             }
             if let Some(t) = &e.tenant {
-                if !valid_tenant(t) {
+                if !crate::correlate::is_tenant_name(t) {
                     return Err(bad("tenant must be 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'"));
                 }
             }

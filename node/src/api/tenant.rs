@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 
 use super::params::quoted;
 use super::{ApiError, ApiState};
-use crate::correlate::TENANT_ID_BYTES_MAX;
+use crate::correlate::{is_tenant_name, TENANT_ID_BYTES_MAX};
 use crate::model::TenantId;
 use crate::query::QueryBackend;
 
@@ -51,9 +51,7 @@ impl<B: QueryBackend> FromRequestParts<ApiState<B>> for Tenant {
 /// Stored tenants are 1..=64 bytes of `[A-Za-z0-9_-]` (ingest sanitizes
 /// them so); anything else cannot name one.
 fn tenant(raw: &str) -> Result<TenantId, ApiError> {
-    let well_formed =
-        !raw.is_empty() && raw.len() <= TENANT_ID_BYTES_MAX && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if !well_formed {
+    if !is_tenant_name(raw) {
         return Err(ApiError::bad_request(format!(
             "tenant {}: must be 1 to {TENANT_ID_BYTES_MAX} characters of A-Z, a-z, 0-9, '_' and '-'",
             quoted(raw)

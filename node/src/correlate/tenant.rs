@@ -9,6 +9,12 @@ use crate::model::TenantId;
 /// Longest tenant ID, in bytes.
 pub const TENANT_ID_BYTES_MAX: usize = 64;
 
+/// Whether `name` is a tenant as stored: 1..=64 bytes of `[A-Za-z0-9_-]`
+/// (ingest sanitizes tenants so). Pure.
+pub fn is_tenant_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= TENANT_ID_BYTES_MAX && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// Baggage member naming the tenant.
 const TENANT_BAGGAGE_MEMBER: &str = "tenant_id";
 
