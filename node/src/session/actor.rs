@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ollystack_cluster::NodeId;
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::finish::{finish_reason, FinishReason, FinishRules, SegmentClock};
 use super::registry::SessionRegistry;
@@ -378,33 +378,6 @@ impl SessionActor {
 async fn note_handing(env: &SessionEnv, node: NodeId, shipment: u64, keys: &[u64]) -> Result<(), crate::wal::WalError> {
     let seqs = env.wal.append(&[WalRecord::Handing { node: node.0, shipment, keys: keys.to_vec() }])?;
     env.wal.sync(seqs.last().copied().unwrap_or(0)).await
-}
-
-/// Parent of all session actors of one node. A session actor that panics
-/// loses only its in-memory copy: its signals are still in the WAL and are
-/// replayed at the next start.
-pub struct SessionSupervisor;
-
-impl Actor for SessionSupervisor {
-    type Msg = ();
-    type State = Arc<NodeMetrics>;
-    type Arguments = Arc<NodeMetrics>;
-
-    async fn pre_start(&self, _me: ActorRef<()>, metrics: Arc<NodeMetrics>) -> Result<Self::State, ActorProcessingErr> {
-        Ok(metrics)
-    }
-
-    async fn handle_supervisor_evt(
-        &self,
-        _me: ActorRef<()>,
-        event: SupervisionEvent,
-        _metrics: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        if let SupervisionEvent::ActorFailed(cell, err) = event {
-            tracing::error!(actor = %cell.get_id(), error = %err, "session actor failed; its data stays in the WAL");
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! * [`summary`]: the running summary (pure).
 //! * [`finish`]: when a segment finishes (pure).
 //! * [`budget`]: the global memory budget.
-//! * [`actor`]: the session actor and the supervisor.
+//! * [`actor`]: the session actor.
+//! * [`supervisor`]: the parent of every session actor.
 //! * [`registry`]: live and closing actors by session key; delivery with
 //!   alias resolution; retiring and merging.
 //! * [`remote`]: sessions owned by other nodes (the cluster's side).
@@ -19,6 +20,7 @@ pub mod registry;
 pub mod remote;
 pub mod state;
 pub mod summary;
+pub mod supervisor;
 
 pub use budget::MemoryBudget;
 pub use finish::{FinishReason, FinishRules};
