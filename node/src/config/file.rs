@@ -118,6 +118,7 @@ pub struct Session {
     pub max_spans: u64,
     pub max_logs: u64,
     pub memory_budget_bytes: u64,
+    pub max_live_sessions: u64,
     pub tick_interval_ms: u64,
 }
 
@@ -308,6 +309,7 @@ impl Default for Session {
             max_spans: 10_000,
             max_logs: 10_000,
             memory_budget_bytes: 1 << 30,
+            max_live_sessions: 100_000,
             tick_interval_ms: 1_000,
         }
     }

@@ -71,6 +71,8 @@ pub struct Config {
     pub receiver: ReceiverLimits,
     pub finish: FinishRules,
     pub memory_budget_bytes: u64,
+    /// Live sessions at most (`session.max_live_sessions`).
+    pub max_live_sessions: u64,
     /// How often live sessions check their finishing rule.
     pub tick_interval_ms: u64,
     pub correlation: CorrelationSettings,
@@ -165,6 +167,7 @@ impl ConfigFile {
         }
         positive("session.max_spans", s.max_spans)?;
         positive("session.max_logs", s.max_logs)?;
+        positive("session.max_live_sessions", s.max_live_sessions)?;
         if s.memory_budget_bytes < 1 << 20 {
             return Err(invalid("session.memory_budget_bytes", s.memory_budget_bytes, "must be at least 1 MiB"));
         }
@@ -234,6 +237,7 @@ impl ConfigFile {
                 max_logs: s.max_logs as usize,
             },
             memory_budget_bytes: s.memory_budget_bytes,
+            max_live_sessions: s.max_live_sessions,
             tick_interval_ms: s.tick_interval_ms,
             correlation: CorrelationSettings {
                 attribute: c.attribute.clone(),

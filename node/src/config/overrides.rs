@@ -55,6 +55,7 @@ overrides! {
     max_age_ms: u64 => [session.max_age_ms], "session-max-age-ms", "OLLYSTACK_SESSION_MAX_AGE_MS", "A session segment finishes this long after it opened [default: 300000]";
     max_spans: u64 => [session.max_spans], "session-max-spans", "OLLYSTACK_SESSION_MAX_SPANS", "Spans per session segment before a new segment opens [default: 10000]";
     max_logs: u64 => [session.max_logs], "session-max-logs", "OLLYSTACK_SESSION_MAX_LOGS", "Log records per session segment before a new segment opens [default: 10000]";
+    max_live_sessions: u64 => [session.max_live_sessions], "session-max-live-sessions", "OLLYSTACK_SESSION_MAX_LIVE_SESSIONS", "Live sessions at most; beyond it ingest answers 'retry later' [default: 100000]";
     memory_budget_bytes: u64 => [session.memory_budget_bytes], "session-memory-budget-bytes", "OLLYSTACK_SESSION_MEMORY_BUDGET_BYTES", "Memory for live sessions; beyond it ingest answers 'retry later' [default: 1073741824]";
     tick_interval_ms: u64 => [session.tick_interval_ms], "session-tick-interval-ms", "OLLYSTACK_SESSION_TICK_INTERVAL_MS", "How often live sessions check whether they finished [default: 1000]";
     attribute: String => [correlation.attribute], "correlation-attribute", "OLLYSTACK_CORRELATION_ATTRIBUTE", "Attribute that carries the correlation ID [default: correlation_id]";

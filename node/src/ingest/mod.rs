@@ -57,6 +57,9 @@ pub enum Overload {
     /// Unsettled WAL bytes past `storage.wal_max_bytes`: the store is behind.
     #[error("write-ahead log over its bound (storage is behind)")]
     WalBacklog,
+    /// As many live sessions as `session.max_live_sessions` allows.
+    #[error("node at its bound of {max} live sessions")]
+    LiveSessions { max: u64 },
     /// A new value of a limited attribute, and no quota leased yet.
     #[error("no cardinality-limit quota for a new `{attribute}` value yet")]
     LimitQuota { attribute: String },

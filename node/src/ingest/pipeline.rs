@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::assign::{assign, Assigned};
+use super::assign::{assign, Assigned, Group, Merge};
 use super::limit::AttributeLimiter;
 use super::prepare::{prepare_logs, prepare_metrics, prepare_traces, PrepareFn};
 use super::{Accepted, IngestError, IngestSink, Overload};
@@ -17,7 +17,8 @@ use crate::clock::SeededRng;
 use crate::correlate::{self, CorrelationSettings};
 use crate::model::{CorrelationId, SessionKey, TenantId};
 use crate::session::actor::{SessionEnv, SessionMsg};
-use crate::session::SessionInput;
+use crate::session::budget::SESSION_OVERHEAD_BYTES;
+use crate::session::{FinishRules, SessionInput};
 use crate::store::archive::adopted_seq;
 use crate::store::shipments::{Arrival, ShipmentId};
 use crate::store::{ExemplarIndex, HandedSegment, ShipmentLog};
@@ -59,7 +60,10 @@ type StagedEntries = (Vec<(SessionKey, SessionInput)>, u64, u64);
 
 /// The output of the blocking part of ingest.
 struct Staged {
-    assigned: Assigned,
+    merges: Vec<Merge>,
+    /// Each session's signals, in parts of at most `max_spans`/`max_logs`
+    /// (one WAL entry each), in WAL order.
+    groups: Vec<(SessionKey, SessionInput)>,
     /// WAL seq of each group's entry, in group order.
     wal_keys: Vec<u64>,
     /// The last seq of the batch: acknowledged once it is durable.
@@ -75,10 +79,22 @@ struct Staged {
 /// Reserves `bytes` of the memory budget for a batch, or refuses it: past
 /// the WAL's bound (a storage outage backs up into the WAL) or the budget,
 /// the node sheds load.
-fn reserve(env: &SessionEnv, bytes: u64) -> Result<(), IngestError> {
+///
+/// `sessions` is how many sessions the batch touches: each may open a live
+/// session, which costs [`SESSION_OVERHEAD_BYTES`] beyond its data (the
+/// actor reserves that itself when it starts), so the budget must have
+/// room for it, and the node's live sessions may not pass
+/// `max_live_sessions`. Sessions already live count too: near the cap a
+/// batch waits until idle sessions finish (the bound errs on the safe side).
+fn reserve(env: &SessionEnv, bytes: u64, sessions: usize) -> Result<(), IngestError> {
+    let overhead = sessions as u64 * SESSION_OVERHEAD_BYTES;
+    let live = u64::try_from(env.metrics.sessions_live.get()).unwrap_or(0);
     let reason = if env.wal.pinned_bytes() > env.wal_max_bytes {
         Overload::WalBacklog
-    } else if env.budget.try_reserve(bytes) {
+    } else if live.saturating_add(sessions as u64) > env.max_live_sessions {
+        Overload::LiveSessions { max: env.max_live_sessions }
+    } else if env.budget.try_reserve(bytes.saturating_add(overhead)) {
+        env.budget.release(overhead);
         return Ok(());
     } else {
         Overload::MemoryBudget
@@ -144,21 +160,22 @@ impl Ingestor {
         }
         env.metrics.ingest_data_points.add(batch.data_points);
         let reserved_bytes = batch.cost_bytes();
-        reserve(env, reserved_bytes)?;
+        reserve(env, reserved_bytes, batch.sessions_at_most())?;
         let result = (|| {
             let now = env.clock.now_unix_ms();
-            let mut assigned = {
+            let assigned = {
                 let _guard = self.binding_lock.lock();
                 assign(&self.settings, batch, &env.traces, &env.metrics, now, || correlate::generate(now, self.rng.next_u32()))?
             };
-            let forwards = take_remote_groups(env, &mut assigned);
+            let Assigned { groups, merges, bindings } = assigned;
+            let mut groups = split_groups(groups, &env.rules);
+            let forwards = take_remote_groups(env, &mut groups);
             // Trace-index changes first, so a replay routes the entries the
             // same way.
-            let mut records: Vec<WalRecord> = assigned
-                .merges
+            let mut records: Vec<WalRecord> = merges
                 .iter()
                 .map(|m| WalRecord::Alias { tenant: m.tenant.clone(), from: m.from.clone(), to: m.to.clone() })
-                .chain(assigned.bindings.iter().map(|(tenant, trace, bind)| WalRecord::Binding {
+                .chain(bindings.iter().map(|(tenant, trace, bind)| WalRecord::Binding {
                     tenant: tenant.clone(),
                     trace: *trace,
                     id: bind.id.clone(),
@@ -166,20 +183,20 @@ impl Ingestor {
                 }))
                 .collect();
             let first_entry = records.len();
-            records.extend(assigned.groups.iter().map(|(key, g)| WalRecord::Entry(encode_entry(key, &g.input))));
+            records.extend(groups.iter().map(|(key, input)| WalRecord::Entry(encode_entry(key, input))));
             let seqs = env.wal.append(&records).map_err(|e| IngestError::Internal(e.to_string()))?;
             let last_seq = seqs.last().copied().unwrap_or(0);
             let wal_keys = seqs[first_entry..].to_vec();
-            for ((key, group), seq) in assigned.groups.iter().zip(&wal_keys) {
-                if !group.input.exemplars.is_empty() {
-                    self.exemplars.add(&key.tenant, &key.id, &group.input.exemplars, *seq, now)?;
+            for ((key, input), seq) in groups.iter().zip(&wal_keys) {
+                if !input.exemplars.is_empty() {
+                    self.exemplars.add(&key.tenant, &key.id, &input.exemplars, *seq, now)?;
                 }
             }
-            Ok::<_, IngestError>((assigned, wal_keys, last_seq, forwards))
+            Ok::<_, IngestError>((merges, groups, wal_keys, last_seq, forwards))
         })();
         match result {
-            Ok((assigned, wal_keys, last_seq, forwards)) => {
-                Ok(Staged { assigned, wal_keys, last_seq, reserved_bytes, rejected, reject_message, forwards })
+            Ok((merges, groups, wal_keys, last_seq, forwards)) => {
+                Ok(Staged { merges, groups, wal_keys, last_seq, reserved_bytes, rejected, reject_message, forwards })
             }
             Err(e) => {
                 env.budget.release(reserved_bytes);
@@ -368,7 +385,7 @@ impl Ingestor {
             groups.push((key, SessionInput::from_wal(0, &entry)));
         }
         let reserved: u64 = groups.iter().map(|(_, g)| g.cost_bytes()).sum();
-        reserve(env, reserved)?;
+        reserve(env, reserved, groups.len())?;
         // The shipment's ID goes to the WAL with its entries: durable with
         // them, it is taken once even across a crash.
         let mut records: Vec<WalRecord> = Vec::with_capacity(entries.len() + 1);
@@ -429,12 +446,12 @@ impl Ingestor {
     /// Hands durable groups to their session actors.
     async fn dispatch(&self, staged: Staged) -> Result<Accepted, IngestError> {
         let env = &self.env;
-        for m in &staged.assigned.merges {
+        for m in &staged.merges {
             env.registry.merge(env, &m.tenant, &m.from, &m.to).await.map_err(|e| IngestError::Internal(e.to_string()))?;
         }
         let mut failed = None;
-        for ((key, group), wal_key) in staged.assigned.groups.into_iter().zip(staged.wal_keys) {
-            let input = SessionInput { wal_key: Some(wal_key), ..group.input };
+        for ((key, input), wal_key) in staged.groups.into_iter().zip(staged.wal_keys) {
+            let input = SessionInput { wal_key: Some(wal_key), ..input };
             let (spans, logs, exemplars) = (input.spans.len() as u64, input.logs.len() as u64, input.exemplars.len() as u64);
             tracing::debug!(session = %key.id, spans, logs, exemplars, wal = wal_key, "took a group here");
             let cost = input.cost_bytes();
@@ -475,22 +492,32 @@ pub(super) async fn to_completion<T: Send + 'static>(
     tokio::spawn(work).await.unwrap_or_else(|e| Err(IngestError::Internal(format!("ingest task failed: {e}"))))
 }
 
-/// Takes the groups of sessions other nodes own out of `assigned`, encoded
+/// Each session's signals in parts of a bounded size (see
+/// [`SessionInput::split`]), in session-key order.
+fn split_groups(groups: BTreeMap<SessionKey, Group>, rules: &FinishRules) -> Vec<(SessionKey, SessionInput)> {
+    let mut out = Vec::with_capacity(groups.len());
+    for (key, group) in groups {
+        out.extend(group.input.split(rules.max_spans, rules.max_logs).into_iter().map(|part| (key.clone(), part)));
+    }
+    out
+}
+
+/// Takes the groups of sessions other nodes own out of `groups`, encoded
 /// as WAL entries per owner, with their reserved memory.
-fn take_remote_groups(env: &SessionEnv, assigned: &mut Assigned) -> BTreeMap<NodeId, (Vec<Vec<u8>>, u64)> {
+fn take_remote_groups(env: &SessionEnv, groups: &mut Vec<(SessionKey, SessionInput)>) -> BTreeMap<NodeId, (Vec<Vec<u8>>, u64)> {
     let mut out: BTreeMap<NodeId, (Vec<Vec<u8>>, u64)> = BTreeMap::new();
     if env.remote.get().is_none() {
         return out;
     }
-    let remote_keys: Vec<(SessionKey, NodeId)> =
-        assigned.groups.keys().filter_map(|k| env.remote_owner(k).map(|(owner, _)| (k.clone(), owner))).collect();
-    for (key, owner) in remote_keys {
-        if let Some(group) = assigned.groups.remove(&key) {
+    groups.retain(|(key, input)| match env.remote_owner(key) {
+        Some((owner, _)) => {
             let slot = out.entry(owner).or_default();
-            slot.0.push(encode_entry(&key, &group.input));
-            slot.1 += group.input.cost_bytes();
+            slot.0.push(encode_entry(key, input));
+            slot.1 += input.cost_bytes();
+            false
         }
-    }
+        None => true,
+    });
     out
 }
 

@@ -72,6 +72,27 @@ pub struct PreparedBatch {
 }
 
 impl PreparedBatch {
+    /// At most how many sessions the batch can touch: one per distinct
+    /// explicit ID, one per distinct trace, one per signal with neither
+    /// (each of those gets an ID of its own).
+    pub fn sessions_at_most(&self) -> usize {
+        let mut ids = std::collections::HashSet::new();
+        let mut traces = std::collections::HashSet::new();
+        let mut lone = 0;
+        for item in &self.items {
+            match (&item.candidate, item.trace) {
+                (Some(c), _) => {
+                    ids.insert((&item.tenant, c.raw.as_str()));
+                }
+                (None, Some(t)) => {
+                    traces.insert((&item.tenant, t));
+                }
+                (None, None) => lone += 1,
+            }
+        }
+        ids.len() + traces.len() + lone
+    }
+
     fn reject(&mut self, why: &str) {
         self.rejected += 1;
         if self.reject_message.is_empty() {

@@ -293,6 +293,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         supervisor: supervisor.get_cell(),
         baselines: baselines.clone(),
         settler: settler_for_env,
+        max_live_sessions: config.max_live_sessions,
         remote: std::sync::OnceLock::new(),
     });
     let (replayed, resumed) =

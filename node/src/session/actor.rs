@@ -48,6 +48,8 @@ pub struct SessionEnv {
     pub baselines: Arc<crate::rca::Baselines>,
     /// Lets go of WAL entries and memory once data is durable elsewhere.
     pub settler: Arc<crate::store::Settler>,
+    /// Live session actors at most; beyond it ingest sheds load.
+    pub max_live_sessions: u64,
     /// Owners of sessions this node does not own (set once the cluster is
     /// up; unset, every session is local).
     pub remote: std::sync::OnceLock<Arc<dyn super::RemoteOwners>>,
@@ -137,12 +139,14 @@ impl Actor for SessionActor {
 
     async fn pre_start(&self, _me: ActorRef<Self::Msg>, args: SessionArgs) -> Result<ActorState, ActorProcessingErr> {
         args.env.metrics.sessions_live.add(1);
+        args.env.budget.force_reserve(super::budget::SESSION_OVERHEAD_BYTES);
         let now = args.env.clock.now_unix_ms();
         Ok(ActorState { st: SessionState::new(args.key, now), env: args.env, closing: false, finishing: None, shipping: None })
     }
 
     async fn post_stop(&self, _me: ActorRef<Self::Msg>, state: &mut ActorState) -> Result<(), ActorProcessingErr> {
         state.env.metrics.sessions_live.sub(1);
+        state.env.budget.release(super::budget::SESSION_OVERHEAD_BYTES);
         Ok(())
     }
 
@@ -150,6 +154,19 @@ impl Actor for SessionActor {
         let env = state.env.clone();
         let now = env.clock.now_unix_ms();
         match msg {
+            SessionMsg::Ingest(input) if state.closing && state.shipping.is_none() && state.full() => {
+                // Retired because full, with more parts of the same big
+                // batch already queued: they open the next segment, so no
+                // segment grows past about twice `max_spans`/`max_logs`
+                // (one ID with 500,000 spans in one batch became a single
+                // 500,000-span segment).
+                let cost = input.cost_bytes();
+                if let Err(e) = Box::pin(env.registry.deliver(&env, state.st.key.clone(), SessionMsg::Ingest(input))).await {
+                    // Durable in the WAL: replayed at the next start.
+                    env.budget.release(cost);
+                    tracing::error!(session = %state.st.key.id, error = %e, "could not pass signals on to the next segment");
+                }
+            }
             SessionMsg::Ingest(input) => {
                 let out = state.st.absorb(*input, now);
                 env.budget.release(out.freed_bytes);
@@ -184,6 +201,13 @@ impl Actor for SessionActor {
             }
         }
         Ok(())
+    }
+}
+
+impl ActorState {
+    /// Holds as many spans or log records as one segment may.
+    fn full(&self) -> bool {
+        self.st.span_count() >= self.env.rules.max_spans || self.st.log_count() >= self.env.rules.max_logs
     }
 }
 

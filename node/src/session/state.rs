@@ -110,6 +110,29 @@ impl SessionInput {
             + self.exemplars.len() as u64 * EXEMPLAR_COST_BYTES
     }
 
+    /// Cuts the input into parts of at most `max_spans` spans and `max_logs`
+    /// log records (exemplars go with the first part), so one huge batch
+    /// for one ID becomes several WAL entries and segments of a bounded
+    /// size instead of one (a segment finishes once it holds `max_spans`;
+    /// a full segment hands later parts to the next one, so a segment
+    /// holds at most about twice the bound).
+    pub fn split(self, max_spans: usize, max_logs: usize) -> Vec<SessionInput> {
+        let (max_spans, max_logs) = (max_spans.max(1), max_logs.max(1));
+        if self.spans.len() <= max_spans && self.logs.len() <= max_logs {
+            return vec![self];
+        }
+        let parts = self.spans.len().div_ceil(max_spans).max(self.logs.len().div_ceil(max_logs)).max(1);
+        let mut out: Vec<SessionInput> = (0..parts).map(|_| SessionInput { wal_key: self.wal_key, ..Default::default() }).collect();
+        for (i, span) in self.spans.into_iter().enumerate() {
+            out[i / max_spans].spans.push(span);
+        }
+        for (i, log) in self.logs.into_iter().enumerate() {
+            out[i / max_logs].logs.push(log);
+        }
+        out[0].exemplars = self.exemplars;
+        out
+    }
+
     /// Rebuilds the input of a WAL entry. Records that no longer decode are
     /// skipped (they were validated before they were written).
     pub fn from_wal(key: u64, entry: &WalEntry) -> Self {

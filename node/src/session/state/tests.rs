@@ -87,3 +87,26 @@ fn merging_segments_keeps_everything_once() {
     assert_eq!(a.wal_keys, vec![1, 2]);
     assert_eq!(a.opened_unix_ms, 1);
 }
+
+#[test]
+fn a_large_input_splits_into_bounded_parts_keeping_everything() {
+    let spans: Vec<SpanInput> = (1..=25).map(|i| span(1, i, 0, false)).collect();
+    let logs: Vec<LogInput> = (0..7).map(|i| log(&i.to_string())).collect();
+    let input = SessionInput { wal_key: None, spans, logs, exemplars: vec![StoredExemplar::default()] };
+    let cost = input.cost_bytes();
+    let parts = input.split(10, 3);
+    assert_eq!(
+        parts.iter().map(|p| (p.spans.len(), p.logs.len(), p.exemplars.len())).collect::<Vec<_>>(),
+        vec![(10, 3, 1), (10, 3, 0), (5, 1, 0)]
+    );
+    assert_eq!(parts.iter().map(SessionInput::cost_bytes).sum::<u64>(), cost, "the reservation splits with the data");
+    let ids: Vec<SpanId> = parts.iter().flat_map(|p| p.spans.iter().map(|s| s.span_id)).collect();
+    assert_eq!(ids, (1..=25).map(|i| SpanId::from_bytes(&[i; 8]).expect("id")).collect::<Vec<_>>(), "order kept");
+}
+
+#[test]
+fn an_input_within_bounds_stays_whole() {
+    let input = SessionInput { wal_key: Some(4), spans: vec![span(1, 1, 0, false)], ..Default::default() };
+    let parts = input.split(1, 1);
+    assert_eq!((parts.len(), parts[0].wal_key, parts[0].spans.len()), (1, Some(4), 1));
+}
