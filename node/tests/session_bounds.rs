@@ -51,12 +51,11 @@ async fn live_sessions_are_capped_with_a_retryable_answer() {
     assert_eq!(post_protobuf(&client, &url, many_ids("first", 40)).await.status(), 200);
     // 40 live + 40 new passes the cap: refused until the first ones finish.
     assert_eq!(post_protobuf(&client, &url, many_ids("second", 40)).await.status(), 429);
-    let accepted = eventually(Duration::from_secs(20), || {
+    eventually(Duration::from_secs(20), || {
         let (client, url) = (client.clone(), url.clone());
         async move { (post_protobuf(&client, &url, many_ids("second", 40)).await.status() == 200).then_some(()) }
     })
     .await;
-    let _ = accepted;
     for id in ["first-0", "first-39", "second-0", "second-39"] {
         let body = correlate_until(&node, id, |b| b["summary"]["total_spans"].as_u64() == Some(1)).await;
         assert_eq!(body["summary"]["total_spans"], 1, "{id}");

@@ -229,6 +229,7 @@ impl ConfigFile {
             receiver: ReceiverLimits {
                 max_request_bytes: r.max_request_bytes as usize,
                 max_concurrent_requests: r.max_concurrent_requests as usize,
+                memory: crate::receive::RequestMemory::default(),
             },
             finish: FinishRules {
                 idle_timeout_ms: s.idle_timeout_ms,

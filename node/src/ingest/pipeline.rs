@@ -88,7 +88,7 @@ struct Staged {
 /// batch waits until idle sessions finish (the bound errs on the safe side).
 fn reserve(env: &SessionEnv, bytes: u64, sessions: usize) -> Result<(), IngestError> {
     let overhead = sessions as u64 * SESSION_OVERHEAD_BYTES;
-    let live = u64::try_from(env.metrics.sessions_live.get()).unwrap_or(0);
+    let live = env.metrics.sessions_live.get();
     let reason = if env.wal.pinned_bytes() > env.wal_max_bytes {
         Overload::WalBacklog
     } else if live.saturating_add(sessions as u64) > env.max_live_sessions {

@@ -368,16 +368,18 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         )));
     }
 
-    let limits = config.receiver.clone();
-    let (grpc_sink, grpc_stop) = (sink.clone(), signal(shutdown_rx.clone()));
+    // Requests are charged against the sessions' memory budget before
+    // they are decoded (`receive::memory`).
+    let limits = receive::ReceiverLimits { memory: receive::RequestMemory(Some(env.budget.clone())), ..config.receiver.clone() };
+    let (grpc_sink, grpc_stop, grpc_limits) = (sink.clone(), signal(shutdown_rx.clone()), limits.clone());
     let faults = sources.faults();
     let grpc_auth = gate.grpc_layer();
     tasks.push(tokio::spawn(async move {
-        if let Err(e) = faults::serve_otlp_grpc(grpc, grpc_sink, limits, grpc_auth, grpc_stop, faults).await {
+        if let Err(e) = faults::serve_otlp_grpc(grpc, grpc_sink, grpc_limits, grpc_auth, grpc_stop, faults).await {
             tracing::error!(error = %e, "otlp grpc server failed");
         }
     }));
-    let http_router = receive::http_router(sink.clone(), config.receiver.clone(), gate.http_layer());
+    let http_router = receive::http_router(sink.clone(), limits.clone(), gate.http_layer());
     tasks.push(serve_axum(http, http_router, signal(shutdown_rx.clone())));
     let api_state = ApiState {
         backend,

@@ -29,7 +29,7 @@ use tonic::{Request, Response, Status};
 
 use super::codec;
 use super::signal::{Logs, Metrics, Signal, Traces};
-use super::{ReceiveError, ReceiverLimits};
+use super::{ReceiveError, ReceiverLimits, RequestMemory};
 use crate::access::layer::PinTenant;
 use crate::access::pin::Pinnable;
 use crate::access::AuthLayer;
@@ -51,7 +51,12 @@ pub async fn serve_grpc<S: IngestSink>(
         TraceServiceServer::new(receiver.clone()).accept_compressed(gzip).send_compressed(gzip).max_decoding_message_size(max_bytes);
     let logs = LogsServiceServer::new(receiver.clone()).accept_compressed(gzip).send_compressed(gzip).max_decoding_message_size(max_bytes);
     let metrics = MetricsServiceServer::new(receiver).accept_compressed(gzip).send_compressed(gzip).max_decoding_message_size(max_bytes);
-    let admission = AdmissionLayer { admission: limits.admission(), max_concurrent_requests: limits.max_concurrent_requests };
+    let admission = AdmissionLayer {
+        admission: limits.admission(),
+        max_concurrent_requests: limits.max_concurrent_requests,
+        memory: limits.memory.clone(),
+        max_request_bytes: max_bytes,
+    };
     let routes = tonic::service::Routes::new(traces).add_service(logs).add_service(metrics);
     let service = tower::Layer::layer(&admission, routes);
     // Authentication first: a refused caller takes no admission permit.
@@ -135,6 +140,9 @@ struct AdmissionLayer {
     admission: Arc<Semaphore>,
     /// The bound, named in the UNAVAILABLE message.
     max_concurrent_requests: usize,
+    /// Charged before tonic decodes a request ([`super::memory`]).
+    memory: RequestMemory,
+    max_request_bytes: usize,
 }
 
 impl<Inner> tower::Layer<Inner> for AdmissionLayer {
@@ -154,9 +162,9 @@ struct Admission<Inner> {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-impl<Inner, ReqBody> tower::Service<http::Request<ReqBody>> for Admission<Inner>
+impl<Inner> tower::Service<http::Request<tonic::body::Body>> for Admission<Inner>
 where
-    Inner: tower::Service<http::Request<ReqBody>, Response = http::Response<tonic::body::Body>>,
+    Inner: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
     Inner::Future: Send + 'static,
     Inner::Error: Send + 'static,
 {
@@ -168,29 +176,81 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        match Arc::clone(&self.layer.admission).try_acquire_owned() {
-            Ok(permit) => {
-                let response = self.inner.call(request);
-                Box::pin(async move {
-                    // A client that stalls its request (its body) holds a
-                    // permit until this deadline at most.
-                    let response = match tokio::time::timeout(REQUEST_TIMEOUT, response).await {
-                        Ok(response) => response,
-                        Err(_) => {
-                            Ok(Status::deadline_exceeded(format!("the request did not complete within {REQUEST_TIMEOUT:?}")).into_http())
-                        }
-                    };
-                    drop(permit);
-                    response
-                })
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let Ok(permit) = Arc::clone(&self.layer.admission).try_acquire_owned() else {
+            let limit = self.layer.max_concurrent_requests;
+            let message = format!("too many concurrent export requests (limit {limit})");
+            let response = Status::unavailable(message).into_http();
+            return Box::pin(async move { Ok(response) });
+        };
+        // The ready service answers this call; a fresh clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let (memory, max_bytes) = (self.layer.memory.clone(), self.layer.max_request_bytes);
+        let call = async move {
+            let (parts, body) = request.into_parts();
+            let (head, rest) = match read_head(body).await {
+                Ok(read) => read,
+                Err(status) => return Ok(status.into_http()),
+            };
+            let charge = match memory.charge(charged_bytes(&head, max_bytes)) {
+                Ok(charge) => charge,
+                Err(overloaded) => return Ok(ingest_error_status(&overloaded).into_http()),
+            };
+            let response = inner.call(http::Request::from_parts(parts, prefixed(head, rest))).await;
+            drop(charge);
+            response
+        };
+        Box::pin(async move {
+            // A client that stalls its request (its body) holds a permit
+            // until this deadline at most.
+            let response = match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+                Ok(response) => response,
+                Err(_) => Ok(Status::deadline_exceeded(format!("the request did not complete within {REQUEST_TIMEOUT:?}")).into_http()),
+            };
+            drop(permit);
+            response
+        })
+    }
+}
+
+/// Length of a gRPC message prefix: a compression flag and a 4-byte length.
+const GRPC_PREFIX_BYTES: usize = 5;
+
+/// Reads the body until its first message prefix is in (or it ends).
+async fn read_head(mut body: tonic::body::Body) -> Result<(Bytes, tonic::body::Body), Status> {
+    use http_body_util::BodyExt;
+    let mut head = bytes::BytesMut::new();
+    while head.len() < GRPC_PREFIX_BYTES {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    head.extend_from_slice(&data);
+                }
             }
-            Err(_) => {
-                let limit = self.layer.max_concurrent_requests;
-                let message = format!("too many concurrent export requests (limit {limit})");
-                let response = Status::unavailable(message).into_http();
-                Box::pin(async move { Ok(response) })
-            }
+            Some(Err(status)) => return Err(status),
+            None => break,
         }
     }
+    Ok((head.freeze(), body))
+}
+
+/// Plain bytes a request is charged for, from its first message prefix:
+/// the declared length, or for a compressed message eight times it (a
+/// typical OTLP compression ratio; tonic bounds the real inflation by the
+/// request limit), at most the limit.
+fn charged_bytes(head: &[u8], max_bytes: usize) -> usize {
+    let Some(prefix) = head.get(..GRPC_PREFIX_BYTES) else { return 0 };
+    let declared = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
+    let plain = if prefix[0] == 0 { declared } else { declared.saturating_mul(8) };
+    plain.min(max_bytes)
+}
+
+/// The body again, its first bytes in front of the rest.
+fn prefixed(head: Bytes, rest: tonic::body::Body) -> tonic::body::Body {
+    use futures::StreamExt;
+    use http_body_util::BodyExt;
+    let first = futures::stream::iter((!head.is_empty()).then(|| Ok(hyper::body::Frame::data(head))));
+    let rest = rest.into_data_stream().map(|chunk| chunk.map(hyper::body::Frame::data));
+    tonic::body::Body::new(http_body_util::StreamBody::new(first.chain(rest)))
 }

@@ -23,6 +23,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::codec::{self, DecodeError, Encoding, Format, RpcStatus};
+use super::memory::{Charge, RequestMemory};
 use super::signal::{Logs, Metrics, Signal, Traces};
 use super::ReceiverLimits;
 use crate::access::layer::PinTenant;
@@ -125,7 +126,7 @@ async fn export_request<G: Signal, S: IngestSink>(
     // Held until the response is built: bounds decoding and ingest.
     let _permit =
         receiver.admission.clone().try_acquire_owned().map_err(|_| Rejection::shed(format, receiver.limits.max_concurrent_requests))?;
-    let mut request = decode_off_thread::<G>(raw, format, encoding, limit_bytes).await?;
+    let (mut request, _charge) = decode_off_thread::<G>(raw, format, encoding, limit_bytes, &receiver.limits.memory).await?;
     if let Some(pin) = &pin {
         request.pin_tenant(pin);
     }
@@ -188,15 +189,42 @@ async fn read_body_bounded(
     Ok((buffer.freeze(), held))
 }
 
-/// Decodes on the blocking pool when the work may be large: big bodies, and
-/// every compressed body (a small one may inflate up to the limit).
-async fn decode_off_thread<G: Signal>(raw: Bytes, format: Format, encoding: Encoding, limit_bytes: usize) -> Result<G::Request, Rejection> {
-    let decoded = if encoding == Encoding::Identity && raw.len() <= INLINE_DECODE_MAX_BYTES {
-        codec::decode_request::<G>(&raw, format, encoding, limit_bytes)
+/// Decodes, charging the node's memory budget first ([`RequestMemory`]):
+/// a plain body by its size, a compressed one by its inflated size (it is
+/// inflated, bounded by the limit, then charged, then decoded). Decodes on
+/// the blocking pool when the work may be large: big bodies, and every
+/// compressed body (a small one may inflate up to the limit).
+async fn decode_off_thread<G: Signal>(
+    raw: Bytes,
+    format: Format,
+    encoding: Encoding,
+    limit_bytes: usize,
+    memory: &RequestMemory,
+) -> Result<(G::Request, Charge), Rejection> {
+    let decoded = if encoding == Encoding::Identity {
+        let charge = memory.charge(raw.len()).map_err(|err| Rejection::ingest(&err, format))?;
+        let decoded = if raw.len() <= INLINE_DECODE_MAX_BYTES {
+            codec::decode_request::<G>(&raw, format, encoding, limit_bytes)
+        } else {
+            ollystack_cluster::blocking::unblock(move || codec::decode_request::<G>(&raw, format, encoding, limit_bytes))
+                .await
+                .map_err(|err| Rejection::internal(format!("decode task failed: {err}"), format))?
+        };
+        decoded.map(|request| (request, charge))
     } else {
-        ollystack_cluster::blocking::unblock(move || codec::decode_request::<G>(&raw, format, encoding, limit_bytes))
-            .await
-            .map_err(|err| Rejection::internal(format!("decode task failed: {err}"), format))?
+        let memory = memory.clone();
+        let inflated = ollystack_cluster::blocking::unblock(move || {
+            let plain = codec::gunzip_bounded(&raw, limit_bytes).map_err(Ok)?;
+            let charge = memory.charge(plain.len()).map_err(Err)?;
+            codec::decode_request::<G>(&plain, format, Encoding::Identity, limit_bytes).map(|request| (request, charge)).map_err(Ok)
+        })
+        .await
+        .map_err(|err| Rejection::internal(format!("decode task failed: {err}"), format))?;
+        match inflated {
+            Ok(decoded) => Ok(decoded),
+            Err(Ok(err)) => Err(err),
+            Err(Err(overloaded)) => return Err(Rejection::ingest(&overloaded, format)),
+        }
     };
     decoded.map_err(|err| {
         tracing::debug!(signal = G::REQUEST_NAME, error = %err, "otlp http request rejected");

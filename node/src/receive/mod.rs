@@ -22,6 +22,7 @@
 mod codec;
 mod grpc;
 mod http;
+pub mod memory;
 mod signal;
 
 #[cfg(test)]
@@ -29,6 +30,7 @@ mod tests;
 
 pub use grpc::serve_grpc;
 pub use http::{http_router, reject_http};
+pub use memory::RequestMemory;
 
 /// Limits of the receivers. Every request is bounded in size and in number.
 #[derive(Debug, Clone)]
@@ -44,6 +46,9 @@ pub struct ReceiverLimits {
     /// per receiver, and must arrive within 30 s); gRPC takes it when the
     /// call starts and gives it back within 60 s at most.
     pub max_concurrent_requests: usize,
+    /// The node's memory budget, charged before a request is decoded
+    /// ([`memory`]).
+    pub memory: RequestMemory,
 }
 
 impl ReceiverLimits {
@@ -63,7 +68,11 @@ impl ReceiverLimits {
 
 impl Default for ReceiverLimits {
     fn default() -> Self {
-        Self { max_request_bytes: Self::DEFAULT_MAX_REQUEST_BYTES, max_concurrent_requests: Self::DEFAULT_MAX_CONCURRENT_REQUESTS }
+        Self {
+            max_request_bytes: Self::DEFAULT_MAX_REQUEST_BYTES,
+            max_concurrent_requests: Self::DEFAULT_MAX_CONCURRENT_REQUESTS,
+            memory: RequestMemory::default(),
+        }
     }
 }
 

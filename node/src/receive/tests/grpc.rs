@@ -141,3 +141,27 @@ async fn serve_returns_once_shutdown_resolves() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn requests_are_charged_to_the_memory_budget_before_decoding() {
+    let sink = RecordingSink::holding();
+    let size = trace_request("first").encoded_len();
+    let budget = std::sync::Arc::new(crate::session::MemoryBudget::new(1 << 24));
+    budget.force_reserve((1 << 24) - 10 * size as u64);
+    let before = budget.used_bytes();
+    let limits = ReceiverLimits { memory: crate::receive::RequestMemory(Some(budget.clone())), ..Default::default() };
+    let server = spawn_grpc(sink.clone(), limits).await;
+    let mut plain = TraceServiceClient::connect(server.url.clone()).await.unwrap();
+    let first = tokio::spawn({
+        let mut client = plain.clone();
+        async move { client.export(trace_request("first")).await.map(|_| ()) }
+    });
+    sink.hold().entered.notified().await;
+    assert_eq!(budget.used_bytes(), before + 8 * size as u64, "charged while in flight");
+    let status = plain.export(trace_request("first")).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status}");
+    sink.hold().release.add_permits(1);
+    first.await.unwrap().unwrap();
+    assert_eq!(budget.used_bytes(), before, "given back once answered");
+    assert_eq!(sink.traces().len(), 1);
+}

@@ -260,3 +260,38 @@ async fn partial_success_is_reported_in_both_formats() {
     let body = ExportMetricsServiceResponse::decode(response.bytes().await.unwrap()).unwrap();
     assert_eq!(body.partial_success.unwrap().rejected_data_points, 2);
 }
+
+/// A budget with room for one request of `request_bytes` being decoded
+/// and ingested (charged 8× its size), not two.
+fn budget_for_one(request_bytes: usize) -> std::sync::Arc<crate::session::MemoryBudget> {
+    let budget = std::sync::Arc::new(crate::session::MemoryBudget::new(1 << 24));
+    budget.force_reserve((1 << 24) - 10 * request_bytes as u64);
+    budget
+}
+
+#[tokio::test]
+async fn requests_are_charged_to_the_memory_budget_before_decoding() {
+    let sink = RecordingSink::holding();
+    let body = trace_request("first").encode_to_vec();
+    let budget = budget_for_one(body.len());
+    let before = budget.used_bytes();
+    let limits = ReceiverLimits { memory: crate::receive::RequestMemory(Some(budget.clone())), ..Default::default() };
+    let server = spawn_http(sink.clone(), limits).await;
+    let url = format!("{}/v1/traces", server.url);
+    let first = tokio::spawn({
+        let (url, body) = (url.clone(), body.clone());
+        async move { post(&url, PROTOBUF, None, body).await.status() }
+    });
+    sink.hold().entered.notified().await;
+    assert_eq!(budget.used_bytes(), before + 8 * body.len() as u64, "charged while in flight");
+    let second = post(&url, PROTOBUF, None, body.clone()).await;
+    assert_eq!(second.status(), 429);
+    assert!(header(&second, "retry-after").is_some());
+    // Compressed, it is charged by its inflated size.
+    let third = post(&url, PROTOBUF, Some("gzip"), gzip(&body)).await;
+    assert_eq!(third.status(), 429);
+    sink.hold().release.add_permits(1);
+    assert_eq!(first.await.unwrap(), 200);
+    assert_eq!(budget.used_bytes(), before, "given back once answered");
+    assert_eq!(sink.traces().len(), 1);
+}
