@@ -51,3 +51,29 @@ async fn half_sent_headers_are_cut_off() {
     }
     node.node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_are_closed() {
+    let node = start_node(|_| {}).await;
+    for addr in [node.node.otlp_http_addr, node.node.api_addr] {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("a whole request");
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).await.expect("an answer");
+        assert!(n > 0);
+        // Then nothing: the connection must not be held open for ever.
+        let started = std::time::Instant::now();
+        let end = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        assert!(end.is_ok(), "{addr}: an idle keep-alive connection stayed open 30 s");
+        eprintln!("{addr}: idle connection closed after {:?}", started.elapsed());
+    }
+    node.node.shutdown().await;
+}

@@ -28,7 +28,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The bounds of one HTTP listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpBounds {
-    /// A request's headers must arrive within this (HTTP/1.1).
+    /// A request's headers must arrive within this (HTTP/1.1); it also
+    /// bounds how long a keep-alive connection may sit idle between
+    /// requests (checked by `idle_keep_alive_connections_are_closed`).
     pub header_read_timeout: Duration,
     /// Open connections, at most.
     pub max_connections: usize,
