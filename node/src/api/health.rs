@@ -25,8 +25,14 @@ pub async fn readyz<B: QueryBackend>(State(state): State<ApiState<B>>) -> impl I
     }
 }
 
-pub async fn metrics<B: QueryBackend>(State(state): State<ApiState<B>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], state.backend.render_metrics())
+/// The node's metrics count every tenant's traffic: a token bound to one
+/// tenant may not read them (403); a node-wide read token may.
+pub async fn metrics<B: QueryBackend>(State(state): State<ApiState<B>>, request: axum::extract::Request) -> axum::response::Response {
+    if crate::access::layer::caller_of(request.extensions()).is_some_and(|c| c.tenant.is_some()) {
+        let message = "node metrics cover every tenant: use a read token not bound to a tenant";
+        return super::ApiError::new(crate::error::ErrorCode::PermissionDenied, message.to_owned()).into_response();
+    }
+    ([(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], state.backend.render_metrics()).into_response()
 }
 
 #[cfg(test)]

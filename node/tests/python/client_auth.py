@@ -127,7 +127,8 @@ def main():
     check(call("GET", 8080, "/healthz")[0] == 200, "/healthz is open")
     check(api("/api/v1/correlate/order-acme-1", None)[0] == 401, "the API without a token")
     check(api("/api/v1/correlate/order-acme-1", TOKENS["INGEST_ACME"])[0] == 403, "the API with an ingest token")
-    check(api("/metrics", TOKENS["READ_ACME"])[0] == 200, "/metrics with a read token")
+    check(api("/metrics", TOKENS["READ_ACME"])[0] == 403, "node-wide /metrics with a token bound to one tenant")
+    check(api("/metrics", TOKENS["ADMIN"])[0] == 200, "/metrics with a node-wide token")
 
     # Acme's reader finds both spans under acme, whatever header it sends.
     for cid in ["order-acme-1", "order-acme-2"]:
