@@ -77,3 +77,56 @@ async fn idle_keep_alive_connections_are_closed() {
     }
     node.node.shutdown().await;
 }
+
+/// A request of about `bytes` bytes: one ID, spans of 300-byte names.
+fn big_request(id: &str, bytes: usize) -> (Vec<u8>, u64) {
+    let one = |n: u64| {
+        let mut req = trace_request("checkout", Some(id), [3; 16], 0, n);
+        for span in &mut req.resource_spans[0].scope_spans[0].spans {
+            span.name = format!("{:0>300}", span.name);
+        }
+        req
+    };
+    let per_span = one(100).encoded_len() / 100;
+    let spans = (bytes / per_span) as u64;
+    let body = one(spans).encode_to_vec();
+    assert!(body.len() < 16 << 20, "{} bytes", body.len());
+    (body, spans)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_large_requests_are_charged_before_decoding() {
+    // As the attack had it: 16 concurrent 15 MB requests, a 100 MB budget.
+    let node = start_node(|f| f.session.memory_budget_bytes = 100 << 20).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/traces", node.otlp_http());
+    let sends = (0..16).map(|i| {
+        let (client, url) = (client.clone(), url.clone());
+        let (body, _) = big_request(&format!("order-big-{i}"), 15_000_000);
+        tokio::spawn(async move { (i, post_protobuf(&client, &url, body).await.status().as_u16()) })
+    });
+    let answers: Vec<(usize, u16)> = futures::future::join_all(sends).await.into_iter().map(|r| r.expect("sent")).collect();
+    let taken: Vec<usize> = answers.iter().filter(|(_, s)| *s == 200).map(|(i, _)| *i).collect();
+    let refused = answers.iter().filter(|(_, s)| *s == 429).count();
+    assert_eq!(taken.len() + refused, 16, "only 200 or a retryable 429: {answers:?}");
+    assert!(refused > 0 && !taken.is_empty(), "{answers:?}");
+    let text = reqwest::get(node.api("/metrics")).await.expect("metrics").text().await.expect("text");
+    let gauge = |name: &str| text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok());
+    assert!(gauge("ollystack_memory_used_bytes").expect("used") <= 100 << 20);
+    for i in taken {
+        let (_, spans) = big_request(&format!("order-big-{i}"), 15_000_000);
+        // 503 (a busy session actor did not answer in time) is retryable.
+        let url = node.api(&format!("/api/v1/correlate/order-big-{i}"));
+        let body = eventually(Duration::from_secs(60), || {
+            let url = url.clone();
+            async move {
+                let (status, body) = get_json(&url).await;
+                assert!(status == 200 || status == 503, "{status} {body}");
+                (status == 200).then_some(body)
+            }
+        })
+        .await;
+        assert_eq!(body["summary"]["total_spans"].as_u64(), Some(spans), "order-big-{i}: every span of an accepted request");
+    }
+    node.node.shutdown().await;
+}

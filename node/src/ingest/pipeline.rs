@@ -350,11 +350,12 @@ impl Ingestor {
             env.budget.release(reserved);
             return Err(IngestError::Internal(format!("wal sync failed: {e}")));
         }
+        let mut previous: Option<SessionKey> = None;
         for (key, input) in groups {
             let cost = input.cost_bytes();
             let (spans, logs, exemplars) = (input.spans.len() as u64, input.logs.len() as u64, input.exemplars.len() as u64);
             tracing::debug!(session = %key.id, spans, logs, exemplars, wal = ?input.wal_key, "took a shipped group");
-            if let Err(e) = env.registry.deliver(env, key, SessionMsg::Ingest(Box::new(input))).await {
+            if let Err(e) = deliver_part(env, &mut previous, key, input).await {
                 env.budget.release(cost);
                 return Err(IngestError::Internal(format!("session delivery failed: {e}")));
             }
@@ -450,12 +451,13 @@ impl Ingestor {
             env.registry.merge(env, &m.tenant, &m.from, &m.to).await.map_err(|e| IngestError::Internal(e.to_string()))?;
         }
         let mut failed = None;
+        let mut previous: Option<SessionKey> = None;
         for ((key, input), wal_key) in staged.groups.into_iter().zip(staged.wal_keys) {
             let input = SessionInput { wal_key: Some(wal_key), ..input };
             let (spans, logs, exemplars) = (input.spans.len() as u64, input.logs.len() as u64, input.exemplars.len() as u64);
             tracing::debug!(session = %key.id, spans, logs, exemplars, wal = wal_key, "took a group here");
             let cost = input.cost_bytes();
-            match env.registry.deliver(env, key, SessionMsg::Ingest(Box::new(input))).await {
+            match deliver_part(env, &mut previous, key, input).await {
                 Ok(()) => {
                     env.metrics.ingest_spans.add(spans);
                     env.metrics.ingest_logs.add(logs);
@@ -490,6 +492,25 @@ pub(super) async fn to_completion<T: Send + 'static>(
     work: impl std::future::Future<Output = Result<T, IngestError>> + Send + 'static,
 ) -> Result<T, IngestError> {
     tokio::spawn(work).await.unwrap_or_else(|e| Err(IngestError::Internal(format!("ingest task failed: {e}"))))
+}
+
+/// Hands one part of a batch to its session: a part that follows another
+/// of the same session opens a new segment (see
+/// [`crate::session::registry::SessionRegistry::deliver_new_segment`]).
+async fn deliver_part(
+    env: &Arc<SessionEnv>,
+    previous: &mut Option<SessionKey>,
+    key: SessionKey,
+    input: SessionInput,
+) -> Result<(), crate::session::registry::RegistryError> {
+    let follows = previous.as_ref() == Some(&key);
+    *previous = Some(key.clone());
+    let reason = if input.spans.is_empty() { crate::session::FinishReason::LogCap } else { crate::session::FinishReason::SpanCap };
+    let msg = SessionMsg::Ingest(Box::new(input));
+    match follows {
+        true => env.registry.deliver_new_segment(env, key, msg, reason).await,
+        false => env.registry.deliver(env, key, msg).await,
+    }
 }
 
 /// Each session's signals in parts of a bounded size (see

@@ -154,19 +154,6 @@ impl Actor for SessionActor {
         let env = state.env.clone();
         let now = env.clock.now_unix_ms();
         match msg {
-            SessionMsg::Ingest(input) if state.closing && state.shipping.is_none() && state.full() => {
-                // Retired because full, with more parts of the same big
-                // batch already queued: they open the next segment, so no
-                // segment grows past about twice `max_spans`/`max_logs`
-                // (one ID with 500,000 spans in one batch became a single
-                // 500,000-span segment).
-                let cost = input.cost_bytes();
-                if let Err(e) = Box::pin(env.registry.deliver(&env, state.st.key.clone(), SessionMsg::Ingest(input))).await {
-                    // Durable in the WAL: replayed at the next start.
-                    env.budget.release(cost);
-                    tracing::error!(session = %state.st.key.id, error = %e, "could not pass signals on to the next segment");
-                }
-            }
             SessionMsg::Ingest(input) => {
                 let out = state.st.absorb(*input, now);
                 env.budget.release(out.freed_bytes);
@@ -201,13 +188,6 @@ impl Actor for SessionActor {
             }
         }
         Ok(())
-    }
-}
-
-impl ActorState {
-    /// Holds as many spans or log records as one segment may.
-    fn full(&self) -> bool {
-        self.st.span_count() >= self.env.rules.max_spans || self.st.log_count() >= self.env.rules.max_logs
     }
 }
 

@@ -21,6 +21,7 @@ use ractor::{Actor, ActorId, ActorRef};
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::actor::{SessionActor, SessionArgs, SessionEnv, SessionMsg};
+use super::finish::FinishReason;
 use super::state::SessionInput;
 use crate::model::{CorrelationId, SessionKey, TenantId};
 use crate::store::StoreError;
@@ -124,6 +125,34 @@ impl SessionRegistry {
     /// Sends `msg` to the live actor of `key` (after following aliases),
     /// starting one if there is none.
     pub async fn deliver(&self, env: &Arc<SessionEnv>, key: SessionKey, msg: SessionMsg) -> Result<(), RegistryError> {
+        self.deliver_to(env, key, msg, None).await
+    }
+
+    /// As [`Self::deliver`], but into a new segment: a live actor of the
+    /// session finishes (for `reason`) with what it holds, and a fresh one
+    /// takes `msg`. Ingest sends each part of a batch cut at `max_spans` /
+    /// `max_logs` after the first this way, so no segment grows past about
+    /// twice the bound (500,000 spans for one ID in one batch became a
+    /// single segment). The old actor is retired under the shard lock
+    /// before it is told to close, as when it finishes by itself; queries
+    /// see it among the closing actors until its segment is stored.
+    pub async fn deliver_new_segment(
+        &self,
+        env: &Arc<SessionEnv>,
+        key: SessionKey,
+        msg: SessionMsg,
+        reason: FinishReason,
+    ) -> Result<(), RegistryError> {
+        self.deliver_to(env, key, msg, Some(reason)).await
+    }
+
+    async fn deliver_to(
+        &self,
+        env: &Arc<SessionEnv>,
+        key: SessionKey,
+        msg: SessionMsg,
+        finish_live: Option<FinishReason>,
+    ) -> Result<(), RegistryError> {
         let mut target = SessionKey { id: env.traces.resolve(&key.tenant, &key.id)?, tenant: key.tenant };
         for _ in 0..MAX_DELIVERY_HOPS {
             let mut shard = self.lock_shard(&target).await;
@@ -131,6 +160,11 @@ impl SessionRegistry {
                 drop(shard);
                 target.id = next;
                 continue;
+            }
+            if let (Some(reason), Some(actor)) = (finish_live, shard.live.get(&target).cloned()) {
+                Self::retire_locked(&mut shard, &target, actor.get_id());
+                // A dead actor's data is in the WAL (replayed at restart).
+                let _ = actor.send_message(SessionMsg::Close(reason));
             }
             if let Some(actor) = shard.live.get(&target) {
                 match actor.send_message(msg) {
