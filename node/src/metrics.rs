@@ -145,7 +145,7 @@ pub struct NodeMetrics {
     /// were refused; retried.
     pub limits_proposal_failures: Counter,
     /// Attributes dropped by the OTel attribute limits (count, key length),
-    /// by signal (`span`, `log`, `resource`; span events and links count
+    /// by signal (`span`, `log`, `resource`, `exemplar`; span events and links count
     /// with their span).
     pub ingest_attributes_dropped: LabeledCounter,
     /// Values cut by the OTel attribute limits (length, nesting, elements),

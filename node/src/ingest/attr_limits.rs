@@ -54,6 +54,9 @@
 //!   `service.name`, the correlation, tenant, header and baggage
 //!   attributes) is kept wherever it is in the list.
 //!
+//! * **Exemplar labels** (a data point's attributes and an exemplar's
+//!   filtered attributes): limited like resources, for the same reason.
+//!
 //! Everything here is pure and allocation-light: it only removes and cuts.
 
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
@@ -174,6 +177,19 @@ pub fn limit_log(limits: &AttrLimits, log: &mut LogRecord) -> Trimmed {
 pub fn limit_resource(limits: &AttrLimits, protected: &[&str], resource: &mut Resource) -> Trimmed {
     let mut t = Trimmed::default();
     limit_attributes(limits, &mut resource.attributes, &mut resource.dropped_attributes_count, protected, &mut t);
+    t
+}
+
+/// Limits the attributes of a metric data point or exemplar, whose labels
+/// an exemplar is stored with. The spec exempts metric attributes; these
+/// are bounded all the same because they are stored with a session and
+/// copied once per exemplar. Like a resource's, they keep the `protected`
+/// keys (an exemplar's correlation ID is read from them afterwards). OTLP
+/// has no dropped count for them, so the loss is only counted.
+pub fn limit_metric_attributes(limits: &AttrLimits, protected: &[&str], attrs: &mut Vec<KeyValue>) -> Trimmed {
+    let mut t = Trimmed::default();
+    let mut dropped = 0;
+    limit_attributes(limits, attrs, &mut dropped, protected, &mut t);
     t
 }
 

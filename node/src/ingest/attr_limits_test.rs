@@ -338,4 +338,35 @@ mod in_prepare {
         assert_eq!(batch.trimmed_spans.attributes_dropped, 74);
         assert_eq!(batch.trimmed_resources.attributes_dropped, 300 - 128);
     }
+
+    #[test]
+    fn exemplar_labels_are_limited_but_keep_the_correlation_id() {
+        use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+        use opentelemetry_proto::tonic::metrics::v1::{
+            metric::Data, Exemplar, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+        };
+
+        use crate::ingest::prepare::prepare_metrics;
+
+        let mut point_attributes = numbered(100_000);
+        point_attributes.push(kv("correlation_id", string("order-exemplar")));
+        let exemplar = Exemplar { filtered_attributes: numbered(500), ..Default::default() };
+        let point = NumberDataPoint { attributes: point_attributes, exemplars: vec![exemplar.clone(), exemplar], ..Default::default() };
+        let metric = Metric { name: "latency".into(), data: Some(Data::Gauge(Gauge { data_points: vec![point] })), ..Default::default() };
+        let request = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics { metrics: vec![metric], ..Default::default() }],
+                ..Default::default()
+            }],
+        };
+        let batch = prepare_metrics(&CorrelationSettings::default(), &AttrLimits::default(), &NoLimits, request).expect("prepared");
+        assert_eq!(batch.items.len(), 2);
+        let item = &batch.items[0];
+        assert_eq!(item.candidate.as_ref().map(|c| c.raw.as_str()), Some("order-exemplar"));
+        let Signal::Exemplar(stored) = &item.signal else { panic!("an exemplar") };
+        // 128 of the point's (plus its protected correlation_id) and 128 of
+        // the exemplar's own, the same keys.
+        assert_eq!(stored.labels.len(), 129);
+        assert_eq!(batch.trimmed_exemplars.attributes_dropped, (100_001 - 129) + 2 * (500 - 128));
+    }
 }

@@ -157,7 +157,12 @@ impl Ingestor {
             env.metrics.deprecated_attributes.add(name, 1);
         }
         env.metrics.ingest_data_points.add(batch.data_points);
-        env.metrics.record_trimmed(&[("span", batch.trimmed_spans), ("log", batch.trimmed_logs), ("resource", batch.trimmed_resources)]);
+        env.metrics.record_trimmed(&[
+            ("span", batch.trimmed_spans),
+            ("log", batch.trimmed_logs),
+            ("resource", batch.trimmed_resources),
+            ("exemplar", batch.trimmed_exemplars),
+        ]);
         let reserved_bytes = batch.cost_bytes();
         reserve(env, reserved_bytes)?;
         let result = (|| {

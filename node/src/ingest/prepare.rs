@@ -85,6 +85,8 @@ pub struct PreparedBatch {
     pub trimmed_spans: Trimmed,
     pub trimmed_logs: Trimmed,
     pub trimmed_resources: Trimmed,
+    /// Exemplar labels (data point and filtered attributes).
+    pub trimmed_exemplars: Trimmed,
 }
 
 impl PreparedBatch {
@@ -207,7 +209,8 @@ pub fn prepare_metrics(
         let resource_attrs = limited_resource(limits, &read_keys, rm.resource, &mut out.trimmed_resources);
         let service = service_name(&resource_attrs);
         for sm in rm.scope_metrics {
-            for metric in sm.metrics {
+            for mut metric in sm.metrics {
+                out.trimmed_exemplars.add(limit_exemplar_labels(limits, &read_keys, &mut metric.data));
                 let points: Vec<(&[KeyValue], &[Exemplar])> = match &metric.data {
                     Some(Data::Gauge(g)) => g.data_points.iter().map(|p| (&p.attributes[..], &p.exemplars[..])).collect(),
                     Some(Data::Sum(m)) => m.data_points.iter().map(|p| (&p.attributes[..], &p.exemplars[..])).collect(),
@@ -228,6 +231,30 @@ pub fn prepare_metrics(
         }
     }
     Ok(out)
+}
+
+/// Limits the attributes of every data point that has exemplars, and of
+/// its exemplars, before they are copied into each exemplar's labels.
+fn limit_exemplar_labels(limits: &AttrLimits, read_keys: &[&str], data: &mut Option<Data>) -> Trimmed {
+    let mut t = Trimmed::default();
+    let mut limit = |attrs: &mut Vec<KeyValue>, exemplars: &mut [Exemplar]| {
+        if exemplars.is_empty() {
+            return;
+        }
+        t.add(attr_limits::limit_metric_attributes(limits, read_keys, attrs));
+        for ex in exemplars {
+            t.add(attr_limits::limit_metric_attributes(limits, read_keys, &mut ex.filtered_attributes));
+        }
+    };
+    match data {
+        Some(Data::Gauge(g)) => g.data_points.iter_mut().for_each(|p| limit(&mut p.attributes, &mut p.exemplars)),
+        Some(Data::Sum(m)) => m.data_points.iter_mut().for_each(|p| limit(&mut p.attributes, &mut p.exemplars)),
+        Some(Data::Histogram(h)) => h.data_points.iter_mut().for_each(|p| limit(&mut p.attributes, &mut p.exemplars)),
+        Some(Data::ExponentialHistogram(h)) => h.data_points.iter_mut().for_each(|p| limit(&mut p.attributes, &mut p.exemplars)),
+        // Summaries carry no exemplars.
+        Some(Data::Summary(_)) | None => {}
+    }
+    t
 }
 
 /// An exemplar joins a session when it names an ID or a trace; otherwise it
