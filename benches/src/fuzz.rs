@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use ollystack_node::correlate::{self, CorrelationSettings};
 use ollystack_node::ingest::prepare::{prepare_logs, prepare_metrics, prepare_traces};
-use ollystack_node::ingest::NoLimits;
+use ollystack_node::ingest::{AttrLimits, NoLimits};
 use ollystack_proto::cluster as pb;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -168,13 +168,13 @@ fn prepare_all(
     m: Option<ExportMetricsServiceRequest>,
 ) {
     if let Some(t) = t {
-        let _ = prepare_traces(s, &NoLimits, t);
+        let _ = prepare_traces(s, &AttrLimits::default(), &NoLimits, t);
     }
     if let Some(l) = l {
-        let _ = prepare_logs(s, &NoLimits, l);
+        let _ = prepare_logs(s, &AttrLimits::default(), &NoLimits, l);
     }
     if let Some(m) = m {
-        let _ = prepare_metrics(s, &NoLimits, m);
+        let _ = prepare_metrics(s, &AttrLimits::default(), &NoLimits, m);
     }
 }
 

@@ -144,6 +144,16 @@ pub struct NodeMetrics {
     /// Limiter proposals (lease, report, expire, limits) that failed or
     /// were refused; retried.
     pub limits_proposal_failures: Counter,
+    /// Attributes dropped by the OTel attribute limits (count, key length),
+    /// by signal (`span`, `log`, `resource`, `exemplar`; span events and links count
+    /// with their span).
+    pub ingest_attributes_dropped: LabeledCounter,
+    /// Values cut by the OTel attribute limits (length, nesting, elements),
+    /// by signal; log bodies count with their log.
+    pub ingest_values_truncated: LabeledCounter,
+    /// Span events and links past their per-span limits.
+    pub ingest_span_events_dropped: Counter,
+    pub ingest_span_links_dropped: Counter,
 }
 
 impl NodeMetrics {
@@ -291,7 +301,53 @@ impl NodeMetrics {
             self.archive_segments_expired.get(),
         );
         self.render_limits(&mut out);
+        self.render_attribute_limits(&mut out);
         out
+    }
+
+    /// Adds what the OTel attribute limits removed, by signal label.
+    pub fn record_trimmed(&self, by_signal: &[(&'static str, crate::ingest::Trimmed)]) {
+        for (signal, t) in by_signal.iter().filter(|(_, t)| !t.is_empty()) {
+            if t.attributes_dropped > 0 {
+                self.ingest_attributes_dropped.add(signal, t.attributes_dropped);
+            }
+            if t.values_truncated > 0 {
+                self.ingest_values_truncated.add(signal, t.values_truncated);
+            }
+            self.ingest_span_events_dropped.add(t.events_dropped);
+            self.ingest_span_links_dropped.add(t.links_dropped);
+        }
+    }
+
+    fn render_attribute_limits(&self, out: &mut String) {
+        labeled(
+            out,
+            "ollystack_ingest_attributes_dropped_total",
+            "Attributes dropped on ingest by the attribute count limit or an over-long key, by signal.",
+            "signal",
+            &self.ingest_attributes_dropped,
+        );
+        labeled(
+            out,
+            "ollystack_ingest_values_truncated_total",
+            "Values cut on ingest by the attribute value length, nesting or element limits (log bodies included), by signal.",
+            "signal",
+            &self.ingest_values_truncated,
+        );
+        simple(
+            out,
+            "ollystack_ingest_span_events_dropped_total",
+            "counter",
+            "Span events dropped on ingest by the per-span event limit.",
+            self.ingest_span_events_dropped.get(),
+        );
+        simple(
+            out,
+            "ollystack_ingest_span_links_dropped_total",
+            "counter",
+            "Span links dropped on ingest by the per-span link limit.",
+            self.ingest_span_links_dropped.get(),
+        );
     }
 
     fn render_limits(&self, out: &mut String) {
@@ -386,5 +442,21 @@ mod tests {
         assert!(text.contains("ollystack_limits_values_overflowed_total{attribute=\"http.route\"} 16"), "{text}");
         assert!(text.contains("ollystack_limits_values_admitted_total{attribute=\"odd\\\"name\"} 2"), "{text}");
         assert!(text.contains("ollystack_limits_refusals_total 0"));
+    }
+
+    #[test]
+    fn renders_attribute_limit_counters_by_signal() {
+        use crate::ingest::Trimmed;
+        let m = NodeMetrics::default();
+        let span = Trimmed { attributes_dropped: 5, values_truncated: 2, events_dropped: 3, links_dropped: 1 };
+        let log = Trimmed { values_truncated: 4, ..Trimmed::default() };
+        m.record_trimmed(&[("span", span), ("log", log), ("resource", Trimmed::default())]);
+        m.record_trimmed(&[("span", span)]);
+        let text = m.render();
+        assert!(text.contains("ollystack_ingest_attributes_dropped_total{signal=\"span\"} 10"), "{text}");
+        assert!(text.contains("ollystack_ingest_values_truncated_total{signal=\"log\"} 4"), "{text}");
+        assert!(!text.contains("signal=\"resource\""), "{text}");
+        assert!(text.contains("ollystack_ingest_span_events_dropped_total 6"));
+        assert!(text.contains("ollystack_ingest_span_links_dropped_total 2"));
     }
 }

@@ -32,6 +32,45 @@ pub struct ConfigFile {
     /// port owns the cluster; the OTLP and API ports take and show every
     /// tenant's data).
     pub insecure: bool,
+    pub ingest: IngestCfg,
+}
+
+/// `[ingest]`: attribute limits as the OpenTelemetry SDKs define them
+/// (`OTEL_ATTRIBUTE_COUNT_LIMIT` and friends), applied by this node to every
+/// span, span event and link, log record and resource it receives, since
+/// senders cannot be trusted to have applied them. See
+/// `ingest::attr_limits` for the exact rules. Not the cardinality limits of
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestCfg {
+    /// Attributes kept per span, event, link, log record or resource.
+    pub attribute_count_limit: u64,
+    /// Characters kept of a string value (bytes of a byte array).
+    pub attribute_value_length_limit: u64,
+    /// Deepest array/map nesting kept in one value (1: no nesting).
+    pub attribute_value_depth_limit: u64,
+    /// Array elements and map entries kept in one value, all levels together.
+    pub attribute_value_element_limit: u64,
+    pub span_event_count_limit: u64,
+    pub span_link_count_limit: u64,
+    /// Characters (bytes) kept of each string (byte array) in a log body.
+    pub log_body_length_limit: u64,
+}
+
+impl Default for IngestCfg {
+    fn default() -> Self {
+        let d = crate::ingest::AttrLimits::default();
+        Self {
+            attribute_count_limit: d.attribute_count_limit as u64,
+            attribute_value_length_limit: d.attribute_value_length_limit as u64,
+            attribute_value_depth_limit: d.attribute_value_depth_limit as u64,
+            attribute_value_element_limit: d.attribute_value_element_limit as u64,
+            span_event_count_limit: d.span_event_count_limit as u64,
+            span_link_count_limit: d.span_link_count_limit as u64,
+            log_body_length_limit: d.log_body_length_limit as u64,
+        }
+    }
 }
 
 /// `[tls]`: this node's certificate and the cluster CA (PEM files). All
@@ -258,6 +297,7 @@ impl Default for ConfigFile {
             auth: AuthCfg::default(),
             client_tls: ClientTlsCfg::default(),
             insecure: false,
+            ingest: IngestCfg::default(),
         }
     }
 }

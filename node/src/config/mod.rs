@@ -19,6 +19,7 @@ use ollystack_cluster::admission::{self, LimiterConfig};
 use ollystack_cluster::net::{ServerTlsFiles, TlsFiles};
 
 use crate::correlate::CorrelationSettings;
+use crate::ingest::AttrLimits;
 use crate::llm::{LlmSettings, Provider};
 use crate::receive::ReceiverLimits;
 use crate::secret::Secret;
@@ -51,6 +52,10 @@ fn secret(key: &'static str, inline: &Secret, file_key: &'static str, file: &std
     }
     Secret::from_file(file).map_err(|e| invalid(file_key, file.display(), format!("cannot read it: {e}")))
 }
+
+/// Deepest `ingest.attribute_value_depth_limit` accepted: OTLP decoding
+/// nests no deeper than about 100 levels anyway, and real values a handful.
+const ATTRIBUTE_VALUE_DEPTH_LIMIT_MAX: u64 = 64;
 
 fn positive(key: &'static str, v: u64) -> Result<u64, ConfigError> {
     if v == 0 {
@@ -91,6 +96,8 @@ pub struct Config {
     /// and every node enforces the cluster's.
     pub limits: Option<LimiterConfig>,
     pub access: ClientAccess,
+    /// OTel attribute count and value length limits applied on ingest.
+    pub attr_limits: AttrLimits,
 }
 
 /// Who may call the OTLP and API ports, and over what.
@@ -208,6 +215,7 @@ impl ConfigFile {
             addr("listen.api", &self.listen.api)?,
         );
         let access = self.client_access()?;
+        let attr_limits = self.attr_limits()?;
         for (key, at) in [("listen.otlp_grpc", otlp_grpc_addr), ("listen.otlp_http", otlp_http_addr), ("listen.api", api_addr)] {
             // Other hosts reach these ports without TLS and tokens only on
             // purpose.
@@ -261,6 +269,32 @@ impl ConfigFile {
             cluster,
             limits,
             access,
+            attr_limits,
+        })
+    }
+
+    /// `[ingest]`. Count limits may be 0 (the spec allows it: nothing is
+    /// kept); a length, depth or element limit of 0 would erase every value,
+    /// so it is refused. Depth is capped so walking a value stays shallow.
+    fn attr_limits(&self) -> Result<AttrLimits, ConfigError> {
+        let i = &self.ingest;
+        let size = |key: &'static str, v: u64| usize::try_from(v).map_err(|_| invalid(key, v, "too large for this platform"));
+        let at_least_one = |key: &'static str, v: u64| positive(key, v).and_then(|v| size(key, v));
+        if !(1..=ATTRIBUTE_VALUE_DEPTH_LIMIT_MAX).contains(&i.attribute_value_depth_limit) {
+            return Err(invalid(
+                "ingest.attribute_value_depth_limit",
+                i.attribute_value_depth_limit,
+                format!("must be 1..={ATTRIBUTE_VALUE_DEPTH_LIMIT_MAX}"),
+            ));
+        }
+        Ok(AttrLimits {
+            attribute_count_limit: size("ingest.attribute_count_limit", i.attribute_count_limit)?,
+            attribute_value_length_limit: at_least_one("ingest.attribute_value_length_limit", i.attribute_value_length_limit)?,
+            attribute_value_depth_limit: i.attribute_value_depth_limit as usize,
+            attribute_value_element_limit: at_least_one("ingest.attribute_value_element_limit", i.attribute_value_element_limit)?,
+            span_event_count_limit: size("ingest.span_event_count_limit", i.span_event_count_limit)?,
+            span_link_count_limit: size("ingest.span_link_count_limit", i.span_link_count_limit)?,
+            log_body_length_limit: at_least_one("ingest.log_body_length_limit", i.log_body_length_limit)?,
         })
     }
 

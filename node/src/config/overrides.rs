@@ -96,6 +96,13 @@ overrides! {
     limits_window_ms: u64 => [limits.window_ms], "limits-window-ms", "OLLYSTACK_LIMITS_WINDOW_MS", "Length of a cardinality-limit window [default: 60000]";
     limits_lease_units: u64 => [limits.lease_units], "limits-lease-units", "OLLYSTACK_LIMITS_LEASE_UNITS", "Cardinality quota units a node leases at a time [default: 64]";
     limits_attributes: AttributeLimits => [limits.attributes], "limits-attributes", "OLLYSTACK_LIMITS_ATTRIBUTES", "Cluster-wide distinct values per window, as attr=N,attr2=M [default: none, limits off]";
+    attribute_count_limit: u64 => [ingest.attribute_count_limit], "ingest-attribute-count-limit", "OLLYSTACK_INGEST_ATTRIBUTE_COUNT_LIMIT", "Attributes kept per span, event, link, log record or resource; the rest are dropped and counted [default: 128]";
+    attribute_value_length_limit: u64 => [ingest.attribute_value_length_limit], "ingest-attribute-value-length-limit", "OLLYSTACK_INGEST_ATTRIBUTE_VALUE_LENGTH_LIMIT", "Characters kept of a string attribute value (bytes of a byte array) [default: 65536]";
+    attribute_value_depth_limit: u64 => [ingest.attribute_value_depth_limit], "ingest-attribute-value-depth-limit", "OLLYSTACK_INGEST_ATTRIBUTE_VALUE_DEPTH_LIMIT", "Deepest array/map nesting kept in one value, 1..64 [default: 16]";
+    attribute_value_element_limit: u64 => [ingest.attribute_value_element_limit], "ingest-attribute-value-element-limit", "OLLYSTACK_INGEST_ATTRIBUTE_VALUE_ELEMENT_LIMIT", "Array elements and map entries kept in one value, all levels together [default: 1024]";
+    span_event_count_limit: u64 => [ingest.span_event_count_limit], "ingest-span-event-count-limit", "OLLYSTACK_INGEST_SPAN_EVENT_COUNT_LIMIT", "Events kept per span [default: 128]";
+    span_link_count_limit: u64 => [ingest.span_link_count_limit], "ingest-span-link-count-limit", "OLLYSTACK_INGEST_SPAN_LINK_COUNT_LIMIT", "Links kept per span [default: 128]";
+    log_body_length_limit: u64 => [ingest.log_body_length_limit], "ingest-log-body-length-limit", "OLLYSTACK_INGEST_LOG_BODY_LENGTH_LIMIT", "Characters kept of each string in a log body (bytes of a byte array) [default: 262144]";
 }
 
 /// `attr=N,attr2=M`: the `[limits] attributes` table as one flag value.

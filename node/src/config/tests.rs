@@ -157,3 +157,31 @@ fn client_ports_beyond_loopback_need_tls_and_tokens_or_insecure() {
     let err = f.build_and_validate().expect_err("half of client_tls").to_string();
     assert!(err.contains("client_tls.key_file"), "{err}");
 }
+
+#[test]
+fn ingest_attribute_limits_default_to_the_spec_and_read_the_table() {
+    let c = ConfigFile::default().build_and_validate().expect("valid");
+    assert_eq!(c.attr_limits, crate::ingest::AttrLimits::default());
+    // `[limits] attributes` (cardinality) and `[ingest]` live side by side.
+    let text = "[limits.attributes]\n\"http.route\" = 5\n[ingest]\nattribute_count_limit = 0\nattribute_value_length_limit = 10\n";
+    let mut f = ConfigFile::from_toml(text).expect("parses");
+    Overrides { span_event_count_limit: Some(3), ..Default::default() }.apply(&mut f);
+    let c = f.build_and_validate().expect("valid");
+    assert_eq!((c.attr_limits.attribute_count_limit, c.attr_limits.attribute_value_length_limit), (0, 10));
+    assert_eq!(c.attr_limits.span_event_count_limit, 3);
+    assert!(c.limits.is_some());
+}
+
+#[test]
+fn ingest_attribute_limit_errors_name_the_key() {
+    for (text, key) in [
+        ("[ingest]\nattribute_value_length_limit = 0\n", "ingest.attribute_value_length_limit"),
+        ("[ingest]\nattribute_value_depth_limit = 65\n", "ingest.attribute_value_depth_limit"),
+        ("[ingest]\nlog_body_length_limit = 0\n", "ingest.log_body_length_limit"),
+    ] {
+        let err = ConfigFile::from_toml(text).expect("parses").build_and_validate().expect_err(key).to_string();
+        assert!(err.contains(key), "{err}");
+    }
+    let err = ConfigFile::from_toml("[ingest]\nattribute_count = 5\n").expect_err("unknown key");
+    assert!(err.contains("attribute_count"), "{err}");
+}

@@ -14,6 +14,7 @@ use prost::Message;
 use super::*;
 use crate::correlate::CorrelationSettings;
 use crate::ingest::prepare::{prepare_logs, prepare_traces, Signal};
+use crate::ingest::AttrLimits;
 
 /// Admits the first `limit` distinct values of each limited key; values of
 /// a key in `undecided` must wait.
@@ -135,7 +136,8 @@ fn encoded_route(signal: &Signal) -> String {
 #[test]
 fn limit_in_prepare_rewrites_the_encoded_span_but_not_its_session() {
     let limiter = FakeLimiter::new(&[("http.route", 2), ("correlation_id", 1), ("service.name", 1)]);
-    let batch = prepare_traces(&CorrelationSettings::default(), &limiter, spans(&["/a", "/b", "/c"])).expect("decided");
+    let batch =
+        prepare_traces(&CorrelationSettings::default(), &AttrLimits::default(), &limiter, spans(&["/a", "/b", "/c"])).expect("decided");
     let routes: Vec<String> = batch.items.iter().map(|p| encoded_route(&p.signal)).collect();
     assert_eq!(routes, ["/a", "/b", OVERFLOW_VALUE]);
     // The correlation ID is read before limits apply: sessions stay apart.
@@ -149,7 +151,7 @@ fn limit_in_prepare_rewrites_the_encoded_span_but_not_its_session() {
 fn limit_wait_in_prepare_refuses_the_batch_as_overloaded() {
     let mut limiter = FakeLimiter::new(&[("http.route", 2)]);
     limiter.undecided.insert("http.route");
-    let refused = prepare_traces(&CorrelationSettings::default(), &limiter, spans(&["/a"])).expect_err("must wait");
+    let refused = prepare_traces(&CorrelationSettings::default(), &AttrLimits::default(), &limiter, spans(&["/a"])).expect_err("must wait");
     assert!(matches!(refused, IngestError::Overloaded { .. }), "{refused:?}");
     assert!(refused.retry_after_secs().is_some());
     // The client's error says why, naming the attribute.
@@ -163,7 +165,7 @@ fn limit_applies_to_log_record_attributes() {
     let request = ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs { scope_logs: vec![ScopeLogs { log_records: logs, ..Default::default() }], ..Default::default() }],
     };
-    let batch = prepare_logs(&CorrelationSettings::default(), &limiter, request).expect("decided");
+    let batch = prepare_logs(&CorrelationSettings::default(), &AttrLimits::default(), &limiter, request).expect("decided");
     let users: Vec<String> = batch
         .items
         .iter()

@@ -2,7 +2,9 @@
 //! input.
 //!
 //! * `prepare`: OTLP request → signals with their correlation-ID
-//!   candidates, attributes migrated and cardinality-limited (`limit`).
+//!   candidates, attributes migrated, bounded as the OTel SDKs bound them
+//!   (`attr_limits`: counts, value lengths) and cardinality-limited
+//!   (`limit`).
 //! * `assign` (pure): signals → per-session groups, every correlation ID
 //!   resolved.
 //! * `pipeline`: the [`Ingestor`] that checks the memory budget, writes the
@@ -98,11 +100,13 @@ pub trait IngestSink: Send + Sync + 'static {
 }
 
 mod assign;
+pub mod attr_limits;
 pub mod limit;
 mod pipeline;
 pub mod prepare;
 mod replay;
 
+pub use attr_limits::{AttrLimits, Trimmed};
 pub use limit::{AttributeLimiter, NoLimits, Verdict};
 pub use pipeline::{IngestHandle, Ingestor, SentBinding};
 pub use replay::{replay_wal, ResumedHandOffs};

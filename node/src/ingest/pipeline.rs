@@ -10,6 +10,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::assign::{assign, Assigned, Group, Merge};
+use super::attr_limits::AttrLimits;
 use super::limit::AttributeLimiter;
 use super::prepare::{prepare_logs, prepare_metrics, prepare_traces, PrepareFn};
 use super::{Accepted, IngestError, IngestSink, Overload};
@@ -39,6 +40,8 @@ pub struct Ingestor {
     settings: Arc<CorrelationSettings>,
     /// Attribute cardinality limits, applied in prepare.
     limiter: Arc<dyn AttributeLimiter>,
+    /// OTel attribute count and value length limits, applied in prepare.
+    attr_limits: AttrLimits,
     exemplars: Arc<ExemplarIndex>,
     /// Shipments taken from other nodes (each is taken once).
     shipments: Arc<ShipmentLog>,
@@ -111,8 +114,19 @@ impl Ingestor {
         exemplars: Arc<ExemplarIndex>,
         shipments: Arc<ShipmentLog>,
         rng: Arc<SeededRng>,
+        attr_limits: AttrLimits,
     ) -> Self {
-        Self { env, settings, limiter, exemplars, shipments, rng, binding_lock: Mutex::new(()), accepting: AtomicBool::new(true) }
+        Self {
+            env,
+            settings,
+            limiter,
+            attr_limits,
+            exemplars,
+            shipments,
+            rng,
+            binding_lock: Mutex::new(()),
+            accepting: AtomicBool::new(true),
+        }
     }
 
     /// Refuse new batches (retryable) from now on.
@@ -145,7 +159,7 @@ impl Ingestor {
     /// Prepare, reserve memory, assign sessions, write the WAL (not synced).
     fn stage<R>(&self, request: R, prepare: PrepareFn<R>) -> Result<Staged, IngestError> {
         let env = &self.env;
-        let batch = match prepare(&self.settings, self.limiter.as_ref(), request) {
+        let batch = match prepare(&self.settings, &self.attr_limits, self.limiter.as_ref(), request) {
             Ok(batch) => batch,
             Err(e) => {
                 if matches!(e, IngestError::Overloaded { .. }) {
@@ -159,6 +173,12 @@ impl Ingestor {
             env.metrics.deprecated_attributes.add(name, 1);
         }
         env.metrics.ingest_data_points.add(batch.data_points);
+        env.metrics.record_trimmed(&[
+            ("span", batch.trimmed_spans),
+            ("log", batch.trimmed_logs),
+            ("resource", batch.trimmed_resources),
+            ("exemplar", batch.trimmed_exemplars),
+        ]);
         let reserved_bytes = batch.cost_bytes();
         reserve(env, reserved_bytes, batch.sessions_at_most())?;
         let result = (|| {

@@ -1,7 +1,16 @@
 //! Step 1 of ingest (CPU only, on a blocking thread): walk an OTLP request,
 //! validate IDs, migrate semantic conventions, find each signal's explicit
-//! correlation-ID candidate, apply the attribute cardinality limits
+//! correlation-ID candidate, apply the OTel attribute limits
+//! ([`super::attr_limits`]) and the attribute cardinality limits
 //! ([`super::limit`]) and encode each span/log record compactly.
+//!
+//! Order matters: a resource is limited first (its attributes are read
+//! once per record, so their number must be bounded before that; the keys
+//! read are protected). A span or log record is limited after its
+//! correlation-ID candidate and tenant were read from its full attributes
+//! (so a limit never changes which session it joins), and before the
+//! cardinality limiter sees it (no quota spent on dropped values), before
+//! it is encoded and before its memory cost is computed.
 //!
 //! Pure except for the limiter it is handed, whose `admit` may block for a
 //! bounded time waiting for quota; a value it cannot decide refuses the
@@ -15,8 +24,10 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{exemplar, metric::Data, Exemplar};
+use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
+use super::attr_limits::{self, AttrLimits, Trimmed};
 use super::limit::{limit_attributes, AttributeLimiter};
 use super::IngestError;
 use crate::correlate::{self, Candidate, CorrelationSettings};
@@ -28,7 +39,7 @@ use crate::session::{LogInput, SpanInput};
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
 
 /// The signature every `prepare_*` shares, so the pipeline takes any of them.
-pub type PrepareFn<R> = fn(&CorrelationSettings, &dyn AttributeLimiter, R) -> Result<PreparedBatch, IngestError>;
+pub type PrepareFn<R> = fn(&CorrelationSettings, &AttrLimits, &dyn AttributeLimiter, R) -> Result<PreparedBatch, IngestError>;
 
 /// The signal carried by a prepared item.
 #[derive(Debug)]
@@ -69,6 +80,13 @@ pub struct PreparedBatch {
     pub deprecated: Vec<&'static str>,
     /// Metric data points seen (exemplars are taken from them).
     pub data_points: u64,
+    /// What the attribute limits removed from spans, log records and
+    /// resources (for `/metrics`).
+    pub trimmed_spans: Trimmed,
+    pub trimmed_logs: Trimmed,
+    pub trimmed_resources: Trimmed,
+    /// Exemplar labels (data point and filtered attributes).
+    pub trimmed_exemplars: Trimmed,
 }
 
 impl PreparedBatch {
@@ -105,6 +123,22 @@ impl PreparedBatch {
     }
 }
 
+/// The resource attribute keys ingest reads: kept by the resource's count
+/// limit wherever they are (see [`attr_limits`]).
+fn read_keys(s: &CorrelationSettings) -> Vec<&str> {
+    let mut keys = vec!["service.name", s.attribute.as_str(), s.tenant_attribute.as_str()];
+    keys.extend(s.header_attributes.iter().map(String::as_str));
+    keys.extend(s.baggage_attributes.iter().map(String::as_str));
+    keys
+}
+
+/// A resource's attributes, limited.
+fn limited_resource(limits: &AttrLimits, read_keys: &[&str], resource: Option<Resource>, trimmed: &mut Trimmed) -> Vec<KeyValue> {
+    let mut resource = resource.unwrap_or_default();
+    trimmed.add(attr_limits::limit_resource(limits, read_keys, &mut resource));
+    resource.attributes
+}
+
 fn service_name(resource_attrs: &[KeyValue]) -> Arc<str> {
     resource_attrs
         .iter()
@@ -118,12 +152,14 @@ fn service_name(resource_attrs: &[KeyValue]) -> Arc<str> {
 
 pub fn prepare_traces(
     s: &CorrelationSettings,
+    limits: &AttrLimits,
     limiter: &dyn AttributeLimiter,
     request: ExportTraceServiceRequest,
 ) -> Result<PreparedBatch, IngestError> {
     let mut out = PreparedBatch::default();
+    let read_keys = read_keys(s);
     for rs in request.resource_spans {
-        let resource_attrs = rs.resource.map(|r| r.attributes).unwrap_or_default();
+        let resource_attrs = limited_resource(limits, &read_keys, rs.resource, &mut out.trimmed_resources);
         let service = service_name(&resource_attrs);
         for ss in rs.scope_spans {
             for mut span in ss.spans {
@@ -138,6 +174,7 @@ pub fn prepare_traces(
                 out.deprecated.extend(correlate::migrate_attributes(&mut span.attributes));
                 let candidate = correlate::span_candidate(s, &resource_attrs, &span.attributes);
                 let tenant = correlate::tenant_of(s, &resource_attrs, &span.attributes);
+                out.trimmed_spans.add(attr_limits::limit_span(limits, &mut span));
                 limit_attributes(limiter, &mut span.attributes)?;
                 let encoded = span.encode_to_vec().into_boxed_slice();
                 // IDs were checked just above, so this cannot fail.
@@ -151,12 +188,14 @@ pub fn prepare_traces(
 
 pub fn prepare_logs(
     s: &CorrelationSettings,
+    limits: &AttrLimits,
     limiter: &dyn AttributeLimiter,
     request: ExportLogsServiceRequest,
 ) -> Result<PreparedBatch, IngestError> {
     let mut out = PreparedBatch::default();
+    let read_keys = read_keys(s);
     for rl in request.resource_logs {
-        let resource_attrs = rl.resource.map(|r| r.attributes).unwrap_or_default();
+        let resource_attrs = limited_resource(limits, &read_keys, rl.resource, &mut out.trimmed_resources);
         let service = service_name(&resource_attrs);
         for sl in rl.scope_logs {
             for mut log in sl.log_records {
@@ -165,6 +204,7 @@ pub fn prepare_logs(
                 let trace = TraceId::from_bytes(&log.trace_id);
                 let candidate = correlate::log_candidate(s, &resource_attrs, &log.attributes, log.body.as_ref());
                 let tenant = correlate::tenant_of(s, &resource_attrs, &log.attributes);
+                out.trimmed_logs.add(attr_limits::limit_log(limits, &mut log));
                 limit_attributes(limiter, &mut log.attributes)?;
                 let encoded = log.encode_to_vec().into_boxed_slice();
                 let input = LogInput::from_log(service.clone(), &log, encoded);
@@ -175,19 +215,23 @@ pub fn prepare_logs(
     Ok(out)
 }
 
-/// Exemplar labels are not limited (see [`super::limit`]); `_limiter` is
-/// here for the shared [`PrepareFn`] signature.
+/// Exemplar labels are not cardinality-limited (see [`super::limit`]);
+/// `_limiter` is here for the shared [`PrepareFn`] signature. Resources are
+/// limited as for the other signals (they are read once per exemplar).
 pub fn prepare_metrics(
     s: &CorrelationSettings,
+    limits: &AttrLimits,
     _limiter: &dyn AttributeLimiter,
     request: ExportMetricsServiceRequest,
 ) -> Result<PreparedBatch, IngestError> {
     let mut out = PreparedBatch::default();
+    let read_keys = read_keys(s);
     for rm in request.resource_metrics {
-        let resource_attrs = rm.resource.map(|r| r.attributes).unwrap_or_default();
+        let resource_attrs = limited_resource(limits, &read_keys, rm.resource, &mut out.trimmed_resources);
         let service = service_name(&resource_attrs);
         for sm in rm.scope_metrics {
-            for metric in sm.metrics {
+            for mut metric in sm.metrics {
+                out.trimmed_exemplars.add(limit_exemplar_labels(limits, &read_keys, &mut metric.data));
                 let points: Vec<(&[KeyValue], &[Exemplar])> = match &metric.data {
                     Some(Data::Gauge(g)) => g.data_points.iter().map(|p| (&p.attributes[..], &p.exemplars[..])).collect(),
                     Some(Data::Sum(m)) => m.data_points.iter().map(|p| (&p.attributes[..], &p.exemplars[..])).collect(),
@@ -208,6 +252,30 @@ pub fn prepare_metrics(
         }
     }
     Ok(out)
+}
+
+/// Limits the attributes of every data point that has exemplars, and of
+/// its exemplars, before they are copied into each exemplar's labels.
+fn limit_exemplar_labels(limits: &AttrLimits, read_keys: &[&str], data: &mut Option<Data>) -> Trimmed {
+    let mut t = Trimmed::default();
+    let mut limit = |attrs: &mut Vec<KeyValue>, exemplars: &mut [Exemplar]| {
+        if exemplars.is_empty() {
+            return;
+        }
+        t.add(attr_limits::limit_metric_attributes(limits, read_keys, attrs));
+        for ex in exemplars {
+            t.add(attr_limits::limit_metric_attributes(limits, read_keys, &mut ex.filtered_attributes));
+        }
+    };
+    match data {
+        Some(Data::Gauge(g)) => g.data_points.iter_mut().for_each(|p| limit(&mut p.attributes, &mut p.exemplars)),
+        Some(Data::Sum(m)) => m.data_points.iter_mut().for_each(|p| limit(&mut p.attributes, &mut p.exemplars)),
+        Some(Data::Histogram(h)) => h.data_points.iter_mut().for_each(|p| limit(&mut p.attributes, &mut p.exemplars)),
+        Some(Data::ExponentialHistogram(h)) => h.data_points.iter_mut().for_each(|p| limit(&mut p.attributes, &mut p.exemplars)),
+        // Summaries carry no exemplars.
+        Some(Data::Summary(_)) | None => {}
+    }
+    t
 }
 
 /// An exemplar joins a session when it names an ID or a trace; otherwise it

@@ -305,8 +305,15 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let settings = Arc::new(config.correlation.clone());
     let wait_max = cluster.rpc_timeout() * 2;
     let limiter = Arc::new(ClusterLimiter::new(cluster.clone(), config.limits.clone(), sources.clock.clone(), metrics.clone(), wait_max));
-    let ingestor =
-        Arc::new(Ingestor::new(env.clone(), settings.clone(), limiter.clone(), exemplars.clone(), shipments.clone(), sources.rng.clone()));
+    let ingestor = Arc::new(Ingestor::new(
+        env.clone(),
+        settings.clone(),
+        limiter.clone(),
+        exemplars.clone(),
+        shipments.clone(),
+        sources.rng.clone(),
+        config.attr_limits,
+    ));
     let handle = IngestHandle(ingestor.clone());
     let hand_over_shipper = shipper.clone();
     let first_forward_id = (u64::from(sources.rng.next_u32()) << 32) | u64::from(sources.rng.next_u32());

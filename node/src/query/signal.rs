@@ -39,6 +39,7 @@ pub fn span_view(merged: &MergedSpan) -> Timed<SpanView> {
         status_code: status.map_or(StatusView::Unset, |s| status_view(s.code)),
         status_message: status.map(|s| s.message.clone()).unwrap_or_default(),
         attributes: attributes_json(&span.attributes),
+        dropped_attributes_count: span.dropped_attributes_count,
     };
     Timed { unix_nano: span.start_time_unix_nano, view }
 }
@@ -55,6 +56,7 @@ pub fn log_view(merged: &MergedLog) -> Timed<LogView> {
         service_name: merged.service_name.clone(),
         body: body_text(log.body.as_ref()),
         attributes: attributes_json(&log.attributes),
+        dropped_attributes_count: log.dropped_attributes_count,
     };
     Timed { unix_nano, view }
 }

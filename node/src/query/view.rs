@@ -99,6 +99,9 @@ pub struct SpanView {
     pub status_code: StatusView,
     pub status_message: String,
     pub attributes: Map<String, Value>,
+    /// Attributes the sender or this node's attribute limits dropped
+    /// (OTLP `dropped_attributes_count`): `attributes` is not the whole set.
+    pub dropped_attributes_count: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -113,6 +116,8 @@ pub struct LogView {
     /// String bodies as they are; other bodies as JSON text.
     pub body: String,
     pub attributes: Map<String, Value>,
+    /// As for spans: attributes dropped by the sender or the limits.
+    pub dropped_attributes_count: u32,
 }
 
 /// One metric exemplar.
