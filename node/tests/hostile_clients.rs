@@ -130,3 +130,36 @@ async fn concurrent_large_requests_are_charged_before_decoding() {
     }
     node.node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_grpc_bodies_do_not_keep_exporters_out() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    let node = start_node(|_| {}).await;
+    // 270 calls (more than the 256 admitted at once) that declare a 1 MiB
+    // message, send its first bytes and stall.
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        let tcp = TcpStream::connect(node.node.otlp_grpc_addr).await.expect("connect");
+        let (mut client, connection) = h2::client::handshake(tcp).await.expect("h2 handshake");
+        tokio::spawn(connection);
+        for _ in 0..90 {
+            client = client.ready().await.expect("stream slot");
+            let request = tonic::codegen::http::Request::post("http://x/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .body(())
+                .expect("request");
+            let (response, mut body) = client.send_request(request, false).expect("send");
+            body.send_data(bytes::Bytes::from_static(&[0, 0, 0x10, 0, 0, 1, 2, 3]), false).expect("first bytes");
+            stalled.push((response, body));
+        }
+    }
+    let mut exporter = TraceServiceClient::connect(node.otlp_grpc()).await.expect("connect");
+    let request = trace_request("checkout", Some("order-grpc-stall-1"), [8; 16], 0, 3);
+    let sent = tokio::time::timeout(Duration::from_secs(10), exporter.export(request)).await.expect("answered while 270 bodies stall");
+    assert!(sent.is_ok(), "an exporter was shed while others stalled: {sent:?}");
+    let (status, body) = get_json(&node.api("/api/v1/correlate/order-grpc-stall-1")).await;
+    assert_eq!((status, body["summary"]["total_spans"].as_u64()), (200, Some(3)));
+    drop(stalled);
+    node.node.shutdown().await;
+}

@@ -5,8 +5,11 @@
 //! before a service method runs, on the async threads: that work is bounded
 //! by `max_request_bytes` but not moved to the blocking pool (tonic offers no
 //! hook for it). Admission is therefore a tower layer in front of the whole
-//! server: a request over the bound is answered UNAVAILABLE before its body
-//! is read.
+//! server, doing what the HTTP receiver does: it reads the body (bounded in
+//! size, in time and with every other body being read), then takes an
+//! admission slot (UNAVAILABLE beyond the bound), then charges the memory
+//! budget by the message prefix (RESOURCE_EXHAUSTED beyond it), and only
+//! then lets tonic decode.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,7 +30,8 @@ use tonic::codec::CompressionEncoding;
 use tonic::codegen::http;
 use tonic::{Request, Response, Status};
 
-use super::codec;
+use super::body::{body_budget_kib, read_body_bounded, BodyError, BODY_READ_TIMEOUT};
+use super::codec::{self, DecodeError};
 use super::signal::{Logs, Metrics, Signal, Traces};
 use super::{ReceiveError, ReceiverLimits, RequestMemory};
 use crate::access::layer::PinTenant;
@@ -56,6 +60,7 @@ pub async fn serve_grpc<S: IngestSink>(
         max_concurrent_requests: limits.max_concurrent_requests,
         memory: limits.memory.clone(),
         max_request_bytes: max_bytes,
+        buffered: Arc::new(Semaphore::new(body_budget_kib(&limits))),
     };
     let routes = tonic::service::Routes::new(traces).add_service(logs).add_service(metrics);
     let service = tower::Layer::layer(&admission, routes);
@@ -129,8 +134,7 @@ impl<S: IngestSink> MetricsService for GrpcReceiver<S> {
     }
 }
 
-/// How long an export call may take, body included (the HTTP receiver's
-/// body deadline, plus time to ingest).
+/// How long an export call may take once its body is in.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Tower layer bounding the requests in flight on the gRPC server.
@@ -143,6 +147,8 @@ struct AdmissionLayer {
     /// Charged before tonic decodes a request ([`super::memory`]).
     memory: RequestMemory,
     max_request_bytes: usize,
+    /// Bodies being read, in KiB ([`body_budget_kib`]).
+    buffered: Arc<Semaphore>,
 }
 
 impl<Inner> tower::Layer<Inner> for AdmissionLayer {
@@ -177,38 +183,45 @@ where
     }
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
-        let Ok(permit) = Arc::clone(&self.layer.admission).try_acquire_owned() else {
-            let limit = self.layer.max_concurrent_requests;
-            let message = format!("too many concurrent export requests (limit {limit})");
-            let response = Status::unavailable(message).into_http();
-            return Box::pin(async move { Ok(response) });
-        };
         // The ready service answers this call; a fresh clone waits for the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let (memory, max_bytes) = (self.layer.memory.clone(), self.layer.max_request_bytes);
-        let call = async move {
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            // The body first, bounded in size, time and (with every other
+            // body being read) bytes: a client that stalls it holds no
+            // admission permit (found by the network-safety attack over
+            // HTTP: 256 stalled bodies kept every exporter out).
             let (parts, body) = request.into_parts();
-            let (head, rest) = match read_head(body).await {
-                Ok(read) => read,
-                Err(status) => return Ok(status.into_http()),
+            let limit = layer.max_request_bytes.saturating_add(GRPC_PREFIX_BYTES);
+            let (raw, _buffered) =
+                match tokio::time::timeout(BODY_READ_TIMEOUT, read_body_bounded(body, None, limit, &layer.buffered)).await {
+                    Ok(Ok(read)) => read,
+                    Ok(Err(BodyError::Decode(DecodeError::TooLarge { limit_bytes }))) => {
+                        return Ok(Status::out_of_range(format!("request larger than {limit_bytes} bytes")).into_http())
+                    }
+                    Ok(Err(BodyError::Decode(err))) => return Ok(Status::invalid_argument(err.to_string()).into_http()),
+                    Ok(Err(BodyError::Full)) => return Ok(Status::unavailable("too many request bodies being read; retry").into_http()),
+                    Err(_) => {
+                        return Ok(
+                            Status::deadline_exceeded(format!("the request body did not arrive within {BODY_READ_TIMEOUT:?}")).into_http()
+                        )
+                    }
+                };
+            let Ok(permit) = Arc::clone(&layer.admission).try_acquire_owned() else {
+                let limit = layer.max_concurrent_requests;
+                return Ok(Status::unavailable(format!("too many concurrent export requests (limit {limit})")).into_http());
             };
-            let charge = match memory.charge(charged_bytes(&head, max_bytes)) {
+            let charge = match layer.memory.charge(charged_bytes(&raw, layer.max_request_bytes)) {
                 Ok(charge) => charge,
                 Err(overloaded) => return Ok(ingest_error_status(&overloaded).into_http()),
             };
-            let response = inner.call(http::Request::from_parts(parts, prefixed(head, rest))).await;
-            drop(charge);
-            response
-        };
-        Box::pin(async move {
-            // A client that stalls its request (its body) holds a permit
-            // until this deadline at most.
-            let response = match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+            let request = http::Request::from_parts(parts, tonic::body::Body::new(http_body_util::Full::new(raw)));
+            let response = match tokio::time::timeout(REQUEST_TIMEOUT, inner.call(request)).await {
                 Ok(response) => response,
                 Err(_) => Ok(Status::deadline_exceeded(format!("the request did not complete within {REQUEST_TIMEOUT:?}")).into_http()),
             };
-            drop(permit);
+            drop((charge, permit));
             response
         })
     }
@@ -216,24 +229,6 @@ where
 
 /// Length of a gRPC message prefix: a compression flag and a 4-byte length.
 const GRPC_PREFIX_BYTES: usize = 5;
-
-/// Reads the body until its first message prefix is in (or it ends).
-async fn read_head(mut body: tonic::body::Body) -> Result<(Bytes, tonic::body::Body), Status> {
-    use http_body_util::BodyExt;
-    let mut head = bytes::BytesMut::new();
-    while head.len() < GRPC_PREFIX_BYTES {
-        match body.frame().await {
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    head.extend_from_slice(&data);
-                }
-            }
-            Some(Err(status)) => return Err(status),
-            None => break,
-        }
-    }
-    Ok((head.freeze(), body))
-}
 
 /// Plain bytes a request is charged for, from its first message prefix:
 /// the declared length, or for a compressed message eight times it (a
@@ -244,13 +239,4 @@ fn charged_bytes(head: &[u8], max_bytes: usize) -> usize {
     let declared = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
     let plain = if prefix[0] == 0 { declared } else { declared.saturating_mul(8) };
     plain.min(max_bytes)
-}
-
-/// The body again, its first bytes in front of the rest.
-fn prefixed(head: Bytes, rest: tonic::body::Body) -> tonic::body::Body {
-    use futures::StreamExt;
-    use http_body_util::BodyExt;
-    let first = futures::stream::iter((!head.is_empty()).then(|| Ok(hyper::body::Frame::data(head))));
-    let rest = rest.into_data_stream().map(|chunk| chunk.map(hyper::body::Frame::data));
-    tonic::body::Body::new(http_body_util::StreamBody::new(first.chain(rest)))
 }

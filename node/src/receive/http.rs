@@ -16,12 +16,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Extension;
 use axum::Router;
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
-use std::time::Duration;
+use bytes::Bytes;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
+use super::body::{body_budget_kib, read_body_bounded, BodyError, BODY_READ_TIMEOUT};
 use super::codec::{self, DecodeError, Encoding, Format, RpcStatus};
 use super::memory::{Charge, RequestMemory};
 use super::signal::{Logs, Metrics, Signal, Traces};
@@ -84,15 +83,6 @@ struct HttpReceiver<S> {
     buffered: Arc<Semaphore>,
 }
 
-/// How long a request's body may take to arrive.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// KiB of request bodies held while they are read, at most: room for 16
-/// bodies of the largest size at once.
-fn body_budget_kib(limits: &ReceiverLimits) -> usize {
-    (limits.max_request_bytes.saturating_mul(16) / 1024).clamp(1, Semaphore::MAX_PERMITS)
-}
-
 async fn export<G: Signal, S: IngestSink>(
     State(receiver): State<Arc<HttpReceiver<S>>>,
     pin: Option<Extension<PinTenant>>,
@@ -140,53 +130,6 @@ async fn export_request<G: Signal, S: IngestSink>(
 /// A header as text; `None` when absent or not visible ASCII.
 fn header_str(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
-}
-
-/// Why a body was not read.
-enum BodyError {
-    Decode(DecodeError),
-    /// The receivers' body budget is spent: shed (retryable).
-    Full,
-}
-
-/// KiB (rounded up) of `bytes`.
-fn kib(bytes: usize) -> usize {
-    bytes.div_ceil(1024)
-}
-
-/// Reads the whole body, failing as soon as it passes `limit_bytes` (or at
-/// once when `Content-Length` says it will), so memory stays bounded; each
-/// chunk is paid for from `budget` as it arrives, and the reservation
-/// comes back with the body.
-async fn read_body_bounded(
-    body: Body,
-    content_length: Option<usize>,
-    limit_bytes: usize,
-    budget: &Arc<Semaphore>,
-) -> Result<(Bytes, Option<OwnedSemaphorePermit>), BodyError> {
-    if content_length.is_some_and(|len| len > limit_bytes) {
-        return Err(BodyError::Decode(DecodeError::TooLarge { limit_bytes }));
-    }
-    let mut held: Option<OwnedSemaphorePermit> = None;
-    let mut buffer = BytesMut::new();
-    let mut frames = body.into_data_stream();
-    while let Some(chunk) = frames.next().await {
-        let chunk = chunk.map_err(|err| BodyError::Decode(DecodeError::Read(err.to_string())))?;
-        let len = buffer.len().saturating_add(chunk.len());
-        if len > limit_bytes {
-            return Err(BodyError::Decode(DecodeError::TooLarge { limit_bytes }));
-        }
-        let more = u32::try_from(kib(len) - kib(buffer.len())).map_err(|_| BodyError::Full)?;
-        if more > 0 {
-            let permit = budget.clone().try_acquire_many_owned(more).map_err(|_| BodyError::Full)?;
-            match &mut held {
-                Some(h) => h.merge(permit),
-                None => held = Some(permit),
-            }
-        }
-        buffer.extend_from_slice(&chunk);
-    }
-    Ok((buffer.freeze(), held))
 }
 
 /// Decodes, charging the node's memory budget first ([`RequestMemory`]):

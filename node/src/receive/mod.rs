@@ -19,6 +19,7 @@
 //!
 //! [`IngestSink`]: crate::ingest::IngestSink
 
+mod body;
 mod codec;
 mod grpc;
 mod http;
@@ -41,10 +42,9 @@ pub struct ReceiverLimits {
     pub max_request_bytes: usize,
     /// Requests in flight per receiver (decoding or waiting on the sink).
     /// Beyond it HTTP answers 503 + `Retry-After` and gRPC UNAVAILABLE, both
-    /// retryable in OTLP. HTTP takes the slot once the body is in (bodies
+    /// retryable in OTLP. Both take the slot once the body is in (bodies
     /// being read are bounded by bytes received: 16 × `max_request_bytes`
-    /// per receiver, and must arrive within 30 s); gRPC takes it when the
-    /// call starts and gives it back within 60 s at most.
+    /// per receiver, and must arrive within 30 s).
     pub max_concurrent_requests: usize,
     /// The node's memory budget, charged before a request is decoded
     /// ([`memory`]).
