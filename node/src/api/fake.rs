@@ -15,7 +15,9 @@ use tower::ServiceExt;
 use super::{router, ApiState};
 use crate::clock::Clock;
 use crate::model::{CorrelationId, TenantId, TraceId};
-use crate::query::{ExemplarFilter, ExemplarHit, QueryBackend, QueryError, SessionData, SessionFilter, SessionListItem};
+use crate::query::{
+    page_session, ExemplarFilter, ExemplarHit, Page, PagedSession, QueryBackend, QueryError, SessionData, SessionFilter, SessionListItem,
+};
 
 /// Node-clock time the fake clock always reads (Unix ms).
 pub const NOW_UNIX_MS: u64 = 1_700_000_600_000;
@@ -50,6 +52,8 @@ pub struct FakeBackend {
     pub lookups: AtomicUsize,
     pub last_session_filter: Mutex<Option<SessionFilter>>,
     pub last_exemplar_filter: Mutex<Option<ExemplarFilter>>,
+    /// The page of the last session read.
+    pub last_page: Mutex<Option<Page>>,
 }
 
 impl FakeBackend {
@@ -70,9 +74,10 @@ impl FakeBackend {
 }
 
 impl QueryBackend for FakeBackend {
-    async fn session(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
+    async fn session_page(&self, tenant: &TenantId, id: &CorrelationId, page: Page) -> Result<Option<PagedSession>, QueryError> {
         self.begin()?;
-        Ok(self.sessions.get(&(tenant.to_string(), id.to_string())).cloned())
+        *self.last_page.lock() = Some(page);
+        Ok(self.sessions.get(&(tenant.to_string(), id.to_string())).cloned().map(|data| page_session(data, page)))
     }
 
     async fn session_of_trace(&self, tenant: &TenantId, trace_id: TraceId) -> Result<Option<CorrelationId>, QueryError> {
@@ -110,6 +115,12 @@ impl QueryBackend for FakeBackend {
 
 /// The router over `backend`, with IDs up to 100 bytes.
 pub fn app(backend: FakeBackend, tenancy_enabled: bool) -> (Router, Arc<FakeBackend>) {
+    let (app, backend, _) = app_with_state(backend, tenancy_enabled);
+    (app, backend)
+}
+
+/// [`app`] and the state it serves, for tests that hold its permits.
+pub fn app_with_state(backend: FakeBackend, tenancy_enabled: bool) -> (Router, Arc<FakeBackend>, ApiState<FakeBackend>) {
     let backend = Arc::new(backend);
     let state = ApiState {
         backend: Arc::clone(&backend),
@@ -118,8 +129,9 @@ pub fn app(backend: FakeBackend, tenancy_enabled: bool) -> (Router, Arc<FakeBack
         clock: Arc::new(FixedClock),
         baselines: Arc::new(crate::rca::Baselines::default()),
         explainer: Arc::new(crate::llm::Explainer::off()),
+        session_reads: crate::api::session_reads(),
     };
-    (router(state), backend)
+    (router(state.clone()), backend, state)
 }
 
 /// An answer: status, headers and body.

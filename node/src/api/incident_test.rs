@@ -122,6 +122,7 @@ async fn a_configured_llm_phrases_the_computed_answer_and_its_failure_is_reporte
             clock: std::sync::Arc::new(super::super::fake::FixedClock),
             baselines: std::sync::Arc::new(crate::rca::Baselines::default()),
             explainer: std::sync::Arc::new(crate::llm::Explainer::new(Some(settings(url))).expect("client")),
+            session_reads: crate::api::session_reads(),
         };
         super::super::router(state)
     };

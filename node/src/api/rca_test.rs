@@ -25,6 +25,7 @@ fn app_with(backend: FakeBackend, baselines: Baselines) -> (axum::Router, Arc<Fa
         clock: Arc::new(FixedClock),
         baselines: Arc::new(baselines),
         explainer: Arc::new(crate::llm::Explainer::off()),
+        session_reads: crate::api::session_reads(),
     };
     (router(state), backend)
 }

@@ -12,20 +12,22 @@ pub(crate) mod fixtures;
 mod impact;
 mod merge;
 pub mod nlq;
+mod page;
 mod signal;
 pub use signal::kind_view;
 mod time;
 mod timeline;
 mod view;
 
-pub use build::{correlate, exemplars_view, trace_view};
+pub use build::{correlate, correlate_page, exemplars_view, page_view, trace_view};
 pub use impact::impact;
 pub use merge::{merge, Merged, MergedLog, MergedSpan};
+pub use page::{is_truncated, next_offset, page_session, Counts, Page, Pager, PAGE_LIMIT_MAX};
 pub use time::{format_rfc3339_nanos, parse_rfc3339_nanos};
 pub use timeline::timeline;
 pub use view::{
-    CorrelateResponse, ErrorView, ExemplarView, ExemplarsResponse, ImpactResponse, LogView, MetricView, OperationImpact, RootSpanView,
-    SignalKind, SpanKindView, SpanView, StatusView, Summary, TimeRange, TimelineEntry, TimelineResponse, TraceResponse,
+    CorrelateResponse, ErrorView, ExemplarView, ExemplarsResponse, ImpactResponse, LogView, MetricView, OperationImpact, PageView,
+    RootSpanView, SignalKind, SpanKindView, SpanView, StatusView, Summary, TimeRange, TimelineEntry, TimelineResponse, TraceResponse,
 };
 
 use std::future::Future;
@@ -58,6 +60,18 @@ pub struct SessionData {
     /// Trace-derived IDs merged into this session, as far as the answering
     /// node knows (another node may hold data under them).
     pub aliases: Vec<CorrelationId>,
+}
+
+/// One page of a session ([`Page`]): the records in it, and how many the
+/// whole session holds.
+#[derive(Debug, Clone)]
+pub struct PagedSession {
+    /// Only the records of the page (see [`Pager`] for their order).
+    pub data: SessionData,
+    pub page: Page,
+    /// Records of the whole session, per kind, as stored (a record held
+    /// twice at once, live and archived, is counted twice).
+    pub total: Counts,
 }
 
 /// The most rows a listing answers (API and routed queries alike).
@@ -145,9 +159,22 @@ pub enum QueryError {
 /// How the API reaches live sessions and the archive. Implemented by the
 /// node; tests can implement it over fixed data.
 pub trait QueryBackend: Send + Sync + 'static {
-    /// All segments (live first, then archived) of a session; `None` when the
-    /// ID is unknown. Follows trace-unification aliases.
-    fn session(&self, tenant: &TenantId, id: &CorrelationId) -> impl Future<Output = Result<Option<SessionData>, QueryError>> + Send;
+    /// One page of a session's segments: the records of `page` (see
+    /// [`Pager`]) and the session's record counts; `None` when the ID is
+    /// unknown. Follows trace-unification aliases. Memory is bounded by the
+    /// page (plus one stored segment), not by the session.
+    fn session_page(
+        &self,
+        tenant: &TenantId,
+        id: &CorrelationId,
+        page: Page,
+    ) -> impl Future<Output = Result<Option<PagedSession>, QueryError>> + Send;
+
+    /// All segments of a session, however large: for analyses of a whole
+    /// session (RCA). API reads of one session page ([`Self::session_page`]).
+    fn session(&self, tenant: &TenantId, id: &CorrelationId) -> impl Future<Output = Result<Option<SessionData>, QueryError>> + Send {
+        async move { Ok(self.session_page(tenant, id, Page::ALL).await?.map(|p| p.data)) }
+    }
 
     /// The session a trace belongs to.
     fn session_of_trace(

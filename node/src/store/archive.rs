@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::{segment_key, session_prefix, time_key, u64_at};
 use super::segment_store::FinishedSegment;
+use super::segment_walk::page_of;
 use super::StoreError;
 use crate::model::{CorrelationId, TenantId};
+use crate::query::{Pager, Segment};
 use crate::session::Summary;
 
 /// The time index's record of one archived segment: enough to list and
@@ -151,6 +153,21 @@ impl Archive {
                 ArchivedSegment::decode(v.as_ref()).map_err(|e| StoreError::Corrupt { tree: "archive", detail: e.to_string() })
             })
             .collect()
+    }
+
+    /// The records of a session's archived segments (oldest first) that
+    /// `pager` keeps; every record is shown to it. Decodes only those kept
+    /// ([`super::segment_walk`]), one stored segment at a time.
+    pub fn page(&self, tenant: &TenantId, id: &CorrelationId, pager: &mut Pager) -> Result<Vec<Segment>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.segments.scan_prefix(session_prefix(tenant, id)) {
+            let (_, v) = item?;
+            let kept = page_of(v.as_ref(), pager).map_err(|e| StoreError::Corrupt { tree: "archive", detail: e.to_string() })?;
+            if !(kept.spans.is_empty() && kept.logs.is_empty() && kept.exemplars.is_empty()) {
+                out.push(kept);
+            }
+        }
+        Ok(out)
     }
 
     /// Index entries, newest finished first, for which `keep` holds; at most `limit`.

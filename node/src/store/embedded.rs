@@ -3,10 +3,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::segment_store::{FinishedSegment, HandedSegment, SessionStore, Settler, StoreFuture, StoredSegments};
+use super::segment_store::{FinishedSegment, HandedSegment, SessionStore, Settler, StoreFuture, StoredPage, StoredSegments};
 use super::{Archive, ArchiveIndexEntry};
 use crate::model::{CorrelationId, TenantId};
-use crate::query::SessionFilter;
+use crate::query::{Pager, SessionFilter};
 
 #[derive(Debug)]
 pub struct EmbeddedStore {
@@ -42,6 +42,23 @@ impl SessionStore for EmbeddedStore {
                 segments.extend(self.archive.segments(tenant, id)?);
             }
             Ok(StoredSegments { segments, unavailable: None })
+        })
+    }
+
+    /// Decodes only the page, on the blocking pool: a huge session costs
+    /// its encoded bytes (one stored segment at a time) and one page.
+    fn segments_page<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId], mut pager: Pager) -> StoreFuture<'a, StoredPage> {
+        let (archive, tenant, ids) = (self.archive.clone(), tenant.clone(), ids.to_vec());
+        Box::pin(async move {
+            ollystack_cluster::blocking::unblock(move || {
+                let mut segments = Vec::new();
+                for id in &ids {
+                    segments.extend(archive.page(&tenant, id, &mut pager)?);
+                }
+                Ok(StoredPage { segments, unavailable: None, pager })
+            })
+            .await
+            .map_err(|e| super::StoreError::Corrupt { tree: "archive", detail: format!("read task failed: {e}") })?
         })
     }
 
