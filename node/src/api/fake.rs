@@ -17,6 +17,7 @@ use crate::clock::Clock;
 use crate::model::{CorrelationId, TenantId, TraceId};
 use crate::query::{
     page_session, ExemplarFilter, ExemplarHit, Page, PagedSession, QueryBackend, QueryError, SessionData, SessionFilter, SessionListItem,
+    SessionListing,
 };
 
 /// Node-clock time the fake clock always reads (Unix ms).
@@ -52,6 +53,8 @@ pub struct FakeBackend {
     pub lookups: AtomicUsize,
     pub last_session_filter: Mutex<Option<SessionFilter>>,
     pub last_exemplar_filter: Mutex<Option<ExemplarFilter>>,
+    /// Where listings say to resume.
+    pub resume_before_unix_ms: Option<u64>,
     /// The page of the last session read.
     pub last_page: Mutex<Option<Page>>,
 }
@@ -85,7 +88,7 @@ impl QueryBackend for FakeBackend {
         Ok(self.traces.get(&(tenant.to_string(), trace_id)).cloned())
     }
 
-    async fn recent_sessions(&self, _tenant: &TenantId, filter: &SessionFilter) -> Result<Vec<SessionListItem>, QueryError> {
+    async fn session_listing(&self, _tenant: &TenantId, filter: &SessionFilter) -> Result<SessionListing, QueryError> {
         self.begin()?;
         *self.last_session_filter.lock() = Some(filter.clone());
         // Event-time windows are applied as the node does, from the rows' times.
@@ -95,7 +98,8 @@ impl QueryBackend for FakeBackend {
                 time(&item.end) >= start && time(&item.start) < end
             })
         };
-        Ok(self.listed.iter().filter(|i| overlaps(i)).take(filter.limit.max(1)).cloned().collect())
+        let sessions = self.listed.iter().filter(|i| overlaps(i)).take(filter.limit.max(1)).cloned().collect();
+        Ok(SessionListing { sessions, resume_before_unix_ms: self.resume_before_unix_ms })
     }
 
     async fn exemplars(&self, _tenant: &TenantId, filter: &ExemplarFilter) -> Result<Vec<ExemplarHit>, QueryError> {

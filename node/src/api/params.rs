@@ -94,6 +94,19 @@ pub fn page(offset: Option<&str>, limit: Option<&str>) -> Result<crate::query::P
     Ok(crate::query::Page { offset, limit })
 }
 
+/// `value` percent-encoded for a query string (RFC 3986: all but the
+/// unreserved characters), for `next` links that repeat a caller's values.
+pub fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(byte)),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
 /// A name parameter (`service`, metric name): absent or empty is `None`,
 /// else at most [`NAME_BYTES_MAX`] bytes.
 pub fn name(param: &str, raw: Option<&str>) -> Result<Option<String>, ApiError> {

@@ -29,7 +29,9 @@ use super::Cluster;
 use crate::correlate;
 use crate::model::{CorrelationId, TenantId, TraceId};
 use crate::node::NodeQueries;
-use crate::query::{Counts, ExemplarFilter, ExemplarHit, Page, PagedSession, QueryBackend, QueryError, SessionFilter, SessionListItem};
+use crate::query::{
+    Counts, ExemplarFilter, ExemplarHit, Page, PagedSession, QueryBackend, QueryError, SessionFilter, SessionListItem, SessionListing,
+};
 use crate::rca::incident::{collect_window, Collected, WindowQuery};
 
 /// The API's backend on a cluster node.
@@ -358,19 +360,26 @@ impl QueryBackend for ClusterBackend {
         }
     }
 
-    async fn recent_sessions(&self, tenant: &TenantId, filter: &SessionFilter) -> Result<Vec<SessionListItem>, QueryError> {
+    /// Every member lists what it holds; rows are merged. The listing
+    /// resumes where the node that got least far stopped (others may list
+    /// some rows again then; none are skipped).
+    async fn session_listing(&self, tenant: &TenantId, filter: &SessionFilter) -> Result<SessionListing, QueryError> {
         let json = serde_json::to_vec(filter).map_err(|e| QueryError::Storage(e.to_string()))?;
         let answers = self
-            .ask_all(tenant, Query::RecentSessions(json), self.local.recent_sessions(tenant, filter), |answer, partial| match answer {
-                Some(Answer::Json(bytes)) => serde_json::from_slice::<Vec<SessionListItem>>(&bytes).map_err(|e| e.to_string()),
+            .ask_all(tenant, Query::RecentSessions(json), self.local.session_listing(tenant, filter), |answer, partial| match answer {
+                Some(Answer::Json(bytes)) => serde_json::from_slice::<SessionListing>(&bytes).map_err(|e| e.to_string()),
                 _ => Err(partial),
             })
             .await;
         let mut rows: HashMap<CorrelationId, SessionListItem> = HashMap::new();
+        let mut resume: Option<u64> = None;
         for (node, answer) in answers {
             match answer {
-                Ok(items) => {
-                    for item in items {
+                Ok(listing) => {
+                    if let Some(before) = listing.resume_before_unix_ms {
+                        resume = Some(resume.map_or(before, |r| r.max(before)));
+                    }
+                    for item in listing.sessions {
                         // A session live on its owner wins over a copy elsewhere.
                         let keep = rows.get(&item.correlation_id).is_none_or(|have| !have.live && item.live);
                         if keep {
@@ -384,7 +393,7 @@ impl QueryBackend for ClusterBackend {
         let mut out: Vec<SessionListItem> = rows.into_values().collect();
         out.sort_by(|a, b| b.last_seen_unix_ms.cmp(&a.last_seen_unix_ms).then_with(|| a.correlation_id.cmp(&b.correlation_id)));
         out.truncate(filter.limit);
-        Ok(out)
+        Ok(SessionListing { sessions: out, resume_before_unix_ms: resume })
     }
 
     async fn exemplars(&self, tenant: &TenantId, filter: &ExemplarFilter) -> Result<Vec<ExemplarHit>, QueryError> {

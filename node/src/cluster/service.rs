@@ -204,7 +204,7 @@ impl cluster_server::Cluster for ClusterService {
                 let mut filter: SessionFilter = serde_json::from_slice(&json).map_err(|e| Status::invalid_argument(e.to_string()))?;
                 // Bounds are this node's, not the caller's.
                 filter.limit = filter.limit.min(LIMIT_MAX);
-                match self.local.recent_sessions(&tenant, &filter).await {
+                match self.local.session_listing(&tenant, &filter).await {
                     Ok(rows) => {
                         out.found = true;
                         out.answer = Some(Answer::Json(serde_json::to_vec(&rows).map_err(|e| Status::internal(e.to_string()))?));

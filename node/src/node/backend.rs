@@ -12,6 +12,7 @@ use ractor::rpc::CallResult;
 use crate::model::{CorrelationId, SessionKey, TenantId, TraceId};
 use crate::query::{
     Counts, ExemplarFilter, ExemplarHit, Page, PagedSession, Pager, QueryBackend, QueryError, SessionData, SessionFilter, SessionListItem,
+    SessionListing,
 };
 use crate::session::actor::{SessionEnv, SessionMsg};
 use crate::session::Summary;
@@ -136,9 +137,11 @@ impl QueryBackend for NodeQueries {
         }
     }
 
-    async fn recent_sessions(&self, tenant: &TenantId, filter: &SessionFilter) -> Result<Vec<SessionListItem>, QueryError> {
+    async fn session_listing(&self, tenant: &TenantId, filter: &SessionFilter) -> Result<SessionListing, QueryError> {
         let mut rows: HashMap<CorrelationId, SessionListItem> = HashMap::new();
-        let live = self.env.registry.live_actors().await;
+        // A continued listing is of archived segments only: the first call
+        // listed the live sessions.
+        let live = if filter.before_unix_ms.is_none() { self.env.registry.live_actors().await } else { Vec::new() };
         for (key, actor) in live.into_iter().filter(|(k, _)| k.tenant == *tenant).take(MAX_LIVE_DESCRIBED) {
             let Ok(CallResult::Success((summary, last_seen))) = actor.call(SessionMsg::Describe, Some(ACTOR_CALL_TIMEOUT)).await else {
                 continue;
@@ -148,14 +151,14 @@ impl QueryBackend for NodeQueries {
             }
         }
         let archived = self.env.store.recent(tenant, filter).await.map_err(storage)?;
-        for e in archived {
+        for e in archived.entries {
             let key = SessionKey { tenant: tenant.clone(), id: CorrelationId::from_trusted(e.correlation_id.as_str()) };
             rows.entry(key.id.clone()).or_insert_with(|| list_item(&key, &e.summary, false, e.last_activity_unix_ms));
         }
         let mut out: Vec<SessionListItem> = rows.into_values().collect();
         out.sort_by(|a, b| b.last_seen_unix_ms.cmp(&a.last_seen_unix_ms).then_with(|| a.correlation_id.cmp(&b.correlation_id)));
         out.truncate(filter.limit);
-        Ok(out)
+        Ok(SessionListing { sessions: out, resume_before_unix_ms: archived.resume_before_unix_ms })
     }
 
     async fn exemplars(&self, tenant: &TenantId, filter: &ExemplarFilter) -> Result<Vec<ExemplarHit>, QueryError> {

@@ -92,6 +92,11 @@ pub struct SessionFilter {
     pub event_overlap_unix_nano: Option<(u64, u64)>,
     /// At most this many, newest first.
     pub limit: usize,
+    /// Continues a listing that stopped at its scan bound: only archived
+    /// segments finished before this time (node clock, Unix ms), and no
+    /// live sessions (the first call listed them).
+    #[serde(default)]
+    pub before_unix_ms: Option<u64>,
 }
 
 impl SessionFilter {
@@ -127,6 +132,16 @@ pub struct SessionListItem {
     pub root_span: Option<String>,
     /// Node clock time of the last signal (Unix ms), used for `since`.
     pub last_seen_unix_ms: u64,
+}
+
+/// A session listing, and where to resume it when the scan behind it
+/// stopped at its bound ([`crate::store::listing`]).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct SessionListing {
+    pub sessions: Vec<SessionListItem>,
+    /// Set when archived sessions finished before this time (Unix ms) were
+    /// not looked at: ask again with [`SessionFilter::before_unix_ms`].
+    pub resume_before_unix_ms: Option<u64>,
 }
 
 /// Filter for `GET /api/v1/metrics/{name}/exemplars`.
@@ -183,12 +198,20 @@ pub trait QueryBackend: Send + Sync + 'static {
         trace_id: TraceId,
     ) -> impl Future<Output = Result<Option<CorrelationId>, QueryError>> + Send;
 
-    /// Recent sessions, newest first (live and archived).
+    /// Recent sessions, newest first (live and archived), from a bounded
+    /// scan: the listing says where to resume when the scan stopped early.
+    fn session_listing(&self, tenant: &TenantId, filter: &SessionFilter)
+        -> impl Future<Output = Result<SessionListing, QueryError>> + Send;
+
+    /// The rows of [`Self::session_listing`] (callers that read what one
+    /// bounded scan finds).
     fn recent_sessions(
         &self,
         tenant: &TenantId,
         filter: &SessionFilter,
-    ) -> impl Future<Output = Result<Vec<SessionListItem>, QueryError>> + Send;
+    ) -> impl Future<Output = Result<Vec<SessionListItem>, QueryError>> + Send {
+        async move { Ok(self.session_listing(tenant, filter).await?.sessions) }
+    }
 
     /// The mergeable aggregate of every session whose event time overlaps
     /// the window (per-incident RCA and window anomalies). The default

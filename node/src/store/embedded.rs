@@ -3,8 +3,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::listing::{Scan, EXAMINE_MAX};
 use super::segment_store::{FinishedSegment, HandedSegment, SessionStore, Settler, StoreFuture, StoredPage, StoredSegments};
-use super::{Archive, ArchiveIndexEntry};
+use super::Archive;
 use crate::model::{CorrelationId, TenantId};
 use crate::query::{Pager, SessionFilter};
 
@@ -62,9 +63,13 @@ impl SessionStore for EmbeddedStore {
         })
     }
 
-    fn recent<'a>(&'a self, tenant: &'a TenantId, filter: &'a SessionFilter) -> StoreFuture<'a, Vec<ArchiveIndexEntry>> {
+    /// A bounded scan of the time or service index, on the blocking pool.
+    fn recent<'a>(&'a self, tenant: &'a TenantId, filter: &'a SessionFilter) -> StoreFuture<'a, Scan> {
+        let (archive, tenant, filter) = (self.archive.clone(), tenant.clone(), filter.clone());
         Box::pin(async move {
-            self.archive.recent(filter.limit, |e| e.tenant == tenant.as_str() && filter.matches(&e.summary, e.last_activity_unix_ms))
+            ollystack_cluster::blocking::unblock(move || archive.list(&tenant, &filter, EXAMINE_MAX))
+                .await
+                .map_err(|e| super::StoreError::Corrupt { tree: "archive", detail: format!("listing task failed: {e}") })?
         })
     }
 

@@ -17,6 +17,7 @@ pub mod archive;
 pub mod clickhouse;
 pub mod index;
 mod keys;
+pub mod listing;
 pub mod shipments;
 
 mod embedded;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use ollystack_proto::store::ArchivedSegment;
 
+use super::listing::Scan;
 use super::{ArchiveIndexEntry, SledFlusher, StoreError};
 use crate::model::{CorrelationId, SessionKey, TenantId};
 use crate::query::{Pager, Segment, SessionFilter};
@@ -107,8 +108,9 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     }
 
     /// Listing entries of stored segments, most recent activity first, that
-    /// match `filter`; at most `filter.limit`.
-    fn recent<'a>(&'a self, tenant: &'a TenantId, filter: &'a SessionFilter) -> StoreFuture<'a, Vec<ArchiveIndexEntry>>;
+    /// match `filter`; at most `filter.limit`, from a bounded scan that says
+    /// where to resume if it stopped early.
+    fn recent<'a>(&'a self, tenant: &'a TenantId, filter: &'a SessionFilter) -> StoreFuture<'a, Scan>;
 
     /// Trace unification after `from` was stored: makes `from`'s segments
     /// part of `to` where the store can (queries also follow aliases).

@@ -30,6 +30,7 @@ pub use settings::{is_identifier, ClickHouseSettings};
 
 use self::flusher::Flusher;
 use self::pending::Pending;
+use super::listing::Scan;
 use super::segment_store::{FinishedSegment, SessionStore, Settler, StoreFuture, StoredSegments};
 use super::{ArchiveIndexEntry, StoreError};
 use crate::clock::SharedClock;
@@ -127,19 +128,21 @@ impl SessionStore for ClickHouseStore {
         })
     }
 
-    fn recent<'a>(&'a self, tenant: &'a TenantId, filter: &'a SessionFilter) -> StoreFuture<'a, Vec<ArchiveIndexEntry>> {
+    /// ClickHouse scans with its own indexes and `LIMIT`: never stops early.
+    fn recent<'a>(&'a self, tenant: &'a TenantId, filter: &'a SessionFilter) -> StoreFuture<'a, Scan> {
         Box::pin(async move {
             let mut out: Vec<ArchiveIndexEntry> = self
                 .pending
                 .of_tenant(tenant)
                 .iter()
                 .filter(|s| filter.matches(&s.summary, s.last_activity_unix_ms))
+                .filter(|s| filter.before_unix_ms.is_none_or(|b| s.finished_unix_ms < b))
                 .map(|s| s.index_entry())
                 .collect();
             out.extend(read::recent(&self.client, tenant, filter).await?);
             out.sort_by_key(|e| std::cmp::Reverse(e.last_activity_unix_ms));
             out.truncate(filter.limit);
-            Ok(out)
+            Ok(Scan { examined: out.len(), entries: out, resume_before_unix_ms: None })
         })
     }
 

@@ -35,6 +35,7 @@ pub const RECENT_SQL: &str = "SELECT correlation_id, segment_seq, finished_at, l
      FROM sessions WHERE tenant_id = ? AND (? = '' OR has(services, ?)) AND (? = 0 OR error_count > 0) \
      AND last_activity >= fromUnixTimestamp64Milli(?) \
      AND (? = 0 OR (last_seen >= fromUnixTimestamp64Nano(?) AND first_seen < fromUnixTimestamp64Nano(?))) \
+     AND (? = 0 OR finished_at < fromUnixTimestamp64Milli(?)) \
      ORDER BY last_activity DESC LIMIT ?";
 
 fn ch(e: clickhouse::error::Error) -> StoreError {
@@ -76,6 +77,8 @@ pub async fn recent(client: &clickhouse::Client, tenant: &TenantId, filter: &Ses
         .bind(u8::from(overlap.is_some()))
         .bind(nanos(overlap.map_or(0, |w| w.0)))
         .bind(nanos(overlap.map_or(0, |w| w.1)))
+        .bind(u8::from(filter.before_unix_ms.is_some()))
+        .bind(i64::try_from(filter.before_unix_ms.unwrap_or(0)).unwrap_or(i64::MAX))
         .bind(filter.limit as u64)
         .fetch_all::<ListRow>()
         .await
