@@ -31,12 +31,13 @@ pub use settings::{is_identifier, ClickHouseSettings};
 use self::flusher::Flusher;
 use self::pending::Pending;
 use super::listing::Scan;
-use super::segment_store::{FinishedSegment, SessionStore, Settler, StoreFuture, StoredSegments};
+use super::segment_store::{FinishedSegment, SessionStore, Settler, StoreFuture, StoredPage, StoredSegments};
+use super::segment_walk::{page_of, WalkError};
 use super::{ArchiveIndexEntry, StoreError};
 use crate::clock::SharedClock;
 use crate::metrics::NodeMetrics;
 use crate::model::{CorrelationId, TenantId};
-use crate::query::SessionFilter;
+use crate::query::{Pager, Segment, SessionFilter};
 
 /// Finished segments waiting for ClickHouse, at most. Their bytes are
 /// bounded by the memory budget; this bounds their count.
@@ -125,6 +126,38 @@ impl SessionStore for ClickHouseStore {
                 }
             }
             Ok(StoredSegments { segments: out, unavailable })
+        })
+    }
+
+    /// Streams rows and decodes only the page: one stored segment and the
+    /// page in memory, not the session.
+    fn segments_page<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId], mut pager: Pager) -> StoreFuture<'a, StoredPage> {
+        Box::pin(async move {
+            // Pending first, then ClickHouse (as in `segments`): a segment
+            // committed meanwhile is seen at least once and paged once.
+            let waiting = self.pending.of(tenant, ids);
+            let mut seen = HashSet::new();
+            let mut segments = Vec::new();
+            let corrupt = |tree: &'static str| move |e: WalkError| StoreError::Corrupt { tree, detail: e.to_string() };
+            let mut keep = |segment: Segment| {
+                if !(segment.spans.is_empty() && segment.logs.is_empty() && segment.exemplars.is_empty()) {
+                    segments.push(segment);
+                }
+            };
+            let read = read::each_segment(&self.client, tenant, ids, |key, payload| {
+                if seen.insert(key) {
+                    keep(page_of(payload, &mut pager).map_err(corrupt("clickhouse sessions.payload"))?);
+                }
+                Ok(())
+            })
+            .await;
+            let unavailable = read.err().map(|e| format!("flushed segments could not be read from ClickHouse: {e}"));
+            for seg in waiting {
+                if seen.insert((self.node_id.clone(), seg.seq)) {
+                    keep(page_of(&seg.encoded, &mut pager).map_err(corrupt("pending segment"))?);
+                }
+            }
+            Ok(StoredPage { segments, unavailable, pager })
         })
     }
 

@@ -60,6 +60,24 @@ pub async fn segments(
     Ok(out)
 }
 
+/// Streams the stored segments of `ids` (oldest first per ID) to `each`
+/// with their writer's (node, seq), one row in memory at a time. An error
+/// of `each` stops the stream and is returned.
+pub async fn each_segment(
+    client: &clickhouse::Client,
+    tenant: &TenantId,
+    ids: &[CorrelationId],
+    mut each: impl FnMut((String, u64), &[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    for id in ids {
+        let mut cursor = client.query(SEGMENTS_SQL).bind(tenant.as_str()).bind(id.as_str()).fetch::<PayloadRow>().map_err(ch)?;
+        while let Some(row) = cursor.next().await.map_err(ch)? {
+            each((row.node_id, row.segment_seq), &row.payload)?;
+        }
+    }
+    Ok(())
+}
+
 /// Listing entries of stored segments matching `filter`, most recent
 /// activity first.
 pub async fn recent(client: &clickhouse::Client, tenant: &TenantId, filter: &SessionFilter) -> Result<Vec<ArchiveIndexEntry>, StoreError> {
