@@ -190,3 +190,11 @@ async fn windows_beyond_the_session_bound_are_partial() {
     let collected = collect_window(&backend, &TenantId::default_tenant(), &tight).await.expect("collected");
     assert!(collected.partial.as_deref().is_some_and(|p| p.contains("key bound")), "{:?}", collected.partial);
 }
+
+#[tokio::test]
+async fn windows_whose_listing_stopped_early_are_partial() {
+    let backend = FakeBackend { resume_before_unix_ms: Some(1_700_000_000_000), ..backend() };
+    let q = WindowQuery { start_unix_nano: T0, end_unix_nano: T0 + 2 * HOUR, sessions_max: 100, keys_max: 100 };
+    let collected = collect_window(&backend, &TenantId::default_tenant(), &q).await.expect("collected");
+    assert!(collected.partial.as_deref().is_some_and(|p| p.contains("were not read")), "{:?}", collected.partial);
+}
