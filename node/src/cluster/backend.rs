@@ -457,3 +457,28 @@ impl QueryBackend for ClusterBackend {
         self.local.is_ready()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{Segment, SessionData};
+    use ollystack_proto::store::StoredSpan;
+
+    fn paged(spans: usize, total: u64) -> PagedSession {
+        let segment = Segment { spans: vec![StoredSpan::default(); spans], ..Default::default() };
+        let data = SessionData { id: CorrelationId::from_trusted("s"), segments: vec![segment], partial: None, aliases: Vec::new() };
+        PagedSession { data, page: Page::first(2), total: Counts { spans: total, logs: 0, exemplars: 0 } }
+    }
+
+    #[test]
+    fn node_pages_merge_and_their_totals_add_up() {
+        let mut found = None;
+        assert_eq!(merge_answer(&mut found, NodeId(1), Ok(Some(paged(2, 5)))), None);
+        assert_eq!(merge_answer(&mut found, NodeId(2), Ok(Some(paged(1, 1)))), None);
+        assert_eq!(merge_answer(&mut found, NodeId(3), Ok(None)), None);
+        let found = found.expect("found");
+        assert_eq!((found.total.spans, found.data.segments.len()), (6, 2));
+        // Node 1 holds more than this page: the merged page says so.
+        assert_eq!(crate::query::next_offset(found.page, found.total), Some(2));
+    }
+}

@@ -167,3 +167,32 @@ fn the_service_index_follows_removals_and_is_rebuilt_on_open() {
     assert_eq!(listed.entries.len(), 1);
     drop(dir);
 }
+
+/// A session of `spans` spans (IDs `first..first + spans`) of one service.
+fn state_with_spans(id: &str, first: u8, spans: u8) -> SessionState {
+    let key = SessionKey { tenant: TenantId::default_tenant(), id: CorrelationId::from_trusted(id) };
+    let mut st = SessionState::new(key, 10);
+    let inputs = (first..first + spans)
+        .map(|n| {
+            let s = Span { trace_id: vec![1; 16], span_id: vec![n; 8], name: format!("op{n}"), ..Default::default() };
+            SpanInput::from_span(Arc::from("svc"), &s, s.encode_to_vec().into_boxed_slice()).expect("ids")
+        })
+        .collect();
+    st.absorb(SessionInput { spans: inputs, ..Default::default() }, 20);
+    st
+}
+
+#[test]
+fn a_page_crosses_segments_oldest_first_and_counts_them_all() {
+    let (_dir, _db, _wal, archive) = setup();
+    archive.store(&state_with_spans("big", 1, 4).to_finished(1, 100, "max_spans")).expect("store");
+    archive.store(&state_with_spans("big", 5, 4).to_finished(2, 200, "max_spans")).expect("store");
+    archive.store(&state_with_spans("big", 9, 4).to_finished(3, 300, "idle")).expect("store");
+    let (tenant, id) = (TenantId::default_tenant(), CorrelationId::from_trusted("big"));
+    let mut pager = Pager::new(crate::query::Page { offset: 3, limit: 6 });
+    let page = archive.page(&tenant, &id, &mut pager).expect("page");
+    let ids: Vec<u8> = page.iter().flat_map(|s| &s.spans).map(|s| Span::decode(s.span.as_slice()).expect("span").span_id[0]).collect();
+    assert_eq!(ids, [4, 5, 6, 7, 8, 9], "records 3..9 in storage order");
+    assert_eq!(pager.seen().spans, 12, "every stored span counted");
+    assert_eq!(page.len(), 3, "one part per segment that holds part of the page");
+}
