@@ -3,6 +3,9 @@
 //!
 //! The builders here are pure functions over [`Segment`]s; the
 //! [`QueryBackend`] trait is how the API reaches live actors and storage.
+//! Reads of one session are paged (`page.rs`): a backend loads the records
+//! of one [`Page`] and counts the rest, so memory per request is bounded
+//! by the page, not by the session.
 
 mod attrs;
 pub use attrs::{any_value_json, body_text};
