@@ -71,8 +71,17 @@ pub fn correlate_page(paged: &PagedSession, next_link: impl Fn(u64) -> String) -
         summary.total_logs = summary.total_logs.max(paged.total.logs);
         summary.total_metrics = summary.total_metrics.max(paged.total.exemplars);
     }
+    let mut page = page_view(paged, next_link);
+    if !truncated {
+        // The whole session is in the answer: its counts are exact, without
+        // the copies of a record two nodes (or a live and an archived
+        // segment) held at once, so every node answers the same.
+        page.session_spans = answer.summary.total_spans;
+        page.session_logs = answer.summary.total_logs;
+        page.session_metrics = answer.summary.total_metrics;
+    }
     answer.truncated = Some(truncated);
-    answer.page = Some(page_view(paged, next_link));
+    answer.page = Some(page);
     answer
 }
 
