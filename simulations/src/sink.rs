@@ -18,7 +18,8 @@ use std::time::Duration;
 use ollystack_node::model::{CorrelationId, TenantId};
 use ollystack_node::query::SessionFilter;
 use ollystack_node::store::archive::adopted_seq;
-use ollystack_node::store::{ArchiveIndexEntry, FinishedSegment, HandedSegment, SessionStore, StoreError, StoreFuture, StoredSegments};
+use ollystack_node::store::listing::Scan;
+use ollystack_node::store::{FinishedSegment, HandedSegment, SessionStore, StoreError, StoreFuture, StoredSegments};
 use ollystack_proto::store::ArchivedSegment;
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
@@ -180,7 +181,7 @@ impl SessionStore for FaultySink {
         self.inner.segments(tenant, ids)
     }
 
-    fn recent<'a>(&'a self, tenant: &'a TenantId, filter: &'a SessionFilter) -> StoreFuture<'a, Vec<ArchiveIndexEntry>> {
+    fn recent<'a>(&'a self, tenant: &'a TenantId, filter: &'a SessionFilter) -> StoreFuture<'a, Scan> {
         self.inner.recent(tenant, filter)
     }
 

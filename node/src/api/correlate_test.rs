@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 use axum::http::StatusCode;
 use serde_json::json;
 
-use super::super::fake::{app, get, FakeBackend};
+use super::super::fake::{app, app_with_state, get, FakeBackend};
 use crate::model::TenantId;
-use crate::query::fixtures::checkout_session;
-use crate::query::QueryError;
+use crate::query::fixtures::{checkout_session, session, span, stored_span, MS, T0};
+use crate::query::{Page, QueryError, Segment, PAGE_LIMIT_MAX};
 
 fn checkout_backend() -> FakeBackend {
     FakeBackend::default().with_session(TenantId::DEFAULT, checkout_session("order-42"))
@@ -83,7 +83,8 @@ async fn timeline_route() {
     assert_eq!((body["correlation_id"].clone(), body["live"].clone()), (json!("order-42"), json!(true)));
     assert_eq!(body["timeline"].as_array().map(Vec::len), Some(6));
     assert_eq!(body["partial"], json!(false));
-    assert_eq!(body.as_object().map(|o| o.len()), Some(4), "only correlation_id, live, partial, timeline");
+    assert_eq!(body.as_object().map(|o| o.len()), Some(6), "only correlation_id, live, partial, timeline, truncated, page");
+    assert_eq!(body["truncated"], json!(false));
 }
 
 #[tokio::test]
@@ -159,4 +160,99 @@ async fn tenancy_scopes_lookups() {
 async fn without_tenancy_the_header_is_ignored() {
     let (app, _) = app(checkout_backend(), false);
     assert_eq!(get(&app, "/api/v1/correlate/order-42", &[("X-Tenant-ID", "acme")]).await.status, StatusCode::OK);
+}
+
+/// 7 archived spans and 5 live ones; span IDs 1..=12 in storage order,
+/// started in reverse order of their IDs.
+fn big_backend() -> FakeBackend {
+    let stored = |ids: std::ops::RangeInclusive<u8>| -> Vec<_> {
+        ids.map(|i| stored_span("svc", &span(1, i, None, &format!("op{i}"), T0 + (20 - u64::from(i)) * MS, T0 + 30 * MS))).collect()
+    };
+    let segments = vec![
+        Segment { live: true, spans: stored(8..=12), ..Default::default() },
+        Segment { live: false, spans: stored(1..=7), ..Default::default() },
+    ];
+    FakeBackend::default().with_session(TenantId::DEFAULT, session("big", segments))
+}
+
+#[tokio::test]
+async fn a_page_is_capped_and_says_how_to_get_the_rest() {
+    let (app, backend) = app(big_backend(), false);
+    let body = get(&app, "/api/v1/correlate/big?limit=5", &[]).await.json();
+    assert_eq!(body["traces"].as_array().map(Vec::len), Some(5));
+    assert_eq!(body["truncated"], json!(true));
+    assert_eq!(
+        body["page"],
+        json!({"offset": 0, "limit": 5, "session_spans": 12, "session_logs": 0, "session_metrics": 0,
+               "next": "/api/v1/correlate/big?offset=5&limit=5"})
+    );
+    // The summary counts the whole session; the page is sorted by time.
+    assert_eq!(body["summary"]["total_spans"], json!(12));
+    let names: Vec<&str> = body["traces"].as_array().into_iter().flatten().filter_map(|s| s["span_name"].as_str()).collect();
+    assert_eq!(names, ["op5", "op4", "op3", "op2", "op1"], "archived first, each page by time");
+    assert_eq!(*backend.last_page.lock(), Some(Page { offset: 0, limit: 5 }));
+}
+
+#[tokio::test]
+async fn following_next_visits_every_span_once() {
+    let (app, _) = app(big_backend(), false);
+    for view in ["", "/timeline", "/impact"] {
+        let mut uri = Some(format!("/api/v1/correlate/big{view}?limit=5"));
+        let (mut pages, mut seen) = (0, Vec::new());
+        while let Some(u) = uri.take() {
+            let body = get(&app, &u, &[]).await.json();
+            match view {
+                "" => seen.extend(body["traces"].as_array().into_iter().flatten().map(|s| s["span_name"].clone())),
+                "/timeline" => seen.extend(body["timeline"].as_array().into_iter().flatten().map(|s| s["description"].clone())),
+                _ => seen.extend(body["operations"].as_array().into_iter().flatten().map(|s| s["operation"].clone())),
+            }
+            uri = body["page"]["next"].as_str().map(str::to_owned);
+            pages += 1;
+        }
+        let mut names: Vec<String> = seen.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+        names.sort();
+        let mut expected: Vec<String> = (1..=12).map(|i| format!("op{i}")).collect();
+        expected.sort();
+        assert_eq!((pages, names), (3, expected), "{view}");
+    }
+}
+
+#[tokio::test]
+async fn the_default_page_is_the_cap_and_a_small_session_is_whole() {
+    let (app, backend) = app(checkout_backend(), false);
+    let body = get(&app, "/api/v1/correlate/order-42", &[]).await.json();
+    assert_eq!(*backend.last_page.lock(), Some(Page { offset: 0, limit: PAGE_LIMIT_MAX }));
+    assert_eq!((body["truncated"].clone(), body["page"]["next"].clone()), (json!(false), json!(null)));
+}
+
+#[tokio::test]
+async fn bad_pages_are_400_naming_them() {
+    let (app, backend) = app(big_backend(), false);
+    let over = format!("limit={}", PAGE_LIMIT_MAX + 1);
+    for (query, named) in [("limit=0", "limit \"0\""), (over.as_str(), "limit"), ("offset=-1", "offset \"-1\""), ("page=2", "page")] {
+        let reply = get(&app, &format!("/api/v1/correlate/big?{query}"), &[]).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(reply.error().1.contains(named), "{query}: {}", reply.error().1);
+    }
+    assert_eq!(backend.lookups.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn next_keeps_the_tenant_parameter() {
+    let backend = FakeBackend::default().with_session("acme", big_backend().sessions.into_values().next().expect("one session"));
+    let (app, _) = app(backend, true);
+    let body = get(&app, "/api/v1/correlate/big/timeline?limit=10&tenant=acme", &[]).await.json();
+    assert_eq!(body["page"]["next"], json!("/api/v1/correlate/big/timeline?offset=10&limit=10&tenant=acme"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn reads_beyond_the_permits_are_429_with_retry_after() {
+    let (app, backend, state) = app_with_state(checkout_backend(), false);
+    let held = state.session_reads.clone().acquire_many_owned(super::SESSION_READS_MAX as u32).await.expect("permits");
+    let reply = get(&app, "/api/v1/correlate/order-42", &[]).await;
+    assert_eq!((reply.status, reply.error().0.as_str()), (StatusCode::TOO_MANY_REQUESTS, "resource_exhausted"));
+    assert_eq!(reply.headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    assert_eq!(backend.lookups.load(Ordering::SeqCst), 0, "no read while over the bound");
+    drop(held);
+    assert_eq!(get(&app, "/api/v1/correlate/order-42", &[]).await.status, StatusCode::OK);
 }

@@ -13,11 +13,19 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// Says what was wrong, naming the parameter and value when the request was.
     pub message: String,
+    /// Seconds after which a retry may succeed (`Retry-After`), for
+    /// answers that shed load.
+    pub retry_after_s: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self { code, message: message.into(), retry_after_s: None }
+    }
+
+    /// Too much of this work is running: retry after `retry_after_s`.
+    pub fn busy(message: impl Into<String>, retry_after_s: u64) -> Self {
+        Self { retry_after_s: Some(retry_after_s), ..Self::new(ErrorCode::ResourceExhausted, message) }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -51,7 +59,11 @@ impl From<QueryError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": { "code": self.code.as_str(), "message": self.message } });
-        (self.code.http_status(), Json(body)).into_response()
+        let mut response = (self.code.http_status(), Json(body)).into_response();
+        if let Some(seconds) = self.retry_after_s {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

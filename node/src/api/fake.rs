@@ -15,7 +15,10 @@ use tower::ServiceExt;
 use super::{router, ApiState};
 use crate::clock::Clock;
 use crate::model::{CorrelationId, TenantId, TraceId};
-use crate::query::{ExemplarFilter, ExemplarHit, QueryBackend, QueryError, SessionData, SessionFilter, SessionListItem};
+use crate::query::{
+    page_session, ExemplarFilter, ExemplarHit, Page, PagedSession, QueryBackend, QueryError, SessionData, SessionFilter, SessionListItem,
+    SessionListing,
+};
 
 /// Node-clock time the fake clock always reads (Unix ms).
 pub const NOW_UNIX_MS: u64 = 1_700_000_600_000;
@@ -50,6 +53,10 @@ pub struct FakeBackend {
     pub lookups: AtomicUsize,
     pub last_session_filter: Mutex<Option<SessionFilter>>,
     pub last_exemplar_filter: Mutex<Option<ExemplarFilter>>,
+    /// Where listings say to resume.
+    pub resume_before_unix_ms: Option<u64>,
+    /// The page of the last session read.
+    pub last_page: Mutex<Option<Page>>,
 }
 
 impl FakeBackend {
@@ -70,9 +77,10 @@ impl FakeBackend {
 }
 
 impl QueryBackend for FakeBackend {
-    async fn session(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
+    async fn session_page(&self, tenant: &TenantId, id: &CorrelationId, page: Page) -> Result<Option<PagedSession>, QueryError> {
         self.begin()?;
-        Ok(self.sessions.get(&(tenant.to_string(), id.to_string())).cloned())
+        *self.last_page.lock() = Some(page);
+        Ok(self.sessions.get(&(tenant.to_string(), id.to_string())).cloned().map(|data| page_session(data, page)))
     }
 
     async fn session_of_trace(&self, tenant: &TenantId, trace_id: TraceId) -> Result<Option<CorrelationId>, QueryError> {
@@ -80,7 +88,7 @@ impl QueryBackend for FakeBackend {
         Ok(self.traces.get(&(tenant.to_string(), trace_id)).cloned())
     }
 
-    async fn recent_sessions(&self, _tenant: &TenantId, filter: &SessionFilter) -> Result<Vec<SessionListItem>, QueryError> {
+    async fn session_listing(&self, _tenant: &TenantId, filter: &SessionFilter) -> Result<SessionListing, QueryError> {
         self.begin()?;
         *self.last_session_filter.lock() = Some(filter.clone());
         // Event-time windows are applied as the node does, from the rows' times.
@@ -90,7 +98,8 @@ impl QueryBackend for FakeBackend {
                 time(&item.end) >= start && time(&item.start) < end
             })
         };
-        Ok(self.listed.iter().filter(|i| overlaps(i)).take(filter.limit.max(1)).cloned().collect())
+        let sessions = self.listed.iter().filter(|i| overlaps(i)).take(filter.limit.max(1)).cloned().collect();
+        Ok(SessionListing { sessions, resume_before_unix_ms: self.resume_before_unix_ms })
     }
 
     async fn exemplars(&self, _tenant: &TenantId, filter: &ExemplarFilter) -> Result<Vec<ExemplarHit>, QueryError> {
@@ -110,6 +119,12 @@ impl QueryBackend for FakeBackend {
 
 /// The router over `backend`, with IDs up to 100 bytes.
 pub fn app(backend: FakeBackend, tenancy_enabled: bool) -> (Router, Arc<FakeBackend>) {
+    let (app, backend, _) = app_with_state(backend, tenancy_enabled);
+    (app, backend)
+}
+
+/// [`app`] and the state it serves, for tests that hold its permits.
+pub fn app_with_state(backend: FakeBackend, tenancy_enabled: bool) -> (Router, Arc<FakeBackend>, ApiState<FakeBackend>) {
     let backend = Arc::new(backend);
     let state = ApiState {
         backend: Arc::clone(&backend),
@@ -118,8 +133,9 @@ pub fn app(backend: FakeBackend, tenancy_enabled: bool) -> (Router, Arc<FakeBack
         clock: Arc::new(FixedClock),
         baselines: Arc::new(crate::rca::Baselines::default()),
         explainer: Arc::new(crate::llm::Explainer::off()),
+        session_reads: crate::api::session_reads(),
     };
-    (router(state), backend)
+    (router(state.clone()), backend, state)
 }
 
 /// An answer: status, headers and body.

@@ -122,6 +122,7 @@ async fn a_configured_llm_phrases_the_computed_answer_and_its_failure_is_reporte
             clock: std::sync::Arc::new(super::super::fake::FixedClock),
             baselines: std::sync::Arc::new(crate::rca::Baselines::default()),
             explainer: std::sync::Arc::new(crate::llm::Explainer::new(Some(settings(url))).expect("client")),
+            session_reads: crate::api::session_reads(),
         };
         super::super::router(state)
     };
@@ -188,4 +189,12 @@ async fn windows_beyond_the_session_bound_are_partial() {
     let tight = WindowQuery { keys_max: 1, ..q };
     let collected = collect_window(&backend, &TenantId::default_tenant(), &tight).await.expect("collected");
     assert!(collected.partial.as_deref().is_some_and(|p| p.contains("key bound")), "{:?}", collected.partial);
+}
+
+#[tokio::test]
+async fn windows_whose_listing_stopped_early_are_partial() {
+    let backend = FakeBackend { resume_before_unix_ms: Some(1_700_000_000_000), ..backend() };
+    let q = WindowQuery { start_unix_nano: T0, end_unix_nano: T0 + 2 * HOUR, sessions_max: 100, keys_max: 100 };
+    let collected = collect_window(&backend, &TenantId::default_tenant(), &q).await.expect("collected");
+    assert!(collected.partial.as_deref().is_some_and(|p| p.contains("were not read")), "{:?}", collected.partial);
 }

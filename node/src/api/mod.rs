@@ -40,6 +40,7 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use correlate::{session_reads, SESSION_READS_MAX};
 pub use error::ApiError;
 pub use tenant::{Tenant, TENANT_HEADER};
 
@@ -61,6 +62,10 @@ pub struct ApiState<B> {
     pub baselines: Arc<crate::rca::Baselines>,
     /// Phrases computed RCA results (deterministic, or the configured LLM).
     pub explainer: Arc<crate::llm::Explainer>,
+    /// Permits for reads of one session's signals (`correlate`, `traces`):
+    /// each may hold a page of decoded records, so only so many run at
+    /// once ([`SESSION_READS_MAX`]); beyond, callers get 429.
+    pub session_reads: Arc<tokio::sync::Semaphore>,
 }
 
 // Not derived: a derive would require `B: Clone`, but only the `Arc` is cloned.
@@ -73,6 +78,7 @@ impl<B> Clone for ApiState<B> {
             clock: Arc::clone(&self.clock),
             baselines: Arc::clone(&self.baselines),
             explainer: Arc::clone(&self.explainer),
+            session_reads: Arc::clone(&self.session_reads),
         }
     }
 }

@@ -67,9 +67,14 @@ pub async fn nlq<B: QueryBackend>(
     };
     let recent = state.backend.recent_sessions(&tenant, &SessionFilter { limit: VOCABULARY_SESSIONS_MAX, ..Default::default() }).await?;
     let parsed = parse(&q, state.clock.now_unix_ms(), &vocabulary(&recent));
-    let rows = state.backend.recent_sessions(&tenant, &parsed.query.filter()).await?;
-    let partial_reason =
-        (rows.len() >= SCAN_MAX).then(|| format!("only the {SCAN_MAX} most recently active matching sessions were searched"));
+    let listing = state.backend.session_listing(&tenant, &parsed.query.filter()).await?;
+    let rows = listing.sessions;
+    let partial_reason = if rows.len() >= SCAN_MAX {
+        Some(format!("only the {SCAN_MAX} most recently active matching sessions were searched"))
+    } else {
+        // The listing's scan is bounded: say what it did not look at.
+        listing.resume_before_unix_ms.map(|before| format!("sessions archived before {before} (Unix ms) were not searched"))
+    };
     let mut interpretation = parsed.query.interpretation();
     if !parsed.unknown_words.is_empty() {
         interpretation.push_str(&format!("; not understood: {}", parsed.unknown_words.join(" ")));
@@ -157,6 +162,16 @@ mod tests {
             (filter.service.as_deref(), filter.errors_only, filter.since_unix_ms),
             (Some("checkout"), true, Some(NOW_UNIX_MS - 3_600_000))
         );
+    }
+
+    #[tokio::test]
+    async fn a_search_whose_scan_stopped_is_partial() {
+        let listed = vec![item("a", "checkout", "GET /checkout", 20.0, 1)];
+        let backend = FakeBackend { listed, resume_before_unix_ms: Some(1_700_000_000_000), ..Default::default() };
+        let (app, _) = app(backend, false);
+        let (status, body) = ask(&app, json!({"q": "checkout requests"})).await;
+        assert_eq!((status, body["partial"].clone()), (StatusCode::OK, json!(true)), "{body}");
+        assert!(body["partial_reason"].as_str().is_some_and(|r| r.contains("1700000000000")), "{body}");
     }
 
     #[tokio::test]

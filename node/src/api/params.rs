@@ -74,6 +74,39 @@ pub fn limit(raw: Option<&str>) -> Result<usize, ApiError> {
     }
 }
 
+/// A session page from `offset` (default 0) and `limit` (1 to
+/// [`crate::query::PAGE_LIMIT_MAX`], which is also the default).
+pub fn page(offset: Option<&str>, limit: Option<&str>) -> Result<crate::query::Page, ApiError> {
+    use crate::query::PAGE_LIMIT_MAX;
+    let offset = match offset {
+        None => 0,
+        Some(raw) => {
+            raw.parse::<u64>().map_err(|_| ApiError::bad_request(format!("offset {}: must be a non-negative integer", quoted(raw))))?
+        }
+    };
+    let limit = match limit {
+        None => PAGE_LIMIT_MAX,
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(n) if (1..=PAGE_LIMIT_MAX).contains(&n) => n,
+            _ => return Err(ApiError::bad_request(format!("limit {}: must be an integer from 1 to {PAGE_LIMIT_MAX}", quoted(raw)))),
+        },
+    };
+    Ok(crate::query::Page { offset, limit })
+}
+
+/// `value` percent-encoded for a query string (RFC 3986: all but the
+/// unreserved characters), for `next` links that repeat a caller's values.
+pub fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(byte)),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
 /// A name parameter (`service`, metric name): absent or empty is `None`,
 /// else at most [`NAME_BYTES_MAX`] bytes.
 pub fn name(param: &str, raw: Option<&str>) -> Result<Option<String>, ApiError> {

@@ -60,7 +60,7 @@ use serde_json::Value;
 use super::window::{object, only, windows, Windows};
 use super::{compute, incident, params, phrase, ApiError, ApiState, Phrasing, Tenant};
 use crate::model::{CorrelationId, TenantId};
-use crate::query::{merge, QueryBackend, SessionData};
+use crate::query::{is_truncated, merge, Page, QueryBackend, SessionData};
 use crate::rca::{analyze, samples, Baselines, RcaInput, RcaResult, RcaSpan};
 
 /// The answer.
@@ -78,19 +78,37 @@ pub struct RcaResponse {
     pub phrasing: Phrasing,
 }
 
+/// Records of each kind one session's analysis reads at most (in storage
+/// order): bounds its memory like a page of `correlate`, a few pages' worth.
+pub const RCA_RECORDS_MAX: u64 = 5 * crate::query::PAGE_LIMIT_MAX;
+
 pub async fn rca<B: QueryBackend>(State(state): State<ApiState<B>>, Tenant(tenant): Tenant, body: Bytes) -> Result<Response, ApiError> {
     let raw_id = match parse(&body)? {
         RcaRequest::Session(raw_id) => raw_id,
         RcaRequest::Incident(w) => return incident::answer(&state, &tenant, w).await.map(|r| Json(r).into_response()),
     };
     let id = params::correlation_id(&raw_id, state.max_id_length)?;
-    let data = state
+    let permit = super::correlate::session_read_permit(&state).await?;
+    let paged = state
         .backend
-        .session(&tenant, &id)
+        .session_page(&tenant, &id, Page::first(RCA_RECORDS_MAX))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no session with correlation id {}", params::quoted(id.as_str()))))?;
     let baselines = state.baselines.clone();
-    let mut r = compute(move || answer(&tenant, &data, &baselines)).await?;
+    let mut r = compute(move || {
+        let _permit = permit;
+        let mut data = paged.data;
+        if is_truncated(paged.page, paged.total) {
+            let t = paged.total;
+            let why = format!(
+                "the session holds {} spans, {} logs and {} exemplars; the analysis read the first {RCA_RECORDS_MAX} of each",
+                t.spans, t.logs, t.exemplars
+            );
+            data.partial = Some(data.partial.map_or_else(|| why.clone(), |p| format!("{p}; {why}")));
+        }
+        answer(&tenant, &data, &baselines)
+    })
+    .await?;
     (r.result.explanation, r.phrasing) = phrase(&state.explainer, &r, &r.result.explanation).await;
     Ok(Json(r).into_response())
 }

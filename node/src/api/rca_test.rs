@@ -25,6 +25,7 @@ fn app_with(backend: FakeBackend, baselines: Baselines) -> (axum::Router, Arc<Fa
         clock: Arc::new(FixedClock),
         baselines: Arc::new(baselines),
         explainer: Arc::new(crate::llm::Explainer::off()),
+        session_reads: crate::api::session_reads(),
     };
     (router(state), backend)
 }
@@ -149,4 +150,18 @@ async fn a_failed_root_without_children_is_its_own_origin() {
     assert_eq!(body["request_failed"], true);
     assert_eq!(body["counterfactuals"][0]["kind"], "failure");
     assert_eq!(body["counterfactuals"][0]["spared"], 0);
+}
+
+#[tokio::test]
+async fn a_huge_session_is_analysed_from_a_bounded_read_and_says_so() {
+    let one = stored_span("checkout", &failed(span(1, 1, None, "GET /checkout", T0, T0 + 5 * MS), "boom"));
+    let over = usize::try_from(super::RCA_RECORDS_MAX).expect("fits") + 1;
+    let huge = session("huge", vec![Segment { live: false, spans: vec![one; over], ..Default::default() }]);
+    let (app, backend) = app_with(FakeBackend::default().with_session(TenantId::DEFAULT, huge), Baselines::default());
+    let reply = post(&app, r#"{"correlation_id": "huge"}"#).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let body = reply.json();
+    assert_eq!(body["partial"], json!(true));
+    assert!(body["partial_reason"].as_str().is_some_and(|r| r.contains(&format!("holds {over} spans"))), "{body}");
+    assert_eq!(*backend.last_page.lock(), Some(crate::query::Page::first(super::RCA_RECORDS_MAX)));
 }

@@ -1,5 +1,13 @@
 //! `GET /api/v1/sessions?service=&status=error&since=&limit=`: recent
 //! sessions, newest first.
+//!
+//! Listings are answered from the archive's time index (and its service
+//! index when `service` is given), on the blocking pool, and each call
+//! looks at a bounded number of index entries
+//! ([`crate::store::listing::EXAMINE_MAX`]). When it stopped there, the
+//! answer says `stopped_early: true` and `next` holds the path and query
+//! that continue it (`before=<Unix ms>`: archived sessions that finished
+//! before then; live ones were in the first answer).
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -20,14 +28,21 @@ pub struct SessionParams {
     /// RFC 3339 time or a duration before now (`15m`).
     since: Option<String>,
     limit: Option<String>,
-    /// Read by the [`Tenant`] extractor; listed so it is not unknown here.
-    #[allow(dead_code)]
+    /// Continues a listing that stopped early (Unix ms, from `next`).
+    before: Option<String>,
+    /// Read by the [`Tenant`] extractor; listed so it is not unknown here,
+    /// and kept in `next`.
     tenant: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct SessionsResponse {
     pub sessions: Vec<SessionListItem>,
+    /// True when the scan behind this answer stopped at its bound: older
+    /// sessions may match too; `next` continues.
+    pub stopped_early: bool,
+    /// Path and query of the continuation; `None` when the scan was whole.
+    pub next: Option<String>,
 }
 
 pub async fn list<B: QueryBackend>(
@@ -35,10 +50,32 @@ pub async fn list<B: QueryBackend>(
     Tenant(tenant): Tenant,
     query: Result<Query<SessionParams>, QueryRejection>,
 ) -> Result<Json<SessionsResponse>, ApiError> {
-    let filter = filter(&params::query(query)?, state.clock.now_unix_ms())?;
-    let mut sessions = state.backend.recent_sessions(&tenant, &filter).await?;
+    let params = params::query(query)?;
+    let filter = filter(&params, state.clock.now_unix_ms())?;
+    let listing = state.backend.session_listing(&tenant, &filter).await?;
+    let mut sessions = listing.sessions;
     sessions.truncate(filter.limit);
-    Ok(Json(SessionsResponse { sessions }))
+    let next = listing.resume_before_unix_ms.map(|before| next_link(&params, &filter, before));
+    Ok(Json(SessionsResponse { sessions, stopped_early: next.is_some(), next }))
+}
+
+/// The same listing, continued before `before` (Unix ms). A relative
+/// `since` is pinned to the time it meant in this call.
+fn next_link(p: &SessionParams, filter: &SessionFilter, before: u64) -> String {
+    let mut query = vec![format!("before={before}"), format!("limit={}", filter.limit)];
+    if let Some(service) = &filter.service {
+        query.push(format!("service={}", params::encode_query_value(service)));
+    }
+    if filter.errors_only {
+        query.push("status=error".to_owned());
+    }
+    if let Some(since) = filter.since_unix_ms {
+        query.push(format!("since={}", params::encode_query_value(&crate::query::format_rfc3339_nanos(since.saturating_mul(1_000_000)))));
+    }
+    if let Some(tenant) = &p.tenant {
+        query.push(format!("tenant={}", params::encode_query_value(tenant)));
+    }
+    format!("/api/v1/sessions?{}", query.join("&"))
 }
 
 fn filter(p: &SessionParams, now_unix_ms: u64) -> Result<SessionFilter, ApiError> {
@@ -55,6 +92,12 @@ fn filter(p: &SessionParams, now_unix_ms: u64) -> Result<SessionFilter, ApiError
         since_unix_ms: params::since(p.since.as_deref(), now_unix_ms)?,
         event_overlap_unix_nano: None,
         limit: params::limit(p.limit.as_deref())?,
+        before_unix_ms: match p.before.as_deref() {
+            None => None,
+            Some(raw) => Some(raw.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("before {}: must be a time in Unix milliseconds (from `next`)", params::quoted(raw)))
+            })?),
+        },
     })
 }
 
@@ -102,7 +145,7 @@ mod tests {
     async fn parameters_become_the_filter() {
         let (app, backend) = app(FakeBackend::default(), false);
         let reply = get(&app, "/api/v1/sessions?service=checkout&status=error&since=15m&limit=7", &[]).await;
-        assert_eq!((reply.status, reply.json()), (StatusCode::OK, json!({"sessions": []})));
+        assert_eq!((reply.status, reply.json()), (StatusCode::OK, json!({"sessions": [], "stopped_early": false, "next": null})));
         let filter = backend.last_session_filter.lock().clone().expect("asked");
         assert_eq!(filter.service.as_deref(), Some("checkout"));
         assert!(filter.errors_only);
@@ -123,6 +166,7 @@ mod tests {
             ("limit=many", "limit \"many\""),
             ("status=failed", "status \"failed\""),
             ("since=yesterday", "since \"yesterday\""),
+            ("before=soon", "before \"soon\""),
             ("colour=red", "colour"),
         ];
         for (query, named) in cases {
@@ -139,5 +183,26 @@ mod tests {
         let (app, _) = app(FakeBackend::default(), true);
         assert_eq!(get(&app, "/api/v1/sessions?tenant=acme&limit=5", &[]).await.status, StatusCode::OK);
         assert_eq!(get(&app, "/api/v1/sessions?limit=5", &[]).await.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn a_listing_that_stopped_early_says_how_to_continue() {
+        let backend = FakeBackend { listed: vec![item("a")], resume_before_unix_ms: Some(1_700_000_000_123), ..Default::default() };
+        let (app, backend) = app(backend, false);
+        let body = get(&app, "/api/v1/sessions?service=check%20out&status=error&since=2023-11-14T22:13:20Z&limit=5", &[]).await.json();
+        assert_eq!(body["stopped_early"], json!(true));
+        let next = body["next"].as_str().expect("next").to_owned();
+        assert_eq!(
+            next,
+            "/api/v1/sessions?before=1700000000123&limit=5&service=check%20out&status=error&since=2023-11-14T22%3A13%3A20.000000000Z"
+        );
+        // Following it asks for the same filter, before the stop.
+        assert_eq!(get(&app, &next, &[]).await.status, StatusCode::OK);
+        let filter = backend.last_session_filter.lock().clone().expect("asked");
+        assert_eq!(filter.before_unix_ms, Some(1_700_000_000_123));
+        assert_eq!(
+            (filter.service.as_deref(), filter.errors_only, filter.since_unix_ms),
+            (Some("check out"), true, Some(1_700_000_000_000))
+        );
     }
 }

@@ -2,24 +2,40 @@
 //! session) and `GET /api/v1/exemplars/{trace_id}/trace` (redirect from an
 //! exemplar's trace to its session).
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::response::Redirect;
 use axum::Json;
 
+use super::correlate::{session_read_permit, PageParams};
 use super::{compute, params, ApiError, ApiState, Tenant};
 use crate::model::{CorrelationId, TenantId, TraceId};
 use crate::query::{self, QueryBackend, TraceResponse};
 
+/// Pages like `correlate` (`?offset=&limit=`, see `correlate.rs`): a
+/// page of the session's records, with this trace's spans among them.
 pub async fn trace<B: QueryBackend>(
     State(state): State<ApiState<B>>,
     Tenant(tenant): Tenant,
     trace_id: Result<Path<String>, PathRejection>,
+    query: Result<Query<PageParams>, QueryRejection>,
 ) -> Result<Json<TraceResponse>, ApiError> {
     let trace = params::trace_id(&params::path(trace_id)?)?;
+    let params = params::query(query)?;
+    let page = params.page()?;
     let id = session_of(&state, &tenant, trace).await?;
-    let data = state.backend.session(&tenant, &id).await?.ok_or_else(|| unknown(trace))?;
-    compute(move || query::trace_view(trace, &data)).await.map(Json)
+    let permit = session_read_permit(&state).await?;
+    let paged = state.backend.session_page(&tenant, &id, page).await?.ok_or_else(|| unknown(trace))?;
+    let next_link = params.next_link(format!("/api/v1/traces/{}", trace.to_hex()), page.limit);
+    compute(move || {
+        let _permit = permit;
+        let mut answer = query::trace_view(trace, &paged.data);
+        answer.truncated = Some(query::is_truncated(paged.page, paged.total));
+        answer.page = Some(query::page_view(&paged, next_link));
+        answer
+    })
+    .await
+    .map(Json)
 }
 
 /// 307 to the session of the trace (keeping `tenant` when tenancy is on, so

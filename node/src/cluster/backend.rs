@@ -22,14 +22,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ollystack_cluster::NodeId;
-use ollystack_proto::cluster::{query_reply::Answer, query_request::Query, QueryRequest};
+use ollystack_proto::cluster::{query_reply::Answer, query_request::Query, QueryRequest, SessionPageQuery};
 
-use super::convert::{hits_from_pb, session_from_pb};
+use super::convert::{hits_from_pb, paged_from_pb};
 use super::Cluster;
 use crate::correlate;
 use crate::model::{CorrelationId, TenantId, TraceId};
 use crate::node::NodeQueries;
-use crate::query::{ExemplarFilter, ExemplarHit, QueryBackend, QueryError, SessionData, SessionFilter, SessionListItem};
+use crate::query::{
+    Counts, ExemplarFilter, ExemplarHit, Page, PagedSession, QueryBackend, QueryError, SessionFilter, SessionListItem, SessionListing,
+};
 use crate::rca::incident::{collect_window, Collected, WindowQuery};
 
 /// The API's backend on a cluster node.
@@ -104,15 +106,16 @@ impl ClusterBackend {
         answers
     }
 
-    /// The session as `node` holds it (this node: local state only), and
-    /// the node it just handed the session's live data to, if it did.
-    async fn session_on(&self, node: NodeId, tenant: &TenantId, id: &CorrelationId) -> NodeAnswer {
+    /// One page of the session as `node` holds it (this node: local state
+    /// only), and the node it just handed the session's live data to, if
+    /// it did. Each node pages its own records (see [`Self::owned_session`]).
+    async fn session_on(&self, node: NodeId, tenant: &TenantId, id: &CorrelationId, page: Page) -> NodeAnswer {
         if node == self.cluster.id {
-            let mut data = self.local.session(tenant, id).await;
+            let mut data = self.local.session_page(tenant, id, page).await;
             if let Some(why) = self.cluster.bindings_in_flight() {
                 data = match data {
                     Ok(Some(mut d)) => {
-                        d.partial.get_or_insert(why);
+                        d.data.partial.get_or_insert(why);
                         Ok(Some(d))
                     }
                     Ok(None) => Err(QueryError::Unavailable(why)),
@@ -124,18 +127,25 @@ impl ClusterBackend {
                 Err(e) => NodeAnswer { data: Err(e), moved_to: None },
             };
         }
-        match self.ask(node, tenant, Query::Session(id.as_str().to_owned())).await {
+        let query = SessionPageQuery { correlation_id: id.as_str().to_owned(), offset: page.offset, limit: page.limit };
+        match self.ask(node, tenant, Query::SessionPage(query)).await {
             Ok(reply) => {
                 let moved_to = (reply.moved_to != 0).then_some(NodeId(reply.moved_to));
-                NodeAnswer { data: session_reply(reply), moved_to }
+                NodeAnswer { data: session_reply(reply, page), moved_to }
             }
             Err(e) => NodeAnswer { data: Err(QueryError::Unavailable(e)), moved_to: None },
         }
     }
 
-    /// A session answered by its owner (and the owner of the ID it
-    /// resolved to, and — with the embedded store — every other member).
-    pub async fn owned_session(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
+    /// A page of a session answered by its owner (and the owner of the ID
+    /// it resolved to, and — with the embedded store — every other member).
+    ///
+    /// Every node asked pages the records it holds with the same `page`
+    /// and the answers are merged, the totals summed: following pages
+    /// until no node has more visits each node's records once, and a page
+    /// holds at most `page.limit` records of a kind per node that holds
+    /// part of the session (usually one: its owner).
+    pub async fn owned_session(&self, tenant: &TenantId, id: &CorrelationId, page: Page) -> Result<Option<PagedSession>, QueryError> {
         // A node that has not applied its own membership yet knows too few
         // members: its "not found" would be wrong (found by the simulations).
         if !self.cluster.caught_up() {
@@ -148,16 +158,16 @@ impl ClusterBackend {
         let mut found = None;
         let mut silent = Vec::new();
         let mut moved = Vec::new();
-        let answer = self.session_on(owner, tenant, id).await;
+        let answer = self.session_on(owner, tenant, id, page).await;
         moved.extend(answer.moved_to.map(|to| (owner, to)));
         silent.extend(merge_answer(&mut found, owner, answer.data));
         let mut asked = vec![owner];
         // An alias: the explicit session may live on another node.
-        if let Some(resolved) = found.as_ref().map(|d| d.id.clone()).filter(|r| r != id) {
+        if let Some(resolved) = found.as_ref().map(|d| d.data.id.clone()).filter(|r| r != id) {
             let resolved_owner = self.cluster.owner(tenant, &resolved);
             if !asked.contains(&resolved_owner) {
                 asked.push(resolved_owner);
-                let answer = self.session_on(resolved_owner, tenant, &resolved).await;
+                let answer = self.session_on(resolved_owner, tenant, &resolved, page).await;
                 moved.extend(answer.moved_to.map(|to| (resolved_owner, to)));
                 silent.extend(merge_answer(&mut found, resolved_owner, answer.data));
             }
@@ -177,8 +187,8 @@ impl ClusterBackend {
             // "complete" without them (found by the simulations).
             self.cluster.all_members().into_iter().filter(|n| !asked.contains(n)).collect()
         };
-        let target = found.as_ref().map_or_else(|| id.clone(), |d| d.id.clone());
-        let answers = futures::future::join_all(others.iter().map(|&n| self.session_on(n, tenant, &target))).await;
+        let target = found.as_ref().map_or_else(|| id.clone(), |d| d.data.id.clone());
+        let answers = futures::future::join_all(others.iter().map(|&n| self.session_on(n, tenant, &target, page))).await;
         for (node, answer) in others.into_iter().zip(answers) {
             moved.extend(answer.moved_to.map(|to| (node, to)));
             silent.extend(merge_answer(&mut found, node, answer.data));
@@ -192,7 +202,7 @@ impl ClusterBackend {
         moved.sort_by_key(|(_, to)| *to);
         moved.dedup_by_key(|(_, to)| *to);
         for (from, to) in moved {
-            let again = self.session_on(to, tenant, &target).await;
+            let again = self.session_on(to, tenant, &target, page).await;
             if let Some(next) = again.moved_to {
                 silent.push(format!("{from} handed the session to {to}, which handed it on to {next} meanwhile"));
             }
@@ -205,12 +215,13 @@ impl ClusterBackend {
         // never learnt of the merge (the trace's earlier home, before a
         // ring change moved its binding) is found only under that ID
         // (found by the simulations).
-        let aliases: Vec<CorrelationId> = found.as_ref().map(|d| d.aliases.clone()).unwrap_or_default();
+        let aliases: Vec<CorrelationId> = found.as_ref().map(|d| d.data.aliases.clone()).unwrap_or_default();
         if !aliases.is_empty() {
             let holders: Vec<NodeId> = if self.shared_storage { vec![self.cluster.id] } else { self.cluster.all_members() };
             let asks = aliases.iter().flat_map(|alias| holders.iter().map(move |&n| (n, alias)));
             let answers =
-                futures::future::join_all(asks.map(|(n, alias)| async move { (n, alias, self.session_on(n, tenant, alias).await) })).await;
+                futures::future::join_all(asks.map(|(n, alias)| async move { (n, alias, self.session_on(n, tenant, alias, page).await) }))
+                    .await;
             // As above: a derived session handed on while it was being
             // asked for is asked for again where it went (found by the
             // simulations, seed 64894: a derived session shipped to the
@@ -223,7 +234,7 @@ impl ClusterBackend {
             moved_aliases.sort_by_key(|(_, to, alias)| (*to, *alias));
             moved_aliases.dedup_by_key(|(_, to, alias)| (*to, *alias));
             for (from, to, alias) in moved_aliases {
-                let again = self.session_on(to, tenant, alias).await;
+                let again = self.session_on(to, tenant, alias, page).await;
                 if let Some(next) = again.moved_to {
                     silent.push(format!("{from} handed {alias} to {to}, which handed it on to {next} meanwhile"));
                 }
@@ -233,15 +244,15 @@ impl ClusterBackend {
             }
         }
         // Only aliases were found, no data anywhere.
-        let found = found.filter(|d| d.segments.iter().any(|s| !s.spans.is_empty() || !s.logs.is_empty() || !s.exemplars.is_empty()));
+        let found = found.filter(|d| d.total != Counts::default());
         if silent.is_empty() {
             return Ok(found);
         }
         let mut found = found;
         let why = format!("{}; answered without them", silent.join("; "));
         match found.as_mut() {
-            Some(data) => {
-                data.partial = Some(why);
+            Some(paged) => {
+                paged.data.partial = Some(why);
                 Ok(found)
             }
             // Nothing found and a node that may hold it is silent: not
@@ -260,17 +271,17 @@ fn parse_trace_answer(answer: Option<Answer>) -> Option<CorrelationId> {
 
 /// One node's answer to a session query.
 struct NodeAnswer {
-    data: Result<Option<SessionData>, QueryError>,
+    data: Result<Option<PagedSession>, QueryError>,
     /// The node it handed the session's live data to moments ago.
     moved_to: Option<NodeId>,
 }
 
-fn session_reply(reply: ollystack_proto::cluster::QueryReply) -> Result<Option<SessionData>, QueryError> {
+fn session_reply(reply: ollystack_proto::cluster::QueryReply, page: Page) -> Result<Option<PagedSession>, QueryError> {
     match reply.answer {
         Some(Answer::Session(data)) if reply.found => {
-            let mut data = session_from_pb(data);
-            if data.partial.is_none() && !reply.partial.is_empty() {
-                data.partial = Some(reply.partial);
+            let mut data = paged_from_pb(data, page);
+            if data.data.partial.is_none() && !reply.partial.is_empty() {
+                data.data.partial = Some(reply.partial);
             }
             Ok(Some(data))
         }
@@ -281,10 +292,12 @@ fn session_reply(reply: ollystack_proto::cluster::QueryReply) -> Result<Option<S
 
 /// Adds one node's answer to what was found. Returns why the node could
 /// not answer, if it could not.
-fn merge_answer(found: &mut Option<SessionData>, node: NodeId, answer: Result<Option<SessionData>, QueryError>) -> Option<String> {
+fn merge_answer(found: &mut Option<PagedSession>, node: NodeId, answer: Result<Option<PagedSession>, QueryError>) -> Option<String> {
     match (found.as_mut(), answer) {
         (_, Ok(None)) => None,
-        (Some(data), Ok(Some(more))) => {
+        (Some(found), Ok(Some(PagedSession { data: more, total, .. }))) => {
+            found.total.add(total);
+            let data = &mut found.data;
             data.segments.extend(more.segments);
             for alias in more.aliases {
                 if !data.aliases.contains(&alias) {
@@ -305,8 +318,8 @@ fn merge_answer(found: &mut Option<SessionData>, node: NodeId, answer: Result<Op
 }
 
 impl QueryBackend for ClusterBackend {
-    async fn session(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
-        self.owned_session(tenant, id).await
+    async fn session_page(&self, tenant: &TenantId, id: &CorrelationId, page: Page) -> Result<Option<PagedSession>, QueryError> {
+        self.owned_session(tenant, id, page).await
     }
 
     async fn session_of_trace(&self, tenant: &TenantId, trace_id: TraceId) -> Result<Option<CorrelationId>, QueryError> {
@@ -347,19 +360,26 @@ impl QueryBackend for ClusterBackend {
         }
     }
 
-    async fn recent_sessions(&self, tenant: &TenantId, filter: &SessionFilter) -> Result<Vec<SessionListItem>, QueryError> {
+    /// Every member lists what it holds; rows are merged. The listing
+    /// resumes where the node that got least far stopped (others may list
+    /// some rows again then; none are skipped).
+    async fn session_listing(&self, tenant: &TenantId, filter: &SessionFilter) -> Result<SessionListing, QueryError> {
         let json = serde_json::to_vec(filter).map_err(|e| QueryError::Storage(e.to_string()))?;
         let answers = self
-            .ask_all(tenant, Query::RecentSessions(json), self.local.recent_sessions(tenant, filter), |answer, partial| match answer {
-                Some(Answer::Json(bytes)) => serde_json::from_slice::<Vec<SessionListItem>>(&bytes).map_err(|e| e.to_string()),
+            .ask_all(tenant, Query::RecentSessions(json), self.local.session_listing(tenant, filter), |answer, partial| match answer {
+                Some(Answer::Json(bytes)) => serde_json::from_slice::<SessionListing>(&bytes).map_err(|e| e.to_string()),
                 _ => Err(partial),
             })
             .await;
         let mut rows: HashMap<CorrelationId, SessionListItem> = HashMap::new();
+        let mut resume: Option<u64> = None;
         for (node, answer) in answers {
             match answer {
-                Ok(items) => {
-                    for item in items {
+                Ok(listing) => {
+                    if let Some(before) = listing.resume_before_unix_ms {
+                        resume = Some(resume.map_or(before, |r| r.max(before)));
+                    }
+                    for item in listing.sessions {
                         // A session live on its owner wins over a copy elsewhere.
                         let keep = rows.get(&item.correlation_id).is_none_or(|have| !have.live && item.live);
                         if keep {
@@ -373,7 +393,7 @@ impl QueryBackend for ClusterBackend {
         let mut out: Vec<SessionListItem> = rows.into_values().collect();
         out.sort_by(|a, b| b.last_seen_unix_ms.cmp(&a.last_seen_unix_ms).then_with(|| a.correlation_id.cmp(&b.correlation_id)));
         out.truncate(filter.limit);
-        Ok(out)
+        Ok(SessionListing { sessions: out, resume_before_unix_ms: resume })
     }
 
     async fn exemplars(&self, tenant: &TenantId, filter: &ExemplarFilter) -> Result<Vec<ExemplarHit>, QueryError> {
@@ -435,5 +455,30 @@ impl QueryBackend for ClusterBackend {
 
     fn is_ready(&self) -> bool {
         self.local.is_ready()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{Segment, SessionData};
+    use ollystack_proto::store::StoredSpan;
+
+    fn paged(spans: usize, total: u64) -> PagedSession {
+        let segment = Segment { spans: vec![StoredSpan::default(); spans], ..Default::default() };
+        let data = SessionData { id: CorrelationId::from_trusted("s"), segments: vec![segment], partial: None, aliases: Vec::new() };
+        PagedSession { data, page: Page::first(2), total: Counts { spans: total, logs: 0, exemplars: 0 } }
+    }
+
+    #[test]
+    fn node_pages_merge_and_their_totals_add_up() {
+        let mut found = None;
+        assert_eq!(merge_answer(&mut found, NodeId(1), Ok(Some(paged(2, 5)))), None);
+        assert_eq!(merge_answer(&mut found, NodeId(2), Ok(Some(paged(1, 1)))), None);
+        assert_eq!(merge_answer(&mut found, NodeId(3), Ok(None)), None);
+        let found = found.expect("found");
+        assert_eq!((found.total.spans, found.data.segments.len()), (6, 2));
+        // Node 1 holds more than this page: the merged page says so.
+        assert_eq!(crate::query::next_offset(found.page, found.total), Some(2));
     }
 }

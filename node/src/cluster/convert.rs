@@ -5,7 +5,7 @@ use ollystack_proto::cluster as pb;
 use ollystack_proto::store::IndexedExemplar;
 
 use crate::model::CorrelationId;
-use crate::query::{ExemplarHit, Segment, SessionData};
+use crate::query::{Counts, ExemplarHit, Page, PagedSession, Segment, SessionData};
 
 pub fn session_to_pb(data: SessionData) -> pb::SessionData {
     pb::SessionData {
@@ -17,7 +17,20 @@ pub fn session_to_pb(data: SessionData) -> pb::SessionData {
             .collect(),
         partial: data.partial.unwrap_or_default(),
         aliases: data.aliases.iter().map(|a| a.as_str().to_owned()).collect(),
+        ..Default::default()
     }
+}
+
+/// One page of a session, with the session's record counts.
+pub fn paged_to_pb(paged: PagedSession) -> pb::SessionData {
+    let total = paged.total;
+    pb::SessionData { total_spans: total.spans, total_logs: total.logs, total_exemplars: total.exemplars, ..session_to_pb(paged.data) }
+}
+
+/// A node's answer to a [`pb::SessionPageQuery`] for `page`.
+pub fn paged_from_pb(data: pb::SessionData, page: Page) -> PagedSession {
+    let total = Counts { spans: data.total_spans, logs: data.total_logs, exemplars: data.total_exemplars };
+    PagedSession { data: session_from_pb(data), page, total }
 }
 
 pub fn session_from_pb(data: pb::SessionData) -> SessionData {
@@ -79,7 +92,12 @@ mod tests {
         assert_eq!(back.segments[0].spans, data.segments[0].spans);
         assert_eq!(back.segments[0].logs, data.segments[0].logs);
         assert_eq!(back.segments[0].exemplars, data.segments[0].exemplars);
-        let none = session_from_pb(session_to_pb(SessionData { partial: None, ..data }));
+        let none = session_from_pb(session_to_pb(SessionData { partial: None, ..data.clone() }));
         assert_eq!(none.partial, None);
+
+        let page = Page { offset: 10, limit: 5 };
+        let total = Counts { spans: 17, logs: 2, exemplars: 1 };
+        let paged = paged_from_pb(paged_to_pb(PagedSession { data, page, total }), page);
+        assert_eq!((paged.page, paged.total, paged.data.segments.len()), (page, total, 2));
     }
 }

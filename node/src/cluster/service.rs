@@ -16,7 +16,7 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 
 use super::backend::ClusterBackend;
-use super::convert::{hits_to_pb, session_to_pb};
+use super::convert::{hits_to_pb, paged_to_pb};
 use super::handle::MAX_MESSAGE_BYTES;
 use super::membership::Membership;
 use super::recent::{RecentForwards, Seen};
@@ -26,7 +26,7 @@ use crate::ingest::{Accepted, IngestError, IngestHandle, IngestSink, SentBinding
 use crate::model::{CorrelationId, TenantId, TraceId};
 use crate::node::NodeQueries;
 use crate::query::LIMIT_MAX;
-use crate::query::{ExemplarFilter, QueryBackend, QueryError, SessionFilter};
+use crate::query::{ExemplarFilter, Page, QueryBackend, QueryError, SessionFilter};
 use crate::rca::incident::{collect_window, WindowQuery, KEYS_MAX_DEFAULT, SESSIONS_MAX_DEFAULT};
 use crate::store::archive::decode_index_json;
 use crate::store::shipments::Arrival;
@@ -184,29 +184,11 @@ impl cluster_server::Cluster for ClusterService {
             QueryError::Unavailable(r) | QueryError::Storage(r) => out.partial = r,
         };
         match req.query {
-            Some(Query::Session(id)) => {
-                let id = CorrelationId::from_trusted(id.as_str());
-                let found = if req.routed { self.local.session(&tenant, &id).await } else { self.routed.session(&tenant, &id).await };
-                if req.routed {
-                    // After the session read (see `NodeQueries::moved_to`).
-                    match self.local.moved_to(&tenant, &id).await {
-                        Ok(moved) => out.moved_to = moved.map_or(0, |(to, _)| to.0),
-                        Err(e) => partial(&mut out, e),
-                    }
-                }
-                match found {
-                    Ok(Some(data)) => {
-                        out.found = true;
-                        out.answer = Some(Answer::Session(session_to_pb(data)));
-                    }
-                    Ok(None) => {}
-                    Err(e) => partial(&mut out, e),
-                }
-                if req.routed && out.partial.is_empty() {
-                    if let Some(why) = cluster.bindings_in_flight() {
-                        out.partial = why;
-                    }
-                }
+            // The whole session: asked by nodes from before paging.
+            Some(Query::Session(id)) => self.session_page(&tenant, &id, Page::ALL, req.routed, &mut out).await,
+            Some(Query::SessionPage(q)) => {
+                let page = Page { offset: q.offset, limit: q.limit };
+                self.session_page(&tenant, &q.correlation_id, page, req.routed, &mut out).await;
             }
             Some(Query::SessionOfTrace(bytes)) => {
                 let trace = TraceId::from_bytes(&bytes).ok_or_else(|| Status::invalid_argument("trace ID must be 16 bytes"))?;
@@ -222,7 +204,7 @@ impl cluster_server::Cluster for ClusterService {
                 let mut filter: SessionFilter = serde_json::from_slice(&json).map_err(|e| Status::invalid_argument(e.to_string()))?;
                 // Bounds are this node's, not the caller's.
                 filter.limit = filter.limit.min(LIMIT_MAX);
-                match self.local.recent_sessions(&tenant, &filter).await {
+                match self.local.session_listing(&tenant, &filter).await {
                     Ok(rows) => {
                         out.found = true;
                         out.answer = Some(Answer::Json(serde_json::to_vec(&rows).map_err(|e| Status::internal(e.to_string()))?));
@@ -358,6 +340,40 @@ impl ClusterService {
                 Ok(out)
             }
             None => Err(Status::invalid_argument("forward without a body")),
+        }
+    }
+}
+
+impl ClusterService {
+    /// Answers one page of a session into `out`: local state only when the
+    /// asker routed the query here, else as the cluster holds it.
+    async fn session_page(&self, tenant: &TenantId, id: &str, page: Page, routed: bool, out: &mut pb::QueryReply) {
+        let cluster = &self.membership.cluster;
+        let id = CorrelationId::from_trusted(id);
+        let found =
+            if routed { self.local.session_page(tenant, &id, page).await } else { self.routed.session_page(tenant, &id, page).await };
+        let partial = |out: &mut pb::QueryReply, e: QueryError| match e {
+            QueryError::Unavailable(r) | QueryError::Storage(r) => out.partial = r,
+        };
+        if routed {
+            // After the session read (see `NodeQueries::moved_to`).
+            match self.local.moved_to(tenant, &id).await {
+                Ok(moved) => out.moved_to = moved.map_or(0, |(to, _)| to.0),
+                Err(e) => partial(out, e),
+            }
+        }
+        match found {
+            Ok(Some(paged)) => {
+                out.found = true;
+                out.answer = Some(Answer::Session(paged_to_pb(paged)));
+            }
+            Ok(None) => {}
+            Err(e) => partial(out, e),
+        }
+        if routed && out.partial.is_empty() {
+            if let Some(why) = cluster.bindings_in_flight() {
+                out.partial = why;
+            }
         }
     }
 }

@@ -10,7 +10,10 @@ use ollystack_cluster::NodeId;
 use ractor::rpc::CallResult;
 
 use crate::model::{CorrelationId, SessionKey, TenantId, TraceId};
-use crate::query::{ExemplarFilter, ExemplarHit, QueryBackend, QueryError, Segment, SessionData, SessionFilter, SessionListItem};
+use crate::query::{
+    Counts, ExemplarFilter, ExemplarHit, Page, PagedSession, Pager, QueryBackend, QueryError, SessionData, SessionFilter, SessionListItem,
+    SessionListing,
+};
 use crate::session::actor::{SessionEnv, SessionMsg};
 use crate::session::Summary;
 use crate::store::ExemplarIndex;
@@ -84,42 +87,47 @@ impl NodeQueries {
 }
 
 impl QueryBackend for NodeQueries {
-    async fn session(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<SessionData>, QueryError> {
+    async fn session_page(&self, tenant: &TenantId, id: &CorrelationId, page: Page) -> Result<Option<PagedSession>, QueryError> {
         let resolved = self.env.traces.resolve(tenant, id).map_err(storage)?;
         let aliases = self.env.traces.aliased_into(tenant, &resolved).map_err(storage)?;
         let mut ids = vec![resolved.clone()];
         ids.extend(aliases.iter().cloned());
-        let mut segments = Vec::new();
         // Actors first, then the archive: a segment that moves from one to
         // the other meanwhile is seen at least once (builders de-duplicate).
         // Actors of the aliased IDs too: a derived session being merged
         // into this one holds its data until the merge target has it.
+        // A snapshot is a whole live segment (bounded by the session caps);
+        // only its page is kept once the archive has been paged.
+        let mut live = Vec::new();
         for held in &ids {
             let key = SessionKey { tenant: tenant.clone(), id: held.clone() };
             for actor in self.env.registry.holders(&key).await {
                 match actor.call(SessionMsg::Snapshot, Some(ACTOR_CALL_TIMEOUT)).await {
-                    Ok(CallResult::Success(seg)) => segments.push(seg),
+                    Ok(CallResult::Success(seg)) => live.push(seg),
                     Ok(CallResult::Timeout) => return Err(QueryError::Unavailable(format!("live session {held} did not answer in time"))),
                     // Stopped meanwhile: its data is archived or moved by now.
                     Ok(CallResult::SenderError) | Err(_) => {}
                 }
             }
         }
-        let stored = self.env.store.segments(tenant, &ids).await.map_err(storage)?;
-        for seg in stored.segments {
-            segments.push(Segment { live: false, spans: seg.spans, logs: seg.logs, exemplars: seg.exemplars });
-        }
+        // Storage order (see `query::Pager`): archived segments, then live.
+        let stored = self.env.store.segments_page(tenant, &ids, Pager::new(page)).await.map_err(storage)?;
+        let mut pager = stored.pager;
+        let mut segments = stored.segments;
+        segments.extend(live.into_iter().map(|seg| pager.keep(seg)));
+        let total = pager.seen();
         // Nothing here, but sessions merged into this one are known here:
         // their data may sit under their own IDs elsewhere (the caller
         // asks for them).
-        if segments.iter().all(|s| s.spans.is_empty() && s.logs.is_empty() && s.exemplars.is_empty()) && aliases.is_empty() {
+        if total == Counts::default() && aliases.is_empty() {
             // Nothing found, but storage could not be asked: unknown, not absent.
             return match stored.unavailable {
                 Some(reason) => Err(QueryError::Unavailable(reason)),
                 None => Ok(None),
             };
         }
-        Ok(Some(SessionData { id: resolved, segments, partial: stored.unavailable, aliases }))
+        let data = SessionData { id: resolved, segments, partial: stored.unavailable, aliases };
+        Ok(Some(PagedSession { data, page, total }))
     }
 
     async fn session_of_trace(&self, tenant: &TenantId, trace_id: TraceId) -> Result<Option<CorrelationId>, QueryError> {
@@ -129,9 +137,11 @@ impl QueryBackend for NodeQueries {
         }
     }
 
-    async fn recent_sessions(&self, tenant: &TenantId, filter: &SessionFilter) -> Result<Vec<SessionListItem>, QueryError> {
+    async fn session_listing(&self, tenant: &TenantId, filter: &SessionFilter) -> Result<SessionListing, QueryError> {
         let mut rows: HashMap<CorrelationId, SessionListItem> = HashMap::new();
-        let live = self.env.registry.live_actors().await;
+        // A continued listing is of archived segments only: the first call
+        // listed the live sessions.
+        let live = if filter.before_unix_ms.is_none() { self.env.registry.live_actors().await } else { Vec::new() };
         for (key, actor) in live.into_iter().filter(|(k, _)| k.tenant == *tenant).take(MAX_LIVE_DESCRIBED) {
             let Ok(CallResult::Success((summary, last_seen))) = actor.call(SessionMsg::Describe, Some(ACTOR_CALL_TIMEOUT)).await else {
                 continue;
@@ -141,14 +151,14 @@ impl QueryBackend for NodeQueries {
             }
         }
         let archived = self.env.store.recent(tenant, filter).await.map_err(storage)?;
-        for e in archived {
+        for e in archived.entries {
             let key = SessionKey { tenant: tenant.clone(), id: CorrelationId::from_trusted(e.correlation_id.as_str()) };
             rows.entry(key.id.clone()).or_insert_with(|| list_item(&key, &e.summary, false, e.last_activity_unix_ms));
         }
         let mut out: Vec<SessionListItem> = rows.into_values().collect();
         out.sort_by(|a, b| b.last_seen_unix_ms.cmp(&a.last_seen_unix_ms).then_with(|| a.correlation_id.cmp(&b.correlation_id)));
         out.truncate(filter.limit);
-        Ok(out)
+        Ok(SessionListing { sessions: out, resume_before_unix_ms: archived.resume_before_unix_ms })
     }
 
     async fn exemplars(&self, tenant: &TenantId, filter: &ExemplarFilter) -> Result<Vec<ExemplarHit>, QueryError> {

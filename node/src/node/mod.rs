@@ -395,6 +395,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         clock: sources.clock.clone(),
         baselines,
         explainer: Arc::new(crate::llm::Explainer::new(config.llm.clone()).map_err(|e| NodeError::Startup(format!("llm client: {e}")))?),
+        session_reads: crate::api::session_reads(),
     };
     let api_router = match gate.api_layer() {
         Some(auth) => api::router(api_state).layer(auth),

@@ -5,14 +5,15 @@
 use std::collections::BTreeSet;
 
 use super::merge::{merge, Merged};
+use super::page::{is_truncated, next_offset};
 use super::signal::{is_error_log, log_time, log_view, metric_view, sort_by_time, span_view, Timed};
 use super::time::{format_rfc3339_nanos, nanos_to_ms};
 use super::timeline;
 use super::view::{
-    CorrelateResponse, ErrorView, ExemplarView, ExemplarsResponse, LogView, SignalKind, SpanView, StatusView, Summary, TimeRange,
+    CorrelateResponse, ErrorView, ExemplarView, ExemplarsResponse, LogView, PageView, SignalKind, SpanView, StatusView, Summary, TimeRange,
     TraceResponse,
 };
-use super::{ExemplarHit, SessionData};
+use super::{ExemplarHit, PagedSession, SessionData};
 use crate::model::TraceId;
 
 /// Everything about one session: signals de-duplicated across segments
@@ -53,6 +54,46 @@ pub fn correlate(data: &SessionData) -> CorrelateResponse {
         errors,
         timeline,
         skipped_records: merged.skipped_records,
+        truncated: None,
+        page: None,
+    }
+}
+
+/// [`correlate`] over one page of a session. The answer says which part it
+/// holds (`page`, with `next` from `next_link(offset)` when more follows);
+/// when records were left out, `summary`'s totals are the whole session's.
+pub fn correlate_page(paged: &PagedSession, next_link: impl Fn(u64) -> String) -> CorrelateResponse {
+    let mut answer = correlate(&paged.data);
+    let truncated = is_truncated(paged.page, paged.total);
+    if truncated {
+        let summary = &mut answer.summary;
+        summary.total_spans = summary.total_spans.max(paged.total.spans);
+        summary.total_logs = summary.total_logs.max(paged.total.logs);
+        summary.total_metrics = summary.total_metrics.max(paged.total.exemplars);
+    }
+    let mut page = page_view(paged, next_link);
+    if !truncated {
+        // The whole session is in the answer: its counts are exact, without
+        // the copies of a record two nodes (or a live and an archived
+        // segment) held at once, so every node answers the same.
+        page.session_spans = answer.summary.total_spans;
+        page.session_logs = answer.summary.total_logs;
+        page.session_metrics = answer.summary.total_metrics;
+    }
+    answer.truncated = Some(truncated);
+    answer.page = Some(page);
+    answer
+}
+
+/// What a page answer says about its page.
+pub fn page_view(paged: &PagedSession, next_link: impl Fn(u64) -> String) -> PageView {
+    PageView {
+        offset: paged.page.offset,
+        limit: paged.page.limit,
+        session_spans: paged.total.spans,
+        session_logs: paged.total.logs,
+        session_metrics: paged.total.exemplars,
+        next: next_offset(paged.page, paged.total).map(next_link),
     }
 }
 
@@ -68,6 +109,8 @@ pub fn trace_view(trace_id: TraceId, data: &SessionData) -> TraceResponse {
         trace_id: trace_id.to_hex(),
         live: merged.live,
         spans: spans.into_iter().map(|s| s.view).collect(),
+        truncated: None,
+        page: None,
     }
 }
 

@@ -116,3 +116,26 @@ fn exemplar_hits_keep_their_session() {
     assert_eq!(json["exemplars"][0]["value"], 0.5);
     assert_eq!(json["exemplars"][0]["labels"]["route"], "/checkout");
 }
+
+#[test]
+fn a_whole_page_counts_each_record_once() {
+    // The checkout session holds one span twice (live and archived).
+    let data = checkout_session("order-42");
+    let paged = crate::query::page_session(data, crate::query::Page::first(100));
+    assert!(paged.total.spans > 3, "the raw count sees the copy");
+    let answer = correlate_page(&paged, |o| format!("?offset={o}"));
+    let page = answer.page.expect("page");
+    assert_eq!((answer.truncated, page.session_spans, page.next), (Some(false), 3, None));
+}
+
+#[test]
+fn a_truncated_page_counts_the_whole_session() {
+    let paged = crate::query::page_session(checkout_session("order-42"), crate::query::Page::first(1));
+    let answer = correlate_page(&paged, |o| format!("?offset={o}"));
+    let page = answer.page.expect("page");
+    assert_eq!((answer.truncated, answer.traces.len()), (Some(true), 1));
+    assert_eq!(
+        (answer.summary.total_spans, page.session_spans, page.next.as_deref()),
+        (paged.total.spans, paged.total.spans, Some("?offset=1"))
+    );
+}

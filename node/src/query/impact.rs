@@ -24,6 +24,8 @@ pub fn impact(resp: &CorrelateResponse) -> ImpactResponse {
             duration_ms: nanos_to_ms(root.duration_ns),
         }),
         user_facing_failed: roots.iter().any(|root| is_failed(root)),
+        truncated: resp.truncated,
+        page: resp.page.clone(),
     }
 }
 

@@ -3,6 +3,9 @@
 //!
 //! The builders here are pure functions over [`Segment`]s; the
 //! [`QueryBackend`] trait is how the API reaches live actors and storage.
+//! Reads of one session are paged (`page.rs`): a backend loads the records
+//! of one [`Page`] and counts the rest, so memory per request is bounded
+//! by the page, not by the session.
 
 mod attrs;
 pub use attrs::{any_value_json, body_text};
@@ -12,20 +15,22 @@ pub(crate) mod fixtures;
 mod impact;
 mod merge;
 pub mod nlq;
+mod page;
 mod signal;
 pub use signal::kind_view;
 mod time;
 mod timeline;
 mod view;
 
-pub use build::{correlate, exemplars_view, trace_view};
+pub use build::{correlate, correlate_page, exemplars_view, page_view, trace_view};
 pub use impact::impact;
 pub use merge::{merge, Merged, MergedLog, MergedSpan};
+pub use page::{is_truncated, next_offset, page_session, Counts, Page, Pager, PAGE_LIMIT_MAX};
 pub use time::{format_rfc3339_nanos, parse_rfc3339_nanos};
 pub use timeline::timeline;
 pub use view::{
-    CorrelateResponse, ErrorView, ExemplarView, ExemplarsResponse, ImpactResponse, LogView, MetricView, OperationImpact, RootSpanView,
-    SignalKind, SpanKindView, SpanView, StatusView, Summary, TimeRange, TimelineEntry, TimelineResponse, TraceResponse,
+    CorrelateResponse, ErrorView, ExemplarView, ExemplarsResponse, ImpactResponse, LogView, MetricView, OperationImpact, PageView,
+    RootSpanView, SignalKind, SpanKindView, SpanView, StatusView, Summary, TimeRange, TimelineEntry, TimelineResponse, TraceResponse,
 };
 
 use std::future::Future;
@@ -60,6 +65,18 @@ pub struct SessionData {
     pub aliases: Vec<CorrelationId>,
 }
 
+/// One page of a session ([`Page`]): the records in it, and how many the
+/// whole session holds.
+#[derive(Debug, Clone)]
+pub struct PagedSession {
+    /// Only the records of the page (see [`Pager`] for their order).
+    pub data: SessionData,
+    pub page: Page,
+    /// Records of the whole session, per kind, as stored (a record held
+    /// twice at once, live and archived, is counted twice).
+    pub total: Counts,
+}
+
 /// The most rows a listing answers (API and routed queries alike).
 pub const LIMIT_MAX: usize = 1000;
 
@@ -78,6 +95,11 @@ pub struct SessionFilter {
     pub event_overlap_unix_nano: Option<(u64, u64)>,
     /// At most this many, newest first.
     pub limit: usize,
+    /// Continues a listing that stopped at its scan bound: only archived
+    /// segments finished before this time (node clock, Unix ms), and no
+    /// live sessions (the first call listed them).
+    #[serde(default)]
+    pub before_unix_ms: Option<u64>,
 }
 
 impl SessionFilter {
@@ -115,6 +137,16 @@ pub struct SessionListItem {
     pub last_seen_unix_ms: u64,
 }
 
+/// A session listing, and where to resume it when the scan behind it
+/// stopped at its bound ([`crate::store::listing`]).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct SessionListing {
+    pub sessions: Vec<SessionListItem>,
+    /// Set when archived sessions finished before this time (Unix ms) were
+    /// not looked at: ask again with [`SessionFilter::before_unix_ms`].
+    pub resume_before_unix_ms: Option<u64>,
+}
+
 /// Filter for `GET /api/v1/metrics/{name}/exemplars`.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ExemplarFilter {
@@ -145,9 +177,22 @@ pub enum QueryError {
 /// How the API reaches live sessions and the archive. Implemented by the
 /// node; tests can implement it over fixed data.
 pub trait QueryBackend: Send + Sync + 'static {
-    /// All segments (live first, then archived) of a session; `None` when the
-    /// ID is unknown. Follows trace-unification aliases.
-    fn session(&self, tenant: &TenantId, id: &CorrelationId) -> impl Future<Output = Result<Option<SessionData>, QueryError>> + Send;
+    /// One page of a session's segments: the records of `page` (see
+    /// [`Pager`]) and the session's record counts; `None` when the ID is
+    /// unknown. Follows trace-unification aliases. Memory is bounded by the
+    /// page (plus one stored segment), not by the session.
+    fn session_page(
+        &self,
+        tenant: &TenantId,
+        id: &CorrelationId,
+        page: Page,
+    ) -> impl Future<Output = Result<Option<PagedSession>, QueryError>> + Send;
+
+    /// All segments of a session, however large: for analyses of a whole
+    /// session (RCA). API reads of one session page ([`Self::session_page`]).
+    fn session(&self, tenant: &TenantId, id: &CorrelationId) -> impl Future<Output = Result<Option<SessionData>, QueryError>> + Send {
+        async move { Ok(self.session_page(tenant, id, Page::ALL).await?.map(|p| p.data)) }
+    }
 
     /// The session a trace belongs to.
     fn session_of_trace(
@@ -156,12 +201,20 @@ pub trait QueryBackend: Send + Sync + 'static {
         trace_id: TraceId,
     ) -> impl Future<Output = Result<Option<CorrelationId>, QueryError>> + Send;
 
-    /// Recent sessions, newest first (live and archived).
+    /// Recent sessions, newest first (live and archived), from a bounded
+    /// scan: the listing says where to resume when the scan stopped early.
+    fn session_listing(&self, tenant: &TenantId, filter: &SessionFilter)
+        -> impl Future<Output = Result<SessionListing, QueryError>> + Send;
+
+    /// The rows of [`Self::session_listing`] (callers that read what one
+    /// bounded scan finds).
     fn recent_sessions(
         &self,
         tenant: &TenantId,
         filter: &SessionFilter,
-    ) -> impl Future<Output = Result<Vec<SessionListItem>, QueryError>> + Send;
+    ) -> impl Future<Output = Result<Vec<SessionListItem>, QueryError>> + Send {
+        async move { Ok(self.session_listing(tenant, filter).await?.sessions) }
+    }
 
     /// The mergeable aggregate of every session whose event time overlaps
     /// the window (per-incident RCA and window anomalies). The default

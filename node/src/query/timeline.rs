@@ -16,6 +16,8 @@ pub fn timeline(resp: CorrelateResponse) -> TimelineResponse {
         partial: resp.partial,
         partial_reason: resp.partial_reason,
         timeline: resp.timeline,
+        truncated: resp.truncated,
+        page: resp.page,
     }
 }
 

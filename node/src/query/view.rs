@@ -41,6 +41,28 @@ pub struct CorrelateResponse {
     pub timeline: Vec<TimelineEntry>,
     /// Stored records that could not be decoded and are missing here.
     pub skipped_records: u64,
+    /// True when this answer leaves out records of the session: `page`
+    /// says which part it holds and how to get the rest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<PageView>,
+}
+
+/// Which records of a session an answer holds (`?offset=&limit=`): records
+/// `[offset, offset + limit)` of each kind in storage order. With
+/// `truncated`, `summary`'s `total_*` counts are the whole session's;
+/// the other fields describe the records of this page.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PageView {
+    pub offset: u64,
+    pub limit: u64,
+    /// Records of the whole session, as stored.
+    pub session_spans: u64,
+    pub session_logs: u64,
+    pub session_metrics: u64,
+    /// Path and query of the next page; `None` on the last.
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -180,6 +202,11 @@ pub struct TimelineResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partial_reason: Option<String>,
     pub timeline: Vec<TimelineEntry>,
+    /// As in [`CorrelateResponse`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<PageView>,
 }
 
 /// `GET /api/v1/correlate/{id}/impact`: what the request touched and what broke.
@@ -202,6 +229,11 @@ pub struct ImpactResponse {
     /// True when a root span (of any trace in the session) failed: the
     /// caller of the flow saw the error.
     pub user_facing_failed: bool,
+    /// As in [`CorrelateResponse`]: the figures above are of this page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<PageView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -231,6 +263,12 @@ pub struct TraceResponse {
     pub live: bool,
     /// By start time.
     pub spans: Vec<SpanView>,
+    /// As in [`CorrelateResponse`]: pages are of the session's records,
+    /// this trace's spans among them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<PageView>,
 }
 
 /// `GET /api/v1/metrics/{name}/exemplars`.

@@ -14,10 +14,13 @@ use ollystack_proto::store::ArchivedSegment;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
-use super::keys::{segment_key, session_prefix, time_key, u64_at};
+use super::keys::{segment_key, service_key, service_prefix, session_prefix, time_key, u64_at};
+use super::listing::{self, Scan};
 use super::segment_store::FinishedSegment;
+use super::segment_walk::page_of;
 use super::StoreError;
 use crate::model::{CorrelationId, TenantId};
+use crate::query::{Pager, Segment, SessionFilter};
 use crate::session::Summary;
 
 /// The time index's record of one archived segment: enough to list and
@@ -38,6 +41,10 @@ pub struct ArchiveIndexEntry {
 pub struct Archive {
     segments: sled::Tree,
     by_time: sled::Tree,
+    /// The service index: one empty record per (tenant, service, segment),
+    /// keyed [`service_key`], so a listing that names a service looks only
+    /// at segments that touched it.
+    by_service: sled::Tree,
     /// Bytes of all archived segment records.
     bytes: AtomicU64,
 }
@@ -46,12 +53,20 @@ impl Archive {
     pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
         let segments = db.open_tree("archive")?;
         let by_time = db.open_tree("archive_time")?;
+        let by_service = db.open_tree("archive_service")?;
         let mut bytes = 0;
         for item in by_time.iter() {
             let (_, v) = item?;
-            bytes += decode_index(&v)?.bytes;
+            let entry = decode_index(&v)?;
+            bytes += entry.bytes;
+            // Archives written before the service index existed get it here.
+            for key in service_keys(&entry) {
+                if !by_service.contains_key(&key)? {
+                    by_service.insert(key, &[])?;
+                }
+            }
         }
-        Ok(Self { segments, by_time, bytes: AtomicU64::new(bytes) })
+        Ok(Self { segments, by_time, by_service, bytes: AtomicU64::new(bytes) })
     }
 
     pub fn bytes(&self) -> u64 {
@@ -77,10 +92,18 @@ impl Archive {
             // segment finishes again, at another time).
             if let Ok(previous) = ArchivedSegment::decode(previous.as_ref()) {
                 if let Some(old) = self.by_time.remove(time_key(previous.finished_unix_ms, index.segment_seq))? {
-                    let old = decode_index(&old)?.bytes;
-                    let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(old)));
+                    let old = decode_index(&old)?;
+                    for key in service_keys(&old) {
+                        self.by_service.remove(key)?;
+                    }
+                    let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(old.bytes)));
                 }
             }
+        }
+        // The service index first: an entry there without its time-index
+        // entry (a crash in between) is skipped by listings.
+        for key in service_keys(index) {
+            self.by_service.insert(key, &[])?;
         }
         self.by_time.insert(tkey.as_slice(), encode_index(index))?;
         self.bytes.fetch_add(index.bytes, Ordering::Relaxed);
@@ -136,6 +159,9 @@ impl Archive {
             entry.segment_seq,
         );
         self.segments.remove(seg_key.as_slice())?;
+        for key in service_keys(entry) {
+            self.by_service.remove(key)?;
+        }
         if self.by_time.remove(time_key(entry.finished_unix_ms, entry.segment_seq))?.is_some() {
             let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(entry.bytes)));
         }
@@ -153,6 +179,21 @@ impl Archive {
             .collect()
     }
 
+    /// The records of a session's archived segments (oldest first) that
+    /// `pager` keeps; every record is shown to it. Decodes only those kept
+    /// ([`super::segment_walk`]), one stored segment at a time.
+    pub fn page(&self, tenant: &TenantId, id: &CorrelationId, pager: &mut Pager) -> Result<Vec<Segment>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.segments.scan_prefix(session_prefix(tenant, id)) {
+            let (_, v) = item?;
+            let kept = page_of(v.as_ref(), pager).map_err(|e| StoreError::Corrupt { tree: "archive", detail: e.to_string() })?;
+            if !(kept.spans.is_empty() && kept.logs.is_empty() && kept.exemplars.is_empty()) {
+                out.push(kept);
+            }
+        }
+        Ok(out)
+    }
+
     /// Index entries, newest finished first, for which `keep` holds; at most `limit`.
     pub fn recent(&self, limit: usize, mut keep: impl FnMut(&ArchiveIndexEntry) -> bool) -> Result<Vec<ArchiveIndexEntry>, StoreError> {
         let mut out = Vec::new();
@@ -167,6 +208,38 @@ impl Archive {
             }
         }
         Ok(out)
+    }
+
+    /// A bounded listing ([`listing::scan`]) of the index entries of
+    /// `tenant` that match `filter`, newest finished first. Only the part
+    /// of the index that can match is read: segments finished in
+    /// `[since, before)` (a segment finishes after its last activity), and
+    /// with a service named, only that service's entries.
+    pub fn list(&self, tenant: &TenantId, filter: &SessionFilter, examine_max: usize) -> Result<Scan, StoreError> {
+        let low = time_key(filter.since_unix_ms.unwrap_or(0), 0);
+        let high = filter.before_unix_ms.map(|b| time_key(b, 0));
+        let keep = |e: &ArchiveIndexEntry| e.tenant == tenant.as_str() && filter.matches(&e.summary, e.last_activity_unix_ms);
+        let Some(service) = filter.service.as_deref() else {
+            let range = match &high {
+                Some(high) => self.by_time.range(low.as_slice()..high.as_slice()),
+                None => self.by_time.range(low.as_slice()..),
+            };
+            let entries = range.rev().map(|item| decode_index(&item?.1));
+            return listing::scan(entries, filter.limit, examine_max, keep);
+        };
+        let prefix = service_prefix(tenant, service);
+        let with_prefix = |time: &[u8]| [prefix.as_slice(), time].concat();
+        let range = match &high {
+            Some(high) => self.by_service.range(with_prefix(&low)..with_prefix(high)),
+            None => self.by_service.range(with_prefix(&low)..with_prefix(&[0xff; 17])),
+        };
+        // The time key is the last 16 bytes of a service key; an entry
+        // removed meanwhile is skipped.
+        let entries = range.rev().filter_map(|item| match item {
+            Ok((key, _)) => self.by_time.get(&key[key.len().saturating_sub(16)..]).transpose().map(|v| decode_index(&v?)),
+            Err(e) => Some(Err(e.into())),
+        });
+        listing::scan(entries, filter.limit, examine_max, keep)
     }
 
     /// Moves every archived segment of `from` under `to` (a trace-derived
@@ -229,6 +302,12 @@ pub fn decode_index_json(bytes: &[u8]) -> Result<ArchiveIndexEntry, StoreError> 
 
 pub fn encode_index_json(entry: &ArchiveIndexEntry) -> Vec<u8> {
     encode_index(entry)
+}
+
+/// The service-index keys of an archived segment: one per service it touched.
+fn service_keys(entry: &ArchiveIndexEntry) -> Vec<Vec<u8>> {
+    let tenant = TenantId::from_trusted(entry.tenant.as_str());
+    entry.summary.service_names().map(|s| service_key(&tenant, s, entry.finished_unix_ms, entry.segment_seq)).collect()
 }
 
 fn encode_index(entry: &ArchiveIndexEntry) -> Vec<u8> {

@@ -3,10 +3,11 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::segment_store::{FinishedSegment, HandedSegment, SessionStore, Settler, StoreFuture, StoredSegments};
-use super::{Archive, ArchiveIndexEntry};
+use super::listing::{Scan, EXAMINE_MAX};
+use super::segment_store::{FinishedSegment, HandedSegment, SessionStore, Settler, StoreFuture, StoredPage, StoredSegments};
+use super::Archive;
 use crate::model::{CorrelationId, TenantId};
-use crate::query::SessionFilter;
+use crate::query::{Pager, SessionFilter};
 
 #[derive(Debug)]
 pub struct EmbeddedStore {
@@ -45,9 +46,30 @@ impl SessionStore for EmbeddedStore {
         })
     }
 
-    fn recent<'a>(&'a self, tenant: &'a TenantId, filter: &'a SessionFilter) -> StoreFuture<'a, Vec<ArchiveIndexEntry>> {
+    /// Decodes only the page, on the blocking pool: a huge session costs
+    /// its encoded bytes (one stored segment at a time) and one page.
+    fn segments_page<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId], mut pager: Pager) -> StoreFuture<'a, StoredPage> {
+        let (archive, tenant, ids) = (self.archive.clone(), tenant.clone(), ids.to_vec());
         Box::pin(async move {
-            self.archive.recent(filter.limit, |e| e.tenant == tenant.as_str() && filter.matches(&e.summary, e.last_activity_unix_ms))
+            ollystack_cluster::blocking::unblock(move || {
+                let mut segments = Vec::new();
+                for id in &ids {
+                    segments.extend(archive.page(&tenant, id, &mut pager)?);
+                }
+                Ok(StoredPage { segments, unavailable: None, pager })
+            })
+            .await
+            .map_err(|e| super::StoreError::Corrupt { tree: "archive", detail: format!("read task failed: {e}") })?
+        })
+    }
+
+    /// A bounded scan of the time or service index, on the blocking pool.
+    fn recent<'a>(&'a self, tenant: &'a TenantId, filter: &'a SessionFilter) -> StoreFuture<'a, Scan> {
+        let (archive, tenant, filter) = (self.archive.clone(), tenant.clone(), filter.clone());
+        Box::pin(async move {
+            ollystack_cluster::blocking::unblock(move || archive.list(&tenant, &filter, EXAMINE_MAX))
+                .await
+                .map_err(|e| super::StoreError::Corrupt { tree: "archive", detail: format!("listing task failed: {e}") })?
         })
     }
 

@@ -28,6 +28,32 @@ pub fn time_key(finished_unix_ms: u64, seq: u64) -> Vec<u8> {
     k
 }
 
+/// Longest service name a service-index key holds, in bytes: longer names
+/// are cut (at a UTF-8 boundary is not needed: keys are bytes). Two names
+/// cut to the same bytes share index entries; listings re-check the
+/// filter on every entry, so that only costs a look.
+const SERVICE_KEY_BYTES_MAX: usize = 256;
+
+/// `tenant \0 len(u16) service`: prefix of one service's entries in the
+/// service index (the length makes any byte in a name unambiguous).
+pub fn service_prefix(tenant: &TenantId, service: &str) -> Vec<u8> {
+    let name = &service.as_bytes()[..service.len().min(SERVICE_KEY_BYTES_MAX)];
+    let mut k = Vec::with_capacity(tenant.as_str().len() + name.len() + 3);
+    k.extend_from_slice(tenant.as_str().as_bytes());
+    k.push(0);
+    // At most SERVICE_KEY_BYTES_MAX: fits a u16.
+    k.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    k.extend_from_slice(name);
+    k
+}
+
+/// Service-index key: `service_prefix time_key`.
+pub fn service_key(tenant: &TenantId, service: &str, finished_unix_ms: u64, seq: u64) -> Vec<u8> {
+    let mut k = service_prefix(tenant, service);
+    k.extend_from_slice(&time_key(finished_unix_ms, seq));
+    k
+}
+
 /// `tenant \0 trace_id`.
 pub fn trace_key(tenant: &TenantId, trace: TraceId) -> Vec<u8> {
     let mut k = Vec::with_capacity(tenant.as_str().len() + 17);

@@ -17,17 +17,19 @@ pub mod archive;
 pub mod clickhouse;
 pub mod index;
 mod keys;
+pub mod listing;
 pub mod shipments;
 
 mod embedded;
 mod flush;
 mod segment_store;
+mod segment_walk;
 
 pub use archive::{Archive, ArchiveIndexEntry};
 pub use embedded::EmbeddedStore;
 pub use flush::SledFlusher;
 pub use index::{ExemplarIndex, TraceIndex};
-pub use segment_store::{FinishedSegment, HandedSegment, SessionStore, Settler, StoreFuture, StoredSegments};
+pub use segment_store::{FinishedSegment, HandedSegment, SessionStore, Settler, StoreFuture, StoredPage, StoredSegments};
 pub use shipments::ShipmentLog;
 
 /// Errors of the node's storage.

@@ -15,9 +15,10 @@ use std::sync::Arc;
 
 use ollystack_proto::store::ArchivedSegment;
 
+use super::listing::Scan;
 use super::{ArchiveIndexEntry, SledFlusher, StoreError};
 use crate::model::{CorrelationId, SessionKey, TenantId};
-use crate::query::SessionFilter;
+use crate::query::{Pager, Segment, SessionFilter};
 use crate::session::{MemoryBudget, Summary};
 use crate::wal::Wal;
 
@@ -65,6 +66,19 @@ pub struct StoredSegments {
     pub unavailable: Option<String>,
 }
 
+/// One page of the stored segments of a session (see
+/// [`crate::query::Pager`]).
+#[derive(Debug)]
+pub struct StoredPage {
+    /// The records in the page, archived segments oldest first.
+    pub segments: Vec<Segment>,
+    /// Why some may be missing.
+    pub unavailable: Option<String>,
+    /// The pager after every stored record was shown to it: it counts the
+    /// stored records of the session.
+    pub pager: Pager,
+}
+
 /// Where finished segments are kept and read back from.
 pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// Takes responsibility for a finished segment (see the module docs).
@@ -77,9 +91,26 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// says so in [`StoredSegments::unavailable`].
     fn segments<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId]) -> StoreFuture<'a, StoredSegments>;
 
+    /// The part of [`SessionStore::segments`] that `pager` keeps, every
+    /// record shown to it in order. Stores override this to decode only
+    /// the page (the embedded archive); this default reads everything and
+    /// keeps the page, so its memory is bounded only by the session.
+    fn segments_page<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId], mut pager: Pager) -> StoreFuture<'a, StoredPage> {
+        Box::pin(async move {
+            let stored = self.segments(tenant, ids).await?;
+            let segments = stored
+                .segments
+                .into_iter()
+                .map(|s| pager.keep(Segment { live: false, spans: s.spans, logs: s.logs, exemplars: s.exemplars }))
+                .collect();
+            Ok(StoredPage { segments, unavailable: stored.unavailable, pager })
+        })
+    }
+
     /// Listing entries of stored segments, most recent activity first, that
-    /// match `filter`; at most `filter.limit`.
-    fn recent<'a>(&'a self, tenant: &'a TenantId, filter: &'a SessionFilter) -> StoreFuture<'a, Vec<ArchiveIndexEntry>>;
+    /// match `filter`; at most `filter.limit`, from a bounded scan that says
+    /// where to resume if it stopped early.
+    fn recent<'a>(&'a self, tenant: &'a TenantId, filter: &'a SessionFilter) -> StoreFuture<'a, Scan>;
 
     /// Trace unification after `from` was stored: makes `from`'s segments
     /// part of `to` where the store can (queries also follow aliases).

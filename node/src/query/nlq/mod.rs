@@ -98,6 +98,7 @@ impl StructuredQuery {
             since_unix_ms: self.since_unix_ms,
             event_overlap_unix_nano: None,
             limit: SCAN_MAX,
+            before_unix_ms: None,
         }
     }
 

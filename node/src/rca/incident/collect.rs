@@ -57,8 +57,13 @@ pub async fn collect_window<B: QueryBackend + ?Sized>(backend: &B, tenant: &Tena
         limit: q.sessions_max.saturating_add(1),
         ..Default::default()
     };
-    let mut listed = backend.recent_sessions(tenant, &filter).await?;
+    let listing = backend.session_listing(tenant, &filter).await?;
+    let mut listed = listing.sessions;
     let mut reasons = Vec::new();
+    // The listing's scan is bounded: say what it did not look at.
+    if let Some(before) = listing.resume_before_unix_ms {
+        reasons.push(format!("the session index was read back to {before} (Unix ms); sessions archived before then were not read"));
+    }
     if listed.len() > q.sessions_max {
         reasons.push(format!("more than {} sessions in the window: the {} most recently active were read", q.sessions_max, q.sessions_max));
         listed.truncate(q.sessions_max);

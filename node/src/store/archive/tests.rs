@@ -100,3 +100,99 @@ fn storing_a_segment_again_rewrites_it() {
     assert_eq!(recent[0].finished_unix_ms, 300);
     assert_eq!(archive.bytes(), recent[0].bytes, "only the new copy counted");
 }
+
+/// A one-span session of `service`.
+fn state_of(id: &str, service: &str, span: u8) -> SessionState {
+    let key = SessionKey { tenant: TenantId::default_tenant(), id: CorrelationId::from_trusted(id) };
+    let mut st = SessionState::new(key, 10);
+    let s = Span { trace_id: vec![span; 16], span_id: vec![span; 8], name: "op".into(), ..Default::default() };
+    let input = SpanInput::from_span(Arc::from(service), &s, s.encode_to_vec().into_boxed_slice()).expect("ids");
+    st.absorb(SessionInput { spans: vec![input], ..Default::default() }, 20);
+    st
+}
+
+fn filter(service: Option<&str>) -> SessionFilter {
+    SessionFilter { service: service.map(str::to_owned), limit: 50, ..Default::default() }
+}
+
+#[test]
+fn listing_by_service_reads_only_that_service() {
+    let (_dir, _db, _wal, archive) = setup();
+    for i in 0..200u64 {
+        let service = if i == 17 { "rare" } else { "busy" };
+        archive.store(&state_of(&format!("s{i}"), service, 1).to_finished(i, 1_000 + i, "idle")).expect("store");
+    }
+    let tenant = TenantId::default_tenant();
+    let none = archive.list(&tenant, &filter(Some("nowhere")), 1_000).expect("list");
+    assert_eq!((none.entries.len(), none.examined, none.resume_before_unix_ms), (0, 0, None), "nothing of that service is looked at");
+    let rare = archive.list(&tenant, &filter(Some("rare")), 1_000).expect("list");
+    assert_eq!((rare.examined, rare.entries.iter().map(|e| e.correlation_id.as_str()).collect::<Vec<_>>()), (1, vec!["s17"]));
+    // Without a service: the time index, newest first, bounded.
+    let all = archive.list(&tenant, &filter(None), 1_000).expect("list");
+    assert_eq!((all.entries.len(), all.entries[0].correlation_id.as_str()), (50, "s199"));
+    let bounded = archive.list(&tenant, &SessionFilter { errors_only: true, ..filter(None) }, 30).expect("list");
+    assert_eq!((bounded.examined, bounded.resume_before_unix_ms), (30, Some(1_170)));
+    let rest =
+        archive.list(&tenant, &SessionFilter { errors_only: true, before_unix_ms: Some(1_170), ..filter(None) }, 1_000).expect("list");
+    assert_eq!((rest.examined, rest.resume_before_unix_ms), (170, None), "the continuation looks at the rest once");
+}
+
+#[test]
+fn since_bounds_the_time_index() {
+    let (_dir, _db, _wal, archive) = setup();
+    for i in 0..100u64 {
+        archive.store(&state_of(&format!("s{i}"), "svc", 1).to_finished(i, 1_000 + i, "idle")).expect("store");
+    }
+    // Finished before `since` means last active before it: never looked at.
+    let found = archive.list(&TenantId::default_tenant(), &SessionFilter { since_unix_ms: Some(1_090), ..filter(Some("svc")) }, 1_000);
+    assert_eq!(found.expect("list").examined, 10);
+    let found = archive.list(&TenantId::default_tenant(), &SessionFilter { since_unix_ms: Some(1_090), ..filter(None) }, 1_000);
+    assert_eq!(found.expect("list").examined, 10);
+}
+
+#[test]
+fn the_service_index_follows_removals_and_is_rebuilt_on_open() {
+    let (dir, db, _wal, archive) = setup();
+    archive.store(&state_of("old", "svc", 1).to_finished(1, 100, "idle")).expect("store");
+    archive.store(&state_of("new", "svc", 2).to_finished(2, 200, "idle")).expect("store");
+    assert_eq!(archive.expire(250, 100, u64::MAX).expect("expire"), 1);
+    let tenant = TenantId::default_tenant();
+    let listed = archive.list(&tenant, &filter(Some("svc")), 1_000).expect("list");
+    assert_eq!((listed.examined, listed.entries[0].correlation_id.as_str()), (1, "new"));
+    // An archive written before the service index existed.
+    db.drop_tree("archive_service").expect("drop");
+    drop(archive);
+    let reopened = Archive::open(&db).expect("reopen");
+    let listed = reopened.list(&tenant, &filter(Some("svc")), 1_000).expect("list");
+    assert_eq!(listed.entries.len(), 1);
+    drop(dir);
+}
+
+/// A session of `spans` spans (IDs `first..first + spans`) of one service.
+fn state_with_spans(id: &str, first: u8, spans: u8) -> SessionState {
+    let key = SessionKey { tenant: TenantId::default_tenant(), id: CorrelationId::from_trusted(id) };
+    let mut st = SessionState::new(key, 10);
+    let inputs = (first..first + spans)
+        .map(|n| {
+            let s = Span { trace_id: vec![1; 16], span_id: vec![n; 8], name: format!("op{n}"), ..Default::default() };
+            SpanInput::from_span(Arc::from("svc"), &s, s.encode_to_vec().into_boxed_slice()).expect("ids")
+        })
+        .collect();
+    st.absorb(SessionInput { spans: inputs, ..Default::default() }, 20);
+    st
+}
+
+#[test]
+fn a_page_crosses_segments_oldest_first_and_counts_them_all() {
+    let (_dir, _db, _wal, archive) = setup();
+    archive.store(&state_with_spans("big", 1, 4).to_finished(1, 100, "max_spans")).expect("store");
+    archive.store(&state_with_spans("big", 5, 4).to_finished(2, 200, "max_spans")).expect("store");
+    archive.store(&state_with_spans("big", 9, 4).to_finished(3, 300, "idle")).expect("store");
+    let (tenant, id) = (TenantId::default_tenant(), CorrelationId::from_trusted("big"));
+    let mut pager = Pager::new(crate::query::Page { offset: 3, limit: 6 });
+    let page = archive.page(&tenant, &id, &mut pager).expect("page");
+    let ids: Vec<u8> = page.iter().flat_map(|s| &s.spans).map(|s| Span::decode(s.span.as_slice()).expect("span").span_id[0]).collect();
+    assert_eq!(ids, [4, 5, 6, 7, 8, 9], "records 3..9 in storage order");
+    assert_eq!(pager.seen().spans, 12, "every stored span counted");
+    assert_eq!(page.len(), 3, "one part per segment that holds part of the page");
+}

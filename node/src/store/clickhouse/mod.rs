@@ -30,12 +30,14 @@ pub use settings::{is_identifier, ClickHouseSettings};
 
 use self::flusher::Flusher;
 use self::pending::Pending;
-use super::segment_store::{FinishedSegment, SessionStore, Settler, StoreFuture, StoredSegments};
+use super::listing::Scan;
+use super::segment_store::{FinishedSegment, SessionStore, Settler, StoreFuture, StoredPage, StoredSegments};
+use super::segment_walk::{page_of, WalkError};
 use super::{ArchiveIndexEntry, StoreError};
 use crate::clock::SharedClock;
 use crate::metrics::NodeMetrics;
 use crate::model::{CorrelationId, TenantId};
-use crate::query::SessionFilter;
+use crate::query::{Pager, Segment, SessionFilter};
 
 /// Finished segments waiting for ClickHouse, at most. Their bytes are
 /// bounded by the memory budget; this bounds their count.
@@ -127,19 +129,53 @@ impl SessionStore for ClickHouseStore {
         })
     }
 
-    fn recent<'a>(&'a self, tenant: &'a TenantId, filter: &'a SessionFilter) -> StoreFuture<'a, Vec<ArchiveIndexEntry>> {
+    /// Streams rows and decodes only the page: one stored segment and the
+    /// page in memory, not the session.
+    fn segments_page<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId], mut pager: Pager) -> StoreFuture<'a, StoredPage> {
+        Box::pin(async move {
+            // Pending first, then ClickHouse (as in `segments`): a segment
+            // committed meanwhile is seen at least once and paged once.
+            let waiting = self.pending.of(tenant, ids);
+            let mut seen = HashSet::new();
+            let mut segments = Vec::new();
+            let corrupt = |tree: &'static str| move |e: WalkError| StoreError::Corrupt { tree, detail: e.to_string() };
+            let mut keep = |segment: Segment| {
+                if !(segment.spans.is_empty() && segment.logs.is_empty() && segment.exemplars.is_empty()) {
+                    segments.push(segment);
+                }
+            };
+            let read = read::each_segment(&self.client, tenant, ids, |key, payload| {
+                if seen.insert(key) {
+                    keep(page_of(payload, &mut pager).map_err(corrupt("clickhouse sessions.payload"))?);
+                }
+                Ok(())
+            })
+            .await;
+            let unavailable = read.err().map(|e| format!("flushed segments could not be read from ClickHouse: {e}"));
+            for seg in waiting {
+                if seen.insert((self.node_id.clone(), seg.seq)) {
+                    keep(page_of(&seg.encoded, &mut pager).map_err(corrupt("pending segment"))?);
+                }
+            }
+            Ok(StoredPage { segments, unavailable, pager })
+        })
+    }
+
+    /// ClickHouse scans with its own indexes and `LIMIT`: never stops early.
+    fn recent<'a>(&'a self, tenant: &'a TenantId, filter: &'a SessionFilter) -> StoreFuture<'a, Scan> {
         Box::pin(async move {
             let mut out: Vec<ArchiveIndexEntry> = self
                 .pending
                 .of_tenant(tenant)
                 .iter()
                 .filter(|s| filter.matches(&s.summary, s.last_activity_unix_ms))
+                .filter(|s| filter.before_unix_ms.is_none_or(|b| s.finished_unix_ms < b))
                 .map(|s| s.index_entry())
                 .collect();
             out.extend(read::recent(&self.client, tenant, filter).await?);
             out.sort_by_key(|e| std::cmp::Reverse(e.last_activity_unix_ms));
             out.truncate(filter.limit);
-            Ok(out)
+            Ok(Scan { examined: out.len(), entries: out, resume_before_unix_ms: None })
         })
     }
 

@@ -35,6 +35,7 @@ pub const RECENT_SQL: &str = "SELECT correlation_id, segment_seq, finished_at, l
      FROM sessions WHERE tenant_id = ? AND (? = '' OR has(services, ?)) AND (? = 0 OR error_count > 0) \
      AND last_activity >= fromUnixTimestamp64Milli(?) \
      AND (? = 0 OR (last_seen >= fromUnixTimestamp64Nano(?) AND first_seen < fromUnixTimestamp64Nano(?))) \
+     AND (? = 0 OR finished_at < fromUnixTimestamp64Milli(?)) \
      ORDER BY last_activity DESC LIMIT ?";
 
 fn ch(e: clickhouse::error::Error) -> StoreError {
@@ -59,6 +60,24 @@ pub async fn segments(
     Ok(out)
 }
 
+/// Streams the stored segments of `ids` (oldest first per ID) to `each`
+/// with their writer's (node, seq), one row in memory at a time. An error
+/// of `each` stops the stream and is returned.
+pub async fn each_segment(
+    client: &clickhouse::Client,
+    tenant: &TenantId,
+    ids: &[CorrelationId],
+    mut each: impl FnMut((String, u64), &[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    for id in ids {
+        let mut cursor = client.query(SEGMENTS_SQL).bind(tenant.as_str()).bind(id.as_str()).fetch::<PayloadRow>().map_err(ch)?;
+        while let Some(row) = cursor.next().await.map_err(ch)? {
+            each((row.node_id, row.segment_seq), &row.payload)?;
+        }
+    }
+    Ok(())
+}
+
 /// Listing entries of stored segments matching `filter`, most recent
 /// activity first.
 pub async fn recent(client: &clickhouse::Client, tenant: &TenantId, filter: &SessionFilter) -> Result<Vec<ArchiveIndexEntry>, StoreError> {
@@ -76,6 +95,8 @@ pub async fn recent(client: &clickhouse::Client, tenant: &TenantId, filter: &Ses
         .bind(u8::from(overlap.is_some()))
         .bind(nanos(overlap.map_or(0, |w| w.0)))
         .bind(nanos(overlap.map_or(0, |w| w.1)))
+        .bind(u8::from(filter.before_unix_ms.is_some()))
+        .bind(i64::try_from(filter.before_unix_ms.unwrap_or(0)).unwrap_or(i64::MAX))
         .bind(filter.limit as u64)
         .fetch_all::<ListRow>()
         .await
