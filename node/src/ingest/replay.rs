@@ -16,7 +16,7 @@ use crate::model::SessionKey;
 use crate::session::actor::{SessionEnv, SessionMsg};
 use crate::session::SessionInput;
 use crate::store::{ExemplarIndex, ShipmentLog};
-use crate::wal::WalRecord;
+use crate::wal::{Handing, WalRecord};
 
 /// Hand-offs to resume (see the module docs), by (node, shipment).
 #[derive(Debug, Default)]
@@ -46,15 +46,13 @@ impl ResumedHandOffs {
 
 /// The latest hand-off each replayed entry was part of, for hand-offs all
 /// of whose entries are still in the WAL (a settled one left none).
-fn unsettled_hand_offs(replay: &crate::wal::Replay) -> HashMap<u64, (u64, u64)> {
-    let present: BTreeSet<u64> = replay.iter().filter(|(_, r)| matches!(r, WalRecord::Entry(_))).map(|(seq, _)| *seq).collect();
+/// `present`: the entries to replay; `handings`: every note, in log order.
+fn unsettled_hand_offs(present: &BTreeSet<u64>, handings: &[Handing]) -> HashMap<u64, (u64, u64)> {
     let mut of_entry = HashMap::new();
-    for (_, record) in replay {
-        if let WalRecord::Handing { node, shipment, keys } = record {
-            if !keys.is_empty() && keys.iter().all(|k| present.contains(k)) {
-                for k in keys {
-                    of_entry.insert(*k, (*node, *shipment));
-                }
+    for Handing { node, shipment, keys } in handings {
+        if !keys.is_empty() && keys.iter().all(|k| present.contains(k)) {
+            for k in keys {
+                of_entry.insert(*k, (*node, *shipment));
             }
         }
     }
@@ -73,9 +71,10 @@ pub async fn replay_wal(
     let now = env.clock.now_unix_ms();
     let mut replayed = 0;
     let mut archived = ArchivedKeys::default();
-    let handing = unsettled_hand_offs(&replay);
+    let handing = unsettled_hand_offs(replay.entries(), replay.handings());
     let mut resumed = ResumedHandOffs::default();
-    for (key, record) in replay {
+    for item in replay {
+        let (key, record) = item.map_err(|e| IngestError::Internal(format!("reading the wal: {e}")))?;
         let entry = match record {
             WalRecord::Alias { tenant, from, to } => {
                 env.traces.set_alias(&tenant, &from, &to, now)?;
@@ -128,6 +127,7 @@ pub async fn replay_wal(
         tracing::info!(entries = archived.found.len(), "wal entries were archived already (stored just before a stop); released");
         env.settler.settle(&[(&archived.found, 0)]).await?;
     }
+    env.wal.replay_done().map_err(|e| IngestError::Internal(e.to_string()))?;
     env.metrics.wal_entries_replayed.add(replayed);
     env.metrics.wal_bytes.set(env.wal.bytes());
     Ok((replayed, resumed))
@@ -163,16 +163,15 @@ mod tests {
 
     #[test]
     fn only_hand_offs_whose_entries_all_remain_are_resumed() {
-        let replay = vec![
-            (1, WalRecord::Entry(vec![])),
-            (2, WalRecord::Entry(vec![])),
-            (3, WalRecord::Handing { node: 9, shipment: 77, keys: vec![1, 2] }),
+        let present = BTreeSet::from([1, 2]);
+        let handings = [
+            Handing { node: 9, shipment: 77, keys: vec![1, 2] },
             // Settled since: entry 4 is gone.
-            (5, WalRecord::Handing { node: 9, shipment: 78, keys: vec![4] }),
+            Handing { node: 9, shipment: 78, keys: vec![4] },
             // Refused by 9, sent to 8 instead: the latest wins.
-            (6, WalRecord::Handing { node: 8, shipment: 77, keys: vec![1, 2] }),
+            Handing { node: 8, shipment: 77, keys: vec![1, 2] },
         ];
-        let of = unsettled_hand_offs(&replay);
+        let of = unsettled_hand_offs(&present, &handings);
         assert_eq!(of.get(&1), Some(&(8, 77)));
         assert_eq!(of.get(&2), Some(&(8, 77)));
         assert_eq!(of.len(), 2);
