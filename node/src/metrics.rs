@@ -144,6 +144,10 @@ pub struct NodeMetrics {
     /// Limiter proposals (lease, report, expire, limits) that failed or
     /// were refused; retried.
     pub limits_proposal_failures: Counter,
+    /// Session actors that failed (panicked), and failed sessions rebuilt
+    /// from the WAL (see `session::supervisor`).
+    pub sessions_failed: Counter,
+    pub sessions_rebuilt: Counter,
 }
 
 impl NodeMetrics {
@@ -289,6 +293,14 @@ impl NodeMetrics {
             "counter",
             "Archived segments removed by retention.",
             self.archive_segments_expired.get(),
+        );
+        simple(&mut out, "ollystack_sessions_failed_total", "counter", "Session actors that failed.", self.sessions_failed.get());
+        simple(
+            &mut out,
+            "ollystack_sessions_rebuilt_total",
+            "counter",
+            "Failed sessions rebuilt from the write-ahead log.",
+            self.sessions_rebuilt.get(),
         );
         self.render_limits(&mut out);
         out

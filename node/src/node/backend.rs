@@ -17,6 +17,9 @@ use crate::store::ExemplarIndex;
 
 /// How long a query waits for one live actor's snapshot.
 const ACTOR_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Why an answer is partial while a failed session actor's data is being
+/// rebuilt from the WAL (it is complete again once the rebuild is done).
+const REBUILDING: &str = "a live session is being rebuilt after a failure; ask again shortly";
 /// Live sessions described per listing (bounds the work of one request).
 const MAX_LIVE_DESCRIBED: usize = 10_000;
 
@@ -90,22 +93,33 @@ impl QueryBackend for NodeQueries {
         let mut ids = vec![resolved.clone()];
         ids.extend(aliases.iter().cloned());
         let mut segments = Vec::new();
+        let mut rebuilding = false;
         // Actors first, then the archive: a segment that moves from one to
         // the other meanwhile is seen at least once (builders de-duplicate).
         // Actors of the aliased IDs too: a derived session being merged
         // into this one holds its data until the merge target has it.
         for held in &ids {
             let key = SessionKey { tenant: tenant.clone(), id: held.clone() };
+            let mut dead = Vec::new();
             for actor in self.env.registry.holders(&key).await {
                 match actor.call(SessionMsg::Snapshot, Some(ACTOR_CALL_TIMEOUT)).await {
                     Ok(CallResult::Success(seg)) => segments.push(seg),
                     Ok(CallResult::Timeout) => return Err(QueryError::Unavailable(format!("live session {held} did not answer in time"))),
-                    // Stopped meanwhile: its data is archived or moved by now.
-                    Ok(CallResult::SenderError) | Err(_) => {}
+                    // Stopped meanwhile: its data is archived or moved by
+                    // now, unless it failed (asked below).
+                    Ok(CallResult::SenderError) | Err(_) => dead.push(actor.get_id()),
                 }
             }
+            // After the snapshots: a rebuild that ended before them put
+            // its data in the live actor's snapshot.
+            rebuilding |= self.env.registry.awaiting_rebuild(&key, &dead).await;
         }
         let stored = self.env.store.segments(tenant, &ids).await.map_err(storage)?;
+        let partial = match (rebuilding, stored.unavailable) {
+            (false, unavailable) => unavailable,
+            (true, None) => Some(REBUILDING.to_owned()),
+            (true, Some(reason)) => Some(format!("{REBUILDING}; {reason}")),
+        };
         for seg in stored.segments {
             segments.push(Segment { live: false, spans: seg.spans, logs: seg.logs, exemplars: seg.exemplars });
         }
@@ -113,13 +127,14 @@ impl QueryBackend for NodeQueries {
         // their data may sit under their own IDs elsewhere (the caller
         // asks for them).
         if segments.iter().all(|s| s.spans.is_empty() && s.logs.is_empty() && s.exemplars.is_empty()) && aliases.is_empty() {
-            // Nothing found, but storage could not be asked: unknown, not absent.
-            return match stored.unavailable {
+            // Nothing found, but storage could not be asked or a failed
+            // session is being rebuilt: unknown, not absent.
+            return match partial {
                 Some(reason) => Err(QueryError::Unavailable(reason)),
                 None => Ok(None),
             };
         }
-        Ok(Some(SessionData { id: resolved, segments, partial: stored.unavailable, aliases }))
+        Ok(Some(SessionData { id: resolved, segments, partial, aliases }))
     }
 
     async fn session_of_trace(&self, tenant: &TenantId, trace_id: TraceId) -> Result<Option<CorrelationId>, QueryError> {
