@@ -1,4 +1,15 @@
 //! Start-up: the WAL replayed into the trace index and the session actors.
+//!
+//! Replay streams: one WAL record is read at a time ([`crate::wal::Replay`]),
+//! so its memory is that of the sessions it rebuilds plus one record. Those
+//! sessions stay within the memory budget: when replayed data passes it
+//! (the budget shrank since, or the WAL grew while storage was down), the
+//! sessions replayed so far are finished early and archived, and replay
+//! waits until storage has taken them (a session with later entries opens
+//! another segment; queries merge segments). Acknowledged data is never
+//! dropped for lack of memory: if storage does not take the finished
+//! sessions within [`RELIEF_WAIT_MS_MAX`], replay goes on over the budget
+//! (reservations are forced), and ingest answers 429 until memory is back.
 //! Entries a crash caught on their way to another node
 //! ([`WalRecord::Handing`]) are held apart and sent there again under the
 //! same shipment ID once the node can reach the cluster
@@ -14,7 +25,7 @@ use prost::Message;
 use super::IngestError;
 use crate::model::SessionKey;
 use crate::session::actor::{SessionEnv, SessionMsg};
-use crate::session::SessionInput;
+use crate::session::{FinishReason, SessionInput};
 use crate::store::{ExemplarIndex, ShipmentLog};
 use crate::wal::{Handing, WalRecord};
 
@@ -122,6 +133,9 @@ pub async fn replay_wal(
             continue;
         }
         env.registry.deliver(env, session, SessionMsg::Ingest(Box::new(input))).await.map_err(|e| IngestError::Internal(e.to_string()))?;
+        if env.budget.used_bytes() > env.budget.budget_bytes() {
+            relieve(env).await;
+        }
     }
     if !archived.found.is_empty() {
         tracing::info!(entries = archived.found.len(), "wal entries were archived already (stored just before a stop); released");
@@ -131,6 +145,56 @@ pub async fn replay_wal(
     env.metrics.wal_entries_replayed.add(replayed);
     env.metrics.wal_bytes.set(env.wal.bytes());
     Ok((replayed, resumed))
+}
+
+/// Longest a replay waits for storage to take sessions it finished early.
+const RELIEF_WAIT_MS_MAX: u64 = 30_000;
+/// How often it looks meanwhile.
+const RELIEF_POLL_MS: u64 = 10;
+
+/// Whether replay may go on: memory is down to half the budget (so one
+/// relief serves many entries), or no session is left to store and no
+/// memory came back since the last look (storage that settles in the
+/// background, like ClickHouse's batches, may still be releasing).
+fn relieved(used_bytes: u64, budget_bytes: u64, closing: usize, released: bool) -> bool {
+    used_bytes <= budget_bytes / 2 || (closing == 0 && !released)
+}
+
+/// Finishes every live session replayed so far and waits (bounded) until
+/// storage took them; see the module docs.
+async fn relieve(env: &Arc<SessionEnv>) {
+    let live = env.registry.live_actors().await;
+    tracing::warn!(
+        used_bytes = env.budget.used_bytes(),
+        budget_bytes = env.budget.budget_bytes(),
+        sessions = live.len(),
+        "wal replay past the memory budget; finishing the sessions replayed so far"
+    );
+    for (key, actor) in live {
+        // The registry's retire-then-close protocol, as the actor's own
+        // finishing rule follows it.
+        if env.registry.retire(&key, &actor).await {
+            let _ = actor.send_message(SessionMsg::Close(FinishReason::Memory));
+        }
+    }
+    let mut waited_ms = 0;
+    let mut last_used = u64::MAX;
+    loop {
+        let used = env.budget.used_bytes();
+        if relieved(used, env.budget.budget_bytes(), env.registry.counts().await.1, used < last_used) {
+            return;
+        }
+        last_used = used;
+        if waited_ms >= RELIEF_WAIT_MS_MAX {
+            tracing::warn!(
+                used_bytes = env.budget.used_bytes(),
+                "storage did not take the finished sessions in time; replaying over the budget"
+            );
+            return;
+        }
+        env.clock.sleep(std::time::Duration::from_millis(RELIEF_POLL_MS)).await;
+        waited_ms += RELIEF_POLL_MS;
+    }
 }
 
 /// Which replayed WAL entries a stored segment holds already, read once
@@ -160,6 +224,15 @@ impl ArchivedKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replay_goes_on_at_half_the_budget_or_when_nothing_is_left_to_store() {
+        assert!(!relieved(900, 1_000, 3, false));
+        assert!(!relieved(501, 1_000, 1, true));
+        assert!(relieved(500, 1_000, 3, true));
+        assert!(!relieved(2_000, 1_000, 0, true), "still coming back");
+        assert!(relieved(2_000, 1_000, 0, false), "nothing more will come back: go on over the budget");
+    }
 
     #[test]
     fn only_hand_offs_whose_entries_all_remain_are_resumed() {

@@ -9,7 +9,7 @@ mod client_access;
 mod faults;
 mod probe;
 #[cfg(test)]
-mod rebuild_test;
+mod recovery_test;
 mod tasks;
 
 use std::net::SocketAddr;

@@ -1,7 +1,9 @@
-//! A session actor that panics, in a whole node: its data answers as
-//! unknown or partial while the supervisor rebuilds it, then whole; the
-//! memory budget ends where it was; across a restart nothing is lost or
-//! stored twice.
+//! Recovery in a whole node:
+//! * a session actor that panics: its data answers as unknown or partial
+//!   while the supervisor rebuilds it, then whole; the memory budget ends
+//!   where it was; across a restart nothing is lost or stored twice;
+//! * a WAL replay with more data than the memory budget: all of it is
+//!   replayed, and the budget holds.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +23,10 @@ const SPANS: usize = 50;
 const ID: &str = "order-rebuild-1";
 
 fn config(dir: &std::path::Path) -> Config {
+    config_with(dir, |_| {})
+}
+
+fn config_with(dir: &std::path::Path, tweak: impl FnOnce(&mut ConfigFile)) -> Config {
     let mut f = ConfigFile { data_dir: dir.to_owned(), ..ConfigFile::default() };
     for addr in [&mut f.listen.otlp_grpc, &mut f.listen.otlp_http, &mut f.listen.api, &mut f.listen.cluster] {
         *addr = "127.0.0.1:0".into();
@@ -30,10 +36,16 @@ fn config(dir: &std::path::Path) -> Config {
     // The rebuilt data plus the one later span fill a segment: it is
     // archived at once, deterministically.
     f.session.max_spans = SPANS as u64 + 1;
+    tweak(&mut f);
     f.build_and_validate().expect("config")
 }
 
 fn spans(first: usize, count: usize) -> ExportTraceServiceRequest {
+    spans_of(ID, first, count, "")
+}
+
+/// Spans `first..first + count` of session `id`, each carrying `payload`.
+fn spans_of(id: &str, first: usize, count: usize, payload: &str) -> ExportTraceServiceRequest {
     let attr = |k: &str, v: &str| KeyValue {
         key: k.into(),
         value: Some(AnyValue { value: Some(Value::StringValue(v.into())) }),
@@ -46,12 +58,13 @@ fn spans(first: usize, count: usize) -> ExportTraceServiceRequest {
             name: format!("op-{i}"),
             start_time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
             end_time_unix_nano: 1_700_000_000_000_000_500 + i as u64,
+            attributes: vec![attr("payload", payload)],
             ..Default::default()
         })
         .collect();
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
-            resource: Some(Resource { attributes: vec![attr("service.name", "api"), attr("correlation_id", ID)], ..Default::default() }),
+            resource: Some(Resource { attributes: vec![attr("service.name", "api"), attr("correlation_id", id)], ..Default::default() }),
             scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
             ..Default::default()
         }],
@@ -75,7 +88,11 @@ async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, mut check: 
 }
 
 async fn get(node: &RunningNode) -> (u16, serde_json::Value) {
-    let url = format!("http://{}/api/v1/correlate/{ID}", node.api_addr);
+    get_id(node, ID).await
+}
+
+async fn get_id(node: &RunningNode, id: &str) -> (u16, serde_json::Value) {
+    let url = format!("http://{}/api/v1/correlate/{id}", node.api_addr);
     let resp = reqwest::get(url).await.expect("api answers");
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
@@ -180,6 +197,37 @@ async fn the_budget_holds_exactly_what_it_held_before_the_panic() {
     let (status, body) = get(&node).await;
     assert_eq!((status, body["summary"]["total_spans"].as_u64()), (200, Some(SPANS as u64)), "{body}");
     assert_eq!(env.budget.used_bytes(), used_before, "replay reserves what the session held");
+    drop(env);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_larger_than_the_budget_replays_everything_within_it() {
+    const SESSIONS: usize = 100;
+    const PER_SESSION: usize = 10;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = start(config(dir.path())).await.expect("node starts");
+    let sink = IngestHandle(node.ingestor.clone());
+    let payload = "x".repeat(4_000);
+    for s in 0..SESSIONS {
+        sink.traces(spans_of(&format!("order-{s}"), 0, PER_SESSION, &payload)).await.expect("accepted");
+    }
+    let held = node.probe.env.upgrade().expect("env").budget.used_bytes();
+    drop(sink);
+    node.shutdown().await;
+
+    // The same WAL, a budget a fifth of what it holds.
+    let budget = 1 << 20;
+    assert!(held > 5 * budget, "{held}");
+    let node = start(config_with(dir.path(), |f| f.session.memory_budget_bytes = budget)).await.expect("node restarts");
+    let env = node.probe.env.upgrade().expect("env");
+    assert_eq!(env.metrics.wal_entries_replayed.get(), SESSIONS as u64);
+    assert!(env.budget.used_bytes() <= budget, "{} over {budget}", env.budget.used_bytes());
+    assert!(env.metrics.sessions_finished.get("memory") > 0, "sessions were finished early");
+    for s in 0..SESSIONS {
+        let (status, body) = get_id(&node, &format!("order-{s}")).await;
+        assert_eq!((status, body["summary"]["total_spans"].as_u64()), (200, Some(PER_SESSION as u64)), "order-{s}: {body}");
+    }
     drop(env);
     node.shutdown().await;
 }
