@@ -53,13 +53,23 @@ pub struct Rebuilt {
 
 /// Rebuilds what `held` lists from `entries` (seq, encoded `WalEntry`),
 /// in WAL order, into a fresh segment of `key`.
+///
+/// `entries` are the held entries still in the WAL: a missing one was
+/// settled, and whoever settled it (the store, or a shipment's answer)
+/// gave its memory back with it. When all are missing the actor failed
+/// after handing its data on (between the settling and `finish_closing`):
+/// nothing is rebuilt and nothing released. Settled and unsettled entries
+/// mixed in one holding do not happen (a segment settles all its entries
+/// at once, and a retired actor takes no new signals); if they did, the
+/// settled ones' bytes would be released twice (the budget saturates at 0).
 pub fn rebuild(key: SessionKey, held: &Held, entries: Vec<(u64, Vec<u8>)>, now_unix_ms: u64) -> Rebuilt {
     let mut state = SessionState::new(key, now_unix_ms);
+    let entries: Vec<_> = entries.into_iter().filter(|(seq, _)| held.wal_keys.contains(seq)).collect();
+    if entries.is_empty() && !held.wal_keys.is_empty() {
+        return Rebuilt { state, budget: BudgetFix::Keep, missing: held.wal_keys.len() };
+    }
     let mut found = 0;
     for (seq, bytes) in entries {
-        if !held.wal_keys.contains(&seq) {
-            continue;
-        }
         let Ok(entry) = WalEntry::decode(bytes.as_slice()) else { continue };
         found += 1;
         // Duplicates are dropped here; their bytes are part of the fix.
@@ -127,11 +137,18 @@ mod tests {
     }
 
     #[test]
-    fn settled_entries_are_missing_and_their_bytes_released() {
-        let entries = vec![(3, entry(&[1]))];
-        let held = Held { wal_keys: vec![2, 3], bytes: cost(&entries) + 500 };
+    fn an_entry_that_no_longer_decodes_gives_its_memory_back() {
+        let entries = vec![(2, vec![0xff, 0xff, 0xff]), (3, entry(&[1]))];
+        let held = Held { wal_keys: vec![2, 3], bytes: cost(&entries[1..]) + 500 };
         let r = rebuild(key(), &held, entries, 5);
         assert_eq!(r.missing, 1);
         assert_eq!(r.budget, BudgetFix::Release(500));
+    }
+
+    #[test]
+    fn data_already_settled_is_neither_rebuilt_nor_released_again() {
+        let held = Held { wal_keys: vec![2, 3], bytes: 900 };
+        let r = rebuild(key(), &held, vec![(4, entry(&[1]))], 5);
+        assert_eq!((r.state.span_count(), r.budget, r.missing), (0, BudgetFix::Keep, 2));
     }
 }
