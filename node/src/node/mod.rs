@@ -299,8 +299,10 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         remote: std::sync::OnceLock::new(),
     });
     // Before any session actor starts: the supervisor rebuilds failed ones.
+    let weak_env = Arc::downgrade(&env);
     supervisor
-        .send_message(SupervisorMsg::Attach(Arc::downgrade(&env)))
+        .call(|reply| SupervisorMsg::Attach(weak_env, reply), None)
+        .await
         .map_err(|e| NodeError::Startup(format!("session supervisor: {e}")))?;
     let (replayed, resumed) =
         replay_wal(&env, &exemplars, &shipments, replay).await.map_err(|e| NodeError::Startup(format!("wal replay: {e}")))?;

@@ -71,6 +71,23 @@ fn spans_of(id: &str, first: usize, count: usize, payload: &str) -> ExportTraceS
     }
 }
 
+/// Starts a node on a data dir a node of this process just left: the
+/// previous instance's storage tasks may hold the dir's lock a moment
+/// longer than `start` waits when the machine is busy (the whole lib test
+/// suite in parallel); waits for the lock, not for a time.
+async fn restart(config: Config) -> RunningNode {
+    for _ in 0..40 {
+        match start(config.clone()).await {
+            Ok(node) => return node,
+            Err(NodeError::Storage { detail, .. }) if detail.contains("lock") => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => panic!("node restarts: {e}"),
+        }
+    }
+    panic!("the data dir stayed locked");
+}
+
 fn key() -> SessionKey {
     SessionKey { tenant: TenantId::default_tenant(), id: CorrelationId::from_trusted(ID) }
 }
@@ -116,7 +133,8 @@ async fn a_panicked_session_is_rebuilt_at_once_and_nothing_is_lost_or_doubled() 
 
     // The actor panics; the rebuild waits for the test's permit.
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    node.supervisor.send_message(crate::session::supervisor::SupervisorMsg::GateRebuilds(gate.clone())).expect("gate");
+    // A call, not a send: supervision events go before messages.
+    node.supervisor.call(|r| crate::session::supervisor::SupervisorMsg::GateRebuilds(gate.clone(), r), None).await.expect("gate");
     live[0].send_message(SessionMsg::Crash).expect("crash");
     wait_for("the rebuild to start", || async { env.registry.awaiting_rebuild(&key(), &[]).await }).await;
     assert_eq!(env.metrics.sessions_live.get(), 0, "the failed actor's post_stop work was done once");
@@ -153,7 +171,7 @@ async fn a_panicked_session_is_rebuilt_at_once_and_nothing_is_lost_or_doubled() 
 
     // Restart: the settled entries do not replay; the archive has each
     // span once.
-    let node = start(config(dir.path())).await.expect("node restarts");
+    let node = restart(config(dir.path())).await;
     let env = node.probe.env.upgrade().expect("env");
     assert_eq!(env.metrics.wal_entries_replayed.get(), 0);
     assert_eq!(stored_span_copies(&env).await, SPANS + 1);
@@ -191,7 +209,7 @@ async fn the_budget_holds_exactly_what_it_held_before_the_panic() {
 
     // Restart with the rebuilt session still live: its entries replay
     // once, into one session.
-    let node = start(config(dir.path())).await.expect("node restarts");
+    let node = restart(config(dir.path())).await;
     let env = node.probe.env.upgrade().expect("env");
     assert_eq!(env.metrics.wal_entries_replayed.get(), 2);
     let (status, body) = get(&node).await;
@@ -219,7 +237,7 @@ async fn a_replay_larger_than_the_budget_replays_everything_within_it() {
     // The same WAL, a budget a fifth of what it holds.
     let budget = 1 << 20;
     assert!(held > 5 * budget, "{held}");
-    let node = start(config_with(dir.path(), |f| f.session.memory_budget_bytes = budget)).await.expect("node restarts");
+    let node = restart(config_with(dir.path(), |f| f.session.memory_budget_bytes = budget)).await;
     let env = node.probe.env.upgrade().expect("env");
     assert_eq!(env.metrics.wal_entries_replayed.get(), SESSIONS as u64);
     assert!(env.budget.used_bytes() <= budget, "{} over {budget}", env.budget.used_bytes());

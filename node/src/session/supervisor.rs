@@ -31,12 +31,14 @@ use crate::model::SessionKey;
 pub enum SupervisorMsg {
     /// The node's session environment, once it exists (it names this
     /// supervisor, so it is made after it). Weak: a stopped node's storage
-    /// must close even while its supervisor lingers.
-    Attach(Weak<SessionEnv>),
+    /// must close even while its supervisor lingers. Answered once set:
+    /// the node waits for it before any session actor starts (supervision
+    /// events are handled before messages).
+    Attach(Weak<SessionEnv>, ractor::RpcReplyPort<()>),
     /// Tests: rebuilds wait for a permit of this semaphore (so a test can
-    /// query while a rebuild is pending).
+    /// query while a rebuild is pending); answered once set.
     #[cfg(test)]
-    GateRebuilds(Arc<tokio::sync::Semaphore>),
+    GateRebuilds(Arc<tokio::sync::Semaphore>, ractor::RpcReplyPort<()>),
 }
 
 pub struct SupervisorState {
@@ -65,9 +67,15 @@ impl Actor for SessionSupervisor {
 
     async fn handle(&self, _me: ActorRef<SupervisorMsg>, msg: SupervisorMsg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
         match msg {
-            SupervisorMsg::Attach(env) => state.env = Some(env),
+            SupervisorMsg::Attach(env, reply) => {
+                state.env = Some(env);
+                let _ = reply.send(());
+            }
             #[cfg(test)]
-            SupervisorMsg::GateRebuilds(gate) => state.gate = Some(gate),
+            SupervisorMsg::GateRebuilds(gate, reply) => {
+                state.gate = Some(gate);
+                let _ = reply.send(());
+            }
         }
         Ok(())
     }
