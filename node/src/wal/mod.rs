@@ -11,7 +11,12 @@
 //! sled, then calls [`Wal::release`]. Replay skips entries marked done, so a
 //! crash at any point neither loses an entry nor replays an archived one.
 //! A segment file is deleted once every entry in it and in all older
-//! segments is released.
+//! segments is released (and not while a [`Replay`] still reads them).
+//!
+//! Reading is streamed ([`segment::FrameReader`]): opening the log, its
+//! replay and the read-back of a failed session's entries
+//! ([`Wal::read_entries`]) hold one frame at a time, never a file or the
+//! whole log.
 //!
 //! (The WAL was first a sled tree; under concurrent ingest, sled 0.34's
 //! flushes hung for good — seen three times with stack dumps — so the hot
