@@ -8,8 +8,9 @@
 //! waits until storage has taken them (a session with later entries opens
 //! another segment; queries merge segments). Acknowledged data is never
 //! dropped for lack of memory: if storage does not take the finished
-//! sessions within [`RELIEF_WAIT_MS_MAX`], replay goes on over the budget
-//! (reservations are forced), and ingest answers 429 until memory is back.
+//! sessions within [`RELIEF_WAIT_MS_MAX`], the rest of the replay goes on
+//! over the budget (reservations are forced), and ingest answers 429 until
+//! memory is back.
 //! Entries a crash caught on their way to another node
 //! ([`WalRecord::Handing`]) are held apart and sent there again under the
 //! same shipment ID once the node can reach the cluster
@@ -84,6 +85,9 @@ pub async fn replay_wal(
     let mut archived = ArchivedKeys::default();
     let handing = unsettled_hand_offs(replay.entries(), replay.handings());
     let mut resumed = ResumedHandOffs::default();
+    // Once storage failed to take finished sessions in time, the rest of
+    // the replay goes on over the budget (one wait, not one per entry).
+    let mut relief = true;
     for item in replay {
         let (key, record) = item.map_err(|e| IngestError::Internal(format!("reading the wal: {e}")))?;
         let entry = match record {
@@ -133,8 +137,8 @@ pub async fn replay_wal(
             continue;
         }
         env.registry.deliver(env, session, SessionMsg::Ingest(Box::new(input))).await.map_err(|e| IngestError::Internal(e.to_string()))?;
-        if env.budget.used_bytes() > env.budget.budget_bytes() {
-            relieve(env).await;
+        if relief && env.budget.used_bytes() > env.budget.budget_bytes() {
+            relief = relieve(env).await;
         }
     }
     if !archived.found.is_empty() {
@@ -161,8 +165,9 @@ fn relieved(used_bytes: u64, budget_bytes: u64, closing: usize, released: bool) 
 }
 
 /// Finishes every live session replayed so far and waits (bounded) until
-/// storage took them; see the module docs.
-async fn relieve(env: &Arc<SessionEnv>) {
+/// storage took them; see the module docs. False when storage did not in
+/// time.
+async fn relieve(env: &Arc<SessionEnv>) -> bool {
     let live = env.registry.live_actors().await;
     tracing::warn!(
         used_bytes = env.budget.used_bytes(),
@@ -182,7 +187,7 @@ async fn relieve(env: &Arc<SessionEnv>) {
     loop {
         let used = env.budget.used_bytes();
         if relieved(used, env.budget.budget_bytes(), env.registry.counts().await.1, used < last_used) {
-            return;
+            return true;
         }
         last_used = used;
         if waited_ms >= RELIEF_WAIT_MS_MAX {
@@ -190,7 +195,7 @@ async fn relieve(env: &Arc<SessionEnv>) {
                 used_bytes = env.budget.used_bytes(),
                 "storage did not take the finished sessions in time; replaying over the budget"
             );
-            return;
+            return false;
         }
         env.clock.sleep(std::time::Duration::from_millis(RELIEF_POLL_MS)).await;
         waited_ms += RELIEF_POLL_MS;
