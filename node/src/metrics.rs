@@ -154,6 +154,10 @@ pub struct NodeMetrics {
     /// Span events and links past their per-span limits.
     pub ingest_span_events_dropped: Counter,
     pub ingest_span_links_dropped: Counter,
+    /// Session actors that failed (panicked), and failed sessions rebuilt
+    /// from the WAL (see `session::supervisor`).
+    pub sessions_failed: Counter,
+    pub sessions_rebuilt: Counter,
 }
 
 impl NodeMetrics {
@@ -299,6 +303,14 @@ impl NodeMetrics {
             "counter",
             "Archived segments removed by retention.",
             self.archive_segments_expired.get(),
+        );
+        simple(&mut out, "ollystack_sessions_failed_total", "counter", "Session actors that failed.", self.sessions_failed.get());
+        simple(
+            &mut out,
+            "ollystack_sessions_rebuilt_total",
+            "counter",
+            "Failed sessions rebuilt from the write-ahead log.",
+            self.sessions_rebuilt.get(),
         );
         self.render_limits(&mut out);
         self.render_attribute_limits(&mut out);

@@ -1,4 +1,16 @@
 //! Start-up: the WAL replayed into the trace index and the session actors.
+//!
+//! Replay streams: one WAL record is read at a time ([`crate::wal::Replay`]),
+//! so its memory is that of the sessions it rebuilds plus one record. Those
+//! sessions stay within the memory budget: when replayed data passes it
+//! (the budget shrank since, or the WAL grew while storage was down), the
+//! sessions replayed so far are finished early and archived, and replay
+//! waits until storage has taken them (a session with later entries opens
+//! another segment; queries merge segments). Acknowledged data is never
+//! dropped for lack of memory: if storage does not take the finished
+//! sessions within [`RELIEF_WAIT_MS_MAX`], the rest of the replay goes on
+//! over the budget (reservations are forced), and ingest answers 429 until
+//! memory is back.
 //! Entries a crash caught on their way to another node
 //! ([`WalRecord::Handing`]) are held apart and sent there again under the
 //! same shipment ID once the node can reach the cluster
@@ -14,9 +26,9 @@ use prost::Message;
 use super::IngestError;
 use crate::model::SessionKey;
 use crate::session::actor::{SessionEnv, SessionMsg};
-use crate::session::SessionInput;
+use crate::session::{FinishReason, SessionInput};
 use crate::store::{ExemplarIndex, ShipmentLog};
-use crate::wal::WalRecord;
+use crate::wal::{Handing, WalRecord};
 
 /// Hand-offs to resume (see the module docs), by (node, shipment).
 #[derive(Debug, Default)]
@@ -46,15 +58,13 @@ impl ResumedHandOffs {
 
 /// The latest hand-off each replayed entry was part of, for hand-offs all
 /// of whose entries are still in the WAL (a settled one left none).
-fn unsettled_hand_offs(replay: &crate::wal::Replay) -> HashMap<u64, (u64, u64)> {
-    let present: BTreeSet<u64> = replay.iter().filter(|(_, r)| matches!(r, WalRecord::Entry(_))).map(|(seq, _)| *seq).collect();
+/// `present`: the entries to replay; `handings`: every note, in log order.
+fn unsettled_hand_offs(present: &BTreeSet<u64>, handings: &[Handing]) -> HashMap<u64, (u64, u64)> {
     let mut of_entry = HashMap::new();
-    for (_, record) in replay {
-        if let WalRecord::Handing { node, shipment, keys } = record {
-            if !keys.is_empty() && keys.iter().all(|k| present.contains(k)) {
-                for k in keys {
-                    of_entry.insert(*k, (*node, *shipment));
-                }
+    for Handing { node, shipment, keys } in handings {
+        if !keys.is_empty() && keys.iter().all(|k| present.contains(k)) {
+            for k in keys {
+                of_entry.insert(*k, (*node, *shipment));
             }
         }
     }
@@ -73,9 +83,13 @@ pub async fn replay_wal(
     let now = env.clock.now_unix_ms();
     let mut replayed = 0;
     let mut archived = ArchivedKeys::default();
-    let handing = unsettled_hand_offs(&replay);
+    let handing = unsettled_hand_offs(replay.entries(), replay.handings());
     let mut resumed = ResumedHandOffs::default();
-    for (key, record) in replay {
+    // Once storage failed to take finished sessions in time, the rest of
+    // the replay goes on over the budget (one wait, not one per entry).
+    let mut relief = true;
+    for item in replay {
+        let (key, record) = item.map_err(|e| IngestError::Internal(format!("reading the wal: {e}")))?;
         let entry = match record {
             WalRecord::Alias { tenant, from, to } => {
                 env.traces.set_alias(&tenant, &from, &to, now)?;
@@ -123,14 +137,69 @@ pub async fn replay_wal(
             continue;
         }
         env.registry.deliver(env, session, SessionMsg::Ingest(Box::new(input))).await.map_err(|e| IngestError::Internal(e.to_string()))?;
+        if relief && env.budget.used_bytes() > env.budget.budget_bytes() {
+            relief = relieve(env).await;
+        }
     }
     if !archived.found.is_empty() {
         tracing::info!(entries = archived.found.len(), "wal entries were archived already (stored just before a stop); released");
         env.settler.settle(&[(&archived.found, 0)]).await?;
     }
+    env.wal.replay_done().map_err(|e| IngestError::Internal(e.to_string()))?;
     env.metrics.wal_entries_replayed.add(replayed);
     env.metrics.wal_bytes.set(env.wal.bytes());
     Ok((replayed, resumed))
+}
+
+/// Longest a replay waits for storage to take sessions it finished early.
+const RELIEF_WAIT_MS_MAX: u64 = 30_000;
+/// How often it looks meanwhile.
+const RELIEF_POLL_MS: u64 = 10;
+
+/// Whether replay may go on: memory is down to half the budget (so one
+/// relief serves many entries), or no session is left to store and no
+/// memory came back since the last look (storage that settles in the
+/// background, like ClickHouse's batches, may still be releasing).
+fn relieved(used_bytes: u64, budget_bytes: u64, closing: usize, released: bool) -> bool {
+    used_bytes <= budget_bytes / 2 || (closing == 0 && !released)
+}
+
+/// Finishes every live session replayed so far and waits (bounded) until
+/// storage took them; see the module docs. False when storage did not in
+/// time.
+async fn relieve(env: &Arc<SessionEnv>) -> bool {
+    let live = env.registry.live_actors().await;
+    tracing::warn!(
+        used_bytes = env.budget.used_bytes(),
+        budget_bytes = env.budget.budget_bytes(),
+        sessions = live.len(),
+        "wal replay past the memory budget; finishing the sessions replayed so far"
+    );
+    for (key, actor) in live {
+        // The registry's retire-then-close protocol, as the actor's own
+        // finishing rule follows it.
+        if env.registry.retire(&key, &actor).await {
+            let _ = actor.send_message(SessionMsg::Close(FinishReason::Memory));
+        }
+    }
+    let mut waited_ms = 0;
+    let mut last_used = u64::MAX;
+    loop {
+        let used = env.budget.used_bytes();
+        if relieved(used, env.budget.budget_bytes(), env.registry.counts().await.1, used < last_used) {
+            return true;
+        }
+        last_used = used;
+        if waited_ms >= RELIEF_WAIT_MS_MAX {
+            tracing::warn!(
+                used_bytes = env.budget.used_bytes(),
+                "storage did not take the finished sessions in time; replaying over the budget"
+            );
+            return false;
+        }
+        env.clock.sleep(std::time::Duration::from_millis(RELIEF_POLL_MS)).await;
+        waited_ms += RELIEF_POLL_MS;
+    }
 }
 
 /// Which replayed WAL entries a stored segment holds already, read once
@@ -162,17 +231,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn replay_goes_on_at_half_the_budget_or_when_nothing_is_left_to_store() {
+        assert!(!relieved(900, 1_000, 3, false));
+        assert!(!relieved(501, 1_000, 1, true));
+        assert!(relieved(500, 1_000, 3, true));
+        assert!(!relieved(2_000, 1_000, 0, true), "still coming back");
+        assert!(relieved(2_000, 1_000, 0, false), "nothing more will come back: go on over the budget");
+    }
+
+    #[test]
     fn only_hand_offs_whose_entries_all_remain_are_resumed() {
-        let replay = vec![
-            (1, WalRecord::Entry(vec![])),
-            (2, WalRecord::Entry(vec![])),
-            (3, WalRecord::Handing { node: 9, shipment: 77, keys: vec![1, 2] }),
+        let present = BTreeSet::from([1, 2]);
+        let handings = [
+            Handing { node: 9, shipment: 77, keys: vec![1, 2] },
             // Settled since: entry 4 is gone.
-            (5, WalRecord::Handing { node: 9, shipment: 78, keys: vec![4] }),
+            Handing { node: 9, shipment: 78, keys: vec![4] },
             // Refused by 9, sent to 8 instead: the latest wins.
-            (6, WalRecord::Handing { node: 8, shipment: 77, keys: vec![1, 2] }),
+            Handing { node: 8, shipment: 77, keys: vec![1, 2] },
         ];
-        let of = unsettled_hand_offs(&replay);
+        let of = unsettled_hand_offs(&present, &handings);
         assert_eq!(of.get(&1), Some(&(8, 77)));
         assert_eq!(of.get(&2), Some(&(8, 77)));
         assert_eq!(of.len(), 2);

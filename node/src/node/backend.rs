@@ -20,6 +20,9 @@ use crate::store::ExemplarIndex;
 
 /// How long a query waits for one live actor's snapshot.
 const ACTOR_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Why an answer is partial while a failed session actor's data is being
+/// rebuilt from the WAL (it is complete again once the rebuild is done).
+const REBUILDING: &str = "a live session is being rebuilt after a failure; ask again shortly";
 /// Live sessions described per listing (bounds the work of one request).
 const MAX_LIVE_DESCRIBED: usize = 10_000;
 
@@ -92,6 +95,7 @@ impl QueryBackend for NodeQueries {
         let aliases = self.env.traces.aliased_into(tenant, &resolved).map_err(storage)?;
         let mut ids = vec![resolved.clone()];
         ids.extend(aliases.iter().cloned());
+        let mut rebuilding = false;
         // Actors first, then the archive: a segment that moves from one to
         // the other meanwhile is seen at least once (builders de-duplicate).
         // Actors of the aliased IDs too: a derived session being merged
@@ -101,17 +105,27 @@ impl QueryBackend for NodeQueries {
         let mut live = Vec::new();
         for held in &ids {
             let key = SessionKey { tenant: tenant.clone(), id: held.clone() };
+            let mut dead = Vec::new();
             for actor in self.env.registry.holders(&key).await {
                 match actor.call(SessionMsg::Snapshot, Some(ACTOR_CALL_TIMEOUT)).await {
                     Ok(CallResult::Success(seg)) => live.push(seg),
                     Ok(CallResult::Timeout) => return Err(QueryError::Unavailable(format!("live session {held} did not answer in time"))),
-                    // Stopped meanwhile: its data is archived or moved by now.
-                    Ok(CallResult::SenderError) | Err(_) => {}
+                    // Stopped meanwhile: its data is archived or moved by
+                    // now, unless it failed (asked below).
+                    Ok(CallResult::SenderError) | Err(_) => dead.push(actor.get_id()),
                 }
             }
+            // After the snapshots: a rebuild that ended before them put
+            // its data in the live actor's snapshot.
+            rebuilding |= self.env.registry.awaiting_rebuild(&key, &dead).await;
         }
         // Storage order (see `query::Pager`): archived segments, then live.
         let stored = self.env.store.segments_page(tenant, &ids, Pager::new(page)).await.map_err(storage)?;
+        let partial = match (rebuilding, stored.unavailable) {
+            (false, unavailable) => unavailable,
+            (true, None) => Some(REBUILDING.to_owned()),
+            (true, Some(reason)) => Some(format!("{REBUILDING}; {reason}")),
+        };
         let mut pager = stored.pager;
         let mut segments = stored.segments;
         segments.extend(live.into_iter().map(|seg| pager.keep(seg)));
@@ -120,13 +134,14 @@ impl QueryBackend for NodeQueries {
         // their data may sit under their own IDs elsewhere (the caller
         // asks for them).
         if total == Counts::default() && aliases.is_empty() {
-            // Nothing found, but storage could not be asked: unknown, not absent.
-            return match stored.unavailable {
+            // Nothing found, but storage could not be asked or a failed
+            // session is being rebuilt: unknown, not absent.
+            return match partial {
                 Some(reason) => Err(QueryError::Unavailable(reason)),
                 None => Ok(None),
             };
         }
-        let data = SessionData { id: resolved, segments, partial: stored.unavailable, aliases };
+        let data = SessionData { id: resolved, segments, partial, aliases };
         Ok(Some(PagedSession { data, page, total }))
     }
 

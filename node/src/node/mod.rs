@@ -8,6 +8,8 @@ mod backend;
 mod client_access;
 mod faults;
 mod probe;
+#[cfg(test)]
+mod recovery_test;
 mod tasks;
 
 use std::net::SocketAddr;
@@ -34,7 +36,7 @@ use crate::metrics::NodeMetrics;
 use crate::receive;
 use crate::session::actor::SessionEnv;
 use crate::session::registry::SessionRegistry;
-use crate::session::supervisor::SessionSupervisor;
+use crate::session::supervisor::{SessionSupervisor, SupervisorMsg};
 use crate::session::{MemoryBudget, RemoteOwners};
 use crate::store::clickhouse::ClickHouseStore;
 use crate::store::{Archive, EmbeddedStore, ExemplarIndex, SessionStore, Settler, ShipmentLog, SledFlusher, TraceIndex};
@@ -148,7 +150,7 @@ pub struct RunningNode {
     ingestor: Arc<Ingestor>,
     shutdown_tx: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    supervisor: ractor::ActorRef<()>,
+    supervisor: ractor::ActorRef<SupervisorMsg>,
     db: sled::Db,
 }
 
@@ -296,6 +298,12 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
         max_live_sessions: config.max_live_sessions,
         remote: std::sync::OnceLock::new(),
     });
+    // Before any session actor starts: the supervisor rebuilds failed ones.
+    let weak_env = Arc::downgrade(&env);
+    supervisor
+        .call(|reply| SupervisorMsg::Attach(weak_env, reply), None)
+        .await
+        .map_err(|e| NodeError::Startup(format!("session supervisor: {e}")))?;
     let (replayed, resumed) =
         replay_wal(&env, &exemplars, &shipments, replay).await.map_err(|e| NodeError::Startup(format!("wal replay: {e}")))?;
     tracing::info!(entries = replayed, hand_offs = resumed.len(), "wal replayed");

@@ -85,11 +85,17 @@ pub enum SessionMsg {
     /// hand-off a crash interrupted, resumed from the WAL (the node may
     /// hold it already; it takes a shipment once).
     ShipTo(NodeId, u64),
+    /// Panic (tests and the simulations' build only): how the supervisor's
+    /// rebuild of a failed session is exercised.
+    #[cfg(any(test, feature = "sim-faults"))]
+    Crash,
 }
 
 pub struct SessionArgs {
     pub key: SessionKey,
     pub env: Arc<SessionEnv>,
+    /// What this actor answers for, kept where its panic cannot lose it.
+    pub holding: Arc<super::holding::Holding>,
 }
 
 pub struct SessionActor;
@@ -111,6 +117,9 @@ pub struct ActorState {
     /// simulations: a hand-off whose answer was lost, then the ring moved
     /// the session back and the data was kept here as well).
     shipping: Option<(NodeId, u64)>,
+    /// See [`super::holding`]: told of memory given back and signals
+    /// passed on, so a failure's rebuild knows what this actor held.
+    holding: Arc<super::holding::Holding>,
 }
 
 /// Segment seqs derived from WAL seqs carry this bit; sled-generated ones
@@ -141,7 +150,8 @@ impl Actor for SessionActor {
         args.env.metrics.sessions_live.add(1);
         args.env.budget.force_reserve(super::budget::SESSION_OVERHEAD_BYTES);
         let now = args.env.clock.now_unix_ms();
-        Ok(ActorState { st: SessionState::new(args.key, now), env: args.env, closing: false, finishing: None, shipping: None })
+        let holding = args.holding;
+        Ok(ActorState { st: SessionState::new(args.key, now), env: args.env, closing: false, finishing: None, shipping: None, holding })
     }
 
     async fn post_stop(&self, _me: ActorRef<Self::Msg>, state: &mut ActorState) -> Result<(), ActorProcessingErr> {
@@ -157,12 +167,14 @@ impl Actor for SessionActor {
             SessionMsg::Ingest(input) => {
                 let out = state.st.absorb(*input, now);
                 env.budget.release(out.freed_bytes);
+                state.holding.freed(out.freed_bytes);
                 env.metrics.ingest_duplicates.add(out.duplicates);
                 Box::pin(self.check_finish(&me, state, now)).await;
             }
             SessionMsg::Absorb(other) => {
                 let out = state.st.absorb_segment(*other, now);
                 env.budget.release(out.freed_bytes);
+                state.holding.freed(out.freed_bytes);
                 env.metrics.ingest_duplicates.add(out.duplicates);
                 Box::pin(self.check_finish(&me, state, now)).await;
             }
@@ -180,6 +192,9 @@ impl Actor for SessionActor {
                 let target = SessionKey { tenant: state.st.key.tenant.clone(), id: to };
                 Box::pin(self.forward(&me, state, target)).await;
             }
+            // Test-only fault (see `SessionMsg::Crash`).
+            #[cfg(any(test, feature = "sim-faults"))]
+            SessionMsg::Crash => panic!("session actor told to crash (test fault)"),
             SessionMsg::ShipTo(node, shipment) => {
                 state.closing = true;
                 state.shipping = Some((node, shipment));

@@ -21,6 +21,9 @@ pub enum FinishReason {
     MaxAge,
     SpanCap,
     LogCap,
+    /// Finished early to bring memory back within the budget (a WAL
+    /// replay larger than the budget; see `ingest::replay`).
+    Memory,
 }
 
 impl FinishReason {
@@ -30,6 +33,7 @@ impl FinishReason {
             Self::MaxAge => "max_age",
             Self::SpanCap => "span_cap",
             Self::LogCap => "log_cap",
+            Self::Memory => "memory",
         }
     }
 }

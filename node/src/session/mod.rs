@@ -8,7 +8,8 @@
 //! * [`finish`]: when a segment finishes (pure).
 //! * [`budget`]: the global memory budget.
 //! * [`actor`]: the session actor.
-//! * [`supervisor`]: the parent of every session actor.
+//! * [`supervisor`]: the parent of every session actor; rebuilds a failed
+//!   one from the WAL entries its [`holding`] lists ([`rebuild`], pure).
 //! * [`registry`]: live and closing actors by session key; delivery with
 //!   alias resolution; retiring and merging.
 //! * [`remote`]: sessions owned by other nodes (the cluster's side).
@@ -16,6 +17,8 @@
 pub mod actor;
 pub mod budget;
 pub mod finish;
+pub mod holding;
+pub mod rebuild;
 pub mod registry;
 pub mod remote;
 pub mod state;

@@ -6,13 +6,21 @@
 //!   to close, so every message sent to it is in its mailbox before `Close`
 //!   (mailboxes are FIFO) and nothing sent to a retired actor is lost;
 //! * retired actors stay in `closing` until their data is archived or
-//!   forwarded, so queries still see it.
+//!   forwarded, so queries still see it;
+//! * every actor has a [`Holding`] here from its start until it hands its
+//!   data on (`finish_closing`) or fails (`take_failed`): signals are
+//!   recorded in it under the shard lock as they are sent, so a failed
+//!   actor's data can be rebuilt (see `supervisor`). A failed actor stays
+//!   listed (live, or closing once a delivery found it dead) until the
+//!   supervisor takes it, and its session is marked `rebuilding` until
+//!   the rebuilt data is with the live actor: queries answer partial
+//!   meanwhile instead of silently missing its data.
 //!
 //! Delivery follows trace-unification aliases (derived ID → explicit ID)
 //! and re-checks the alias under the shard lock, so a merge cannot race a
 //! delivery into a fresh actor for a merged-away ID.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -22,6 +30,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use super::actor::{SessionActor, SessionArgs, SessionEnv, SessionMsg};
 use super::finish::FinishReason;
+use super::holding::{carried, Held, Holding};
 use super::state::SessionInput;
 use crate::model::{CorrelationId, SessionKey, TenantId};
 use crate::store::StoreError;
@@ -47,6 +56,10 @@ pub struct Shard {
     /// Sessions whose data this node just handed to another node: when
     /// (unix ms) and to which node; see [`SessionRegistry::moved_recently`].
     moved: BTreeMap<SessionKey, (u64, NodeId)>,
+    /// What each actor of this shard's sessions answers for, by actor.
+    held: HashMap<ActorId, Arc<Holding>>,
+    /// Sessions whose failed actor is being rebuilt (rebuilds under way).
+    rebuilding: BTreeMap<SessionKey, u32>,
 }
 
 /// Hand-off notes kept per shard, at most.
@@ -65,8 +78,26 @@ impl Shard {
         self.moved.insert(key.clone(), (now_ms, to));
     }
 
+    /// Sends `msg` to `actor`, recording the signals it carries in the
+    /// actor's holding first (the actor may handle it at once); a failed
+    /// send takes them back out.
+    fn send_held(&self, actor: &ActorRef<SessionMsg>, msg: SessionMsg) -> Result<(), ractor::MessagingErr<SessionMsg>> {
+        let holding = self.held.get(&actor.get_id());
+        let carried = holding.and(carried(&msg));
+        if let (Some(h), Some((keys, bytes))) = (holding, &carried) {
+            h.took(keys, *bytes);
+        }
+        actor.send_message(msg).inspect_err(|_| {
+            if let (Some(h), Some((keys, bytes))) = (holding, &carried) {
+                h.untook(keys, *bytes);
+            }
+        })
+    }
+
     /// Removes a retired actor once its data is archived or forwarded.
     pub fn finish_closing(&mut self, key: &SessionKey, id: ActorId) {
+        // Its data is with the store or another actor now.
+        self.held.remove(&id);
         if let Some(list) = self.closing.get_mut(key) {
             list.retain(|a| a.get_id() != id);
             if list.is_empty() {
@@ -166,14 +197,16 @@ impl SessionRegistry {
                 // A dead actor's data is in the WAL (replayed at restart).
                 let _ = actor.send_message(SessionMsg::Close(reason));
             }
-            if let Some(actor) = shard.live.get(&target) {
-                match actor.send_message(msg) {
+            if let Some(actor) = shard.live.get(&target).cloned() {
+                match shard.send_held(&actor, msg) {
                     Ok(()) => return Ok(()),
                     Err(ractor::MessagingErr::SendErr(back)) => {
-                        // The actor died (panicked); its data is still in the
-                        // WAL. Start a fresh segment for this message.
+                        // The actor died (panicked): the supervisor rebuilds
+                        // its data. Listed as closing until then (queries
+                        // answer partial); this message opens a new segment.
                         tracing::warn!(session = %target.id, "session actor gone; starting a new segment");
                         shard.live.remove(&target);
+                        shard.closing.entry(target.clone()).or_default().push(actor);
                         return self.spawn_and_send(env, &mut shard, target, back).await;
                     }
                     Err(e) => return Err(RegistryError::Spawn(e.to_string())),
@@ -191,8 +224,12 @@ impl SessionRegistry {
         key: SessionKey,
         msg: SessionMsg,
     ) -> Result<(), RegistryError> {
-        let actor = spawn(env, &key).await?;
-        actor.send_message(msg).map_err(|e| RegistryError::Spawn(e.to_string()))?;
+        let (actor, holding) = spawn(env, &key).await?;
+        shard.held.insert(actor.get_id(), holding);
+        if let Err(e) = shard.send_held(&actor, msg) {
+            shard.held.remove(&actor.get_id());
+            return Err(RegistryError::Spawn(e.to_string()));
+        }
         shard.live.insert(key, actor);
         env.metrics.sessions_started.inc();
         Ok(())
@@ -273,16 +310,54 @@ impl SessionRegistry {
         node: NodeId,
         shipment: u64,
     ) -> Result<(), RegistryError> {
-        let actor = spawn(env, &key).await?;
+        let (actor, holding) = spawn(env, &key).await?;
         // Listed before it can finish (finishing unlists it).
         let mut shard = self.lock_shard(&key).await;
         shard.closing.entry(key).or_default().push(actor.clone());
+        shard.held.insert(actor.get_id(), holding);
         for input in inputs {
-            actor.send_message(SessionMsg::Ingest(Box::new(input))).map_err(|e| RegistryError::Spawn(e.to_string()))?;
+            shard.send_held(&actor, SessionMsg::Ingest(Box::new(input))).map_err(|e| RegistryError::Spawn(e.to_string()))?;
         }
         actor.send_message(SessionMsg::ShipTo(node, shipment)).map_err(|e| RegistryError::Spawn(e.to_string()))?;
         env.metrics.sessions_started.inc();
         Ok(())
+    }
+
+    /// Takes a failed actor out (see `supervisor`): unlisted, its holding
+    /// handed to the caller, its session marked as being rebuilt until
+    /// [`Self::end_rebuild`]. `None` when it had handed its data on.
+    pub async fn take_failed(&self, id: ActorId) -> Option<(SessionKey, Held)> {
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().await;
+            let Some(holding) = shard.held.remove(&id) else { continue };
+            let key = holding.key.clone();
+            if shard.live.get(&key).is_some_and(|a| a.get_id() == id) {
+                shard.live.remove(&key);
+            }
+            shard.finish_closing(&key, id);
+            *shard.rebuilding.entry(key.clone()).or_default() += 1;
+            return Some((key, holding.take()));
+        }
+        None
+    }
+
+    /// The rebuilt data of `key` is with its live actor (or could not be).
+    pub async fn end_rebuild(&self, key: &SessionKey) {
+        let mut shard = self.lock_shard(key).await;
+        if let Some(n) = shard.rebuilding.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                shard.rebuilding.remove(key);
+            }
+        }
+    }
+
+    /// Whether part of `key`'s live data is out of reach right now: a
+    /// rebuild is under way, or one of `dead` (holders that did not
+    /// answer) failed with data the supervisor has not taken yet.
+    pub async fn awaiting_rebuild(&self, key: &SessionKey, dead: &[ActorId]) -> bool {
+        let shard = self.lock_shard(key).await;
+        shard.rebuilding.contains_key(key) || dead.iter().any(|id| shard.held.contains_key(id))
     }
 
     /// Live actors (for the finishing sweep).
@@ -326,10 +401,12 @@ impl SessionRegistry {
     }
 }
 
-/// A session actor for `key`, supervised by the node's supervisor.
-async fn spawn(env: &Arc<SessionEnv>, key: &SessionKey) -> Result<ActorRef<SessionMsg>, RegistryError> {
-    let args = SessionArgs { key: key.clone(), env: env.clone() };
+/// A session actor for `key`, supervised by the node's supervisor, and
+/// its holding (for the caller to list under the shard lock).
+async fn spawn(env: &Arc<SessionEnv>, key: &SessionKey) -> Result<(ActorRef<SessionMsg>, Arc<Holding>), RegistryError> {
+    let holding = Arc::new(Holding::new(key.clone()));
+    let args = SessionArgs { key: key.clone(), env: env.clone(), holding: holding.clone() };
     let (actor, _handle) =
         Actor::spawn_linked(None, SessionActor, args, env.supervisor.clone()).await.map_err(|e| RegistryError::Spawn(e.to_string()))?;
-    Ok(actor)
+    Ok((actor, holding))
 }

@@ -11,7 +11,12 @@
 //! sled, then calls [`Wal::release`]. Replay skips entries marked done, so a
 //! crash at any point neither loses an entry nor replays an archived one.
 //! A segment file is deleted once every entry in it and in all older
-//! segments is released.
+//! segments is released (and not while a [`Replay`] still reads them).
+//!
+//! Reading is streamed ([`segment::FrameReader`]): opening the log, its
+//! replay and the read-back of a failed session's entries
+//! ([`Wal::read_entries`]) hold one frame at a time, never a file or the
+//! whole log.
 //!
 //! (The WAL was first a sled tree; under concurrent ingest, sled 0.34's
 //! flushes hung for good — seen three times with stack dumps — so the hot
@@ -20,11 +25,11 @@
 mod record;
 mod segment;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -91,18 +96,24 @@ pub struct Wal {
     /// Bytes of all segment files.
     bytes: AtomicU64,
     observer: std::sync::OnceLock<SyncObserver>,
+    /// A [`Replay`] may still read the files that were there at open: no
+    /// file is deleted until it is done (their aliases and bindings replay
+    /// even when every entry in them was settled).
+    replaying: Arc<AtomicBool>,
 }
 
-/// What a restart must replay, in log order.
-pub type Replay = Vec<(u64, WalRecord)>;
-
 impl Wal {
-    /// Opens (or creates) the log in `dir`; returns it and the records to
-    /// replay (entries already archived are left out).
+    /// Opens (or creates) the log in `dir`; returns it and a [`Replay`]
+    /// that streams the records to replay (entries already archived are
+    /// left out). Opening reads each file once, frame by frame, keeping
+    /// only the seqs of unsettled entries and the hand-off notes; the
+    /// records themselves are read again, one at a time, by the replay.
     pub fn open(dir: &Path, db: &sled::Db) -> Result<(Self, Replay), WalError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let done = db.open_tree("wal_done")?;
-        let mut replay = Vec::new();
+        let mut files = VecDeque::new();
+        let mut present = BTreeSet::new();
+        let mut handings = Vec::new();
         let mut segments = BTreeMap::new();
         let mut next_seq = 1;
         let mut bytes = 0;
@@ -110,25 +121,28 @@ impl Wal {
             // A file is named by the first seq it was opened for, so an
             // empty newest file still keeps seqs from going back.
             next_seq = next_seq.max(first);
-            let (frames, valid_len) = segment::read_segment(&path).map_err(io(&path))?;
+            let mut reader = segment::FrameReader::open(&path).map_err(io(&path))?;
             let mut live = 0;
-            for (seq, payload) in frames {
+            while let Some((seq, payload)) = reader.next_frame().map_err(io(&path))? {
                 next_seq = next_seq.max(seq + 1);
-                let Some(rec) = WalRecord::decode(&payload) else { continue };
-                if matches!(rec, WalRecord::Entry(_)) {
-                    if done.contains_key(seq.to_be_bytes())? {
-                        continue;
+                if payload.first() == Some(&record::ENTRY) {
+                    if !done.contains_key(seq.to_be_bytes())? {
+                        live += 1;
+                        present.insert(seq);
                     }
-                    live += 1;
+                } else if let Some(WalRecord::Handing { node, shipment, keys }) = WalRecord::decode(payload) {
+                    handings.push(Handing { node, shipment, keys });
                 }
-                replay.push((seq, rec));
             }
+            let valid_len = reader.valid_len();
             bytes += valid_len;
-            segments.insert(first, SegmentInfo { path, live, size: valid_len });
+            segments.insert(first, SegmentInfo { path: path.clone(), live, size: valid_len });
+            files.push_back(path);
         }
         let path = segment::segment_path(dir, next_seq);
         let file = OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
         segments.insert(next_seq, SegmentInfo { path: path.clone(), live: 0, size: 0 });
+        let replaying = Arc::new(AtomicBool::new(true));
         let wal = Self {
             dir: dir.to_owned(),
             writer: Mutex::new(Writer { file, path, first_seq: next_seq, next_seq, size: 0 }),
@@ -138,8 +152,9 @@ impl Wal {
             done,
             bytes: AtomicU64::new(bytes),
             observer: std::sync::OnceLock::new(),
+            replaying: replaying.clone(),
         };
-        wal.delete_released_prefix()?;
+        let replay = Replay { files, reader: None, present, handings, replaying };
         Ok((wal, replay))
     }
 
@@ -252,6 +267,9 @@ impl Wal {
     /// Deletes the oldest segments while they hold nothing live and are not
     /// being written, then drops done markers below the oldest segment kept.
     fn delete_released_prefix(&self) -> Result<(), WalError> {
+        if self.replaying.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let current = self.writer.lock().first_seq;
         let mut segs = self.segments.lock();
         while let Some((&first, s)) = segs.iter().next() {
@@ -271,6 +289,41 @@ impl Wal {
         Ok(())
     }
 
+    /// Deletes the files released while a [`Replay`] was reading (call
+    /// once it is done; dropping it ends it).
+    pub fn replay_done(&self) -> Result<(), WalError> {
+        self.replaying.store(false, Ordering::Release);
+        self.delete_released_prefix()
+    }
+
+    /// The unsettled entries among `seqs` (by seq), read from the files
+    /// that hold them, one frame at a time: how a failed session actor's
+    /// data is rebuilt. Entries settled meanwhile (done) are left out.
+    pub fn read_entries(&self, seqs: &BTreeSet<u64>) -> Result<Vec<(u64, Vec<u8>)>, WalError> {
+        let (Some(&lowest), Some(&highest)) = (seqs.first(), seqs.last()) else { return Ok(Vec::new()) };
+        let files: Vec<PathBuf> = {
+            let segs = self.segments.lock();
+            // The file holding `lowest` starts at or before it.
+            let start = segs.range(..=lowest).next_back().map_or(lowest, |(first, _)| *first);
+            segs.range(start..=highest).map(|(_, s)| s.path.clone()).collect()
+        };
+        let mut out = Vec::new();
+        for path in files {
+            let mut reader = match segment::FrameReader::open(&path) {
+                Ok(r) => r,
+                // Deleted meanwhile: everything in it was settled.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(WalError::Io { path, source: e }),
+            };
+            while let Some((seq, payload)) = reader.next_frame().map_err(io(&path))? {
+                if seqs.contains(&seq) && payload.first() == Some(&record::ENTRY) && !self.done.contains_key(seq.to_be_bytes())? {
+                    out.push((seq, payload[1..].to_vec()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
@@ -284,6 +337,82 @@ impl Wal {
     /// Segment files currently on disk (for tests and diagnostics).
     pub fn segment_count(&self) -> usize {
         self.segments.lock().len()
+    }
+}
+
+/// A hand-off note read at open (see [`WalRecord::Handing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handing {
+    pub node: u64,
+    pub shipment: u64,
+    pub keys: Vec<u64>,
+}
+
+/// What a restart must replay, in log order, streamed from the files that
+/// were there at open: one record in memory at a time, so replaying a WAL
+/// costs the memory of the sessions it rebuilds (which the budget counts)
+/// plus one frame, not the WAL's size.
+#[derive(Debug)]
+pub struct Replay {
+    files: VecDeque<PathBuf>,
+    reader: Option<(segment::FrameReader, PathBuf)>,
+    /// Entries to replay (not settled at open).
+    present: BTreeSet<u64>,
+    /// Every hand-off note, in log order.
+    handings: Vec<Handing>,
+    replaying: Arc<AtomicBool>,
+}
+
+impl Replay {
+    /// Seqs of the entries this replay yields.
+    pub fn entries(&self) -> &BTreeSet<u64> {
+        &self.present
+    }
+
+    /// Hand-off notes, in log order.
+    pub fn handings(&self) -> &[Handing] {
+        &self.handings
+    }
+
+    fn next_record(&mut self) -> Result<Option<(u64, WalRecord)>, WalError> {
+        loop {
+            if self.reader.is_none() {
+                let Some(path) = self.files.pop_front() else { return Ok(None) };
+                let reader = segment::FrameReader::open(&path).map_err(io(&path))?;
+                self.reader = Some((reader, path));
+            }
+            let Some((reader, path)) = self.reader.as_mut() else { continue };
+            match reader.next_frame().map_err(io(path))? {
+                None => self.reader = None,
+                Some((seq, payload)) => {
+                    let is_entry = payload.first() == Some(&record::ENTRY);
+                    if is_entry && !self.present.contains(&seq) {
+                        continue;
+                    }
+                    if let Some(rec) = WalRecord::decode(payload) {
+                        return Ok(Some((seq, rec)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for Replay {
+    type Item = Result<(u64, WalRecord), WalError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let next = self.next_record().transpose();
+        if next.is_none() {
+            self.replaying.store(false, Ordering::Release);
+        }
+        next
+    }
+}
+
+impl Drop for Replay {
+    fn drop(&mut self) {
+        self.replaying.store(false, Ordering::Release);
     }
 }
 

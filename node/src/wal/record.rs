@@ -32,7 +32,9 @@ pub enum WalRecord {
     Handing { node: u64, shipment: u64, keys: Vec<u64> },
 }
 
-const ENTRY: u8 = 1;
+/// The kind byte of an `Entry` record (a scan tells entries apart without
+/// copying them).
+pub(super) const ENTRY: u8 = 1;
 const ALIAS: u8 = 2;
 const BINDING: u8 = 3;
 const DERIVED_BINDING: u8 = 4;

@@ -6,7 +6,7 @@
 //! order).
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 pub const HEADER_BYTES: usize = 16;
@@ -24,33 +24,97 @@ pub fn frame(seq: u64, payload: &[u8], out: &mut Vec<u8>) {
 }
 
 /// A frame's seq and payload.
+#[cfg(test)]
 pub type Frame = (u64, Vec<u8>);
 
 /// The intact frames of a segment and the byte length they span.
+#[cfg(test)]
 pub fn read_segment(path: &Path) -> io::Result<(Vec<Frame>, u64)> {
-    let mut data = Vec::new();
-    File::open(path)?.read_to_end(&mut data)?;
+    let mut reader = FrameReader::open(path)?;
     let mut frames = Vec::new();
-    let mut at = 0usize;
-    while let Some(header) = data.get(at..at + HEADER_BYTES) {
+    while let Some((seq, payload)) = reader.next_frame()? {
+        frames.push((seq, payload.to_vec()));
+    }
+    Ok((frames, reader.valid_len()))
+}
+
+/// Reads a segment's intact frames one at a time into one reused buffer,
+/// so reading a WAL holds one frame in memory, never a whole file (replay
+/// and session rebuilds read WALs of hundreds of MB).
+#[derive(Debug)]
+pub struct FrameReader {
+    file: BufReader<File>,
+    /// The file's length when opened: a header that claims more than is
+    /// left ends the segment before anything is allocated for it.
+    file_len: u64,
+    /// Bytes of intact frames read so far.
+    at: u64,
+    payload: Vec<u8>,
+    ended: bool,
+}
+
+impl FrameReader {
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let file = File::open(path)?;
+        let file_len = file.metadata()?.len();
+        Ok(Self { file: BufReader::with_capacity(1 << 16, file), file_len, at: 0, payload: Vec::new(), ended: false })
+    }
+
+    /// The next intact frame, or `None` at the end of the segment (a torn
+    /// or corrupt frame ends it).
+    pub fn next_frame(&mut self) -> io::Result<Option<(u64, &[u8])>> {
+        if self.ended {
+            return Ok(None);
+        }
+        let mut header = [0u8; HEADER_BYTES];
+        if !self.fill(&mut header)? {
+            return Ok(self.end());
+        }
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
         let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
         let mut seq_bytes = [0u8; 8];
         seq_bytes.copy_from_slice(&header[8..16]);
-        if len > MAX_PAYLOAD_BYTES {
-            break;
+        let left = self.file_len.saturating_sub(self.at + HEADER_BYTES as u64);
+        if len > MAX_PAYLOAD_BYTES || len as u64 > left {
+            return Ok(self.end());
         }
-        let Some(payload) = data.get(at + HEADER_BYTES..at + HEADER_BYTES + len) else { break };
+        self.payload.resize(len, 0);
+        let mut payload = std::mem::take(&mut self.payload);
+        let complete = self.fill(&mut payload)?;
+        self.payload = payload;
+        if !complete {
+            return Ok(self.end());
+        }
         let mut h = crc32fast::Hasher::new();
         h.update(&seq_bytes);
-        h.update(payload);
+        h.update(&self.payload);
         if h.finalize() != crc {
-            break;
+            return Ok(self.end());
         }
-        frames.push((u64::from_le_bytes(seq_bytes), payload.to_vec()));
-        at += HEADER_BYTES + len;
+        self.at += (HEADER_BYTES + len) as u64;
+        Ok(Some((u64::from_le_bytes(seq_bytes), &self.payload)))
     }
-    Ok((frames, at as u64))
+
+    /// Byte length of the intact frames read so far (the whole intact
+    /// prefix once `next_frame` returned `None`).
+    pub fn valid_len(&self) -> u64 {
+        self.at
+    }
+
+    fn end(&mut self) -> Option<(u64, &[u8])> {
+        self.ended = true;
+        self.payload = Vec::new();
+        None
+    }
+
+    /// Fills `buf` entirely; false when the file ends first.
+    fn fill(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        match self.file.read_exact(buf) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 pub fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {

@@ -5,7 +5,8 @@ fn entry(id: &str) -> WalRecord {
 }
 
 fn open(dir: &Path, db: &sled::Db) -> (Wal, Vec<(u64, WalRecord)>) {
-    Wal::open(&dir.join("wal"), db).expect("open")
+    let (wal, replay) = Wal::open(&dir.join("wal"), db).expect("open");
+    (wal, replay.collect::<Result<_, _>>().expect("replay"))
 }
 
 #[tokio::test]
