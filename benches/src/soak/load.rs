@@ -242,6 +242,8 @@ pub struct Lookups {
     pub latency_us: hdrhistogram::Histogram<u64>,
     pub ok: u64,
     pub non_200: u64,
+    /// The statuses of those, by status.
+    pub non_200_by_status: std::collections::BTreeMap<u16, u64>,
     /// No answer within `LOOKUP_TIMEOUT` or a broken connection.
     pub failed: u64,
 }
@@ -249,8 +251,13 @@ pub struct Lookups {
 /// Looks up acknowledged IDs (`GET /api/v1/correlate/{id}`) every `pause`
 /// until `stop`, as a user with a dashboard open would.
 pub async fn lookups(client: reqwest::Client, api: String, sender: Arc<Sender>, stop: Arc<AtomicBool>, pause: Duration) -> Lookups {
-    let mut out =
-        Lookups { latency_us: hdrhistogram::Histogram::new(3).expect("3 significant digits is valid"), ok: 0, non_200: 0, failed: 0 };
+    let mut out = Lookups {
+        latency_us: hdrhistogram::Histogram::new(3).expect("3 significant digits is valid"),
+        ok: 0,
+        non_200: 0,
+        non_200_by_status: Default::default(),
+        failed: 0,
+    };
     let mut r = 0x9e37_79b9_7f4a_7c15u64;
     while !stop.load(Relaxed) {
         // xorshift: a different acknowledged ID each time, no rand state.
@@ -271,7 +278,10 @@ pub async fn lookups(client: reqwest::Client, api: String, sender: Arc<Sender>, 
                 let _ = out.latency_us.record(started.elapsed().as_micros() as u64);
                 match (status, read) {
                     (200, Ok(_)) => out.ok += 1,
-                    (_, Ok(_)) => out.non_200 += 1,
+                    (_, Ok(_)) => {
+                        out.non_200 += 1;
+                        *out.non_200_by_status.entry(status).or_default() += 1;
+                    }
                     (_, Err(_)) => out.failed += 1,
                 }
             }

@@ -126,7 +126,7 @@ pub fn correlation_id(id: u64) -> String {
 /// request it came from. Request numbers start at 1, so it is never zero
 /// (an invalid span ID in OTLP).
 pub fn span_id(seq: u64, index: u64) -> u64 {
-    debug_assert!(seq >= 1 && seq < 1 << 48 && index <= u64::from(u16::MAX));
+    debug_assert!((1..1 << 48).contains(&seq) && index <= u64::from(u16::MAX));
     (seq << 16) | index
 }
 

@@ -38,6 +38,8 @@ struct LookupFigures {
     count: u64,
     ok: u64,
     non_200: u64,
+    /// `status:count` pairs of the non-200 answers.
+    non_200_by_status: String,
     failed: u64,
     p50_ms: f64,
     p99_ms: f64,
@@ -55,6 +57,13 @@ fn lookup_figures(lookups: &[Lookups]) -> LookupFigures {
         count: all.len(),
         ok: lookups.iter().map(|l| l.ok).sum(),
         non_200: lookups.iter().map(|l| l.non_200).sum(),
+        non_200_by_status: {
+            let mut by_status = std::collections::BTreeMap::<u16, u64>::new();
+            for (status, n) in lookups.iter().flat_map(|l| &l.non_200_by_status) {
+                *by_status.entry(*status).or_default() += n;
+            }
+            by_status.iter().map(|(s, n)| format!("{s}:{n}")).collect::<Vec<_>>().join(" ")
+        },
         failed: lookups.iter().map(|l| l.failed).sum(),
         p50_ms: ms(all.value_at_quantile(0.5)),
         p99_ms: ms(all.value_at_quantile(0.99)),
@@ -132,8 +141,8 @@ impl Figures<'_> {
             if w.node_exited { " -- NODE EXITED" } else { "" }
         );
         println!(
-            "lookups meanwhile:       {} (200 {}, other {}, failed {}): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            l.count, l.ok, l.non_200, l.failed, l.p50_ms, l.p99_ms, l.max_ms
+            "lookups meanwhile:       {} (200 {}, other {} [{}], failed {}): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            l.count, l.ok, l.non_200, l.non_200_by_status, l.failed, l.p50_ms, l.p99_ms, l.max_ms
         );
         println!(
             "drain:                   {} after {:.0} s",
@@ -209,6 +218,7 @@ impl Figures<'_> {
             "lookups": l.count,
             "lookups_200": l.ok,
             "lookups_non_200": l.non_200,
+            "lookups_non_200_by_status": l.non_200_by_status,
             "lookups_failed": l.failed,
             "lookup_p50_ms": l.p50_ms,
             "lookup_p99_ms": l.p99_ms,
