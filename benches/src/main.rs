@@ -17,6 +17,9 @@
 //!   bindings, and how many a join moves.
 //! * `fuzz`: a mutation fuzzer over what the node decodes from outside
 //!   (OTLP protobuf and JSON, IDs, cluster RPCs, API parameters).
+//! * `soak`: overload soak: twice the measured capacity for minutes over
+//!   many IDs; RSS against the budget, 429 share, lookup p99 meanwhile,
+//!   and every acknowledged span present afterwards.
 
 mod bindings;
 mod cluster;
@@ -25,6 +28,7 @@ mod fuzz;
 mod limits;
 mod proc;
 mod rca_eval;
+mod soak;
 mod workload;
 
 /// The same allocator as the node, so decode-only and end-to-end compare
@@ -80,6 +84,8 @@ enum Cmd {
     Bindings(bindings::Args),
     /// Mutation fuzzing of the node's decoders (findings written to --out).
     Fuzz(fuzz::Args),
+    /// Overload soak: offer a multiple of the measured capacity; RSS vs budget, 429s, lookup p99, presence.
+    Soak(soak::Args),
 }
 
 #[tokio::main]
@@ -96,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::RcaEval(args) => rca_eval::run(args),
         Cmd::Bindings(args) => bindings::run(args),
         Cmd::Fuzz(args) => fuzz::run(args).await,
+        Cmd::Soak(args) => soak::run(&cli.node_bin, args).await,
     }
 }
 

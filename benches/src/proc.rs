@@ -12,6 +12,8 @@ pub struct NodeProc {
     _child: Child,
     pub pid: u32,
     pub http: String,
+    /// The API's base URL (`http://host:port`).
+    pub api: String,
 }
 
 pub async fn spawn(bin: &str, data_dir: &std::path::Path, extra: &[&str]) -> anyhow::Result<NodeProc> {
@@ -37,7 +39,7 @@ pub async fn spawn(bin: &str, data_dir: &std::path::Path, extra: &[&str]) -> any
         .spawn()?;
     let (pid, ready) = wait_ready(&mut child).await?;
     let field = |name: &str| ready.split(name).nth(1).and_then(|s| s.split_whitespace().next()).unwrap_or_default().to_owned();
-    Ok(NodeProc { _child: child, pid, http: format!("http://{}", field("otlp http ")) })
+    Ok(NodeProc { _child: child, pid, http: format!("http://{}", field("otlp http ")), api: field("api ") })
 }
 
 /// Waits (at most 60 s) for a started node's "ready" line; returns its pid
