@@ -1,14 +1,18 @@
 //! OTLP receivers: the gRPC and HTTP front ends of a node.
 //!
-//! Both receivers do the same four things, in this order, and nothing else:
+//! Both receivers do the same things, in this order, and nothing else:
 //!
-//! 1. admit the request or shed it (a per-receiver bound on requests in
-//!    flight, never a queue: OTLP clients retry 503/UNAVAILABLE);
-//! 2. decode the body with bounded memory (`codec`: size limits also apply
+//! 1. read the body within bounds (`body`: size, a 30 s deadline, and a
+//!    byte budget shared by every body being read);
+//! 2. admit the request or shed it (a per-receiver bound on requests in
+//!    flight, never a queue: OTLP clients retry 503/UNAVAILABLE), then
+//!    charge the node's memory budget for decoding it (`memory`: 429 /
+//!    RESOURCE_EXHAUSTED beyond);
+//! 3. decode the body with bounded memory (`codec`: size limits also apply
 //!    after gzip decompression, so a zip bomb costs at most the limit);
-//! 3. hand the decoded request to the [`IngestSink`], which resolves once the
+//! 4. hand the decoded request to the [`IngestSink`], which resolves once the
 //!    accepted part is durable;
-//! 4. answer in OTLP terms: `partial_success` when some items were rejected,
+//! 5. answer in OTLP terms: `partial_success` when some items were rejected,
 //!    otherwise an error status whose code tells the client whether to retry.
 //!
 //! * `signal`: what differs between traces, logs and metrics (one trait, so
