@@ -192,6 +192,9 @@ pub struct StorageCfg {
     /// WAL size beyond which ingest answers 'retry later' (a storage outage
     /// backs up into the WAL up to here).
     pub wal_max_bytes: u64,
+    /// sled's page cache for the archive and indexes, at most (outside the
+    /// memory budget, which counts live data).
+    pub cache_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -252,7 +255,7 @@ pub struct ClickHouseCfg {
 
 impl Default for StorageCfg {
     fn default() -> Self {
-        Self { backend: "embedded".into(), wal_max_bytes: 8 << 30 }
+        Self { backend: "embedded".into(), wal_max_bytes: 8 << 30, cache_bytes: 128 << 20 }
     }
 }
 

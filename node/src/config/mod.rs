@@ -88,6 +88,8 @@ pub struct Config {
     pub expire_interval_ms: u64,
     pub storage: StorageChoice,
     pub wal_max_bytes: u64,
+    /// sled's page cache, at most (`storage.cache_bytes`).
+    pub cache_bytes: u64,
     /// The model that phrases RCA results; `None`: deterministic text only.
     pub llm: Option<LlmSettings>,
     pub cluster: ClusterSettings,
@@ -204,6 +206,9 @@ impl ConfigFile {
         }
         let storage = self.storage_choice()?;
         let llm = self.llm_settings()?;
+        if self.storage.cache_bytes < 1 << 20 {
+            return Err(invalid("storage.cache_bytes", self.storage.cache_bytes, "must be at least 1 MiB"));
+        }
         if self.storage.wal_max_bytes < 1 << 20 {
             return Err(invalid("storage.wal_max_bytes", self.storage.wal_max_bytes, "must be at least 1 MiB"));
         }
@@ -265,6 +270,7 @@ impl ConfigFile {
             expire_interval_ms: self.archive.expire_interval_ms,
             storage,
             wal_max_bytes: self.storage.wal_max_bytes,
+            cache_bytes: self.storage.cache_bytes,
             llm,
             cluster,
             limits,

@@ -72,6 +72,7 @@ overrides! {
     archive_max_bytes: u64 => [archive.max_bytes], "archive-max-bytes", "OLLYSTACK_ARCHIVE_MAX_BYTES", "Archive size ceiling; oldest sessions go first [default: 10737418240]";
     expire_interval_ms: u64 => [archive.expire_interval_ms], "archive-expire-interval-ms", "OLLYSTACK_ARCHIVE_EXPIRE_INTERVAL_MS", "How often retention runs [default: 60000]";
     storage_backend: String => [storage.backend], "storage-backend", "OLLYSTACK_STORAGE_BACKEND", "Where finished sessions go: embedded (sled in the data dir) or clickhouse [default: embedded]";
+    cache_bytes: u64 => [storage.cache_bytes], "storage-cache-bytes", "OLLYSTACK_STORAGE_CACHE_BYTES", "Page cache of the embedded archive and indexes, outside the memory budget [default: 134217728]";
     wal_max_bytes: u64 => [storage.wal_max_bytes], "storage-wal-max-bytes", "OLLYSTACK_STORAGE_WAL_MAX_BYTES", "WAL size beyond which ingest answers 'retry later' [default: 8589934592]";
     ch_url: String => [clickhouse.url], "clickhouse-url", "OLLYSTACK_CLICKHOUSE_URL", "ClickHouse HTTP interface [default: http://127.0.0.1:8123]";
     ch_database: String => [clickhouse.database], "clickhouse-database", "OLLYSTACK_CLICKHOUSE_DATABASE", "ClickHouse database for OllyStack's tables [default: ollystack]";

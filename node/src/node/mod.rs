@@ -197,7 +197,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let dir = config.data_dir.clone();
     std::fs::create_dir_all(&dir).map_err(|source| NodeError::DataDir { path: dir.display().to_string(), source })?;
     let storage_err = |e: &dyn std::fmt::Display| NodeError::Storage { path: dir.display().to_string(), detail: e.to_string() };
-    let db = open_db(&dir.join("db"), sources.sled_hold.is_none()).await.map_err(|e| storage_err(&e))?;
+    let db = open_db(&dir.join("db"), config.cache_bytes, sources.sled_hold.is_none()).await.map_err(|e| storage_err(&e))?;
     if let Some(hold) = &sources.sled_hold {
         (hold.0)(db.clone());
     }
@@ -451,11 +451,13 @@ const DB_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// sled's own timed flush (every 500 ms of real time) runs unless
 /// `timed_flush` is off.
-async fn open_db(path: &std::path::Path, timed_flush: bool) -> Result<sled::Db, sled::Error> {
+/// sled's page cache is bounded by `cache_bytes`: its own default, 1 GiB,
+/// is outside the memory budget and larger than a small node's budget.
+async fn open_db(path: &std::path::Path, cache_bytes: u64, timed_flush: bool) -> Result<sled::Db, sled::Error> {
     let deadline = tokio::time::Instant::now() + DB_LOCK_WAIT;
     let every_ms = if timed_flush { sled::Config::new().flush_every_ms } else { None };
     loop {
-        match sled::Config::new().path(path).segment_size(SLED_SEGMENT_BYTES).flush_every_ms(every_ms).open() {
+        match sled::Config::new().path(path).segment_size(SLED_SEGMENT_BYTES).cache_capacity(cache_bytes).flush_every_ms(every_ms).open() {
             Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && tokio::time::Instant::now() < deadline => {
                 // Real time too: the lock is held by sled's own threads,
                 // which a simulation's paused clock does not wait for (a
