@@ -39,6 +39,9 @@ pub struct FaultClasses {
     pub sink: bool,
     /// A node (`leaver`) leaves the cluster while the workload runs.
     pub leave: bool,
+    /// A live session actor panics now and then (the node rebuilds it
+    /// from the WAL entries it held).
+    pub actor_panic: bool,
 }
 
 impl FaultClasses {
@@ -54,6 +57,7 @@ impl FaultClasses {
         join: true,
         sink: true,
         leave: true,
+        actor_panic: true,
     };
 
     pub fn names(&self) -> Vec<&'static str> {
@@ -69,6 +73,7 @@ impl FaultClasses {
             (self.join, "join"),
             (self.sink, "sink"),
             (self.leave, "leave"),
+            (self.actor_panic, "actor-panic"),
         ];
         all.into_iter().filter(|(on, _)| *on).map(|(_, name)| name).collect()
     }
@@ -131,6 +136,7 @@ impl Params {
             join: rng.random_bool(0.4),
             sink: false,
             leave: false,
+            actor_panic: false,
         };
         let mut params = Params {
             seed,
@@ -164,6 +170,8 @@ impl Params {
         if rng.random_bool(0.3) {
             params.tenants = 2;
         }
+        // Drawn last too.
+        params.faults.actor_panic = rng.random_bool(0.3);
         params
     }
 

@@ -28,6 +28,9 @@ pub enum Action {
     Unslow(usize),
     /// The extra node starts and joins through a member.
     StartJoiner,
+    /// One of the node's live session actors (the `pick`-th, modulo how
+    /// many there are) panics.
+    PanicSession(usize, u64),
 }
 
 /// Actions by the simulated millisecond they happen at, in order.
@@ -87,6 +90,14 @@ impl Plan {
                 let node = rng.random_range(0..n);
                 actions.extend([(t, Action::Slow(node)), (until, Action::Unslow(node))]);
                 t = until;
+            }
+        }
+        if f.actor_panic {
+            // A stream of its own, so the other faults of a seed stay put.
+            let mut rng = StdRng::seed_from_u64(params.seed ^ 0x0a77_0a1c);
+            for _ in 0..rng.random_range(1..=4) {
+                let at = rng.random_range(QUIET_START_MS..params.steps.max(QUIET_START_MS + 1));
+                actions.push((at, Action::PanicSession(rng.random_range(0..n), rng.random())));
             }
         }
         actions.sort_by_key(|(at, _)| *at);

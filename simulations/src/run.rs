@@ -240,7 +240,7 @@ fn apply(sim: &mut turmoil::Sim<'_>, w: &Rc<World>, links: &mut Links, action: A
     let gone = |a: usize| w.left.borrow().contains(&a);
     let skip = match action {
         Action::Partition(a, b) | Action::PartitionOneway(a, b) => gone(a) || gone(b),
-        Action::Crash(a) | Action::Restart(a) | Action::Slow(a) | Action::Unslow(a) => gone(a),
+        Action::Crash(a) | Action::Restart(a) | Action::Slow(a) | Action::Unslow(a) | Action::PanicSession(a, _) => gone(a),
         Action::Repair(..) | Action::StartJoiner => false,
     };
     if skip {
@@ -275,6 +275,14 @@ fn apply(sim: &mut turmoil::Sim<'_>, w: &Rc<World>, links: &mut Links, action: A
             }
         }
         Action::StartJoiner => add_node(sim, w, all - 1, incarnations[all - 1].clone()),
+        Action::PanicSession(a, pick) => {
+            let told = w.probes.borrow().get(&a).and_then(|p| p.panic_a_session(pick));
+            w.event(format!(
+                "{}: {}",
+                n(a),
+                told.map_or("no live session to panic".to_owned(), |id| format!("session {id} told to panic"))
+            ));
+        }
     }
 }
 

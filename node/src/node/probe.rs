@@ -43,6 +43,17 @@ impl Probe {
 }
 
 impl Probe {
+    /// Tells one live session actor (the `pick`-th, modulo how many there
+    /// are) to panic; its ID, or `None` when there is none or the registry
+    /// is busy right now (never waits).
+    #[cfg(feature = "sim-faults")]
+    pub fn panic_a_session(&self, pick: u64) -> Option<String> {
+        let env = self.env.upgrade()?;
+        let (key, actor) = env.registry.try_live_actor(pick)?;
+        actor.send_message(crate::session::actor::SessionMsg::Crash).ok()?;
+        Some(key.id.as_str().to_owned())
+    }
+
     /// What this node holds of a session, for a failure report: the
     /// bindings of `traces`, where `ids` resolve, and the live and closing
     /// actors of each. `None` when the node is gone or a registry shard is

@@ -379,6 +379,19 @@ impl SessionRegistry {
         Some(out)
     }
 
+    /// The `pick`-th live actor (modulo their number), without waiting
+    /// (`None` when there is none or a shard is locked right now); for a
+    /// simulation's fault.
+    pub fn try_live_actor(&self, pick: u64) -> Option<(SessionKey, ActorRef<SessionMsg>)> {
+        let mut all = Vec::new();
+        for shard in self.shards.iter() {
+            all.extend(shard.try_lock().ok()?.live.iter().map(|(k, a)| (k.clone(), a.clone())));
+        }
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let len = all.len() as u64;
+        (len > 0).then(|| all.swap_remove((pick % len) as usize))
+    }
+
     /// (live, closing) actors of `key`, without waiting (`None` if its
     /// shard is locked right now); for a simulation's failure report.
     pub fn try_holder_counts(&self, key: &SessionKey) -> Option<(usize, usize)> {
