@@ -5,9 +5,11 @@
 //! ```text
 //! receive (OTLP gRPC :4317, HTTP :4318)
 //!   └─▶ ingest (split by session via correlate, memory budget, WAL append)
+//!         ├─▶ cluster (groups another node owns are forwarded to it, :4320)
 //!         └─▶ session (one ractor actor per live correlation ID)
-//!               └─▶ store (embedded sled archive) on idle timeout / max age
-//! api (HTTP :8080) ─▶ query (merge live actor state with archived segments)
+//!               └─▶ store (embedded sled archive or ClickHouse) on idle timeout / max age
+//! api (HTTP :8080) ─▶ query (merge live actor state with archived segments;
+//!                     cluster: ask the owner, or every node)
 //! ```
 //!
 //! * [`model`]: identifier newtypes.
@@ -24,6 +26,11 @@
 //! * [`llm`]: optional LLM providers that only phrase computed RCA results.
 //! * [`api`]: axum routes of the HTTP API.
 //! * [`access`]: bearer tokens (scopes, tenants) on the OTLP and API ports.
+//! * [`cluster`]: this node's part in the cluster: Raft start and join,
+//!   membership, routing of ingest and queries to owners, hand-off and
+//!   hand-over.
+//! * [`certs`]: the `certs` command (a cluster CA and node certificates).
+//! * [`secret`]: secrets that never print.
 //! * [`config`], [`clock`], [`metrics`], [`error`]: node-wide plumbing.
 //! * [`node`]: wires everything together and runs it.
 

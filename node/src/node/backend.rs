@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use ollystack_cluster::NodeId;
 use ractor::rpc::CallResult;
@@ -43,18 +43,14 @@ fn storage(e: impl std::fmt::Display) -> QueryError {
     QueryError::Storage(e.to_string())
 }
 
-fn rfc3339(unix_nano: u64) -> String {
-    humantime::format_rfc3339_nanos(UNIX_EPOCH + Duration::from_nanos(unix_nano)).to_string()
-}
-
 /// A listing row from a session's running summary.
 pub fn list_item(key: &SessionKey, summary: &Summary, live: bool, last_seen_unix_ms: u64) -> SessionListItem {
     SessionListItem {
         correlation_id: key.id.clone(),
         tenant_id: key.tenant.clone(),
         live,
-        start: rfc3339(summary.first_unix_nano.unwrap_or(0)),
-        end: rfc3339(summary.last_unix_nano.unwrap_or(0)),
+        start: crate::query::format_rfc3339_nanos(summary.first_unix_nano.unwrap_or(0)),
+        end: crate::query::format_rfc3339_nanos(summary.last_unix_nano.unwrap_or(0)),
         duration_ms: summary.duration_ms(),
         total_spans: summary.spans,
         total_logs: summary.logs,
