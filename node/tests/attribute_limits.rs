@@ -39,10 +39,6 @@ fn resource() -> Option<Resource> {
     Some(Resource { attributes: vec![kv("service.name", "checkout")], ..Default::default() })
 }
 
-fn metric(text: &str, line_start: &str) -> Option<u64> {
-    text.lines().find(|l| l.starts_with(line_start)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
-}
-
 fn span_named<'a>(body: &'a Value, name: &str) -> &'a Value {
     body["traces"].as_array().and_then(|spans| spans.iter().find(|s| s["span_name"] == name)).unwrap_or_else(|| panic!("no span {name}"))
 }

@@ -110,9 +110,8 @@ async fn concurrent_large_requests_are_charged_before_decoding() {
     let refused = answers.iter().filter(|(_, s)| *s == 429).count();
     assert_eq!(taken.len() + refused, 16, "only 200 or a retryable 429: {answers:?}");
     assert!(refused > 0 && !taken.is_empty(), "{answers:?}");
-    let text = reqwest::get(node.api("/metrics")).await.expect("metrics").text().await.expect("text");
-    let gauge = |name: &str| text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok());
-    assert!(gauge("ollystack_memory_used_bytes").expect("used") <= 100 << 20);
+    let text = metrics_text(&node).await;
+    assert!(metric(&text, "ollystack_memory_used_bytes").expect("used") <= 100 << 20);
     for i in taken {
         let (_, spans) = big_request(&format!("order-big-{i}"), 15_000_000);
         // 503 (a busy session actor did not answer in time) is retryable.

@@ -45,10 +45,6 @@ fn routed_spans(first: u64, count: u64) -> ExportTraceServiceRequest {
     }
 }
 
-fn metric(text: &str, line_start: &str) -> Option<u64> {
-    text.lines().find(|l| l.starts_with(line_start)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_most_five_routes_survive_and_the_rest_overflow() {
     let node = start_node(|f| {

@@ -11,14 +11,6 @@ use std::time::Duration;
 use common::*;
 use prost::Message;
 
-fn metric(text: &str, line_start: &str) -> Option<u64> {
-    text.lines().find(|l| l.starts_with(line_start)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
-}
-
-async fn metrics(node: &TestNode) -> String {
-    reqwest::get(node.api("/metrics")).await.expect("metrics").text().await.expect("text")
-}
-
 /// One request with a span for each of `ids` distinct correlation IDs.
 fn many_ids(prefix: &str, ids: u64) -> Vec<u8> {
     let mut req = trace_request("checkout", None, [0; 16], 0, 0);
@@ -60,7 +52,7 @@ async fn live_sessions_are_capped_with_a_retryable_answer() {
         let body = correlate_until(&node, id, |b| b["summary"]["total_spans"].as_u64() == Some(1)).await;
         assert_eq!(body["summary"]["total_spans"], 1, "{id}");
     }
-    let text = metrics(&node).await;
+    let text = metrics_text(&node).await;
     assert!(metric(&text, "ollystack_ingest_overloaded_total").unwrap_or(0) >= 2, "{text}");
     node.node.shutdown().await;
 }
@@ -72,7 +64,7 @@ async fn each_live_session_counts_against_the_memory_budget() {
     let client = reqwest::Client::new();
     let url = format!("{}/v1/traces", node.otlp_http());
     assert_eq!(post_protobuf(&client, &url, many_ids("a", 60)).await.status(), 200);
-    let text = metrics(&node).await;
+    let text = metrics_text(&node).await;
     let used = metric(&text, "ollystack_memory_used_bytes").expect("memory gauge");
     assert!(used >= 60 * 12 * 1024, "60 live sessions hold at least their overhead; used {used}");
     // Another 60 do not fit: refused before anything is written.
@@ -100,7 +92,7 @@ async fn one_huge_batch_for_one_id_becomes_bounded_segments() {
     let finished = eventually(Duration::from_secs(20), || {
         let node = &node;
         async move {
-            let text = metrics(node).await;
+            let text = metrics_text(node).await;
             let by_cap = metric(&text, "ollystack_sessions_finished_total{reason=\"span_cap\"}").unwrap_or(0);
             let idle = metric(&text, "ollystack_sessions_finished_total{reason=\"idle\"}").unwrap_or(0);
             (by_cap + idle >= 6 && idle >= 1).then_some((by_cap, idle))

@@ -53,6 +53,17 @@ pub async fn start_node(tweak: impl FnOnce(&mut ConfigFile)) -> TestNode {
     TestNode { node, dir }
 }
 
+/// The value of the first `/metrics` line that starts with `line_start`
+/// (a name, with its labels when it has any).
+pub fn metric(text: &str, line_start: &str) -> Option<u64> {
+    text.lines().find(|l| l.starts_with(line_start)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+}
+
+/// The node's `/metrics` text.
+pub async fn metrics_text(node: &TestNode) -> String {
+    reqwest::get(node.api("/metrics")).await.expect("metrics").text().await.expect("text")
+}
+
 pub async fn get_json(url: &str) -> (u16, Value) {
     let resp = reqwest::get(url).await.expect("request");
     let status = resp.status().as_u16();
