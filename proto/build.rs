@@ -7,6 +7,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={file}");
     }
     let descriptors = protox::compile(files, ["proto"])?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    // Services (tonic clients and servers) only with the `rpc` feature.
+    let rpc = std::env::var_os("CARGO_FEATURE_RPC").is_some();
+    tonic_prost_build::configure().build_client(rpc).build_server(rpc).compile_fds(descriptors)?;
     Ok(())
 }

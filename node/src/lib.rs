@@ -34,21 +34,20 @@
 //! * [`config`], [`clock`], [`metrics`], [`error`]: node-wide plumbing.
 //! * [`node`]: wires everything together and runs it.
 
+pub use ollystack_core::{correlate, model, rca};
+
 pub mod access;
 pub mod api;
 pub mod certs;
 pub mod clock;
 pub mod cluster;
 pub mod config;
-pub mod correlate;
 pub mod error;
 pub mod ingest;
 pub mod llm;
 pub mod metrics;
-pub mod model;
 pub mod node;
 pub mod query;
-pub mod rca;
 pub mod receive;
 pub mod secret;
 pub mod session;

@@ -9,9 +9,10 @@ use tower::ServiceExt;
 
 use super::super::fake::{app, FakeBackend, Reply};
 use crate::model::{CorrelationId, TenantId};
+use crate::query::collect_window;
 use crate::query::fixtures::{session, span, stored_span, with_kind, MS, T0};
 use crate::query::{format_rfc3339_nanos, Segment, SessionListItem};
-use crate::rca::incident::{collect_window, WindowQuery};
+use crate::rca::incident::WindowQuery;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
 const HOUR: u64 = 3_600_000 * MS;

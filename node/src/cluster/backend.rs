@@ -29,10 +29,11 @@ use super::Cluster;
 use crate::correlate;
 use crate::model::{CorrelationId, TenantId, TraceId};
 use crate::node::NodeQueries;
+use crate::query::collect_window;
 use crate::query::{
     Counts, ExemplarFilter, ExemplarHit, Page, PagedSession, QueryBackend, QueryError, SessionFilter, SessionListItem, SessionListing,
 };
-use crate::rca::incident::{collect_window, Collected, WindowQuery};
+use crate::rca::incident::{Collected, WindowQuery};
 
 /// The API's backend on a cluster node.
 pub struct ClusterBackend {

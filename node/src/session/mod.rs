@@ -3,9 +3,9 @@
 //! registry (no process-global actor names, so several nodes can share a
 //! process).
 //!
-//! * [`state`]: the compact, de-duplicating data of one segment (pure).
-//! * [`summary`]: the running summary (pure).
-//! * [`finish`]: when a segment finishes (pure).
+//! * [`state`], [`summary`], [`finish`], [`finished`], [`segment`]: the
+//!   pure parts, from `ollystack-core` (a segment's compact data, its
+//!   running summary, when it finishes, what storage receives).
 //! * [`budget`]: the global memory budget.
 //! * [`actor`]: the session actor.
 //! * [`supervisor`]: the parent of every session actor; rebuilds a failed
@@ -14,15 +14,14 @@
 //!   alias resolution; retiring and merging.
 //! * [`remote`]: sessions owned by other nodes (the cluster's side).
 
+pub use ollystack_core::session::{finish, finished, segment, state, summary};
+
 pub mod actor;
 pub mod budget;
-pub mod finish;
 pub mod holding;
 pub mod rebuild;
 pub mod registry;
 pub mod remote;
-pub mod state;
-pub mod summary;
 pub mod supervisor;
 
 pub use budget::MemoryBudget;

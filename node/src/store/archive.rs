@@ -12,30 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ollystack_proto::store::ArchivedSegment;
 use prost::Message;
-use serde::{Deserialize, Serialize};
 
 use super::keys::{segment_key, service_key, service_prefix, session_prefix, time_key, u64_at};
 use super::listing::{self, Scan};
-use super::segment_store::FinishedSegment;
 use super::segment_walk::page_of;
 use super::StoreError;
 use crate::model::{CorrelationId, TenantId};
 use crate::query::{Pager, Segment, SessionFilter};
-use crate::session::Summary;
-
-/// The time index's record of one archived segment: enough to list and
-/// filter sessions without decoding their signals.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArchiveIndexEntry {
-    pub tenant: String,
-    pub correlation_id: String,
-    pub segment_seq: u64,
-    pub finished_unix_ms: u64,
-    pub last_activity_unix_ms: u64,
-    /// Encoded size of the segment record.
-    pub bytes: u64,
-    pub summary: Summary,
-}
+use crate::session::finished::{ArchiveIndexEntry, FinishedSegment};
 
 #[derive(Debug)]
 pub struct Archive {

@@ -4,10 +4,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::listing::{Scan, EXAMINE_MAX};
-use super::segment_store::{FinishedSegment, HandedSegment, SessionStore, Settler, StoreFuture, StoredPage, StoredSegments};
+use super::segment_store::{HandedSegment, SessionStore, Settler, StoreFuture, StoredPage, StoredSegments};
 use super::Archive;
 use crate::model::{CorrelationId, TenantId};
 use crate::query::{Pager, SessionFilter};
+use crate::session::finished::FinishedSegment;
 
 #[derive(Debug)]
 pub struct EmbeddedStore {

@@ -25,11 +25,12 @@ mod flush;
 mod segment_store;
 mod segment_walk;
 
-pub use archive::{Archive, ArchiveIndexEntry};
+pub use crate::session::finished::{ArchiveIndexEntry, FinishedSegment};
+pub use archive::Archive;
 pub use embedded::EmbeddedStore;
 pub use flush::SledFlusher;
 pub use index::{ExemplarIndex, TraceIndex};
-pub use segment_store::{FinishedSegment, HandedSegment, SessionStore, Settler, StoreFuture, StoredPage, StoredSegments};
+pub use segment_store::{HandedSegment, SessionStore, Settler, StoreFuture, StoredPage, StoredSegments};
 pub use shipments::ShipmentLog;
 
 /// Errors of the node's storage.

@@ -16,47 +16,14 @@ use std::sync::Arc;
 use ollystack_proto::store::ArchivedSegment;
 
 use super::listing::Scan;
-use super::{ArchiveIndexEntry, SledFlusher, StoreError};
-use crate::model::{CorrelationId, SessionKey, TenantId};
+use super::{SledFlusher, StoreError};
+use crate::model::{CorrelationId, TenantId};
 use crate::query::{Pager, Segment, SessionFilter};
-use crate::session::{MemoryBudget, Summary};
+use crate::session::finished::{ArchiveIndexEntry, FinishedSegment};
+use crate::session::MemoryBudget;
 use crate::wal::Wal;
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
-
-/// A finished session segment on its way to storage.
-#[derive(Debug, Clone)]
-pub struct FinishedSegment {
-    pub key: SessionKey,
-    /// Node-local, unique, increasing sequence number of the segment.
-    pub seq: u64,
-    pub opened_unix_ms: u64,
-    pub finished_unix_ms: u64,
-    pub last_activity_unix_ms: u64,
-    pub reason: &'static str,
-    pub summary: Summary,
-    /// The encoded `ArchivedSegment`.
-    pub encoded: Vec<u8>,
-    /// WAL entries holding the segment's signals.
-    pub wal_keys: Vec<u64>,
-    /// Bytes reserved from the memory budget for the segment.
-    pub held_bytes: u64,
-}
-
-impl FinishedSegment {
-    /// The listing entry of this segment.
-    pub fn index_entry(&self) -> ArchiveIndexEntry {
-        ArchiveIndexEntry {
-            tenant: self.key.tenant.as_str().to_owned(),
-            correlation_id: self.key.id.as_str().to_owned(),
-            segment_seq: self.seq,
-            finished_unix_ms: self.finished_unix_ms,
-            last_activity_unix_ms: self.last_activity_unix_ms,
-            bytes: self.encoded.len() as u64,
-            summary: self.summary.clone(),
-        }
-    }
-}
 
 /// The stored segments a read found.
 #[derive(Debug, Default)]

@@ -31,13 +31,14 @@ pub use settings::{is_identifier, ClickHouseSettings};
 use self::flusher::Flusher;
 use self::pending::Pending;
 use super::listing::Scan;
-use super::segment_store::{FinishedSegment, SessionStore, Settler, StoreFuture, StoredPage, StoredSegments};
+use super::segment_store::{SessionStore, Settler, StoreFuture, StoredPage, StoredSegments};
 use super::segment_walk::{page_of, WalkError};
 use super::{ArchiveIndexEntry, StoreError};
 use crate::clock::SharedClock;
 use crate::metrics::NodeMetrics;
 use crate::model::{CorrelationId, TenantId};
 use crate::query::{Pager, Segment, SessionFilter};
+use crate::session::finished::FinishedSegment;
 
 /// Finished segments waiting for ClickHouse, at most. Their bytes are
 /// bounded by the memory budget; this bounds their count.

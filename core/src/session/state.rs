@@ -12,10 +12,10 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
 use prost::Message;
 
+use super::finished::FinishedSegment;
+use super::segment::Segment;
 use super::summary::Summary;
 use crate::model::{SessionKey, SpanId, TraceId};
-use crate::query::Segment;
-use crate::store::FinishedSegment;
 
 /// Memory charged per span or log beyond its encoded bytes: the entry in the
 /// item vector, the de-duplication key and the allocation header.

@@ -4,8 +4,8 @@
 //!
 //! The computation is split so a cluster can fan it out:
 //! 1. every node reads its own sessions of a window into a mergeable
-//!    [`WindowAggregate`] ([`collect_window`], reached through
-//!    [`QueryBackend::window_aggregate`](crate::query::QueryBackend::window_aggregate));
+//!    [`WindowAggregate`] (the node's `collect_window`, which folds
+//!    sessions with [`fold`]);
 //! 2. the aggregates of all nodes are merged ([`Collected::merge`], exact);
 //! 3. a pure function ranks what changed ([`incident`], [`anomalies`]).
 //!
@@ -14,7 +14,7 @@
 //! | `sketch.rs` | latency sketch that merges exactly (log-linear buckets, ≤ 1.6% error) |
 //! | `logline.rs` | log templates (variable parts masked) |
 //! | `aggregate.rs` | the per-node window aggregate: per operation and per edge, with `merge` |
-//! | `collect.rs` | reading a window's sessions (by event time) into an aggregate; bounded |
+//! | `window.rs` | what a node reads of a window (by event time), folded into an aggregate; bounded |
 //! | `changes.rs` | statistical tests: what left its baseline, per operation and per edge |
 //! | `deps.rs` | the service dependency graph (petgraph) for causal walks |
 //! | `rank.rs` | the ranked candidates and the causal rules |
@@ -23,15 +23,15 @@
 mod aggregate;
 mod answer;
 mod changes;
-mod collect;
 mod deps;
 mod logline;
 mod rank;
 mod sketch;
+mod window;
 
 pub use aggregate::{EdgeStats, OpStats, WindowAggregate, KEYS_MAX_DEFAULT};
 pub use answer::{anomalies, incident, AnomalyReport, IncidentResult};
 pub use changes::{EdgeChange, OpChange, Pair, TemplateChange};
-pub use collect::{collect_window, window_input, Collected, WindowQuery, BATCH_SESSIONS, SESSIONS_MAX_DEFAULT};
 pub use rank::{rank, IncidentCandidate, CANDIDATES_MAX};
 pub use sketch::LatencySketch;
+pub use window::{fold, window_input, Collected, WindowQuery, BATCH_SESSIONS, SESSIONS_MAX_DEFAULT};
