@@ -31,6 +31,7 @@
 //!   hand-over.
 //! * [`certs`]: the `certs` command (a cluster CA and node certificates).
 //! * [`secret`]: secrets that never print.
+//! * [`budget`]: the node's memory budget (sessions, requests in decode).
 //! * [`config`], [`clock`], [`metrics`], [`error`]: node-wide plumbing.
 //! * [`node`]: wires everything together and runs it.
 
@@ -38,6 +39,7 @@ pub use ollystack_core::{correlate, model, rca};
 
 pub mod access;
 pub mod api;
+pub mod budget;
 pub mod certs;
 pub mod clock;
 pub mod cluster;

@@ -38,5 +38,6 @@ pub use resolve::{resolve, Resolution, TraceBinding};
 pub use semconv::migrate_attributes;
 pub use settings::CorrelationSettings;
 pub use sql::scrub_sql_literals;
-pub use tenant::{is_tenant_name, tenant_of, TENANT_ID_BYTES_MAX};
+pub use tenant::{is_tenant_name, tenant_of};
+pub use validate::TENANT_ID_BYTES_MAX;
 pub use validate::{is_intake_key, validate, RejectReason, Validated, MAX_ID_LENGTH_LIMIT};

@@ -2,12 +2,9 @@
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 
-use super::validate::{sanitize, screen};
+use super::validate::{sanitize, screen, TENANT_ID_BYTES_MAX};
 use super::{attr, baggage, settings::CorrelationSettings};
 use crate::model::TenantId;
-
-/// Longest tenant ID, in bytes.
-pub const TENANT_ID_BYTES_MAX: usize = 64;
 
 /// Whether `name` is a tenant as stored: 1..=64 bytes of `[A-Za-z0-9_-]`
 /// (ingest sanitizes tenants so). Pure.

@@ -159,6 +159,9 @@ pub(crate) fn sanitize(text: &str) -> Cow<'_, str> {
     Cow::Owned(text.chars().map(|c| if allowed(c) { c } else { '_' }).collect())
 }
 
+/// Longest tenant ID, in bytes.
+pub const TENANT_ID_BYTES_MAX: usize = 64;
+
 /// The largest `correlation.max_id_length` a config may set.
 pub const MAX_ID_LENGTH_LIMIT: usize = 1024;
 
@@ -169,7 +172,7 @@ pub const MAX_ID_LENGTH_LIMIT: usize = 1024;
 /// not checked here: each node applied its own at intake. Pure.
 pub fn is_intake_key(max_id_length: usize, tenant: &str, id: &str) -> bool {
     let clean = |text: &str, max: usize| screen(text, max).is_ok_and(|t| t == text && matches!(sanitize(t), Cow::Borrowed(_)));
-    clean(tenant, super::tenant::TENANT_ID_BYTES_MAX) && clean(id, max_id_length)
+    clean(tenant, TENANT_ID_BYTES_MAX) && clean(id, max_id_length)
 }
 
 #[cfg(test)]

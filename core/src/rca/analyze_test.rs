@@ -3,8 +3,9 @@
 use super::super::fixtures::*;
 use super::*;
 use crate::query::SpanKindView;
+use crate::rca::candidate::CandidateKind;
 use crate::rca::model::{RcaExemplar, RcaSpan};
-use crate::rca::rank::CandidateKind;
+use crate::rca::origin::LogMatch;
 
 fn run(spans: Vec<RcaSpan>, logs: Vec<RcaLog>, exemplars: Vec<RcaExemplar>, view: &BaselineView) -> RcaResult {
     analyze(&RcaInput { spans, logs, exemplars }, view)

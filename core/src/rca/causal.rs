@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use super::rank::{Candidate, CandidateKind, Evidence, Facts, Outcome};
+use super::candidate::{Candidate, CandidateKind, Evidence, Facts, Outcome};
 use super::tree::Node;
 use crate::query::SpanKindView;
 

@@ -12,9 +12,9 @@
 
 use serde::Serialize;
 
+use super::candidate::{Candidate, CandidateKind, Facts, Outcome};
 use super::model::RcaExemplar;
 use super::origin::LogMatch;
-use super::rank::{Candidate, CandidateKind, Facts, Outcome};
 use super::tree::Node;
 use crate::query::format_rfc3339_nanos;
 

@@ -2,7 +2,7 @@
 //! computed result, so the same analysis always reads the same. (An LLM
 //! may later rephrase this result; it never adds to it.)
 
-use super::analyze::{CounterfactualView, RcaResult};
+use super::result::{CounterfactualView, RcaResult};
 
 /// At most this many other candidates are named.
 const OTHERS_MAX: usize = 3;

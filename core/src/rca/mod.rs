@@ -17,9 +17,11 @@
 //! | `baseline.rs` | HDR-histogram baselines per (tenant, service, operation), bounded |
 //! | `anomaly.rs` | spans whose self time or duration left their baseline |
 //! | `counterfactual.rs` | re-timing a tree with spans at their p50; failures spared by a fix |
+//! | `candidate.rs` | a candidate, its evidence, the facts ranking reads |
 //! | `rank.rs` | the ranked candidates with evidence |
 //! | `causal.rs` | causal corrections: timeouts blamed on slow callees, retry waits discounted |
 //! | `chains.rs` | Chain-of-Event style chains from first cause to symptom |
+//! | `result.rs` | the answer's types (result views) |
 //! | `explain.rs` | deterministic text from the result |
 //! | `analyze.rs` | runs them all and shapes the answer |
 //! | `incident/` | per-incident RCA and window anomalies: a mergeable per-node window aggregate, ranked causally (see [`incident`]) |
@@ -27,6 +29,7 @@
 mod analyze;
 mod anomaly;
 mod baseline;
+mod candidate;
 mod causal;
 mod chains;
 mod counterfactual;
@@ -39,11 +42,13 @@ pub mod incident;
 mod model;
 mod origin;
 mod rank;
+mod result;
 mod tree;
 
-pub use analyze::{analyze, AnomalyView, CounterfactualView, CriticalPathView, ErrorOriginView, LogRef, PathStepView, RcaResult, SpanRef};
+pub use analyze::analyze;
 pub use baseline::{samples, BaselineView, Baselines, OpBaseline, Percentiles, Sample, BYTES_MAX_DEFAULT, KEYS_MAX_DEFAULT};
+pub use candidate::{Candidate, CandidateKind, Evidence};
 pub use chains::{Chain, ChainStep, StepKind};
 pub use graph::{EdgeView, GraphView};
 pub use model::{rca_span, RcaExemplar, RcaInput, RcaLog, RcaSpan};
-pub use rank::{Candidate, CandidateKind, Evidence};
+pub use result::{AnomalyView, CounterfactualView, CriticalPathView, ErrorOriginView, LogRef, PathStepView, RcaResult, SpanRef};

@@ -1,11 +1,17 @@
 //! How the API reaches live sessions and the archive: the [`QueryBackend`]
-//! trait, implemented by the node (and by the cluster's routing backend).
+//! trait, implemented by the node (and by the cluster's routing backend),
+//! and [`collect_window`], the default reading of an incident window's
+//! sessions into one node's [`WindowAggregate`] (the I/O edge of
+//! per-incident RCA; the aggregate, its merge and the fold are pure, in
+//! `rca::incident`). Sessions are chosen by event time; at most
+//! `sessions_max` are read (the most recently active), in batches of
+//! [`BATCH_SESSIONS`] folded on the blocking pool.
 
 use std::future::Future;
 
-use super::window::collect_window;
 use crate::model::{CorrelationId, TenantId, TraceId};
 use crate::query::{ExemplarFilter, ExemplarHit, Page, PagedSession, SessionData, SessionFilter, SessionListItem, SessionListing};
+use crate::rca::incident::{fold, Collected, WindowAggregate, WindowQuery, BATCH_SESSIONS};
 
 /// A query could not be answered.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -80,4 +86,51 @@ pub trait QueryBackend: Send + Sync + 'static {
 
     /// Ready to serve (WAL replayed, listeners up).
     fn is_ready(&self) -> bool;
+}
+
+/// Reads every session of the window (see the module doc).
+pub async fn collect_window<B: QueryBackend + ?Sized>(backend: &B, tenant: &TenantId, q: &WindowQuery) -> Result<Collected, QueryError> {
+    let filter = SessionFilter {
+        event_overlap_unix_nano: Some((q.start_unix_nano, q.end_unix_nano)),
+        limit: q.sessions_max.saturating_add(1),
+        ..Default::default()
+    };
+    let listing = backend.session_listing(tenant, &filter).await?;
+    let mut listed = listing.sessions;
+    let mut reasons = Vec::new();
+    // The listing's scan is bounded: say what it did not look at.
+    if let Some(before) = listing.resume_before_unix_ms {
+        reasons.push(format!("the session index was read back to {before} (Unix ms); sessions archived before then were not read"));
+    }
+    if listed.len() > q.sessions_max {
+        reasons.push(format!("more than {} sessions in the window: the {} most recently active were read", q.sessions_max, q.sessions_max));
+        listed.truncate(q.sessions_max);
+    }
+    let mut aggregate = WindowAggregate::new(q.keys_max);
+    let mut unreadable = 0usize;
+    for chunk in listed.chunks(BATCH_SESSIONS) {
+        let mut batch = Vec::with_capacity(chunk.len());
+        for item in chunk {
+            match backend.session(tenant, &item.correlation_id).await {
+                Ok(Some(data)) => batch.push(data),
+                Ok(None) => {}
+                Err(e) => {
+                    unreadable += 1;
+                    tracing::warn!(error = %e, id = %item.correlation_id, "window session unreadable");
+                }
+            }
+        }
+        let (start, end, keys_max) = (q.start_unix_nano, q.end_unix_nano, q.keys_max);
+        let part = ollystack_cluster::blocking::unblock(move || fold(&batch, start, end, keys_max))
+            .await
+            .map_err(|e| QueryError::Storage(format!("window aggregation task failed: {e}")))?;
+        aggregate.merge(&part);
+    }
+    if unreadable > 0 {
+        reasons.push(format!("{unreadable} session(s) could not be read"));
+    }
+    if aggregate.dropped > 0 {
+        reasons.push(format!("{} span(s) and log(s) of keys beyond the {} key bound were left out", aggregate.dropped, q.keys_max));
+    }
+    Ok(Collected { aggregate, partial: (!reasons.is_empty()).then(|| reasons.join("; ")) })
 }

@@ -6,7 +6,5 @@
 pub use ollystack_core::query::*;
 
 mod backend;
-mod window;
 
-pub use backend::{QueryBackend, QueryError};
-pub use window::collect_window;
+pub use backend::{collect_window, QueryBackend, QueryError};

@@ -6,7 +6,6 @@
 //! * [`state`], [`summary`], [`finish`], [`finished`], [`segment`]: the
 //!   pure parts, from `ollystack-core` (a segment's compact data, its
 //!   running summary, when it finishes, what storage receives).
-//! * [`budget`]: the global memory budget.
 //! * [`actor`]: the session actor.
 //! * [`supervisor`]: the parent of every session actor; rebuilds a failed
 //!   one from the WAL entries its [`holding`] lists ([`rebuild`], pure).
@@ -17,14 +16,13 @@
 pub use ollystack_core::session::{finish, finished, segment, state, summary};
 
 pub mod actor;
-pub mod budget;
 pub mod holding;
 pub mod rebuild;
 pub mod registry;
 pub mod remote;
 pub mod supervisor;
 
-pub use budget::MemoryBudget;
+pub use crate::budget::{self, MemoryBudget};
 pub use finish::{FinishReason, FinishRules};
 pub use remote::{RemoteOwners, ShipError};
 pub use state::{LogInput, SessionInput, SessionState, SpanInput};

@@ -17,10 +17,10 @@ use ollystack_proto::store::ArchivedSegment;
 
 use super::listing::Scan;
 use super::{SledFlusher, StoreError};
+use crate::budget::MemoryBudget;
 use crate::model::{CorrelationId, TenantId};
 use crate::query::{Pager, Segment, SessionFilter};
 use crate::session::finished::{ArchiveIndexEntry, FinishedSegment};
-use crate::session::MemoryBudget;
 use crate::wal::Wal;
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;

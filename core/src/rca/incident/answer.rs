@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::aggregate::WindowAggregate;
+use super::blame::{rank_changes, IncidentCandidate};
 use super::changes::{edge_changes, op_changes, EdgeChange, OpChange, Pair};
 use super::deps::Deps;
-use super::rank::{rank_changes, IncidentCandidate};
 use super::sketch::LatencySketch;
 use crate::rca::{EdgeView, GraphView};
 

@@ -17,21 +17,21 @@
 //! | `window.rs` | what a node reads of a window (by event time), folded into an aggregate; bounded |
 //! | `changes.rs` | statistical tests: what left its baseline, per operation and per edge |
 //! | `deps.rs` | the service dependency graph (petgraph) for causal walks |
-//! | `rank.rs` | the ranked candidates and the causal rules |
+//! | `blame.rs` | the ranked candidates and the causal rules that blame services for changes |
 //! | `answer.rs` | the answers and their deterministic explanations |
 
 mod aggregate;
 mod answer;
+mod blame;
 mod changes;
 mod deps;
 mod logline;
-mod rank;
 mod sketch;
 mod window;
 
 pub use aggregate::{EdgeStats, OpStats, WindowAggregate, KEYS_MAX_DEFAULT};
 pub use answer::{anomalies, incident, AnomalyReport, IncidentResult};
+pub use blame::{rank, IncidentCandidate, CANDIDATES_MAX};
 pub use changes::{EdgeChange, OpChange, Pair, TemplateChange};
-pub use rank::{rank, IncidentCandidate, CANDIDATES_MAX};
 pub use sketch::LatencySketch;
 pub use window::{fold, window_input, Collected, WindowQuery, BATCH_SESSIONS, SESSIONS_MAX_DEFAULT};

@@ -1,4 +1,5 @@
-//! The global memory budget for live session data.
+//! The node's memory budget: live session data, the fixed cost of each live
+//! session, and requests being decoded.
 //!
 //! Ingest reserves the bytes a batch will occupy before writing it to the WAL;
 //! a failed reservation refuses the batch with a retryable status, so nothing

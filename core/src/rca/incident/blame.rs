@@ -386,5 +386,5 @@ fn push_affected_callers(c: &mut IncidentCandidate, ops: &[OpChange], deps: &Dep
 }
 
 #[cfg(test)]
-#[path = "rank_test.rs"]
+#[path = "blame_test.rs"]
 mod tests;
