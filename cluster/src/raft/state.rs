@@ -24,6 +24,7 @@ impl ClusterState {
     /// Applies one committed request. Deterministic: the same requests in
     /// the same order give the same state and responses on every replica.
     pub fn apply(&mut self, request: &ClusterRequest) -> ClusterResponse {
+        let epoch_before = self.ring.as_ref().map_or(0, |ring| ring.epoch());
         let response = match request {
             ClusterRequest::SetRing { members } => self.set_ring(members),
             ClusterRequest::SetLimits { config } => self.set_limits(config),
@@ -33,6 +34,7 @@ impl ClusterState {
             },
         };
         debug_assert_eq!(self.check_invariants(), Ok(()));
+        debug_assert_eq!(epoch_step(epoch_before, self), Ok(()), "applying {request:?}");
         response
     }
 
@@ -84,6 +86,17 @@ impl ClusterState {
     /// The limiter's invariants (the ring's hold by construction).
     pub fn check_invariants(&self) -> Result<(), Violation> {
         self.limiter.as_ref().map_or(Ok(()), LimiterState::check_invariants)
+    }
+}
+
+/// Ring epochs only move forward, one step per applied ring change: every
+/// node routes by the same ring for the same epoch.
+pub fn epoch_step(before: u64, after: &ClusterState) -> Result<(), &'static str> {
+    let after = after.ring.as_ref().map_or(0, |ring| ring.epoch());
+    if after == before || after == before + 1 {
+        Ok(())
+    } else {
+        Err("the ring epoch moved by other than 0 or 1")
     }
 }
 

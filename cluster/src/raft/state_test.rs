@@ -118,3 +118,17 @@ fn deserializing_refuses_an_invalid_ring() {
     let json = r#"{"ring": {"epoch": 3, "members": [{"id": 1, "weight": 0}]}, "limiter": null}"#;
     assert!(serde_json::from_str::<ClusterState>(json).is_err());
 }
+
+#[test]
+fn ring_epochs_step_by_one_or_not_at_all() {
+    let mut state = ClusterState::default();
+    assert_eq!(epoch_step(0, &state), Ok(()));
+    state.apply(&set_ring(&[(1, 1)]));
+    assert_eq!(epoch_step(0, &state), Ok(()));
+    state.apply(&set_ring(&[(1, 1)]));
+    assert_eq!(epoch_step(1, &state), Ok(()), "the same members again: the same epoch");
+    state.apply(&set_ring(&[(1, 1), (2, 1)]));
+    assert_eq!(state.ring().map(|r| r.epoch()), Some(2));
+    assert!(epoch_step(0, &state).is_err(), "two steps at once");
+    assert!(epoch_step(3, &state).is_err(), "backwards");
+}

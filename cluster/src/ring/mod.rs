@@ -103,6 +103,14 @@ pub enum RingError {
     BadWeight { node: NodeId, weight: u32 },
 }
 
+/// A broken invariant of a [`Ring`] (see [`Ring::check_invariants`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("ring of epoch {epoch}: {what}")]
+pub struct RingViolation {
+    pub epoch: u64,
+    pub what: &'static str,
+}
+
 /// One virtual node: a position and the node it stands for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Token {
@@ -150,7 +158,32 @@ impl Ring {
         tokens.sort_unstable_by_key(|t| (t.position, t.node));
         tokens.dedup_by_key(|t| t.position);
         let owned = owned_space(&by_id, &tokens);
-        Ok(Self { epoch, members: by_id, tokens, owned })
+        let ring = Self { epoch, members: by_id, tokens, owned };
+        debug_assert_eq!(ring.check_invariants(), Ok(()));
+        Ok(ring)
+    }
+
+    /// What placement relies on: tokens never empty and strictly
+    /// increasing, each standing for a member; the members' owned parts of
+    /// the hash space covering it exactly once.
+    pub fn check_invariants(&self) -> Result<(), RingViolation> {
+        let broken = |what| Err(RingViolation { epoch: self.epoch, what });
+        if self.tokens.is_empty() || self.members.is_empty() {
+            return broken("no tokens or no members");
+        }
+        if self.tokens.windows(2).any(|w| w[0].position >= w[1].position) {
+            return broken("token positions are not strictly increasing");
+        }
+        if self.tokens.iter().any(|t| !self.members.contains_key(&t.node)) {
+            return broken("a token stands for a node that is not a member");
+        }
+        if !self.owned.keys().eq(self.members.keys()) {
+            return broken("owned space is not kept per member");
+        }
+        if self.owned.values().sum::<u128>() != 1u128 << 64 {
+            return broken("owned space does not cover the hash space exactly once");
+        }
+        Ok(())
     }
 
     /// The ring of `members` at the next epoch.

@@ -76,6 +76,12 @@ proptest! {
     }
 
     #[test]
+    fn every_ring_built_holds_its_invariants(ids in prop::collection::btree_set(any::<u64>(), 1..12), weights in prop::collection::vec(1..=MAX_WEIGHT, 12)) {
+        let members: Vec<Member> = ids.iter().zip(&weights).map(|(&id, &weight)| Member { id: NodeId(id), weight }).collect();
+        prop_assert_eq!(Ring::new(1, &members).expect("valid membership").check_invariants(), Ok(()));
+    }
+
+    #[test]
     fn placement_ignores_the_epoch(ids in prop::collection::btree_set(any::<u64>(), 1..8), keys in prop::collection::vec(any::<u64>(), 64)) {
         let (early, late) = (ring(1, &ids), ring(9, &ids));
         for key in keys {
@@ -117,6 +123,16 @@ fn invalid_memberships_are_refused() {
     assert_eq!(Ring::new(1, &[heavy]), Err(RingError::BadWeight { node: NodeId(1), weight: MAX_WEIGHT + 1 }));
     let crowd: Vec<Member> = (0..=MAX_MEMBERS as u64).map(|id| Member::new(NodeId(id))).collect();
     assert_eq!(Ring::new(1, &crowd), Err(RingError::TooManyMembers { count: MAX_MEMBERS + 1 }));
+}
+
+#[test]
+fn a_broken_ring_is_reported() {
+    let mut ring = ring(4, &BTreeSet::from([1, 2, 3]));
+    ring.tokens.swap(0, 1);
+    assert_eq!(ring.check_invariants(), Err(RingViolation { epoch: 4, what: "token positions are not strictly increasing" }));
+    let mut ring = super::tests::ring(4, &BTreeSet::from([1, 2]));
+    ring.owned.insert(NodeId(1), 0);
+    assert!(ring.check_invariants().is_err());
 }
 
 #[test]

@@ -60,6 +60,23 @@ struct Writer {
     size: u64,
 }
 
+/// What the log's positions promise: every seq below `next_seq` is
+/// assigned, the durable mark never passes them, and the file being
+/// written (named by its first seq) is the newest. Pure; asserted after
+/// every append and rotation in debug builds.
+fn check_positions(first_seq: u64, next_seq: u64, synced_seq: u64, newest_file: Option<u64>) -> Result<(), &'static str> {
+    if first_seq > next_seq {
+        return Err("the file being written starts after the next seq");
+    }
+    if synced_seq >= next_seq {
+        return Err("a seq not yet assigned is marked durable");
+    }
+    if newest_file != Some(first_seq) {
+        return Err("the file being written is not the newest");
+    }
+    Ok(())
+}
+
 #[derive(Debug)]
 struct SegmentInfo {
     path: PathBuf,
@@ -197,6 +214,8 @@ impl Wal {
                 s.live += entries;
                 s.size = w.size;
             }
+            let synced = self.synced_seq.load(Ordering::Acquire);
+            debug_assert_eq!(check_positions(w.first_seq, w.next_seq, synced, segs.keys().next_back().copied()), Ok(()));
         }
         if w.size >= SEGMENT_MAX_BYTES {
             self.rotate(&mut w)?;
@@ -215,7 +234,10 @@ impl Wal {
         w.path = path.clone();
         w.first_seq = w.next_seq;
         w.size = 0;
-        self.segments.lock().insert(w.next_seq, SegmentInfo { path, live: 0, size: 0 });
+        let mut segs = self.segments.lock();
+        segs.insert(w.next_seq, SegmentInfo { path, live: 0, size: 0 });
+        let synced = self.synced_seq.load(Ordering::Acquire);
+        debug_assert_eq!(check_positions(w.first_seq, w.next_seq, synced, segs.keys().next_back().copied()), Ok(()));
         Ok(())
     }
 

@@ -70,3 +70,13 @@ async fn aliases_and_bindings_replay_even_after_their_entries_are_released() {
     let (_wal, replay) = open(dir.path(), &db);
     assert_eq!(replay, vec![(seqs[0], alias), (seqs[1], entry("x"))]);
 }
+
+#[test]
+fn positions_that_break_the_log_are_named() {
+    assert_eq!(check_positions(1, 1, 0, Some(1)), Ok(()));
+    assert_eq!(check_positions(5, 9, 8, Some(5)), Ok(()));
+    assert!(check_positions(10, 9, 8, Some(10)).is_err(), "file starts past the next seq");
+    assert!(check_positions(5, 9, 9, Some(5)).is_err(), "unassigned seq marked durable");
+    assert!(check_positions(5, 9, 8, Some(7)).is_err(), "a newer file than the one written");
+    assert!(check_positions(5, 9, 8, None).is_err(), "no file at all");
+}
