@@ -10,7 +10,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::assign::{assign, Assigned, Group, Merge};
-use super::attr_limits::AttrLimits;
+use super::attr_limits::{record_trimmed, AttrLimits};
 use super::limit::AttributeLimiter;
 use super::prepare::{prepare_logs, prepare_metrics, prepare_traces, PrepareFn};
 use super::{Accepted, IngestError, IngestSink, Overload};
@@ -102,7 +102,7 @@ fn reserve(env: &SessionEnv, bytes: u64, sessions: usize) -> Result<(), IngestEr
     } else {
         Overload::MemoryBudget
     };
-    env.metrics.ingest_overloaded_batches.inc();
+    env.metrics.ingest_overloaded.inc();
     Err(IngestError::Overloaded { reason, retry_after_ms: OVERLOAD_RETRY_AFTER_MS })
 }
 
@@ -163,22 +163,25 @@ impl Ingestor {
             Ok(batch) => batch,
             Err(e) => {
                 if matches!(e, IngestError::Overloaded { .. }) {
-                    env.metrics.ingest_overloaded_batches.inc();
+                    env.metrics.ingest_overloaded.inc();
                 }
                 return Err(e);
             }
         };
         let (rejected, reject_message) = (batch.rejected, batch.reject_message.clone());
         for name in &batch.deprecated {
-            env.metrics.deprecated_attributes.add(name, 1);
+            env.metrics.semconv_deprecated_attributes.add(name, 1);
         }
-        env.metrics.ingest_data_points.add(batch.data_points);
-        env.metrics.record_trimmed(&[
-            ("span", batch.trimmed_spans),
-            ("log", batch.trimmed_logs),
-            ("resource", batch.trimmed_resources),
-            ("exemplar", batch.trimmed_exemplars),
-        ]);
+        env.metrics.ingest_items.data_points.add(batch.data_points);
+        record_trimmed(
+            &env.metrics,
+            &[
+                ("span", batch.trimmed_spans),
+                ("log", batch.trimmed_logs),
+                ("resource", batch.trimmed_resources),
+                ("exemplar", batch.trimmed_exemplars),
+            ],
+        );
         let reserved_bytes = batch.cost_bytes();
         reserve(env, reserved_bytes, batch.sessions_at_most())?;
         let result = (|| {
@@ -379,9 +382,9 @@ impl Ingestor {
                 env.budget.release(cost);
                 return Err(IngestError::Internal(format!("session delivery failed: {e}")));
             }
-            env.metrics.ingest_spans.add(spans);
-            env.metrics.ingest_logs.add(logs);
-            env.metrics.ingest_exemplars.add(exemplars);
+            env.metrics.ingest_items.spans.add(spans);
+            env.metrics.ingest_items.logs.add(logs);
+            env.metrics.ingest_items.exemplars.add(exemplars);
         }
         Ok(())
     }
@@ -479,9 +482,9 @@ impl Ingestor {
             let cost = input.cost_bytes();
             match deliver_part(env, &mut previous, key, input).await {
                 Ok(()) => {
-                    env.metrics.ingest_spans.add(spans);
-                    env.metrics.ingest_logs.add(logs);
-                    env.metrics.ingest_exemplars.add(exemplars);
+                    env.metrics.ingest_items.spans.add(spans);
+                    env.metrics.ingest_items.logs.add(logs);
+                    env.metrics.ingest_items.exemplars.add(exemplars);
                 }
                 Err(e) => {
                     // Durable in the WAL (replayed at restart), but not live:

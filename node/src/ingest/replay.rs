@@ -146,7 +146,7 @@ pub async fn replay_wal(
         env.settler.settle(&[(&archived.found, 0)]).await?;
     }
     env.wal.replay_done().map_err(|e| IngestError::Internal(e.to_string()))?;
-    env.metrics.wal_entries_replayed.add(replayed);
+    env.metrics.wal_replayed_entries.add(replayed);
     env.metrics.wal_bytes.set(env.wal.bytes());
     Ok((replayed, resumed))
 }

@@ -43,7 +43,7 @@ pub async fn retention(
         let cutoff = now.saturating_sub(config.archive_retention_ms);
         match env.store.expire(now).await {
             Ok(removed) => {
-                env.metrics.archive_segments_expired.add(removed);
+                env.metrics.archive_expired_segments.add(removed);
                 env.metrics.archive_bytes.set(env.store.local_bytes());
             }
             Err(e) => tracing::warn!(error = %e, "retention of stored sessions failed"),

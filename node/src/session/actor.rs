@@ -324,7 +324,7 @@ impl SessionActor {
             if let Err(e) = env.settler.settle(&[(&data.wal_keys, data.held_bytes)]).await {
                 tracing::warn!(session = %key.id, error = %e, "settling a delivered session failed; its entries replay at restart");
             }
-            env.metrics.sessions_shipped.inc();
+            env.metrics.cluster_sessions_shipped.inc();
             env.registry.lock_shard(&key).await.finish_closing(&key, me.get_id());
             me.stop(None);
             return;
@@ -358,7 +358,7 @@ impl SessionActor {
                     if let Err(e) = env.settler.settle(&[(&data.wal_keys, data.held_bytes)]).await {
                         tracing::warn!(session = %key.id, error = %e, "settling a shipped session failed; its entries replay at restart");
                     }
-                    env.metrics.sessions_shipped.inc();
+                    env.metrics.cluster_sessions_shipped.inc();
                     // A query that asked the owner before the data landed
                     // there must not take this node's silence as absence.
                     env.registry.note_moved(&target, env.clock.now_unix_ms(), owner).await;
@@ -387,7 +387,7 @@ impl SessionActor {
             tracing::error!(session = %key.id, error = %e, "could not forward a merged session");
         }
         env.registry.lock_shard(&key).await.finish_closing(&key, me.get_id());
-        env.metrics.trace_merges.inc();
+        env.metrics.correlation_trace_merges.inc();
         me.stop(None);
     }
 }
