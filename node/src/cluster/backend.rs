@@ -28,11 +28,11 @@ use super::convert::{hits_from_pb, paged_from_pb};
 use super::Cluster;
 use crate::correlate;
 use crate::model::{CorrelationId, TenantId, TraceId};
-use crate::node::NodeQueries;
 use crate::query::{
     Counts, ExemplarFilter, ExemplarHit, Page, PagedSession, QueryBackend, QueryError, SessionFilter, SessionListItem, SessionListing,
 };
 use crate::rca::incident::{collect_window, Collected, WindowQuery};
+use crate::session::NodeQueries;
 
 /// The API's backend on a cluster node.
 pub struct ClusterBackend {

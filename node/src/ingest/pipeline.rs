@@ -17,9 +17,9 @@ use super::{Accepted, IngestError, IngestSink, Overload};
 use crate::clock::SeededRng;
 use crate::correlate::{self, CorrelationSettings};
 use crate::model::{CorrelationId, SessionKey, TenantId};
-use crate::session::actor::{SessionEnv, SessionMsg};
 use crate::session::budget::SESSION_OVERHEAD_BYTES;
 use crate::session::{FinishRules, SessionInput};
+use crate::session::{SessionEnv, SessionMsg};
 use crate::store::archive::adopted_seq;
 use crate::store::shipments::{Arrival, ShipmentId};
 use crate::store::{ExemplarIndex, HandedSegment, ShipmentLog};
@@ -92,10 +92,10 @@ struct Staged {
 fn reserve(env: &SessionEnv, bytes: u64, sessions: usize) -> Result<(), IngestError> {
     let overhead = sessions as u64 * SESSION_OVERHEAD_BYTES;
     let live = env.metrics.sessions_live.get();
-    let reason = if env.wal.pinned_bytes() > env.wal_max_bytes {
+    let reason = if env.storage.wal.pinned_bytes() > env.limits.wal_max_bytes {
         Overload::WalBacklog
-    } else if live.saturating_add(sessions as u64) > env.max_live_sessions {
-        Overload::LiveSessions { max: env.max_live_sessions }
+    } else if live.saturating_add(sessions as u64) > env.limits.max_live_sessions {
+        Overload::LiveSessions { max: env.limits.max_live_sessions }
     } else if env.budget.try_reserve(bytes.saturating_add(overhead)) {
         env.budget.release(overhead);
         return Ok(());
@@ -146,7 +146,7 @@ impl Ingestor {
         let staged = ollystack_cluster::blocking::unblock(move || this.stage(request, prepare))
             .await
             .map_err(|e| IngestError::Internal(format!("ingest task failed: {e}")))??;
-        if let Err(e) = self.env.wal.sync(staged.last_seq).await {
+        if let Err(e) = self.env.storage.wal.sync(staged.last_seq).await {
             self.env.budget.release(staged.reserved_bytes);
             return Err(IngestError::Internal(format!("wal sync failed: {e}")));
         }
@@ -188,10 +188,10 @@ impl Ingestor {
             let now = env.clock.now_unix_ms();
             let assigned = {
                 let _guard = self.binding_lock.lock();
-                assign(&self.settings, batch, &env.traces, &env.metrics, now, || correlate::generate(now, self.rng.next_u32()))?
+                assign(&self.settings, batch, &env.storage.traces, &env.metrics, now, || correlate::generate(now, self.rng.next_u32()))?
             };
             let Assigned { groups, merges, bindings } = assigned;
-            let mut groups = split_groups(groups, &env.rules);
+            let mut groups = split_groups(groups, &env.limits.rules);
             let forwards = take_remote_groups(env, &mut groups);
             // Trace-index changes first, so a replay routes the entries the
             // same way.
@@ -207,7 +207,7 @@ impl Ingestor {
                 .collect();
             let first_entry = records.len();
             records.extend(groups.iter().map(|(key, input)| WalRecord::Entry(encode_entry(key, input))));
-            let seqs = env.wal.append(&records).map_err(|e| IngestError::Internal(e.to_string()))?;
+            let seqs = env.storage.wal.append(&records).map_err(|e| IngestError::Internal(e.to_string()))?;
             let last_seq = seqs.last().copied().unwrap_or(0);
             let wal_keys = seqs[first_entry..].to_vec();
             for ((key, input), seq) in groups.iter().zip(&wal_keys) {
@@ -269,7 +269,12 @@ impl Ingestor {
         if count == 0 {
             return Ok(());
         }
-        self.env.store.adopt(origin, segments).await.map_err(|e| IngestError::Internal(format!("archiving handed-over segments: {e}")))?;
+        self.env
+            .storage
+            .store
+            .adopt(origin, segments)
+            .await
+            .map_err(|e| IngestError::Internal(format!("archiving handed-over segments: {e}")))?;
         tracing::info!(from = %NodeId(origin), segments = count, "took over archived segments of a leaving node");
         Ok(())
     }
@@ -292,9 +297,9 @@ impl Ingestor {
             .collect();
         let _guard = self.binding_lock.lock();
         for trace in traces {
-            if self.env.traces.binding(tenant, trace)?.is_none() {
+            if self.env.storage.traces.binding(tenant, trace)?.is_none() {
                 let explicit = *id != correlate::derive_from_trace(trace);
-                self.env.traces.bind(tenant, trace, &correlate::TraceBinding { id: id.clone(), explicit }, now)?;
+                self.env.storage.traces.bind(tenant, trace, &correlate::TraceBinding { id: id.clone(), explicit }, now)?;
             }
         }
         Ok(())
@@ -354,7 +359,7 @@ impl Ingestor {
             return Ok(());
         }
         self.shipments.note_delivered(ids, self.env.clock.now_unix_ms())?;
-        Ok(self.env.settler.flusher.flush().await?)
+        Ok(self.env.storage.settler.flusher.flush().await?)
     }
 
     /// Whether a shipment was taken here before or is being taken right
@@ -369,7 +374,7 @@ impl Ingestor {
             .await
             .map_err(|e| IngestError::Internal(format!("ingest task failed: {e}")))??;
         let env = &self.env;
-        if let Err(e) = env.wal.sync(last_seq).await {
+        if let Err(e) = env.storage.wal.sync(last_seq).await {
             env.budget.release(reserved);
             return Err(IngestError::Internal(format!("wal sync failed: {e}")));
         }
@@ -418,7 +423,7 @@ impl Ingestor {
         }
         let first_entry = records.len();
         records.extend(entries.into_iter().map(WalRecord::Entry));
-        let seqs = match env.wal.append(&records) {
+        let seqs = match env.storage.wal.append(&records) {
             Ok(seqs) => seqs[first_entry..].to_vec(),
             Err(e) => {
                 env.budget.release(reserved);
@@ -471,7 +476,7 @@ impl Ingestor {
     async fn dispatch(&self, staged: Staged) -> Result<Accepted, IngestError> {
         let env = &self.env;
         for m in &staged.merges {
-            env.registry.merge(env, &m.tenant, &m.from, &m.to).await.map_err(|e| IngestError::Internal(e.to_string()))?;
+            env.registry.merge(&m.tenant, &m.from, &m.to).await.map_err(|e| IngestError::Internal(e.to_string()))?;
         }
         let mut failed = None;
         let mut previous: Option<SessionKey> = None;
@@ -499,7 +504,7 @@ impl Ingestor {
         }
         env.metrics.ingest_batches.inc();
         env.metrics.ingest_rejected_items.add(staged.rejected);
-        env.metrics.wal_bytes.set(env.wal.bytes());
+        env.metrics.wal_bytes.set(env.storage.wal.bytes());
         env.metrics.memory_used_bytes.set(env.budget.used_bytes());
         Ok(Accepted { rejected_items: staged.rejected, error_message: staged.reject_message })
     }

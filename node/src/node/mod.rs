@@ -4,7 +4,6 @@
 //! retention, the cardinality limiter's Raft side). Several nodes can run
 //! in one process: nothing is global.
 
-mod backend;
 mod client_access;
 mod faults;
 mod probe;
@@ -20,7 +19,6 @@ use ractor::Actor;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use backend::NodeQueries;
 pub use faults::Faults;
 pub use probe::Probe;
 
@@ -34,10 +32,9 @@ use crate::config::{Config, StorageChoice};
 use crate::ingest::{replay_wal, IngestHandle, Ingestor};
 use crate::metrics::NodeMetrics;
 use crate::receive;
-use crate::session::actor::SessionEnv;
 use crate::session::registry::SessionRegistry;
 use crate::session::supervisor::{SessionSupervisor, SupervisorMsg};
-use crate::session::{MemoryBudget, RemoteOwners};
+use crate::session::{MemoryBudget, NodeQueries, Remote, SessionEnv, SessionLimits, SessionStorage};
 use crate::store::clickhouse::ClickHouseStore;
 use crate::store::{Archive, EmbeddedStore, ExemplarIndex, SessionStore, Settler, ShipmentLog, SledFlusher, TraceIndex};
 use crate::wal::Wal;
@@ -281,22 +278,18 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let shipper = Arc::new(Shipper::new(cluster.clone(), metrics.clone(), shipments.clone()));
 
     let baselines = Arc::new(crate::rca::Baselines::default());
+    let storage = SessionStorage { wal, store, db: db.clone(), traces, settler: settler_for_env };
+    let registry = SessionRegistry::new(config.cluster.rpc_timeout_ms, storage.traces.clone(), storage.store.clone(), metrics.clone());
     let env = Arc::new(SessionEnv {
         clock: sources.clock.clone(),
-        rules: config.finish,
-        budget,
         metrics: metrics.clone(),
-        wal,
-        wal_max_bytes: config.wal_max_bytes,
-        store,
-        db: db.clone(),
-        traces,
-        registry: Arc::new(SessionRegistry::new(config.cluster.rpc_timeout_ms)),
+        budget,
+        limits: SessionLimits { rules: config.finish, wal_max_bytes: config.wal_max_bytes, max_live_sessions: config.max_live_sessions },
+        storage,
+        registry: Arc::new(registry),
         supervisor: supervisor.get_cell(),
         baselines: baselines.clone(),
-        settler: settler_for_env,
-        max_live_sessions: config.max_live_sessions,
-        remote: std::sync::OnceLock::new(),
+        remote: Remote::new(shipper.clone()),
     });
     // Before any session actor starts: the supervisor rebuilds failed ones.
     let weak_env = Arc::downgrade(&env);
@@ -307,7 +300,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let (replayed, resumed) =
         replay_wal(&env, &exemplars, &shipments, replay).await.map_err(|e| NodeError::Startup(format!("wal replay: {e}")))?;
     tracing::info!(entries = replayed, hand_offs = resumed.len(), "wal replayed");
-    let _ = env.remote.set(shipper.clone() as Arc<dyn RemoteOwners>);
+    env.remote.open();
     resumed.resume(&env).await.map_err(|e| NodeError::Startup(format!("resuming hand-offs: {e}")))?;
 
     let settings = Arc::new(config.correlation.clone());
@@ -344,7 +337,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     // its own: `local_segments` is empty); trace bindings with either.
     if !sources.faults().skip_archive_handover {
         let (store, traces, ingest, cluster, shipper) =
-            (env.store.clone(), env.traces.clone(), ingestor.clone(), cluster.clone(), hand_over_shipper.clone());
+            (env.storage.store.clone(), env.storage.traces.clone(), ingestor.clone(), cluster.clone(), hand_over_shipper.clone());
         let unanswered = Arc::new(crate::cluster::Unanswered::default());
         membership.set_hand_over(Box::new(move || {
             let (store, traces, ingest, cluster, shipper, unanswered) =
@@ -373,7 +366,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     }
     if !sources.faults().skip_binding_sync {
         tasks.push(tokio::spawn(crate::cluster::follow_ring(
-            env.traces.clone(),
+            env.storage.traces.clone(),
             ingestor.clone(),
             cluster.clone(),
             hand_over_shipper,

@@ -17,7 +17,7 @@ use super::*;
 use crate::config::ConfigFile;
 use crate::ingest::IngestSink;
 use crate::model::{CorrelationId, SessionKey, TenantId};
-use crate::session::actor::SessionMsg;
+use crate::session::SessionMsg;
 
 const SPANS: usize = 50;
 const ID: &str = "order-rebuild-1";
@@ -117,7 +117,7 @@ async fn get_id(node: &RunningNode, id: &str) -> (u16, serde_json::Value) {
 
 /// Spans stored for the session, counting copies (the API de-duplicates).
 async fn stored_span_copies(env: &SessionEnv) -> usize {
-    let stored = env.store.segments(&key().tenant, &[key().id]).await.expect("segments");
+    let stored = env.storage.store.segments(&key().tenant, &[key().id]).await.expect("segments");
     stored.segments.iter().map(|s| s.spans.len()).sum()
 }
 
