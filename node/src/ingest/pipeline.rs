@@ -18,7 +18,7 @@ use crate::clock::SeededRng;
 use crate::correlate::{self, CorrelationSettings};
 use crate::model::{CorrelationId, SessionKey, TenantId};
 use crate::session::budget::SESSION_OVERHEAD_BYTES;
-use crate::session::{FinishRules, SessionInput};
+use crate::session::{FinishRules, Remote, SessionInput};
 use crate::session::{SessionEnv, SessionMsg};
 use crate::store::archive::adopted_seq;
 use crate::store::shipments::{Arrival, ShipmentId};
@@ -192,7 +192,7 @@ impl Ingestor {
             };
             let Assigned { groups, merges, bindings } = assigned;
             let mut groups = split_groups(groups, &env.limits.rules);
-            let forwards = take_remote_groups(env, &mut groups);
+            let forwards = take_remote_groups(&env.remote, &mut groups);
             // Trace-index changes first, so a replay routes the entries the
             // same way.
             let mut records: Vec<WalRecord> = merges
@@ -553,12 +553,12 @@ fn split_groups(groups: BTreeMap<SessionKey, Group>, rules: &FinishRules) -> Vec
 
 /// Takes the groups of sessions other nodes own out of `groups`, encoded
 /// as WAL entries per owner, with their reserved memory.
-fn take_remote_groups(env: &SessionEnv, groups: &mut Vec<(SessionKey, SessionInput)>) -> BTreeMap<NodeId, (Vec<Vec<u8>>, u64)> {
+fn take_remote_groups(remote: &Remote, groups: &mut Vec<(SessionKey, SessionInput)>) -> BTreeMap<NodeId, (Vec<Vec<u8>>, u64)> {
     let mut out: BTreeMap<NodeId, (Vec<Vec<u8>>, u64)> = BTreeMap::new();
-    if env.remote.get().is_none() {
+    if remote.get().is_none() {
         return out;
     }
-    groups.retain(|(key, input)| match env.remote_owner(key) {
+    groups.retain(|(key, input)| match remote.remote_owner(key) {
         Some((owner, _)) => {
             let slot = out.entry(owner).or_default();
             slot.0.push(encode_entry(key, input));

@@ -89,7 +89,7 @@ pub async fn handoff_sweep(
             }
         }
         for (key, _) in env.registry.live_actors().await {
-            if let Some((owner, _)) = env.remote_owner(&key) {
+            if let Some((owner, _)) = env.remote.remote_owner(&key) {
                 tracing::debug!(session = %key.id, %owner, "handing a session to its owner");
                 if let Err(e) = env.registry.hand_off(&key).await {
                     tracing::warn!(session = %key.id, error = %e, "handing a session off failed; the next pass retries");

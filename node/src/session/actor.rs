@@ -278,7 +278,7 @@ impl SessionActor {
             Some(sent) => Some(sent),
             // Every retry carries the same ID: if an earlier attempt landed
             // and only its answer was lost, the owner does not take it twice.
-            None => env.remote_owner(&target).map(|(owner, _)| (owner, super::remote::shipment_id(&data.wal_keys))),
+            None => env.remote.remote_owner(&target).map(|(owner, _)| (owner, super::remote::shipment_id(&data.wal_keys))),
         };
         tracing::debug!(session = %key.id, to = %target.id, wal = ?data.wal_keys, shipping = ?state.shipping, ?destination, "moving a session's data");
         if let (Some((owner, shipment)), Some(remote)) = (destination, remote) {

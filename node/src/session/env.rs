@@ -4,16 +4,14 @@
 
 use std::sync::Arc;
 
-use ollystack_cluster::NodeId;
 use ractor::ActorCell;
 
 use super::budget::MemoryBudget;
 use super::finish::FinishRules;
 use super::registry::SessionRegistry;
-use super::remote::{Remote, RemoteOwners};
+use super::remote::Remote;
 use crate::clock::SharedClock;
 use crate::metrics::NodeMetrics;
-use crate::model::SessionKey;
 use crate::store::{SessionStore, Settler, TraceIndex};
 use crate::wal::Wal;
 
@@ -60,12 +58,4 @@ pub struct SessionStorage {
     pub traces: Arc<TraceIndex>,
     /// Lets go of WAL entries and memory once data is durable elsewhere.
     pub settler: Arc<Settler>,
-}
-
-impl SessionEnv {
-    /// The session's owner when that is another node.
-    pub fn remote_owner(&self, key: &SessionKey) -> Option<(NodeId, Arc<dyn RemoteOwners>)> {
-        let remote = self.remote.get()?;
-        remote.remote_owner(key).map(|n| (n, remote.clone()))
-    }
 }

@@ -71,6 +71,12 @@ impl Remote {
     pub fn get(&self) -> Option<&Arc<dyn RemoteOwners>> {
         self.open.load(Ordering::Acquire).then_some(&self.owners)
     }
+
+    /// The session's owner when that is another node (once open).
+    pub fn remote_owner(&self, key: &SessionKey) -> Option<(NodeId, Arc<dyn RemoteOwners>)> {
+        let remote = self.get()?;
+        remote.remote_owner(key).map(|n| (n, remote.clone()))
+    }
 }
 
 /// Why a shipment did not complete.
