@@ -27,7 +27,9 @@ use ollystack_cluster::NodeId;
 
 use crate::api::{self, ApiState};
 use crate::clock::{SeededRng, SharedClock, TokioClock};
-use crate::cluster::{Cluster, ClusterBackend, ClusterLimiter, ClusterService, JoinMode, Membership, Router, Shipper, StartedRaft};
+use crate::cluster::{
+    Cluster, ClusterBackend, ClusterLimiter, ClusterService, DrainedCheck, HandOver, JoinMode, Membership, Router, Shipper, StartedRaft,
+};
 use crate::config::{Config, StorageChoice};
 use crate::ingest::{replay_wal, IngestHandle, Ingestor};
 use crate::metrics::NodeMetrics;
@@ -198,10 +200,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     if let Some(hold) = &sources.sled_hold {
         (hold.0)(db.clone());
     }
-    let (wal, replay) = Wal::open(&dir.join("wal"), &db).map_err(|e| storage_err(&e))?;
-    if let Some(observer) = &sources.wal_observer {
-        wal.set_sync_observer(observer.clone());
-    }
+    let (wal, replay) = Wal::open_observed(&dir.join("wal"), &db, sources.wal_observer.clone()).map_err(|e| storage_err(&e))?;
     let wal = Arc::new(wal);
     let traces = Arc::new(TraceIndex::open(&db).map_err(|e| storage_err(&e))?);
     let exemplars = Arc::new(ExemplarIndex::open(&db).map_err(|e| storage_err(&e))?);
@@ -327,26 +326,26 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let signal = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let membership = Arc::new(Membership::new(cluster.clone(), sources.clock.clone()));
     let drain_env = env.clone();
-    membership.set_drained_check(Box::new(move || {
+    let drained: DrainedCheck = Box::new(move || {
         let env = drain_env.clone();
         Box::pin(async move { env.registry.counts().await == (0, 0) })
-    }));
+    });
     // Segments only with the embedded store (a shared store has none of
     // its own: `local_segments` is empty); trace bindings with either.
-    if !sources.faults().skip_archive_handover {
+    let hand_over = (!sources.faults().skip_archive_handover).then(|| {
         let (store, traces, ingest, cluster, shipper) =
             (env.storage.store.clone(), env.storage.traces.clone(), ingestor.clone(), cluster.clone(), hand_over_shipper.clone());
         let unanswered = Arc::new(crate::cluster::Unanswered::default());
-        membership.set_hand_over(Box::new(move || {
+        Box::new(move || {
             let (store, traces, ingest, cluster, shipper, unanswered) =
                 (store.clone(), traces.clone(), ingest.clone(), cluster.clone(), shipper.clone(), unanswered.clone());
             Box::pin(
                 async move { crate::cluster::hand_over_archive(store.as_ref(), &traces, &ingest, &cluster, &shipper, &unanswered).await },
-            )
-        }));
-    }
+            ) as futures::future::BoxFuture<'static, Result<u64, String>>
+        }) as HandOver
+    });
+    let membership = Arc::new(Membership::new(cluster.clone(), sources.clock.clone(), drained, hand_over));
     let cluster_service = ClusterService::new(membership.clone(), handle, queries.clone(), backend.clone(), sources.clock.clone());
     let raft_service = ollystack_cluster::net::RaftService::new(cluster.raft.clone(), cluster.trust());
     let cluster_stop = signal(shutdown_rx.clone());
