@@ -8,7 +8,7 @@ use std::time::Duration;
 use ollystack_cluster::net::{Acceptor, ServerTls};
 use tokio::sync::watch;
 
-use super::NodeError;
+use super::error::NodeError;
 use crate::access::layer::{api_scope, ingest_scope, reject_grpc};
 use crate::access::{AuthLayer, TokenStore};
 use crate::api::reject_api;

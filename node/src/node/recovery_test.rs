@@ -15,9 +15,9 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 use super::*;
 use crate::config::ConfigFile;
-use crate::ingest::IngestSink;
+use crate::ingest::{IngestHandle, IngestSink};
 use crate::model::{CorrelationId, SessionKey, TenantId};
-use crate::session::SessionMsg;
+use crate::session::{SessionEnv, SessionMsg};
 
 const SPANS: usize = 50;
 const ID: &str = "order-rebuild-1";
