@@ -17,7 +17,8 @@
 //!   correlation IDs and migrate semantic conventions.
 //! * [`ingest`]: OTLP request → durable per-session input.
 //! * [`receive`]: OTLP/gRPC and OTLP/HTTP front ends.
-//! * [`session`]: live session actors, their supervisor, finishing rules.
+//! * [`session`]: live session actors, their supervisor, finishing rules,
+//!   and this node's answers to queries (live actors, then its store).
 //! * [`wal`]: the write-ahead log (segment files, group-commit fsync).
 //! * [`store`]: the archive of finished segments, the trace index and the
 //!   log of shipments taken from other nodes.

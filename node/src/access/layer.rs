@@ -13,7 +13,6 @@ use axum::http::{self, HeaderMap};
 
 use super::store::TokenStore;
 use super::tokens::{Caller, Denied, Scope};
-use crate::error::ErrorCode;
 use crate::model::TenantId;
 
 /// The tenant an ingest caller's data goes to, whatever its attributes
@@ -139,16 +138,6 @@ pub fn caller_of(extensions: &http::Extensions) -> Option<&Caller> {
 /// gRPC's answer: UNAUTHENTICATED or PERMISSION_DENIED.
 pub fn reject_grpc(denied: &Denied, _headers: &HeaderMap) -> http::Response<tonic::body::Body> {
     tonic::Status::new(denied.code().grpc_code(), denied.to_string()).into_http()
-}
-
-/// The API's answer: its JSON error, 401 (with `WWW-Authenticate`) or 403.
-pub fn reject_api(denied: &Denied, _headers: &HeaderMap) -> http::Response<axum::body::Body> {
-    use axum::response::IntoResponse;
-    let mut response = crate::api::ApiError::new(denied.code(), denied.to_string()).into_response();
-    if denied.code() == ErrorCode::Unauthenticated {
-        response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
-    }
-    response
 }
 
 #[cfg(test)]

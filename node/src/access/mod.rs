@@ -13,4 +13,4 @@ pub mod tokens;
 
 pub use layer::{AuthLayer, PinTenant};
 pub use store::TokenStore;
-pub use tokens::{Caller, Scope};
+pub use tokens::{Caller, Denied, Scope};

@@ -1,9 +1,11 @@
 //! API errors as JSON: `{"error": {"code": "not_found", "message": "…"}}`
 //! with the HTTP status of their [`ErrorCode`].
 
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::access::Denied;
 use crate::error::ErrorCode;
 use crate::query::QueryError;
 
@@ -65,6 +67,16 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The API's answer to a call its listener's [`AuthLayer`](crate::access::AuthLayer)
+/// refused: its JSON error, 401 (with `WWW-Authenticate`) or 403.
+pub fn reject_api(denied: &Denied, _headers: &HeaderMap) -> Response {
+    let mut response = ApiError::new(denied.code(), denied.to_string()).into_response();
+    if denied.code() == ErrorCode::Unauthenticated {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use correlate::{session_reads, SESSION_READS_MAX};
-pub use error::ApiError;
+pub use error::{reject_api, ApiError};
 pub use tenant::{Tenant, TENANT_HEADER};
 
 use crate::clock::SharedClock;

@@ -28,12 +28,12 @@ use super::convert::{hits_from_pb, paged_from_pb};
 use super::Cluster;
 use crate::correlate;
 use crate::model::{CorrelationId, TenantId, TraceId};
-use crate::node::NodeQueries;
-use crate::query::collect_window;
 use crate::query::{
-    Counts, ExemplarFilter, ExemplarHit, Page, PagedSession, QueryBackend, QueryError, SessionFilter, SessionListItem, SessionListing,
+    collect_window, Counts, ExemplarFilter, ExemplarHit, Page, PagedSession, QueryBackend, QueryError, SessionFilter, SessionListItem,
+    SessionListing,
 };
 use crate::rca::incident::{Collected, WindowQuery};
+use crate::session::NodeQueries;
 
 /// The API's backend on a cluster node.
 pub struct ClusterBackend {

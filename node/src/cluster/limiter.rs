@@ -209,12 +209,12 @@ impl ClusterLimiter {
             match decision {
                 Admit::Known | Admit::Unlimited => return Verdict::Keep,
                 Admit::New => {
-                    self.metrics.limits_admitted.add(attribute, 1);
+                    self.metrics.limits_values_admitted.add(attribute, 1);
                     self.wake.notify_one();
                     return Verdict::Keep;
                 }
                 Admit::Overflow => {
-                    self.metrics.limits_overflowed.add(attribute, 1);
+                    self.metrics.limits_values_overflowed.add(attribute, 1);
                     return Verdict::Overflow;
                 }
                 Admit::NeedLease => {}

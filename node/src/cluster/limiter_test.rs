@@ -176,8 +176,8 @@ async fn limiter_overflows_new_values_past_the_limit() {
     let kept = verdicts.iter().filter(|v| **v == Verdict::Keep).count();
     assert_eq!(kept, 5, "{verdicts:?}");
     assert!(verdicts[..5].iter().all(|v| *v == Verdict::Keep), "{verdicts:?}");
-    assert_eq!(node.metrics.limits_overflowed.get(ATTR), 15);
-    assert_eq!(node.metrics.limits_admitted.get(ATTR), 5);
+    assert_eq!(node.metrics.limits_values_overflowed.get(ATTR), 15);
+    assert_eq!(node.metrics.limits_values_admitted.get(ATTR), 5);
     assert_eq!(node.metrics.limits_refusals.get(), 0);
     // Admitted values stay admitted; the cluster learns all five.
     assert_eq!(node.admit("/route-3").await, Verdict::Keep);
@@ -198,7 +198,7 @@ async fn limiter_wait_that_times_out_yields_wait() {
     assert_eq!(node.admit("/a").await, Verdict::Wait);
     assert!(started.elapsed() >= Duration::from_millis(100));
     assert_eq!((node.metrics.limits_lease_waits.get(), node.metrics.limits_refusals.get()), (1, 1));
-    assert_eq!(node.metrics.limits_overflowed.get(ATTR), 0, "an undecided value is not an overflow");
+    assert_eq!(node.metrics.limits_values_overflowed.get(ATTR), 0, "an undecided value is not an overflow");
     // Back in touch: the same value is decided.
     node.node.reachable.store(true, Ordering::SeqCst);
     assert_eq!(node.admit("/a").await, Verdict::Keep);

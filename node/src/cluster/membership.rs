@@ -45,9 +45,10 @@ pub struct Membership {
     /// Serializes membership changes made by this node.
     changes: tokio::sync::Mutex<()>,
     /// True once this node holds no live session (see `leave`).
-    drained: std::sync::OnceLock<DrainedCheck>,
-    /// Moves the finished segments only this node holds (see `leave`).
-    hand_over: std::sync::OnceLock<HandOver>,
+    drained: DrainedCheck,
+    /// Moves the finished segments only this node holds (see `leave`);
+    /// `None`: a leave moves none (a simulation's deliberate bug).
+    hand_over: Option<HandOver>,
 }
 
 /// Moves the finished segments only this node holds to their owners;
@@ -77,7 +78,9 @@ fn token_matches(given: &str, expected: &str) -> bool {
 }
 
 impl Membership {
-    pub fn new(cluster: Arc<Cluster>, clock: SharedClock) -> Self {
+    /// `drained` and `hand_over` are how a leave of this node waits for its
+    /// live sessions to move and moves its finished segments.
+    pub fn new(cluster: Arc<Cluster>, clock: SharedClock, drained: DrainedCheck, hand_over: Option<HandOver>) -> Self {
         let now = clock.now_unix_ms();
         let detector = FailureDetector::new(cluster.settings.failure_timeout_ms, now);
         Self {
@@ -86,8 +89,8 @@ impl Membership {
             detector: Mutex::new(detector),
             leaving: Mutex::new(BTreeSet::new()),
             changes: tokio::sync::Mutex::new(()),
-            drained: std::sync::OnceLock::new(),
-            hand_over: std::sync::OnceLock::new(),
+            drained,
+            hand_over,
         }
     }
 
@@ -162,11 +165,7 @@ impl Membership {
         tracing::info!(ring_epoch = off.ring_epoch, "off the ring; handing live sessions to their owners");
         let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
         loop {
-            let drained = match self.drained.get() {
-                Some(check) => check().await,
-                None => true,
-            };
-            if drained {
+            if (self.drained)().await {
                 break;
             }
             if tokio::time::Instant::now() >= deadline {
@@ -183,7 +182,7 @@ impl Membership {
     /// Runs the hand-over until it completes; a run that moved something
     /// before failing does not count against the attempts.
     async fn hand_over_archive(&self) -> Result<(), ClusterError> {
-        let Some(hand_over) = self.hand_over.get() else { return Ok(()) };
+        let Some(hand_over) = &self.hand_over else { return Ok(()) };
         let mut failures = 0;
         loop {
             match hand_over().await {
@@ -261,18 +260,6 @@ impl Membership {
             }
             other => Err(ClusterError::Refused(format!("unknown leave phase {other}"))),
         }
-    }
-
-    /// How the node tells whether it still holds live sessions (set once
-    /// at start).
-    pub fn set_drained_check(&self, check: DrainedCheck) {
-        let _ = self.drained.set(check);
-    }
-
-    /// How the node moves its finished segments when it leaves (set once
-    /// at start, embedded storage only).
-    pub fn set_hand_over(&self, hand_over: HandOver) {
-        let _ = self.hand_over.set(hand_over);
     }
 
     /// Proposes the ring the membership and failure detection call for, if

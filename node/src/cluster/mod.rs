@@ -35,7 +35,7 @@ pub use bindings::{follow_ring, send_bindings_home};
 pub use handle::{Cluster, ClusterError};
 pub use handover::{hand_over_archive, Unanswered};
 pub use limiter::{ClusterLimiter, LimiterCluster};
-pub use membership::{join_via_seed, leave_via, members_via, MembersTable, Membership};
+pub use membership::{join_via_seed, leave_via, members_via, DrainedCheck, HandOver, MembersTable, Membership};
 pub use route::{split_logs, split_traces, Router, Shipper};
 pub use service::ClusterService;
 pub use start::{enter, start_raft, JoinMode, StartedRaft};

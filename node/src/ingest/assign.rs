@@ -86,17 +86,17 @@ pub fn assign(
 
 fn count(m: &NodeMetrics, res: &correlate::Resolution) {
     if let Some(reason) = &res.rejected {
-        m.ids_rejected.add(reason.as_str(), 1);
+        m.correlation_ids_rejected.add(reason.as_str(), 1);
     }
     if res.sanitized {
-        m.ids_sanitized.inc();
+        m.correlation_ids_sanitized.inc();
     }
     if res.conflict {
-        m.trace_id_conflicts.inc();
+        m.correlation_trace_conflicts.inc();
     }
     match res.source {
-        IdSource::Derived => m.ids_derived.inc(),
-        IdSource::Generated => m.ids_generated.inc(),
+        IdSource::Derived => m.correlation_ids_derived.inc(),
+        IdSource::Generated => m.correlation_ids_generated.inc(),
         _ => {}
     }
 }

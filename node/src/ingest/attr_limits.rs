@@ -57,12 +57,16 @@
 //! * **Exemplar labels** (a data point's attributes and an exemplar's
 //!   filtered attributes): limited like resources, for the same reason.
 //!
-//! Everything here is pure and allocation-light: it only removes and cuts.
+//! Everything here is pure and allocation-light: it only removes and cuts
+//! (and [`record_trimmed`] hands the counts of what it removed to the
+//! node's metrics).
 
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
+
+use crate::metrics::NodeMetrics;
 
 /// Longest attribute or map key kept, in bytes. Semantic-convention keys are
 /// a few dozen bytes; a kilobyte leaves room for generated ones.
@@ -126,6 +130,20 @@ impl Trimmed {
 
     pub fn is_empty(&self) -> bool {
         *self == Trimmed::default()
+    }
+}
+
+/// Adds what the limits removed to the node's metrics, by signal label.
+pub fn record_trimmed(metrics: &NodeMetrics, by_signal: &[(&'static str, Trimmed)]) {
+    for (signal, t) in by_signal.iter().filter(|(_, t)| !t.is_empty()) {
+        if t.attributes_dropped > 0 {
+            metrics.ingest_attributes_dropped.add(signal, t.attributes_dropped);
+        }
+        if t.values_truncated > 0 {
+            metrics.ingest_values_truncated.add(signal, t.values_truncated);
+        }
+        metrics.ingest_span_events_dropped.add(t.events_dropped);
+        metrics.ingest_span_links_dropped.add(t.links_dropped);
     }
 }
 

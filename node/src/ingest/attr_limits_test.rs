@@ -370,3 +370,18 @@ mod in_prepare {
         assert_eq!(batch.trimmed_exemplars.attributes_dropped, (100_001 - 129) + 2 * (500 - 128));
     }
 }
+
+#[test]
+fn trimmed_counts_go_to_the_metrics_by_signal() {
+    let m = NodeMetrics::default();
+    let span = Trimmed { attributes_dropped: 5, values_truncated: 2, events_dropped: 3, links_dropped: 1 };
+    let log = Trimmed { values_truncated: 4, ..Trimmed::default() };
+    record_trimmed(&m, &[("span", span), ("log", log), ("resource", Trimmed::default())]);
+    record_trimmed(&m, &[("span", span)]);
+    let text = m.render();
+    assert!(text.contains("ollystack_ingest_attributes_dropped_total{signal=\"span\"} 10"), "{text}");
+    assert!(text.contains("ollystack_ingest_values_truncated_total{signal=\"log\"} 4"), "{text}");
+    assert!(!text.contains("signal=\"resource\""), "{text}");
+    assert!(text.contains("ollystack_ingest_span_events_dropped_total 6"));
+    assert!(text.contains("ollystack_ingest_span_links_dropped_total 2"));
+}

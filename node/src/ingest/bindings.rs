@@ -37,12 +37,12 @@ impl Ingestor {
         {
             let _guard = self.binding_lock.lock();
             for (tenant, trace, incoming) in bindings {
-                let have = env.traces.binding(&tenant, trace)?;
+                let have = env.storage.traces.binding(&tenant, trace)?;
                 let change = correlate::reconcile(have.as_ref(), &incoming);
                 tracing::debug!(trace = %correlate::derive_from_trace(trace), have = ?have, incoming = ?incoming, change = ?change, "binding received");
                 let explicit = match change {
                     BindingChange::Take => {
-                        env.traces.bind(&tenant, trace, &incoming, now)?;
+                        env.storage.traces.bind(&tenant, trace, &incoming, now)?;
                         changed = true;
                         incoming.explicit.then_some(incoming.id)
                     }
@@ -60,8 +60,8 @@ impl Ingestor {
                 // trace's derived ID (handed off, replayed) belongs to it.
                 if let Some(to) = explicit {
                     if let Some(from) = correlate::derived_to_merge(trace, &to) {
-                        if env.traces.alias_of(&tenant, &from)?.is_none() {
-                            env.traces.set_alias(&tenant, &from, &to, now)?;
+                        if env.storage.traces.alias_of(&tenant, &from)?.is_none() {
+                            env.storage.traces.set_alias(&tenant, &from, &to, now)?;
                             merges.push(Merge { tenant: tenant.clone(), from, to });
                         }
                     }
@@ -71,10 +71,10 @@ impl Ingestor {
         if changed || !merges.is_empty() {
             // Durable before the sender drops its copy, and before a merge
             // moves data (a replay routes through the alias).
-            env.settler.flusher.flush().await?;
+            env.storage.settler.flusher.flush().await?;
         }
         for m in merges {
-            env.registry.merge(env, &m.tenant, &m.from, &m.to).await.map_err(|e| IngestError::Internal(e.to_string()))?;
+            env.registry.merge(&m.tenant, &m.from, &m.to).await.map_err(|e| IngestError::Internal(e.to_string()))?;
         }
         Ok(answers)
     }

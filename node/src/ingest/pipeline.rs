@@ -10,7 +10,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::assign::{assign, Assigned, Group, Merge};
-use super::attr_limits::AttrLimits;
+use super::attr_limits::{record_trimmed, AttrLimits};
 use super::limit::AttributeLimiter;
 use super::prepare::{prepare_logs, prepare_metrics, prepare_traces, PrepareFn};
 use super::{Accepted, IngestError, IngestSink, Overload};
@@ -18,8 +18,8 @@ use crate::budget::SESSION_OVERHEAD_BYTES;
 use crate::clock::SeededRng;
 use crate::correlate::{self, CorrelationSettings};
 use crate::model::{CorrelationId, SessionKey, TenantId};
-use crate::session::actor::{SessionEnv, SessionMsg};
-use crate::session::{FinishRules, SessionInput};
+use crate::session::{FinishRules, Remote, SessionInput};
+use crate::session::{SessionEnv, SessionMsg};
 use crate::store::archive::adopted_seq;
 use crate::store::shipments::{Arrival, ShipmentId};
 use crate::store::{ExemplarIndex, HandedSegment, ShipmentLog};
@@ -92,17 +92,17 @@ struct Staged {
 fn reserve(env: &SessionEnv, bytes: u64, sessions: usize) -> Result<(), IngestError> {
     let overhead = sessions as u64 * SESSION_OVERHEAD_BYTES;
     let live = env.metrics.sessions_live.get();
-    let reason = if env.wal.pinned_bytes() > env.wal_max_bytes {
+    let reason = if env.storage.wal.pinned_bytes() > env.limits.wal_max_bytes {
         Overload::WalBacklog
-    } else if live.saturating_add(sessions as u64) > env.max_live_sessions {
-        Overload::LiveSessions { max: env.max_live_sessions }
+    } else if live.saturating_add(sessions as u64) > env.limits.max_live_sessions {
+        Overload::LiveSessions { max: env.limits.max_live_sessions }
     } else if env.budget.try_reserve(bytes.saturating_add(overhead)) {
         env.budget.release(overhead);
         return Ok(());
     } else {
         Overload::MemoryBudget
     };
-    env.metrics.ingest_overloaded_batches.inc();
+    env.metrics.ingest_overloaded.inc();
     Err(IngestError::Overloaded { reason, retry_after_ms: OVERLOAD_RETRY_AFTER_MS })
 }
 
@@ -146,7 +146,7 @@ impl Ingestor {
         let staged = ollystack_cluster::blocking::unblock(move || this.stage(request, prepare))
             .await
             .map_err(|e| IngestError::Internal(format!("ingest task failed: {e}")))??;
-        if let Err(e) = self.env.wal.sync(staged.last_seq).await {
+        if let Err(e) = self.env.storage.wal.sync(staged.last_seq).await {
             self.env.budget.release(staged.reserved_bytes);
             return Err(IngestError::Internal(format!("wal sync failed: {e}")));
         }
@@ -163,33 +163,36 @@ impl Ingestor {
             Ok(batch) => batch,
             Err(e) => {
                 if matches!(e, IngestError::Overloaded { .. }) {
-                    env.metrics.ingest_overloaded_batches.inc();
+                    env.metrics.ingest_overloaded.inc();
                 }
                 return Err(e);
             }
         };
         let (rejected, reject_message) = (batch.rejected, batch.reject_message.clone());
         for name in &batch.deprecated {
-            env.metrics.deprecated_attributes.add(name, 1);
+            env.metrics.semconv_deprecated_attributes.add(name, 1);
         }
-        env.metrics.ingest_data_points.add(batch.data_points);
-        env.metrics.record_trimmed(&[
-            ("span", batch.trimmed_spans),
-            ("log", batch.trimmed_logs),
-            ("resource", batch.trimmed_resources),
-            ("exemplar", batch.trimmed_exemplars),
-        ]);
+        env.metrics.ingest_items.data_points.add(batch.data_points);
+        record_trimmed(
+            &env.metrics,
+            &[
+                ("span", batch.trimmed_spans),
+                ("log", batch.trimmed_logs),
+                ("resource", batch.trimmed_resources),
+                ("exemplar", batch.trimmed_exemplars),
+            ],
+        );
         let reserved_bytes = batch.cost_bytes();
         reserve(env, reserved_bytes, batch.sessions_at_most())?;
         let result = (|| {
             let now = env.clock.now_unix_ms();
             let assigned = {
                 let _guard = self.binding_lock.lock();
-                assign(&self.settings, batch, &env.traces, &env.metrics, now, || correlate::generate(now, self.rng.next_u32()))?
+                assign(&self.settings, batch, &env.storage.traces, &env.metrics, now, || correlate::generate(now, self.rng.next_u32()))?
             };
             let Assigned { groups, merges, bindings } = assigned;
-            let mut groups = split_groups(groups, &env.rules);
-            let forwards = take_remote_groups(env, &mut groups);
+            let mut groups = split_groups(groups, &env.limits.rules);
+            let forwards = take_remote_groups(&env.remote, &mut groups);
             // Trace-index changes first, so a replay routes the entries the
             // same way.
             let mut records: Vec<WalRecord> = merges
@@ -204,7 +207,7 @@ impl Ingestor {
                 .collect();
             let first_entry = records.len();
             records.extend(groups.iter().map(|(key, input)| WalRecord::Entry(encode_entry(key, input))));
-            let seqs = env.wal.append(&records).map_err(|e| IngestError::Internal(e.to_string()))?;
+            let seqs = env.storage.wal.append(&records).map_err(|e| IngestError::Internal(e.to_string()))?;
             let last_seq = seqs.last().copied().unwrap_or(0);
             let wal_keys = seqs[first_entry..].to_vec();
             for ((key, input), seq) in groups.iter().zip(&wal_keys) {
@@ -266,7 +269,12 @@ impl Ingestor {
         if count == 0 {
             return Ok(());
         }
-        self.env.store.adopt(origin, segments).await.map_err(|e| IngestError::Internal(format!("archiving handed-over segments: {e}")))?;
+        self.env
+            .storage
+            .store
+            .adopt(origin, segments)
+            .await
+            .map_err(|e| IngestError::Internal(format!("archiving handed-over segments: {e}")))?;
         tracing::info!(from = %NodeId(origin), segments = count, "took over archived segments of a leaving node");
         Ok(())
     }
@@ -289,9 +297,9 @@ impl Ingestor {
             .collect();
         let _guard = self.binding_lock.lock();
         for trace in traces {
-            if self.env.traces.binding(tenant, trace)?.is_none() {
+            if self.env.storage.traces.binding(tenant, trace)?.is_none() {
                 let explicit = *id != correlate::derive_from_trace(trace);
-                self.env.traces.bind(tenant, trace, &correlate::TraceBinding { id: id.clone(), explicit }, now)?;
+                self.env.storage.traces.bind(tenant, trace, &correlate::TraceBinding { id: id.clone(), explicit }, now)?;
             }
         }
         Ok(())
@@ -351,7 +359,7 @@ impl Ingestor {
             return Ok(());
         }
         self.shipments.note_delivered(ids, self.env.clock.now_unix_ms())?;
-        Ok(self.env.settler.flusher.flush().await?)
+        Ok(self.env.storage.settler.flusher.flush().await?)
     }
 
     /// Whether a shipment was taken here before or is being taken right
@@ -366,7 +374,7 @@ impl Ingestor {
             .await
             .map_err(|e| IngestError::Internal(format!("ingest task failed: {e}")))??;
         let env = &self.env;
-        if let Err(e) = env.wal.sync(last_seq).await {
+        if let Err(e) = env.storage.wal.sync(last_seq).await {
             env.budget.release(reserved);
             return Err(IngestError::Internal(format!("wal sync failed: {e}")));
         }
@@ -379,9 +387,9 @@ impl Ingestor {
                 env.budget.release(cost);
                 return Err(IngestError::Internal(format!("session delivery failed: {e}")));
             }
-            env.metrics.ingest_spans.add(spans);
-            env.metrics.ingest_logs.add(logs);
-            env.metrics.ingest_exemplars.add(exemplars);
+            env.metrics.ingest_items.spans.add(spans);
+            env.metrics.ingest_items.logs.add(logs);
+            env.metrics.ingest_items.exemplars.add(exemplars);
         }
         Ok(())
     }
@@ -415,7 +423,7 @@ impl Ingestor {
         }
         let first_entry = records.len();
         records.extend(entries.into_iter().map(WalRecord::Entry));
-        let seqs = match env.wal.append(&records) {
+        let seqs = match env.storage.wal.append(&records) {
             Ok(seqs) => seqs[first_entry..].to_vec(),
             Err(e) => {
                 env.budget.release(reserved);
@@ -468,7 +476,7 @@ impl Ingestor {
     async fn dispatch(&self, staged: Staged) -> Result<Accepted, IngestError> {
         let env = &self.env;
         for m in &staged.merges {
-            env.registry.merge(env, &m.tenant, &m.from, &m.to).await.map_err(|e| IngestError::Internal(e.to_string()))?;
+            env.registry.merge(&m.tenant, &m.from, &m.to).await.map_err(|e| IngestError::Internal(e.to_string()))?;
         }
         let mut failed = None;
         let mut previous: Option<SessionKey> = None;
@@ -479,9 +487,9 @@ impl Ingestor {
             let cost = input.cost_bytes();
             match deliver_part(env, &mut previous, key, input).await {
                 Ok(()) => {
-                    env.metrics.ingest_spans.add(spans);
-                    env.metrics.ingest_logs.add(logs);
-                    env.metrics.ingest_exemplars.add(exemplars);
+                    env.metrics.ingest_items.spans.add(spans);
+                    env.metrics.ingest_items.logs.add(logs);
+                    env.metrics.ingest_items.exemplars.add(exemplars);
                 }
                 Err(e) => {
                     // Durable in the WAL (replayed at restart), but not live:
@@ -496,7 +504,7 @@ impl Ingestor {
         }
         env.metrics.ingest_batches.inc();
         env.metrics.ingest_rejected_items.add(staged.rejected);
-        env.metrics.wal_bytes.set(env.wal.bytes());
+        env.metrics.wal_bytes.set(env.storage.wal.bytes());
         env.metrics.memory_used_bytes.set(env.budget.used_bytes());
         Ok(Accepted { rejected_items: staged.rejected, error_message: staged.reject_message })
     }
@@ -545,12 +553,12 @@ fn split_groups(groups: BTreeMap<SessionKey, Group>, rules: &FinishRules) -> Vec
 
 /// Takes the groups of sessions other nodes own out of `groups`, encoded
 /// as WAL entries per owner, with their reserved memory.
-fn take_remote_groups(env: &SessionEnv, groups: &mut Vec<(SessionKey, SessionInput)>) -> BTreeMap<NodeId, (Vec<Vec<u8>>, u64)> {
+fn take_remote_groups(remote: &Remote, groups: &mut Vec<(SessionKey, SessionInput)>) -> BTreeMap<NodeId, (Vec<Vec<u8>>, u64)> {
     let mut out: BTreeMap<NodeId, (Vec<Vec<u8>>, u64)> = BTreeMap::new();
-    if env.remote.get().is_none() {
+    if remote.get().is_none() {
         return out;
     }
-    groups.retain(|(key, input)| match env.remote_owner(key) {
+    groups.retain(|(key, input)| match remote.remote_owner(key) {
         Some((owner, _)) => {
             let slot = out.entry(owner).or_default();
             slot.0.push(encode_entry(key, input));

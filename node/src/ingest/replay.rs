@@ -25,8 +25,8 @@ use prost::Message;
 
 use super::IngestError;
 use crate::model::SessionKey;
-use crate::session::actor::{SessionEnv, SessionMsg};
 use crate::session::{FinishReason, SessionInput};
+use crate::session::{SessionEnv, SessionMsg};
 use crate::store::{ExemplarIndex, ShipmentLog};
 use crate::wal::{Handing, WalRecord};
 
@@ -92,11 +92,11 @@ pub async fn replay_wal(
         let (key, record) = item.map_err(|e| IngestError::Internal(format!("reading the wal: {e}")))?;
         let entry = match record {
             WalRecord::Alias { tenant, from, to } => {
-                env.traces.set_alias(&tenant, &from, &to, now)?;
+                env.storage.traces.set_alias(&tenant, &from, &to, now)?;
                 continue;
             }
             WalRecord::Binding { tenant, trace, id, explicit: true } => {
-                env.traces.bind(&tenant, trace, &crate::correlate::TraceBinding { id, explicit: true }, now)?;
+                env.storage.traces.bind(&tenant, trace, &crate::correlate::TraceBinding { id, explicit: true }, now)?;
                 continue;
             }
             WalRecord::Shipment { origin, id } => {
@@ -104,8 +104,8 @@ pub async fn replay_wal(
                 continue;
             }
             WalRecord::Binding { tenant, trace, id, explicit: false } => {
-                if env.traces.binding(&tenant, trace)?.is_none() {
-                    env.traces.bind(&tenant, trace, &crate::correlate::TraceBinding { id, explicit: false }, now)?;
+                if env.storage.traces.binding(&tenant, trace)?.is_none() {
+                    env.storage.traces.bind(&tenant, trace, &crate::correlate::TraceBinding { id, explicit: false }, now)?;
                 }
                 continue;
             }
@@ -132,7 +132,7 @@ pub async fn replay_wal(
         }
         replayed += 1;
         if let Some(&to) = handing.get(&key) {
-            let resolved = SessionKey { id: env.traces.resolve(&session.tenant, &session.id)?, tenant: session.tenant };
+            let resolved = SessionKey { id: env.storage.traces.resolve(&session.tenant, &session.id)?, tenant: session.tenant };
             resumed.0.entry(to).or_insert_with(|| (resolved, Vec::new())).1.push(input);
             continue;
         }
@@ -143,11 +143,11 @@ pub async fn replay_wal(
     }
     if !archived.found.is_empty() {
         tracing::info!(entries = archived.found.len(), "wal entries were archived already (stored just before a stop); released");
-        env.settler.settle(&[(&archived.found, 0)]).await?;
+        env.storage.settler.settle(&[(&archived.found, 0)]).await?;
     }
-    env.wal.replay_done().map_err(|e| IngestError::Internal(e.to_string()))?;
-    env.metrics.wal_entries_replayed.add(replayed);
-    env.metrics.wal_bytes.set(env.wal.bytes());
+    env.storage.wal.replay_done().map_err(|e| IngestError::Internal(e.to_string()))?;
+    env.metrics.wal_replayed_entries.add(replayed);
+    env.metrics.wal_bytes.set(env.storage.wal.bytes());
     Ok((replayed, resumed))
 }
 
@@ -214,8 +214,8 @@ impl ArchivedKeys {
     async fn contains(&mut self, env: &SessionEnv, session: &SessionKey, key: u64) -> Result<bool, IngestError> {
         if !self.by_session.contains_key(session) {
             let mut ids = vec![session.id.clone()];
-            ids.extend(env.traces.alias_of(&session.tenant, &session.id)?);
-            let keys = env.store.archived_wal_keys(&session.tenant, &ids).await?;
+            ids.extend(env.storage.traces.alias_of(&session.tenant, &session.id)?);
+            let keys = env.storage.store.archived_wal_keys(&session.tenant, &ids).await?;
             self.by_session.insert(session.clone(), keys);
         }
         let hit = self.by_session.get(session).is_some_and(|k| k.contains(&key));

@@ -8,9 +8,10 @@ use std::time::Duration;
 use ollystack_cluster::net::{Acceptor, ServerTls};
 use tokio::sync::watch;
 
-use super::NodeError;
-use crate::access::layer::{api_scope, ingest_scope, reject_api, reject_grpc};
+use super::error::NodeError;
+use crate::access::layer::{api_scope, ingest_scope, reject_grpc};
 use crate::access::{AuthLayer, TokenStore};
+use crate::api::reject_api;
 use crate::clock::SharedClock;
 use crate::config::ClientAccess;
 use crate::receive::reject_http;

@@ -9,7 +9,7 @@ use ollystack_cluster::NodeId;
 
 use crate::cluster::Cluster;
 use crate::model::{CorrelationId, TenantId};
-use crate::session::actor::SessionEnv;
+use crate::session::SessionEnv;
 
 /// Read access to a running node's cluster view and live sessions.
 #[derive(Debug, Clone)]
@@ -50,7 +50,7 @@ impl Probe {
     pub fn panic_a_session(&self, pick: u64) -> Option<String> {
         let env = self.env.upgrade()?;
         let (key, actor) = env.registry.try_live_actor(pick)?;
-        actor.send_message(crate::session::actor::SessionMsg::Crash).ok()?;
+        actor.send_message(crate::session::SessionMsg::Crash).ok()?;
         Some(key.id.as_str().to_owned())
     }
 
@@ -64,12 +64,12 @@ impl Probe {
         let mut out = Vec::new();
         for t in traces {
             let trace = crate::model::TraceId(*t);
-            let binding = env.traces.binding(&tenant, trace).ok().flatten();
+            let binding = env.storage.traces.binding(&tenant, trace).ok().flatten();
             out.push(format!("trace {} bound to {binding:?}", crate::correlate::derive_from_trace(trace)));
         }
         for id in ids {
             let id = CorrelationId::from_trusted(id.as_str());
-            let alias = env.traces.alias_of(&tenant, &id).ok().flatten();
+            let alias = env.storage.traces.alias_of(&tenant, &id).ok().flatten();
             let (live, closing) = env.registry.try_holder_counts(&crate::model::SessionKey { tenant: tenant.clone(), id: id.clone() })?;
             out.push(format!("{id}: alias {alias:?}, {live} live + {closing} closing actor(s)"));
         }

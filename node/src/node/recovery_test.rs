@@ -15,9 +15,9 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 use super::*;
 use crate::config::ConfigFile;
-use crate::ingest::IngestSink;
+use crate::ingest::{IngestHandle, IngestSink};
 use crate::model::{CorrelationId, SessionKey, TenantId};
-use crate::session::actor::SessionMsg;
+use crate::session::{SessionEnv, SessionMsg};
 
 const SPANS: usize = 50;
 const ID: &str = "order-rebuild-1";
@@ -117,7 +117,7 @@ async fn get_id(node: &RunningNode, id: &str) -> (u16, serde_json::Value) {
 
 /// Spans stored for the session, counting copies (the API de-duplicates).
 async fn stored_span_copies(env: &SessionEnv) -> usize {
-    let stored = env.store.segments(&key().tenant, &[key().id]).await.expect("segments");
+    let stored = env.storage.store.segments(&key().tenant, &[key().id]).await.expect("segments");
     stored.segments.iter().map(|s| s.spans.len()).sum()
 }
 
@@ -173,7 +173,7 @@ async fn a_panicked_session_is_rebuilt_at_once_and_nothing_is_lost_or_doubled() 
     // span once.
     let node = restart(config(dir.path())).await;
     let env = node.probe.env.upgrade().expect("env");
-    assert_eq!(env.metrics.wal_entries_replayed.get(), 0);
+    assert_eq!(env.metrics.wal_replayed_entries.get(), 0);
     assert_eq!(stored_span_copies(&env).await, SPANS + 1);
     let (status, body) = get(&node).await;
     assert_eq!((status, body["summary"]["total_spans"].as_u64()), (200, Some(SPANS as u64 + 1)), "{body}");
@@ -211,7 +211,7 @@ async fn the_budget_holds_exactly_what_it_held_before_the_panic() {
     // once, into one session.
     let node = restart(config(dir.path())).await;
     let env = node.probe.env.upgrade().expect("env");
-    assert_eq!(env.metrics.wal_entries_replayed.get(), 2);
+    assert_eq!(env.metrics.wal_replayed_entries.get(), 2);
     let (status, body) = get(&node).await;
     assert_eq!((status, body["summary"]["total_spans"].as_u64()), (200, Some(SPANS as u64)), "{body}");
     assert_eq!(env.budget.used_bytes(), used_before, "replay reserves what the session held");
@@ -239,7 +239,7 @@ async fn a_replay_larger_than_the_budget_replays_everything_within_it() {
     assert!(held > 5 * budget, "{held}");
     let node = restart(config_with(dir.path(), |f| f.session.memory_budget_bytes = budget)).await;
     let env = node.probe.env.upgrade().expect("env");
-    assert_eq!(env.metrics.wal_entries_replayed.get(), SESSIONS as u64);
+    assert_eq!(env.metrics.wal_replayed_entries.get(), SESSIONS as u64);
     assert!(env.budget.used_bytes() <= budget, "{} over {budget}", env.budget.used_bytes());
     assert!(env.metrics.sessions_finished.get("memory") > 0, "sessions were finished early");
     for s in 0..SESSIONS {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::session::actor::{SessionEnv, SessionMsg};
+use crate::session::{SessionEnv, SessionMsg};
 use crate::store::{ExemplarIndex, ShipmentLog};
 
 /// Sends every live session a `Tick` each interval.
@@ -41,14 +41,14 @@ pub async fn retention(
         }
         let now = env.clock.now_unix_ms();
         let cutoff = now.saturating_sub(config.archive_retention_ms);
-        match env.store.expire(now).await {
+        match env.storage.store.expire(now).await {
             Ok(removed) => {
-                env.metrics.archive_segments_expired.add(removed);
-                env.metrics.archive_bytes.set(env.store.local_bytes());
+                env.metrics.archive_expired_segments.add(removed);
+                env.metrics.archive_bytes.set(env.storage.store.local_bytes());
             }
             Err(e) => tracing::warn!(error = %e, "retention of stored sessions failed"),
         }
-        let (traces, exemplars, shipments) = (env.traces.clone(), exemplars.clone(), shipments.clone());
+        let (traces, exemplars, shipments) = (env.storage.traces.clone(), exemplars.clone(), shipments.clone());
         let indexes = ollystack_cluster::blocking::unblock(move || {
             traces.expire(cutoff)?;
             exemplars.expire(cutoff)?;
@@ -89,9 +89,9 @@ pub async fn handoff_sweep(
             }
         }
         for (key, _) in env.registry.live_actors().await {
-            if let Some((owner, _)) = env.remote_owner(&key) {
+            if let Some((owner, _)) = env.remote.remote_owner(&key) {
                 tracing::debug!(session = %key.id, %owner, "handing a session to its owner");
-                if let Err(e) = env.registry.hand_off(&env, &key).await {
+                if let Err(e) = env.registry.hand_off(&key).await {
                     tracing::warn!(session = %key.id, error = %e, "handing a session off failed; the next pass retries");
                 }
             }

@@ -1,5 +1,5 @@
-//! The session actor (one per live correlation ID) and the supervisor that
-//! is the parent of all of a node's session actors.
+//! The session actor: one per live correlation ID, a child of the node's
+//! supervisor, told what to do by [`SessionMsg`]s.
 //!
 //! The actor only carries out decisions: `SessionState` absorbs and
 //! de-duplicates, `finish_reason` decides when to finish, the registry keeps
@@ -9,96 +9,41 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ollystack_cluster::NodeId;
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::finish::{finish_reason, FinishReason, FinishRules, SegmentClock};
-use super::registry::SessionRegistry;
+use super::env::SessionEnv;
+use super::finish::{finish_reason, FinishReason, SegmentClock};
+use super::holding::Holding;
+use super::msg::SessionMsg;
+use super::registry::{RegistryError, StartSession};
 use super::remote::ShipError;
-use super::state::{SessionInput, SessionState};
-use super::{MemoryBudget, Summary};
-use crate::clock::SharedClock;
-use crate::metrics::NodeMetrics;
+use super::state::SessionState;
 use crate::model::{CorrelationId, SessionKey};
-use crate::query::Segment;
-use crate::store::{SessionStore, StoreError, TraceIndex};
+use crate::store::StoreError;
 use crate::wal::{Wal, WalRecord};
 
 /// Delay between attempts to store a finished segment that failed.
 const ARCHIVE_RETRY_MS: u64 = 1_000;
 
-/// What session actors share: the node's clock, rules, budget, storage.
-#[derive(Debug)]
-pub struct SessionEnv {
-    pub clock: SharedClock,
-    pub rules: FinishRules,
-    pub budget: Arc<MemoryBudget>,
-    pub metrics: Arc<NodeMetrics>,
-    pub wal: Arc<Wal>,
-    /// WAL size beyond which ingest sheds load.
-    pub wal_max_bytes: u64,
-    /// Where finished segments go (embedded archive or ClickHouse).
-    pub store: Arc<dyn SessionStore>,
-    /// Source of segment sequence numbers (`generate_id`).
-    pub db: sled::Db,
-    pub traces: Arc<TraceIndex>,
-    pub registry: Arc<SessionRegistry>,
-    /// Parent of every session actor of this node.
-    pub supervisor: ActorCell,
-    /// Latency baselines for RCA, learned from every stored segment.
-    pub baselines: Arc<crate::rca::Baselines>,
-    /// Lets go of WAL entries and memory once data is durable elsewhere.
-    pub settler: Arc<crate::store::Settler>,
-    /// Live session actors at most; beyond it ingest sheds load.
-    pub max_live_sessions: u64,
-    /// Owners of sessions this node does not own (set once the cluster is
-    /// up; unset, every session is local).
-    pub remote: std::sync::OnceLock<Arc<dyn super::RemoteOwners>>,
-}
-
-impl SessionEnv {
-    /// The session's owner when that is another node.
-    pub fn remote_owner(&self, key: &SessionKey) -> Option<(ollystack_cluster::NodeId, Arc<dyn super::RemoteOwners>)> {
-        let remote = self.remote.get()?;
-        remote.remote_owner(key).map(|n| (n, remote.clone()))
-    }
-}
-
-pub enum SessionMsg {
-    /// Signals of one accepted batch (already in the WAL). Boxed: every
-    /// mailbox slot is as large as the largest message, and each actor's
-    /// mailbox allocates slots in blocks.
-    Ingest(Box<SessionInput>),
-    /// Another segment's data (trace unification or a closing segment whose
-    /// ID was merged meanwhile).
-    Absorb(Box<SessionState>),
-    /// A copy of the data, for a query.
-    Snapshot(RpcReplyPort<Segment>),
-    /// The running summary and the last activity time, for listings.
-    Describe(RpcReplyPort<(Summary, u64)>),
-    /// Check the finishing rule.
-    Tick,
-    /// Archive and stop. Sent by the actor to itself after it retired.
-    Close(FinishReason),
-    /// Forward everything to the session `to` and stop (trace unification).
-    MergeInto(CorrelationId),
-    /// Send everything to `node` as shipment `shipment` and stop: a
-    /// hand-off a crash interrupted, resumed from the WAL (the node may
-    /// hold it already; it takes a shipment once).
-    ShipTo(NodeId, u64),
-    /// Panic (tests and the simulations' build only): how the supervisor's
-    /// rebuild of a failed session is exercised.
-    #[cfg(any(test, feature = "sim-faults"))]
-    Crash,
-}
-
 pub struct SessionArgs {
     pub key: SessionKey,
     pub env: Arc<SessionEnv>,
     /// What this actor answers for, kept where its panic cannot lose it.
-    pub holding: Arc<super::holding::Holding>,
+    pub holding: Arc<Holding>,
 }
 
 pub struct SessionActor;
+
+/// How the registry starts session actors: linked to the node's supervisor.
+impl StartSession for Arc<SessionEnv> {
+    async fn start(&self, key: &SessionKey, holding: Arc<Holding>) -> Result<ActorRef<SessionMsg>, RegistryError> {
+        let args = SessionArgs { key: key.clone(), env: self.clone(), holding };
+        let (actor, _handle) = Actor::spawn_linked(None, SessionActor, args, self.supervisor.clone())
+            .await
+            .map_err(|e| RegistryError::Spawn(e.to_string()))?;
+        Ok(actor)
+    }
+}
 
 pub struct ActorState {
     st: SessionState,
@@ -119,7 +64,7 @@ pub struct ActorState {
     shipping: Option<(NodeId, u64)>,
     /// See [`super::holding`]: told of memory given back and signals
     /// passed on, so a failure's rebuild knows what this actor held.
-    holding: Arc<super::holding::Holding>,
+    holding: Arc<Holding>,
 }
 
 /// Segment seqs derived from WAL seqs carry this bit; sled-generated ones
@@ -217,7 +162,7 @@ impl SessionActor {
             spans: state.st.span_count(),
             logs: state.st.log_count(),
         };
-        let Some(reason) = finish_reason(&state.env.rules, &seg, now) else { return };
+        let Some(reason) = finish_reason(&state.env.limits.rules, &seg, now) else { return };
         if state.env.registry.retire(&state.st.key, me).await {
             state.closing = true;
             // FIFO mailbox: everything sent before the retire is handled first.
@@ -248,13 +193,13 @@ impl SessionActor {
         // the store has the segment.
         let finishing = match state.finishing {
             Some(f) => Ok(f),
-            None => segment_seq(&state.st.wal_keys, || env.db.generate_id())
+            None => segment_seq(&state.st.wal_keys, || env.storage.db.generate_id())
                 .map(|seq| *state.finishing.insert((seq, now)))
                 .map_err(StoreError::from),
         };
         tracing::debug!(session = %key.id, wal = ?state.st.wal_keys, spans = state.st.span_count(), logs = state.st.log_count(), "storing a segment");
         let stored = match finishing {
-            Ok((seq, finished)) => env.store.store(state.st.to_finished(seq, finished, reason.as_str())).await,
+            Ok((seq, finished)) => env.storage.store.store(state.st.to_finished(seq, finished, reason.as_str())).await,
             Err(e) => Err(e),
         };
         match stored {
@@ -264,8 +209,8 @@ impl SessionActor {
                 let mut shard = env.registry.lock_shard(&key).await;
                 // A merge that ran while the segment was being stored
                 // re-keyed what was stored before it; this one too.
-                if let Ok(Some(to)) = env.traces.alias_of(&key.tenant, &key.id) {
-                    if let Err(e) = env.store.rekey(&key.tenant, &key.id, &to).await {
+                if let Ok(Some(to)) = env.storage.traces.alias_of(&key.tenant, &key.id) {
+                    if let Err(e) = env.storage.store.rekey(&key.tenant, &key.id, &to).await {
                         tracing::warn!(session = %key.id, error = %e, "re-keying a segment stored during a merge failed; queries follow the alias");
                     }
                 }
@@ -295,7 +240,7 @@ impl SessionActor {
     /// which merges take).
     async fn merged_into(env: &SessionEnv, key: &SessionKey) -> Option<CorrelationId> {
         let _shard = env.registry.lock_shard(key).await;
-        match env.traces.alias_of(&key.tenant, &key.id) {
+        match env.storage.traces.alias_of(&key.tenant, &key.id) {
             Ok(to) => to,
             Err(e) => {
                 tracing::warn!(session = %key.id, error = %e, "alias lookup failed; archiving under own id");
@@ -321,10 +266,10 @@ impl SessionActor {
         if delivered {
             tracing::info!(session = %key.id, "a node that left took this session's data before it went; letting go of this copy");
             state.shipping = None;
-            if let Err(e) = env.settler.settle(&[(&data.wal_keys, data.held_bytes)]).await {
+            if let Err(e) = env.storage.settler.settle(&[(&data.wal_keys, data.held_bytes)]).await {
                 tracing::warn!(session = %key.id, error = %e, "settling a delivered session failed; its entries replay at restart");
             }
-            env.metrics.sessions_shipped.inc();
+            env.metrics.cluster_sessions_shipped.inc();
             env.registry.lock_shard(&key).await.finish_closing(&key, me.get_id());
             me.stop(None);
             return;
@@ -333,7 +278,7 @@ impl SessionActor {
             Some(sent) => Some(sent),
             // Every retry carries the same ID: if an earlier attempt landed
             // and only its answer was lost, the owner does not take it twice.
-            None => env.remote_owner(&target).map(|(owner, _)| (owner, super::remote::shipment_id(&data.wal_keys))),
+            None => env.remote.remote_owner(&target).map(|(owner, _)| (owner, super::remote::shipment_id(&data.wal_keys))),
         };
         tracing::debug!(session = %key.id, to = %target.id, wal = ?data.wal_keys, shipping = ?state.shipping, ?destination, "moving a session's data");
         if let (Some((owner, shipment)), Some(remote)) = (destination, remote) {
@@ -346,7 +291,7 @@ impl SessionActor {
             // just after the sender crashed, stored by both).
             let noted = match unsettled {
                 Some(_) => Ok(()),
-                None => note_handing(&env, owner, shipment, &data.wal_keys).await,
+                None => note_handing(&env.storage.wal, owner, shipment, &data.wal_keys).await,
             };
             let shipped = match noted {
                 Ok(()) => remote.ship(owner, shipment, vec![entry]).await,
@@ -355,10 +300,10 @@ impl SessionActor {
             match shipped {
                 Ok(()) => {
                     state.shipping = None;
-                    if let Err(e) = env.settler.settle(&[(&data.wal_keys, data.held_bytes)]).await {
+                    if let Err(e) = env.storage.settler.settle(&[(&data.wal_keys, data.held_bytes)]).await {
                         tracing::warn!(session = %key.id, error = %e, "settling a shipped session failed; its entries replay at restart");
                     }
-                    env.metrics.sessions_shipped.inc();
+                    env.metrics.cluster_sessions_shipped.inc();
                     // A query that asked the owner before the data landed
                     // there must not take this node's silence as absence.
                     env.registry.note_moved(&target, env.clock.now_unix_ms(), owner).await;
@@ -387,27 +332,21 @@ impl SessionActor {
             tracing::error!(session = %key.id, error = %e, "could not forward a merged session");
         }
         env.registry.lock_shard(&key).await.finish_closing(&key, me.get_id());
-        env.metrics.trace_merges.inc();
+        env.metrics.correlation_trace_merges.inc();
         me.stop(None);
     }
 }
 
 /// Makes a hand-off's destination durable before its first attempt (see
 /// [`WalRecord::Handing`]).
-async fn note_handing(env: &SessionEnv, node: NodeId, shipment: u64, keys: &[u64]) -> Result<(), crate::wal::WalError> {
-    let seqs = env.wal.append(&[WalRecord::Handing { node: node.0, shipment, keys: keys.to_vec() }])?;
-    env.wal.sync(seqs.last().copied().unwrap_or(0)).await
+async fn note_handing(wal: &Wal, node: NodeId, shipment: u64, keys: &[u64]) -> Result<(), crate::wal::WalError> {
+    let seqs = wal.append(&[WalRecord::Handing { node: node.0, shipment, keys: keys.to_vec() }])?;
+    wal.sync(seqs.last().copied().unwrap_or(0)).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Mailbox slots are sized by the largest message; keep it small.
-    #[test]
-    fn messages_stay_small() {
-        assert!(std::mem::size_of::<SessionMsg>() <= 32, "{}", std::mem::size_of::<SessionMsg>());
-    }
 
     #[test]
     fn a_segment_seq_comes_from_its_first_wal_entry() {

@@ -17,7 +17,7 @@
 
 use parking_lot::Mutex;
 
-use super::actor::SessionMsg;
+use super::msg::SessionMsg;
 use crate::model::SessionKey;
 
 /// What an actor holds (a plain value, for the pure parts and tests).

@@ -19,21 +19,27 @@
 //! Delivery follows trace-unification aliases (derived ID → explicit ID)
 //! and re-checks the alias under the shard lock, so a merge cannot race a
 //! delivery into a fresh actor for a merged-away ID.
+//!
+//! The registry lists and addresses actors but does not name the actor
+//! type (the actor uses the registry): whoever delivers passes what starts
+//! a new actor, a [`StartSession`] (the node's `SessionEnv`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use ollystack_cluster::NodeId;
-use ractor::{Actor, ActorId, ActorRef};
+use ractor::{ActorId, ActorRef};
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::actor::{SessionActor, SessionArgs, SessionEnv, SessionMsg};
 use super::finish::FinishReason;
 use super::holding::{carried, Held, Holding};
+use super::msg::SessionMsg;
 use super::state::SessionInput;
+use crate::metrics::NodeMetrics;
 use crate::model::{CorrelationId, SessionKey, TenantId};
-use crate::store::StoreError;
+use crate::store::{SessionStore, StoreError, TraceIndex};
 
 /// Bound on alias hops followed while delivering (see `TraceIndex::resolve`).
 const MAX_DELIVERY_HOPS: usize = 4;
@@ -47,6 +53,13 @@ pub enum RegistryError {
     Spawn(String),
     #[error("alias chain too long for {0}")]
     AliasLoop(String),
+}
+
+/// Starts a session actor for the registry (see the module docs).
+pub trait StartSession: Sync {
+    /// A session actor for `key`, supervised by the node's supervisor,
+    /// answering for `holding` (which the caller lists under the shard lock).
+    fn start(&self, key: &SessionKey, holding: Arc<Holding>) -> impl Future<Output = Result<ActorRef<SessionMsg>, RegistryError>> + Send;
 }
 
 #[derive(Debug, Default)]
@@ -113,20 +126,17 @@ pub struct SessionRegistry {
     /// How long a hand-off note counts: the longest a query coordinator
     /// waits for a node (the cluster's RPC timeout).
     moved_note_ms: u64,
-}
-
-/// The default RPC timeout (`cluster.rpc_timeout_ms`).
-const DEFAULT_MOVED_NOTE_MS: u64 = 2_000;
-
-impl Default for SessionRegistry {
-    fn default() -> Self {
-        Self::new(DEFAULT_MOVED_NOTE_MS)
-    }
+    /// Aliases that delivery follows, and the trace homes of hand-offs.
+    traces: Arc<TraceIndex>,
+    /// Re-keys the stored segments of a merged session.
+    store: Arc<dyn SessionStore>,
+    metrics: Arc<NodeMetrics>,
 }
 
 impl SessionRegistry {
-    pub fn new(moved_note_ms: u64) -> Self {
-        Self { shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(), moved_note_ms }
+    pub fn new(moved_note_ms: u64, traces: Arc<TraceIndex>, store: Arc<dyn SessionStore>, metrics: Arc<NodeMetrics>) -> Self {
+        let shards = (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect();
+        Self { shards, moved_note_ms, traces, store, metrics }
     }
 
     /// Which node this node handed `key`'s data to, and how long ago (ms),
@@ -155,8 +165,8 @@ impl SessionRegistry {
 
     /// Sends `msg` to the live actor of `key` (after following aliases),
     /// starting one if there is none.
-    pub async fn deliver(&self, env: &Arc<SessionEnv>, key: SessionKey, msg: SessionMsg) -> Result<(), RegistryError> {
-        self.deliver_to(env, key, msg, None).await
+    pub async fn deliver(&self, start: &impl StartSession, key: SessionKey, msg: SessionMsg) -> Result<(), RegistryError> {
+        self.deliver_to(start, key, msg, None).await
     }
 
     /// As [`Self::deliver`], but into a new segment: a live actor of the
@@ -169,25 +179,25 @@ impl SessionRegistry {
     /// see it among the closing actors until its segment is stored.
     pub async fn deliver_new_segment(
         &self,
-        env: &Arc<SessionEnv>,
+        start: &impl StartSession,
         key: SessionKey,
         msg: SessionMsg,
         reason: FinishReason,
     ) -> Result<(), RegistryError> {
-        self.deliver_to(env, key, msg, Some(reason)).await
+        self.deliver_to(start, key, msg, Some(reason)).await
     }
 
     async fn deliver_to(
         &self,
-        env: &Arc<SessionEnv>,
+        start: &impl StartSession,
         key: SessionKey,
         msg: SessionMsg,
         finish_live: Option<FinishReason>,
     ) -> Result<(), RegistryError> {
-        let mut target = SessionKey { id: env.traces.resolve(&key.tenant, &key.id)?, tenant: key.tenant };
+        let mut target = SessionKey { id: self.traces.resolve(&key.tenant, &key.id)?, tenant: key.tenant };
         for _ in 0..MAX_DELIVERY_HOPS {
             let mut shard = self.lock_shard(&target).await;
-            if let Some(next) = env.traces.alias_of(&target.tenant, &target.id)? {
+            if let Some(next) = self.traces.alias_of(&target.tenant, &target.id)? {
                 drop(shard);
                 target.id = next;
                 continue;
@@ -207,31 +217,31 @@ impl SessionRegistry {
                         tracing::warn!(session = %target.id, "session actor gone; starting a new segment");
                         shard.live.remove(&target);
                         shard.closing.entry(target.clone()).or_default().push(actor);
-                        return self.spawn_and_send(env, &mut shard, target, back).await;
+                        return self.spawn_and_send(start, &mut shard, target, back).await;
                     }
                     Err(e) => return Err(RegistryError::Spawn(e.to_string())),
                 }
             }
-            return self.spawn_and_send(env, &mut shard, target, msg).await;
+            return self.spawn_and_send(start, &mut shard, target, msg).await;
         }
         Err(RegistryError::AliasLoop(key.id.to_string()))
     }
 
     async fn spawn_and_send(
         &self,
-        env: &Arc<SessionEnv>,
+        start: &impl StartSession,
         shard: &mut Shard,
         key: SessionKey,
         msg: SessionMsg,
     ) -> Result<(), RegistryError> {
-        let (actor, holding) = spawn(env, &key).await?;
+        let (actor, holding) = spawn(start, &key).await?;
         shard.held.insert(actor.get_id(), holding);
         if let Err(e) = shard.send_held(&actor, msg) {
             shard.held.remove(&actor.get_id());
             return Err(RegistryError::Spawn(e.to_string()));
         }
         shard.live.insert(key, actor);
-        env.metrics.sessions_started.inc();
+        self.metrics.sessions_started.inc();
         Ok(())
     }
 
@@ -263,13 +273,7 @@ impl SessionRegistry {
     /// Trace unification: the derived session `from` joins `to`. The alias
     /// from → to is already written. A live `from` actor forwards its data;
     /// archived segments of `from` are re-keyed.
-    pub async fn merge(
-        &self,
-        env: &Arc<SessionEnv>,
-        tenant: &TenantId,
-        from: &CorrelationId,
-        to: &CorrelationId,
-    ) -> Result<(), RegistryError> {
+    pub async fn merge(&self, tenant: &TenantId, from: &CorrelationId, to: &CorrelationId) -> Result<(), RegistryError> {
         let key = SessionKey { tenant: tenant.clone(), id: from.clone() };
         let mut shard = self.lock_shard(&key).await;
         if let Some(actor) = shard.live.get(&key).cloned() {
@@ -277,7 +281,7 @@ impl SessionRegistry {
             // A dead actor's data is in the WAL; replay routes it via the alias.
             let _ = actor.send_message(SessionMsg::MergeInto(to.clone()));
         }
-        env.store.rekey(tenant, from, to).await?;
+        self.store.rekey(tenant, from, to).await?;
         Ok(())
     }
 
@@ -288,10 +292,10 @@ impl SessionRegistry {
     /// its merge may still be on its way (it runs once the batch that
     /// bound the trace is forwarded), and shipped under its own ID it
     /// would land where nothing merges it (found by the simulations).
-    pub async fn hand_off(&self, env: &SessionEnv, key: &SessionKey) -> Result<(), RegistryError> {
+    pub async fn hand_off(&self, key: &SessionKey) -> Result<(), RegistryError> {
         let mut shard = self.lock_shard(key).await;
         if let Some(actor) = shard.live.get(key).cloned() {
-            let to = env.traces.resolve(&key.tenant, &key.id)?;
+            let to = self.traces.resolve(&key.tenant, &key.id)?;
             Self::retire_locked(&mut shard, key, actor.get_id());
             let _ = actor.send_message(SessionMsg::MergeInto(to));
         }
@@ -304,13 +308,13 @@ impl SessionRegistry {
     /// `node` as `shipment` again. Queries see it among the closing actors.
     pub async fn resume_hand_off(
         &self,
-        env: &Arc<SessionEnv>,
+        start: &impl StartSession,
         key: SessionKey,
         inputs: Vec<SessionInput>,
         node: NodeId,
         shipment: u64,
     ) -> Result<(), RegistryError> {
-        let (actor, holding) = spawn(env, &key).await?;
+        let (actor, holding) = spawn(start, &key).await?;
         // Listed before it can finish (finishing unlists it).
         let mut shard = self.lock_shard(&key).await;
         shard.closing.entry(key).or_default().push(actor.clone());
@@ -319,7 +323,7 @@ impl SessionRegistry {
             shard.send_held(&actor, SessionMsg::Ingest(Box::new(input))).map_err(|e| RegistryError::Spawn(e.to_string()))?;
         }
         actor.send_message(SessionMsg::ShipTo(node, shipment)).map_err(|e| RegistryError::Spawn(e.to_string()))?;
-        env.metrics.sessions_started.inc();
+        self.metrics.sessions_started.inc();
         Ok(())
     }
 
@@ -416,10 +420,8 @@ impl SessionRegistry {
 
 /// A session actor for `key`, supervised by the node's supervisor, and
 /// its holding (for the caller to list under the shard lock).
-async fn spawn(env: &Arc<SessionEnv>, key: &SessionKey) -> Result<(ActorRef<SessionMsg>, Arc<Holding>), RegistryError> {
+async fn spawn(start: &impl StartSession, key: &SessionKey) -> Result<(ActorRef<SessionMsg>, Arc<Holding>), RegistryError> {
     let holding = Arc::new(Holding::new(key.clone()));
-    let args = SessionArgs { key: key.clone(), env: env.clone(), holding: holding.clone() };
-    let (actor, _handle) =
-        Actor::spawn_linked(None, SessionActor, args, env.supervisor.clone()).await.map_err(|e| RegistryError::Spawn(e.to_string()))?;
+    let actor = start.start(key, holding.clone()).await?;
     Ok((actor, holding))
 }

@@ -4,13 +4,15 @@
 //! ships them to the owner through [`RemoteOwners`], and lets go of its own
 //! copy only once the owner has them durably.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use ollystack_cluster::NodeId;
 
 use crate::model::SessionKey;
 
-/// The cluster as sessions and ingest see it. `None` in `SessionEnv` means a
-/// node that owns everything.
+/// The cluster as sessions and ingest see it (see [`Remote`]).
 pub trait RemoteOwners: Send + Sync + std::fmt::Debug + 'static {
     /// The session's owner, when that is another node.
     fn remote_owner(&self, key: &SessionKey) -> Option<NodeId>;
@@ -38,6 +40,42 @@ pub trait RemoteOwners: Send + Sync + std::fmt::Debug + 'static {
     /// home right now (out of touch with the cluster), if it must not.
     fn fenced(&self, _now_ms: u64) -> Option<String> {
         None
+    }
+}
+
+/// The cluster's say over this node's sessions: given at the node's
+/// construction, heard once the WAL replay is over ([`Remote::open`]).
+/// Until then every session is local: replay rebuilds the sessions of the
+/// WAL here, and only then are the hand-offs a stop interrupted resumed and
+/// sessions owned elsewhere shipped.
+#[derive(Debug)]
+pub struct Remote {
+    owners: Arc<dyn RemoteOwners>,
+    open: AtomicBool,
+}
+
+impl Remote {
+    /// Closed: every session local until [`Self::open`].
+    pub fn new(owners: Arc<dyn RemoteOwners>) -> Self {
+        Self { owners, open: AtomicBool::new(false) }
+    }
+
+    /// From now on the cluster decides which sessions are owned elsewhere
+    /// (once, after the WAL replay).
+    pub fn open(&self) {
+        self.open.store(true, Ordering::Release);
+    }
+
+    /// The owners of sessions, once open; `None` before: every session is
+    /// local.
+    pub fn get(&self) -> Option<&Arc<dyn RemoteOwners>> {
+        self.open.load(Ordering::Acquire).then_some(&self.owners)
+    }
+
+    /// The session's owner when that is another node (once open).
+    pub fn remote_owner(&self, key: &SessionKey) -> Option<(NodeId, Arc<dyn RemoteOwners>)> {
+        let remote = self.get()?;
+        remote.remote_owner(key).map(|n| (n, remote.clone()))
     }
 }
 

@@ -21,9 +21,10 @@ use std::sync::{Arc, Weak};
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 
-use super::actor::{SessionEnv, SessionMsg};
 use super::budget::SESSION_OVERHEAD_BYTES;
+use super::env::SessionEnv;
 use super::holding::Held;
+use super::msg::SessionMsg;
 use super::rebuild::{rebuild, BudgetFix};
 use crate::metrics::NodeMetrics;
 use crate::model::SessionKey;
@@ -113,7 +114,7 @@ impl Actor for SessionSupervisor {
 /// the WAL and replay at the next start; their memory is given back.
 async fn rebuild_session(env: &Arc<SessionEnv>, failed: ActorId, key: &SessionKey, held: Held) {
     let seqs: BTreeSet<u64> = held.wal_keys.iter().copied().collect();
-    let wal = env.wal.clone();
+    let wal = env.storage.wal.clone();
     let read = ollystack_cluster::blocking::unblock(move || wal.read_entries(&seqs)).await;
     let entries = match read {
         Ok(Ok(entries)) => entries,

@@ -112,7 +112,8 @@ pub struct Wal {
     done: sled::Tree,
     /// Bytes of all segment files.
     bytes: AtomicU64,
-    observer: std::sync::OnceLock<SyncObserver>,
+    /// Told the durable length of each file (the simulations' crashes).
+    observer: Option<SyncObserver>,
     /// A [`Replay`] may still read the files that were there at open: no
     /// file is deleted until it is done (their aliases and bindings replay
     /// even when every entry in them was settled).
@@ -126,6 +127,12 @@ impl Wal {
     /// only the seqs of unsettled entries and the hand-off notes; the
     /// records themselves are read again, one at a time, by the replay.
     pub fn open(dir: &Path, db: &sled::Db) -> Result<(Self, Replay), WalError> {
+        Self::open_observed(dir, db, None)
+    }
+
+    /// [`Self::open`], reporting durable file lengths to `observer` (see
+    /// [`SyncObserver`]), starting with the file it opens for writing.
+    pub fn open_observed(dir: &Path, db: &sled::Db, observer: Option<SyncObserver>) -> Result<(Self, Replay), WalError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let done = db.open_tree("wal_done")?;
         let mut files = VecDeque::new();
@@ -159,6 +166,9 @@ impl Wal {
         let path = segment::segment_path(dir, next_seq);
         let file = OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
         segments.insert(next_seq, SegmentInfo { path: path.clone(), live: 0, size: 0 });
+        if let Some(SyncObserver(o)) = &observer {
+            o(&path, 0);
+        }
         let replaying = Arc::new(AtomicBool::new(true));
         let wal = Self {
             dir: dir.to_owned(),
@@ -168,23 +178,15 @@ impl Wal {
             segments: Mutex::new(segments),
             done,
             bytes: AtomicU64::new(bytes),
-            observer: std::sync::OnceLock::new(),
+            observer,
             replaying: replaying.clone(),
         };
         let replay = Replay { files, reader: None, present, handings, replaying };
         Ok((wal, replay))
     }
 
-    /// Reports durable file lengths to `observer` from now on (see
-    /// [`SyncObserver`]), starting with the file being written.
-    pub fn set_sync_observer(&self, observer: SyncObserver) {
-        let w = self.writer.lock();
-        (observer.0)(&w.path, w.size);
-        let _ = self.observer.set(observer);
-    }
-
     fn synced(&self, path: &Path, len: u64) {
-        if let Some(SyncObserver(o)) = self.observer.get() {
+        if let Some(SyncObserver(o)) = &self.observer {
             o(path, len);
         }
     }

@@ -1,5 +1,6 @@
-//! The node's [`QueryBackend`]: live actor state (live and closing actors
-//! of a session) merged with archived segments.
+//! This node's [`QueryBackend`]: live actor state (live and closing actors
+//! of a session) merged with stored segments. The cluster's backend asks
+//! it for this node's part.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,13 +10,14 @@ use std::time::Duration;
 use ollystack_cluster::NodeId;
 use ractor::rpc::CallResult;
 
+use super::env::SessionEnv;
+use super::msg::SessionMsg;
+use super::Summary;
 use crate::model::{CorrelationId, SessionKey, TenantId, TraceId};
 use crate::query::{
     Counts, ExemplarFilter, ExemplarHit, Page, PagedSession, Pager, QueryBackend, QueryError, SessionData, SessionFilter, SessionListItem,
     SessionListing,
 };
-use crate::session::actor::{SessionEnv, SessionMsg};
-use crate::session::Summary;
 use crate::store::ExemplarIndex;
 
 /// How long a query waits for one live actor's snapshot.
@@ -69,11 +71,11 @@ impl NodeQueries {
     /// this note first. A coordinator that asked that node before the data
     /// landed there must ask it again.
     pub async fn moved_to(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<(NodeId, u64)>, QueryError> {
-        let resolved = self.env.traces.resolve(tenant, id).map_err(storage)?;
+        let resolved = self.env.storage.traces.resolve(tenant, id).map_err(storage)?;
         let mut ids = vec![resolved.clone()];
         // A derived session merged into this one may have just been handed
         // to its new owner under its own ID.
-        ids.extend(self.env.traces.aliased_into(tenant, &resolved).map_err(storage)?);
+        ids.extend(self.env.storage.traces.aliased_into(tenant, &resolved).map_err(storage)?);
         let now = self.env.clock.now_unix_ms();
         for held in ids {
             let key = SessionKey { tenant: tenant.clone(), id: held };
@@ -87,8 +89,8 @@ impl NodeQueries {
 
 impl QueryBackend for NodeQueries {
     async fn session_page(&self, tenant: &TenantId, id: &CorrelationId, page: Page) -> Result<Option<PagedSession>, QueryError> {
-        let resolved = self.env.traces.resolve(tenant, id).map_err(storage)?;
-        let aliases = self.env.traces.aliased_into(tenant, &resolved).map_err(storage)?;
+        let resolved = self.env.storage.traces.resolve(tenant, id).map_err(storage)?;
+        let aliases = self.env.storage.traces.aliased_into(tenant, &resolved).map_err(storage)?;
         let mut ids = vec![resolved.clone()];
         ids.extend(aliases.iter().cloned());
         let mut rebuilding = false;
@@ -116,7 +118,7 @@ impl QueryBackend for NodeQueries {
             rebuilding |= self.env.registry.awaiting_rebuild(&key, &dead).await;
         }
         // Storage order (see `query::Pager`): archived segments, then live.
-        let stored = self.env.store.segments_page(tenant, &ids, Pager::new(page)).await.map_err(storage)?;
+        let stored = self.env.storage.store.segments_page(tenant, &ids, Pager::new(page)).await.map_err(storage)?;
         let partial = match (rebuilding, stored.unavailable) {
             (false, unavailable) => unavailable,
             (true, None) => Some(REBUILDING.to_owned()),
@@ -142,8 +144,8 @@ impl QueryBackend for NodeQueries {
     }
 
     async fn session_of_trace(&self, tenant: &TenantId, trace_id: TraceId) -> Result<Option<CorrelationId>, QueryError> {
-        match self.env.traces.binding(tenant, trace_id).map_err(storage)? {
-            Some(b) => Ok(Some(self.env.traces.resolve(tenant, &b.id).map_err(storage)?)),
+        match self.env.storage.traces.binding(tenant, trace_id).map_err(storage)? {
+            Some(b) => Ok(Some(self.env.storage.traces.resolve(tenant, &b.id).map_err(storage)?)),
             None => Ok(None),
         }
     }
@@ -161,7 +163,7 @@ impl QueryBackend for NodeQueries {
                 rows.insert(key.id.clone(), list_item(&key, &summary, true, last_seen));
             }
         }
-        let archived = self.env.store.recent(tenant, filter).await.map_err(storage)?;
+        let archived = self.env.storage.store.recent(tenant, filter).await.map_err(storage)?;
         for e in archived.entries {
             let key = SessionKey { tenant: tenant.clone(), id: CorrelationId::from_trusted(e.correlation_id.as_str()) };
             rows.entry(key.id.clone()).or_insert_with(|| list_item(&key, &e.summary, false, e.last_activity_unix_ms));
@@ -179,8 +181,8 @@ impl QueryBackend for NodeQueries {
     fn render_metrics(&self) -> String {
         let env = &self.env;
         env.metrics.memory_used_bytes.set(env.budget.used_bytes());
-        env.metrics.wal_bytes.set(env.wal.bytes());
-        env.metrics.archive_bytes.set(env.store.local_bytes());
+        env.metrics.wal_bytes.set(env.storage.wal.bytes());
+        env.metrics.archive_bytes.set(env.storage.store.local_bytes());
         env.metrics.render()
     }
 
