@@ -36,6 +36,6 @@ pub use handle::{Cluster, ClusterError};
 pub use handover::{hand_over_archive, Unanswered};
 pub use limiter::{ClusterLimiter, LimiterCluster};
 pub use membership::{join_via_seed, leave_via, members_via, MembersTable, Membership};
-pub use route::{split_logs, split_traces, Router, Shipper};
+pub use route::{Router, Shipper};
 pub use service::ClusterService;
 pub use start::{enter, start_raft, JoinMode, StartedRaft};
