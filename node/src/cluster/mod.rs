@@ -5,6 +5,7 @@
 //! | file | what |
 //! |---|---|
 //! | `handle.rs` | [`Cluster`]: the Raft handle, the current ring, peer channels |
+//! | `error.rs` | [`ClusterError`], and the gRPC status each becomes |
 //! | `start.rs` | opens the Raft store, starts Raft, bootstraps or joins |
 //! | `limiter.rs` | [`ClusterLimiter`]: cluster-wide cardinality limits on ingest |
 //! | `membership.rs` | join, leave, `members`, the leader's ring upkeep and probes |
@@ -21,6 +22,7 @@
 mod backend;
 mod bindings;
 mod convert;
+mod error;
 mod handle;
 mod handover;
 mod limiter;
@@ -32,7 +34,8 @@ mod start;
 
 pub use backend::ClusterBackend;
 pub use bindings::{follow_ring, send_bindings_home};
-pub use handle::{Cluster, ClusterError};
+pub use error::ClusterError;
+pub use handle::Cluster;
 pub use handover::{hand_over_archive, Unanswered};
 pub use limiter::{ClusterLimiter, LimiterCluster};
 pub use membership::{join_via_seed, leave_via, members_via, MembersTable, Membership};
