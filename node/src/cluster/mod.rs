@@ -10,7 +10,7 @@
 //! | `limiter.rs` | [`ClusterLimiter`]: cluster-wide cardinality limits on ingest |
 //! | `membership.rs` | join, leave, `members`, the leader's ring upkeep and probes |
 //! | `service.rs` | the `ollystack.v1.Cluster` gRPC service |
-//! | `route.rs` | ingest: split a batch by owner, forward, wait until durable |
+//! | `route.rs` | ingest: [`IngestRouter`] splits a batch by trace home, [`Shipper`] forwards the parts and waits until durable |
 //! | `backend.rs` | queries: [`ClusterBackend`] asks the owner, or every node |
 //! | `convert.rs` | session data ⇄ protobuf |
 //! | `bindings.rs` | trace bindings follow their trace's home after ring changes |
@@ -39,6 +39,6 @@ pub use handle::Cluster;
 pub use handover::{hand_over_archive, Unanswered};
 pub use limiter::{ClusterLimiter, LimiterCluster};
 pub use membership::{join_via_seed, leave_via, members_via, MembersTable, Membership};
-pub use route::{Router, Shipper};
+pub use route::{IngestRouter, Shipper};
 pub use service::ClusterService;
 pub use start::{enter, start_raft, JoinMode, StartedRaft};

@@ -189,7 +189,7 @@ impl RemoteOwners for Shipper {
 
 /// The receivers' sink on a cluster node: splits each batch by trace home
 /// and sends the parts there (this node's part goes straight to ingest).
-pub struct Router {
+pub struct IngestRouter {
     cluster: Arc<Cluster>,
     local: IngestHandle,
     shipper: Arc<Shipper>,
@@ -199,13 +199,13 @@ pub struct Router {
     next_forward: AtomicU64,
 }
 
-impl std::fmt::Debug for Router {
+impl std::fmt::Debug for IngestRouter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Router").finish_non_exhaustive()
+        f.debug_struct("IngestRouter").finish_non_exhaustive()
     }
 }
 
-impl Router {
+impl IngestRouter {
     pub fn new(
         cluster: Arc<Cluster>,
         local: IngestHandle,
@@ -292,7 +292,7 @@ impl Router {
     }
 }
 
-impl IngestSink for Router {
+impl IngestSink for IngestRouter {
     async fn traces(&self, request: ExportTraceServiceRequest) -> Result<Accepted, IngestError> {
         let Some(ring) = self.shared_ring() else {
             return self.local.traces(request).await;

@@ -29,7 +29,7 @@ use ollystack_cluster::NodeId;
 
 use crate::api::{self, ApiState};
 use crate::clock::{SeededRng, SharedClock, TokioClock};
-use crate::cluster::{Cluster, ClusterBackend, ClusterLimiter, ClusterService, JoinMode, Membership, Router, Shipper, StartedRaft};
+use crate::cluster::{Cluster, ClusterBackend, ClusterLimiter, ClusterService, IngestRouter, JoinMode, Membership, Shipper, StartedRaft};
 use crate::config::{Config, StorageChoice};
 use crate::ingest::{replay_wal, IngestHandle, Ingestor};
 use crate::metrics::NodeMetrics;
@@ -325,7 +325,7 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let handle = IngestHandle(ingestor.clone());
     let hand_over_shipper = shipper.clone();
     let first_forward_id = (u64::from(sources.rng.next_u32()) << 32) | u64::from(sources.rng.next_u32());
-    let sink = Arc::new(Router::new(cluster.clone(), handle.clone(), shipper, settings, first_forward_id));
+    let sink = Arc::new(IngestRouter::new(cluster.clone(), handle.clone(), shipper, settings, first_forward_id));
     let ready = Arc::new(AtomicBool::new(false));
     let queries = Arc::new(NodeQueries::new(env.clone(), exemplars.clone(), ready.clone()));
     let shared_storage = matches!(config.storage, StorageChoice::ClickHouse(_));
