@@ -18,7 +18,7 @@ mod merge;
 pub mod nlq;
 mod page;
 mod signal;
-pub use signal::kind_view;
+pub use signal::{kind_view, status_view};
 mod time;
 mod timeline;
 mod view;

@@ -118,7 +118,8 @@ pub fn kind_view(kind: i32) -> SpanKindView {
     }
 }
 
-fn status_view(code: i32) -> StatusView {
+/// An OTLP status code as the API names it.
+pub fn status_view(code: i32) -> StatusView {
     match StatusCode::try_from(code) {
         Ok(StatusCode::Ok) => StatusView::Ok,
         Ok(StatusCode::Error) => StatusView::Error,

@@ -4,41 +4,42 @@
 use std::io::Write;
 use std::path::Path;
 
+use super::store::TokensFileError;
 use super::tokens::{hash, token_from, Scope, TokenEntry, TokenFile, Tokens};
 
 const HEADER: &str = "# OllyStack API and OTLP tokens: only SHA-256 hashes are kept here.\n\
 # Add tokens with `ollystack-node token add`; delete an entry to revoke its token\n\
 # (nodes read this file again within seconds of a change).\n\n";
 
-fn read(path: &Path) -> Result<TokenFile, String> {
+fn read(path: &Path) -> Result<TokenFile, TokensFileError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Ok(text) => toml::from_str(&text).map_err(TokensFileError::syntax(path)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TokenFile::default()),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(e) => Err(TokensFileError::io(path)(e)),
     }
 }
 
 /// Adds a token named `name` and returns it (the only time it is shown).
-pub fn add(path: &Path, name: &str, scopes: &[Scope], tenant: Option<&str>) -> Result<String, String> {
+pub fn add(path: &Path, name: &str, scopes: &[Scope], tenant: Option<&str>) -> Result<String, TokensFileError> {
     let mut file = read(path)?;
     if file.tokens.iter().any(|t| t.name == name) {
-        return Err(format!("{}: a token named {name:?} is there already", path.display()));
+        return Err(TokensFileError::Duplicate { path: path.to_owned(), name: name.to_owned() });
     }
     let mut random = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random).map_err(|_| "no randomness from the OS".to_owned())?;
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random).map_err(|_| TokensFileError::NoRandomness)?;
     let token = token_from(random);
     let mut scopes = scopes.to_vec();
     scopes.sort();
     scopes.dedup();
     file.tokens.push(TokenEntry { name: name.to_owned(), scopes, tenant: tenant.map(str::to_owned), sha256: hex::encode(hash(&token)) });
-    Tokens::from_file(&file).map_err(|e| e.to_string())?;
-    let text = toml::to_string(&file).map_err(|e| e.to_string())?;
+    Tokens::from_file(&file).map_err(TokensFileError::NewEntry)?;
+    let text = toml::to_string(&file).map_err(|e| TokensFileError::Encode(e.to_string()))?;
     write_private(path, &format!("{HEADER}{text}"))?;
     Ok(token)
 }
 
 /// One line per token: name, scopes, tenant.
-pub fn list(path: &Path) -> Result<String, String> {
+pub fn list(path: &Path) -> Result<String, TokensFileError> {
     let file = read(path)?;
     let mut out = format!("{:<24} {:<20} {}\n", "NAME", "SCOPES", "TENANT");
     for t in &file.tokens {
@@ -50,9 +51,9 @@ pub fn list(path: &Path) -> Result<String, String> {
 
 /// Writes through a temporary file renamed into place, readable by its
 /// owner only, so a node never reads half a file.
-fn write_private(path: &Path, text: &str) -> Result<(), String> {
+fn write_private(path: &Path, text: &str) -> Result<(), TokensFileError> {
     let tmp = path.with_extension("tmp");
-    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    let err = TokensFileError::io(path);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

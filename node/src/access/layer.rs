@@ -137,7 +137,7 @@ pub fn caller_of(extensions: &http::Extensions) -> Option<&Caller> {
 
 /// gRPC's answer: UNAUTHENTICATED or PERMISSION_DENIED.
 pub fn reject_grpc(denied: &Denied, _headers: &HeaderMap) -> http::Response<tonic::body::Body> {
-    tonic::Status::new(denied.code().grpc_code(), denied.to_string()).into_http()
+    denied.code().grpc_status(denied.to_string()).into_http()
 }
 
 #[cfg(test)]

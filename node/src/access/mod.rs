@@ -12,5 +12,5 @@ pub mod store;
 pub mod tokens;
 
 pub use layer::{AuthLayer, PinTenant};
-pub use store::TokenStore;
+pub use store::{TokenStore, TokensFileError};
 pub use tokens::{Caller, Denied, Scope};

@@ -8,7 +8,43 @@ use std::time::SystemTime;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::tokens::{TokenFile, Tokens};
+use super::tokens::{BadEntry, TokenFile, Tokens};
+
+/// A tokens file could not be read, checked or written. Each names the
+/// file, but for what `token add` fails at before it writes one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokensFileError {
+    /// Reading or writing the file failed.
+    #[error("{}: {message}", path.display())]
+    Io { path: PathBuf, message: String },
+    /// The file is not TOML of a tokens file.
+    #[error("{}: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    /// An entry of the file is unusable.
+    #[error("{}: {entry}", path.display())]
+    Entry { path: PathBuf, entry: BadEntry },
+    /// `token add` with a name the file holds already.
+    #[error("{}: a token named {name:?} is there already", path.display())]
+    Duplicate { path: PathBuf, name: String },
+    /// The entry `token add` would write is unusable.
+    #[error(transparent)]
+    NewEntry(BadEntry),
+    #[error("no randomness from the OS")]
+    NoRandomness,
+    /// The tokens could not be written as TOML.
+    #[error("{0}")]
+    Encode(String),
+}
+
+impl TokensFileError {
+    pub(super) fn io(path: &Path) -> impl Fn(std::io::Error) -> Self + Copy + '_ {
+        move |e| Self::Io { path: path.to_owned(), message: e.to_string() }
+    }
+
+    pub(super) fn syntax(path: &Path) -> impl Fn(toml::de::Error) -> Self + Copy + '_ {
+        move |e| Self::Syntax { path: path.to_owned(), message: e.to_string() }
+    }
+}
 
 #[derive(Debug)]
 pub struct TokenStore {
@@ -22,14 +58,14 @@ fn modified(path: &Path) -> Option<SystemTime> {
 }
 
 /// Reads and checks a tokens file.
-pub fn read_tokens(path: &Path) -> Result<Tokens, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let file: TokenFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Tokens::from_file(&file).map_err(|e| format!("{}: {e}", path.display()))
+pub fn read_tokens(path: &Path) -> Result<Tokens, TokensFileError> {
+    let text = std::fs::read_to_string(path).map_err(TokensFileError::io(path))?;
+    let file: TokenFile = toml::from_str(&text).map_err(TokensFileError::syntax(path))?;
+    Tokens::from_file(&file).map_err(|entry| TokensFileError::Entry { path: path.to_owned(), entry })
 }
 
 impl TokenStore {
-    pub fn open(path: &Path) -> Result<Self, String> {
+    pub fn open(path: &Path) -> Result<Self, TokensFileError> {
         let read_at = modified(path);
         let tokens = read_tokens(path)?;
         Ok(Self { path: path.to_owned(), tokens: RwLock::new(Arc::new(tokens)), read_at: Mutex::new(read_at) })
@@ -46,7 +82,7 @@ impl TokenStore {
 
     /// Reads the file again if it changed. `Ok(Some(n))`: `n` tokens in
     /// force now; on an error the old tokens stay.
-    pub fn reload_if_changed(&self) -> Result<Option<usize>, String> {
+    pub fn reload_if_changed(&self) -> Result<Option<usize>, TokensFileError> {
         if self.path.as_os_str().is_empty() {
             return Ok(None);
         }

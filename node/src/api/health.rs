@@ -8,6 +8,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::ApiState;
+use crate::error::ErrorCode;
 use crate::query::QueryBackend;
 
 /// Prometheus text exposition format 0.0.4.
@@ -21,7 +22,7 @@ pub async fn readyz<B: QueryBackend>(State(state): State<ApiState<B>>) -> impl I
     if state.backend.is_ready() {
         (StatusCode::OK, Json(json!({ "status": "ready" })))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not_ready" })))
+        (ErrorCode::Unavailable.http_status(), Json(json!({ "status": "not_ready" })))
     }
 }
 
@@ -30,7 +31,7 @@ pub async fn readyz<B: QueryBackend>(State(state): State<ApiState<B>>) -> impl I
 pub async fn metrics<B: QueryBackend>(State(state): State<ApiState<B>>, request: axum::extract::Request) -> axum::response::Response {
     if crate::access::layer::caller_of(request.extensions()).is_some_and(|c| c.tenant.is_some()) {
         let message = "node metrics cover every tenant: use a read token not bound to a tenant";
-        return super::ApiError::new(crate::error::ErrorCode::PermissionDenied, message.to_owned()).into_response();
+        return super::ApiError::new(ErrorCode::PermissionDenied, message.to_owned()).into_response();
     }
     ([(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], state.backend.render_metrics()).into_response()
 }

@@ -25,7 +25,7 @@ use ollystack_cluster::NodeId;
 use ollystack_proto::cluster::{query_reply::Answer, query_request::Query, QueryRequest, SessionPageQuery};
 
 use super::convert::{hits_from_pb, paged_from_pb};
-use super::Cluster;
+use super::{Cluster, ClusterError};
 use crate::correlate;
 use crate::model::{CorrelationId, TenantId, TraceId};
 use crate::query::{
@@ -55,8 +55,8 @@ impl ClusterBackend {
         Self { cluster, local, shared_storage }
     }
 
-    async fn ask(&self, node: NodeId, tenant: &TenantId, query: Query) -> Result<ollystack_proto::cluster::QueryReply, String> {
-        let mut client = self.cluster.client(node).map_err(|e| e.to_string())?;
+    async fn ask(&self, node: NodeId, tenant: &TenantId, query: Query) -> Result<ollystack_proto::cluster::QueryReply, ClusterError> {
+        let mut client = self.cluster.client(node)?;
         let mut request = tonic::Request::new(QueryRequest { tenant_id: tenant.as_str().to_owned(), query: Some(query), routed: true });
         request.set_timeout(self.cluster.rpc_timeout());
         match tokio::time::timeout(self.cluster.rpc_timeout(), client.query(request)).await {
@@ -78,8 +78,8 @@ impl ClusterBackend {
                 }
                 Ok(reply)
             }
-            Ok(Err(status)) => Err(format!("{node}: {}", status.message())),
-            Err(_) => Err(format!("{node}: no answer within {:?}", self.cluster.rpc_timeout())),
+            Ok(Err(status)) => Err(ClusterError::Answered { node, message: status.message().to_owned() }),
+            Err(_) => Err(ClusterError::NoAnswer { node, after: self.cluster.rpc_timeout() }),
         }
     }
 
@@ -90,8 +90,8 @@ impl ClusterBackend {
         tenant: &TenantId,
         query: Query,
         local: impl std::future::Future<Output = Result<T, QueryError>>,
-        parse: impl Fn(Option<Answer>, String) -> Result<T, String>,
-    ) -> Vec<(NodeId, Result<T, String>)> {
+        parse: impl Fn(Option<Answer>, String) -> Result<T, ClusterError>,
+    ) -> Vec<(NodeId, Result<T, ClusterError>)> {
         let me = self.cluster.id;
         let members = self.cluster.all_members();
         let others: Vec<NodeId> = members.iter().copied().filter(|n| *n != me).collect();
@@ -102,7 +102,7 @@ impl ClusterBackend {
         }));
         let (mine, mut answers) = futures::join!(local, remote);
         if members.contains(&me) {
-            answers.push((me, mine.map_err(|e| e.to_string())));
+            answers.push((me, mine.map_err(ClusterError::Local)));
         }
         answers
     }
@@ -134,7 +134,7 @@ impl ClusterBackend {
                 let moved_to = (reply.moved_to != 0).then_some(NodeId(reply.moved_to));
                 NodeAnswer { data: session_reply(reply, page), moved_to }
             }
-            Err(e) => NodeAnswer { data: Err(QueryError::Unavailable(e)), moved_to: None },
+            Err(e) => NodeAnswer { data: Err(QueryError::Unavailable(e.to_string())), moved_to: None },
         }
     }
 
@@ -330,7 +330,7 @@ impl QueryBackend for ClusterBackend {
         } else {
             match self.ask(home, tenant, Query::SessionOfTrace(trace_id.0.to_vec())).await {
                 Ok(reply) => Ok(parse_trace_answer(reply.answer)),
-                Err(e) => Err(QueryError::Unavailable(e)),
+                Err(e) => Err(QueryError::Unavailable(e.to_string())),
             }
         };
         if let Ok(Some(id)) = at_home {
@@ -368,8 +368,10 @@ impl QueryBackend for ClusterBackend {
         let json = serde_json::to_vec(filter).map_err(|e| QueryError::Storage(e.to_string()))?;
         let answers = self
             .ask_all(tenant, Query::RecentSessions(json), self.local.session_listing(tenant, filter), |answer, partial| match answer {
-                Some(Answer::Json(bytes)) => serde_json::from_slice::<SessionListing>(&bytes).map_err(|e| e.to_string()),
-                _ => Err(partial),
+                Some(Answer::Json(bytes)) => {
+                    serde_json::from_slice::<SessionListing>(&bytes).map_err(|e| ClusterError::BadReply(e.to_string()))
+                }
+                _ => Err(ClusterError::BadReply(partial)),
             })
             .await;
         let mut rows: HashMap<CorrelationId, SessionListItem> = HashMap::new();
@@ -402,7 +404,7 @@ impl QueryBackend for ClusterBackend {
         let answers = self
             .ask_all(tenant, Query::Exemplars(json), self.local.exemplars(tenant, filter), |answer, partial| match answer {
                 Some(Answer::Exemplars(hits)) => Ok(hits_from_pb(hits)),
-                _ => Err(partial),
+                _ => Err(ClusterError::BadReply(partial)),
             })
             .await;
         let mut out = Vec::new();
@@ -424,8 +426,8 @@ impl QueryBackend for ClusterBackend {
         let json = serde_json::to_vec(query).map_err(|e| QueryError::Storage(e.to_string()))?;
         let answers = self
             .ask_all(tenant, Query::Window(json), collect_window(&*self.local, tenant, query), |answer, partial| match answer {
-                Some(Answer::Json(bytes)) => serde_json::from_slice::<Collected>(&bytes).map_err(|e| e.to_string()),
-                _ => Err(partial),
+                Some(Answer::Json(bytes)) => serde_json::from_slice::<Collected>(&bytes).map_err(|e| ClusterError::BadReply(e.to_string())),
+                _ => Err(ClusterError::BadReply(partial)),
             })
             .await;
         let mut merged: Option<Collected> = None;

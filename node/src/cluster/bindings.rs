@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 use super::route::Shipper;
 use super::service::binding_from_pb;
-use super::Cluster;
+use super::{Cluster, ClusterError};
 use crate::clock::SharedClock;
 use crate::correlate::{derive_from_trace, TraceBinding};
 use crate::ingest::Ingestor;
@@ -37,11 +37,11 @@ pub async fn send_bindings_home(
     ingest: &Arc<Ingestor>,
     cluster: &Arc<Cluster>,
     shipper: &Shipper,
-) -> Result<u64, String> {
+) -> Result<u64, ClusterError> {
     let mut after: Option<Vec<u8>> = None;
     let mut sent = 0;
     loop {
-        let (page, next) = traces.bindings_after(after.as_deref(), BINDINGS_PAGE).map_err(|e| format!("reading trace bindings: {e}"))?;
+        let (page, next) = traces.bindings_after(after.as_deref(), BINDINGS_PAGE).map_err(ClusterError::store("reading trace bindings"))?;
         let Some(next) = next else { return Ok(sent) };
         // One ring for the page: the homes chosen and the epoch sent.
         let ring = cluster.ring();
@@ -57,10 +57,7 @@ pub async fn send_bindings_home(
                 // ring without it would keep bindings that go with the node
                 // (found by the simulations, seed 51681: a derived session
                 // never merged).
-                return Err(format!(
-                    "{} is leaving but its ring (epoch {epoch}) still homes traces here; waiting for the newer ring",
-                    cluster.id
-                ));
+                return Err(ClusterError::LeavingHome { node: cluster.id, epoch });
             }
             if home != cluster.id {
                 by_home.entry(home).or_default().push(HandedBinding {
@@ -80,9 +77,9 @@ pub async fn send_bindings_home(
             let reply = shipper
                 .forward_under(home, body, Some(epoch))
                 .await
-                .map_err(|e| format!("sending {count} trace binding(s) to {home}: {e}"))?;
-            let answers = reply.answers.into_iter().map(binding_from_pb).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
-            ingest.receive_bindings(answers).await.map_err(|e| format!("applying {home}'s answers: {e}"))?;
+                .map_err(ClusterError::ingest(format!("sending {count} trace binding(s) to {home}")))?;
+            let answers = reply.answers.into_iter().map(binding_from_pb).collect::<Result<Vec<_>, _>>()?;
+            ingest.receive_bindings(answers).await.map_err(ClusterError::ingest(format!("applying {home}'s answers")))?;
             // The home has them now. A binding that changed meanwhile (a
             // signal of the trace arrived here under an older ring) stays,
             // and goes at the next pass. So do all of them if the ring
@@ -91,11 +88,11 @@ pub async fn send_bindings_home(
             // and dropped it (found by the simulations: a binding lost by
             // two nodes that each dropped theirs).
             if cluster.ring_epoch() != epoch {
-                return Err(format!("the ring changed while sending trace bindings to {home}; sending again"));
+                return Err(ClusterError::RingMoved { home });
             }
             for b in bindings.into_iter().map(binding_from_pb).filter_map(Result::ok) {
                 let (tenant, trace, sent_binding): (_, _, TraceBinding) = b;
-                traces.remove_if(&tenant, trace, &sent_binding).map_err(|e| format!("dropping a sent trace binding: {e}"))?;
+                traces.remove_if(&tenant, trace, &sent_binding).map_err(ClusterError::store("dropping a sent trace binding"))?;
             }
             sent += count;
         }

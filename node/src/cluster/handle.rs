@@ -16,34 +16,9 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tonic::transport::Channel;
 
+use super::ClusterError;
 use crate::config::ClusterSettings;
 use crate::model::{CorrelationId, TenantId};
-
-/// A cluster operation failed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ClusterError {
-    #[error("node {0} is not a cluster member (or its address is unknown)")]
-    UnknownNode(u64),
-    #[error("no leader is known yet; retry")]
-    NoLeader,
-    #[error("node {node} unreachable: {detail}")]
-    Unreachable { node: u64, detail: String },
-    #[error("refused: {0}")]
-    Refused(String),
-    #[error("raft: {0}")]
-    Raft(String),
-}
-
-impl ClusterError {
-    /// The gRPC status a peer or client should see.
-    pub fn to_status(&self) -> tonic::Status {
-        match self {
-            ClusterError::Refused(m) => tonic::Status::permission_denied(m.clone()),
-            ClusterError::UnknownNode(_) => tonic::Status::not_found(self.to_string()),
-            _ => tonic::Status::unavailable(self.to_string()),
-        }
-    }
-}
 
 /// This node's view of the cluster. Cheap to share (`Arc`).
 pub struct Cluster {

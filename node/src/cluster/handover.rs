@@ -19,7 +19,7 @@ use ollystack_proto::cluster::{forward_request::Body, HandedSegment as PbHandedS
 
 use super::bindings::send_bindings_home;
 use super::route::Shipper;
-use super::Cluster;
+use super::{Cluster, ClusterError};
 use crate::ingest::Ingestor;
 use crate::model::{CorrelationId, TenantId};
 use crate::store::archive::encode_index_json;
@@ -55,7 +55,7 @@ pub async fn hand_over_archive(
     cluster: &Arc<Cluster>,
     shipper: &Shipper,
     unanswered: &Unanswered,
-) -> Result<u64, String> {
+) -> Result<u64, ClusterError> {
     let moved = hand_over_segments(store, ingest, cluster, shipper, unanswered).await?;
     send_bindings_home(traces, ingest, cluster, shipper).await?;
     tell_senders(ingest, cluster, shipper).await?;
@@ -66,8 +66,8 @@ pub async fn hand_over_archive(
 const SHIPMENTS_PER_CALL: usize = 16_384;
 
 /// Tells every member whose shipments this node took which ones.
-async fn tell_senders(ingest: &Ingestor, cluster: &Arc<Cluster>, shipper: &Shipper) -> Result<(), String> {
-    let taken = ingest.taken_shipments().map_err(|e| format!("reading taken shipments: {e}"))?;
+async fn tell_senders(ingest: &Ingestor, cluster: &Arc<Cluster>, shipper: &Shipper) -> Result<(), ClusterError> {
+    let taken = ingest.taken_shipments().map_err(ClusterError::ingest("reading taken shipments"))?;
     let members = cluster.all_members();
     for (origin, ids) in taken {
         let origin = NodeId(origin);
@@ -76,7 +76,10 @@ async fn tell_senders(ingest: &Ingestor, cluster: &Arc<Cluster>, shipper: &Shipp
         }
         for page in ids.chunks(SHIPMENTS_PER_CALL) {
             let body = Body::Segments(HandedSegments { taken_shipments: page.to_vec(), ..Default::default() });
-            shipper.forward(origin, body).await.map_err(|e| format!("telling {origin} which of its shipments were taken: {e}"))?;
+            shipper
+                .forward(origin, body)
+                .await
+                .map_err(ClusterError::ingest(format!("telling {origin} which of its shipments were taken")))?;
         }
     }
     Ok(())
@@ -88,10 +91,10 @@ async fn hand_over_segments(
     cluster: &Arc<Cluster>,
     shipper: &Shipper,
     unanswered: &Unanswered,
-) -> Result<u64, String> {
+) -> Result<u64, ClusterError> {
     let mut moved = 0;
     loop {
-        let page = store.local_segments(PAGE_BYTES).await.map_err(|e| format!("reading the archive: {e}"))?;
+        let page = store.local_segments(PAGE_BYTES).await.map_err(ClusterError::store("reading the archive"))?;
         if page.is_empty() {
             return Ok(moved);
         }
@@ -106,7 +109,7 @@ async fn hand_over_segments(
         };
         for (owner, segments) in by_owner(page, destination) {
             if owner == cluster.id {
-                return Err(format!("{owner} still owns sessions on its ring; the ring change has not reached it yet"));
+                return Err(ClusterError::StillOwner(owner));
             }
             let body = Body::Segments(HandedSegments {
                 segments: segments
@@ -125,7 +128,7 @@ async fn hand_over_segments(
                         pending.insert(key_of(s), owner);
                     }
                 }
-                return Err(format!("handing {} segment(s) to {owner}: {e}", segments.len()));
+                return Err(ClusterError::Ingest { doing: format!("handing {} segment(s) to {owner}", segments.len()), source: e });
             }
             {
                 let mut pending = unanswered.0.lock();
@@ -142,7 +145,7 @@ async fn hand_over_segments(
                     (TenantId::from_trusted(s.index.tenant.as_str()), CorrelationId::from_trusted(s.index.correlation_id.as_str()));
                 ingest.note_moved(&tenant, &id, owner).await;
             }
-            store.forget(&segments).await.map_err(|e| format!("dropping handed-over segments: {e}"))?;
+            store.forget(&segments).await.map_err(ClusterError::store("dropping handed-over segments"))?;
             moved += segments.len() as u64;
         }
     }

@@ -53,7 +53,7 @@ pub struct Membership {
 
 /// Moves the finished segments only this node holds to their owners;
 /// resolves to how many moved.
-pub type HandOver = Box<dyn Fn() -> futures::future::BoxFuture<'static, Result<u64, String>> + Send + Sync>;
+pub type HandOver = Box<dyn Fn() -> futures::future::BoxFuture<'static, Result<u64, ClusterError>> + Send + Sync>;
 
 /// Resolves to true when the node holds no live session.
 pub type DrainedCheck = Box<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>;

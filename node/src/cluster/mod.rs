@@ -5,11 +5,12 @@
 //! | file | what |
 //! |---|---|
 //! | `handle.rs` | [`Cluster`]: the Raft handle, the current ring, peer channels |
+//! | `error.rs` | [`ClusterError`], and the gRPC status each becomes |
 //! | `start.rs` | opens the Raft store, starts Raft, bootstraps or joins |
 //! | `limiter.rs` | [`ClusterLimiter`]: cluster-wide cardinality limits on ingest |
 //! | `membership.rs` | join, leave, `members`, the leader's ring upkeep and probes |
 //! | `service.rs` | the `ollystack.v1.Cluster` gRPC service |
-//! | `route.rs` | ingest: split a batch by owner, forward, wait until durable |
+//! | `route.rs` | ingest: [`IngestRouter`] splits a batch by trace home, [`Shipper`] forwards the parts and waits until durable |
 //! | `backend.rs` | queries: [`ClusterBackend`] asks the owner, or every node |
 //! | `convert.rs` | session data ⇄ protobuf |
 //! | `bindings.rs` | trace bindings follow their trace's home after ring changes |
@@ -21,6 +22,7 @@
 mod backend;
 mod bindings;
 mod convert;
+mod error;
 mod handle;
 mod handover;
 mod limiter;
@@ -32,10 +34,11 @@ mod start;
 
 pub use backend::ClusterBackend;
 pub use bindings::{follow_ring, send_bindings_home};
-pub use handle::{Cluster, ClusterError};
+pub use error::ClusterError;
+pub use handle::Cluster;
 pub use handover::{hand_over_archive, Unanswered};
 pub use limiter::{ClusterLimiter, LimiterCluster};
 pub use membership::{join_via_seed, leave_via, members_via, DrainedCheck, HandOver, MembersTable, Membership};
-pub use route::{split_logs, split_traces, Router, Shipper};
+pub use route::{IngestRouter, Shipper};
 pub use service::ClusterService;
 pub use start::{enter, start_raft, JoinMode, StartedRaft};

@@ -33,8 +33,8 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Semaphore;
@@ -189,7 +189,7 @@ impl RemoteOwners for Shipper {
 
 /// The receivers' sink on a cluster node: splits each batch by trace home
 /// and sends the parts there (this node's part goes straight to ingest).
-pub struct Router {
+pub struct IngestRouter {
     cluster: Arc<Cluster>,
     local: IngestHandle,
     shipper: Arc<Shipper>,
@@ -199,13 +199,13 @@ pub struct Router {
     next_forward: AtomicU64,
 }
 
-impl std::fmt::Debug for Router {
+impl std::fmt::Debug for IngestRouter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Router").finish_non_exhaustive()
+        f.debug_struct("IngestRouter").finish_non_exhaustive()
     }
 }
 
-impl Router {
+impl IngestRouter {
     pub fn new(
         cluster: Arc<Cluster>,
         local: IngestHandle,
@@ -292,14 +292,14 @@ impl Router {
     }
 }
 
-impl IngestSink for Router {
+impl IngestSink for IngestRouter {
     async fn traces(&self, request: ExportTraceServiceRequest) -> Result<Accepted, IngestError> {
         let Some(ring) = self.shared_ring() else {
             return self.local.traces(request).await;
         };
         let s = &self.settings;
         let parts =
-            split_traces(request, self.cluster.id, |resource, attrs, trace| home(&ring, &correlate::tenant_of(s, resource, attrs), trace));
+            split_by_home(request, self.cluster.id, |resource, attrs, trace| home(&ring, &correlate::tenant_of(s, resource, attrs), trace));
         let local = self.local.clone();
         self.run(ring.epoch(), parts, move |r| Box::pin(async move { local.traces(r).await }), Body::OtlpTraces).await
     }
@@ -310,7 +310,7 @@ impl IngestSink for Router {
         };
         let s = &self.settings;
         let parts =
-            split_logs(request, self.cluster.id, |resource, attrs, trace| home(&ring, &correlate::tenant_of(s, resource, attrs), trace));
+            split_by_home(request, self.cluster.id, |resource, attrs, trace| home(&ring, &correlate::tenant_of(s, resource, attrs), trace));
         let local = self.local.clone();
         self.run(ring.epoch(), parts, move |r| Box::pin(async move { local.logs(r).await }), Body::OtlpLogs).await
     }
@@ -328,111 +328,96 @@ fn home(ring: &Ring, tenant: &TenantId, trace: TraceId) -> NodeId {
     ring.owner(KeyHash::of(tenant.as_str(), correlate::derive_from_trace(trace).as_str()))
 }
 
-/// Splits a traces request by the home of each span's trace, keeping
-/// resources and scopes. Spans with an invalid trace ID stay on `here` (its
-/// ingest rejects them with the usual partial success).
-pub fn split_traces(
-    request: ExportTraceServiceRequest,
+/// An OTLP export request as [`split_by_home`] sees it: resources holding
+/// scopes holding items (spans, log records), each item with its trace.
+trait Batch: Default {
+    type Resource: Clone;
+    type Scope: Clone;
+    type Item;
+    fn resources(&mut self) -> &mut Vec<Self::Resource>;
+    fn resource_attributes(resource: &Self::Resource) -> &[KeyValue];
+    fn scopes(resource: &mut Self::Resource) -> &mut Vec<Self::Scope>;
+    fn items(scope: &mut Self::Scope) -> &mut Vec<Self::Item>;
+    /// The item's trace ID bytes and its attributes.
+    fn trace_of(item: &Self::Item) -> (&[u8], &[KeyValue]);
+}
+
+/// [`Batch`] for an OTLP request type, by the names of its fields: the
+/// request's resources, a resource's scopes, a scope's items.
+macro_rules! impl_batch {
+    ($request:ty, $resources:ident: $resource:ty, $scopes:ident: $scope:ty, $items:ident: $item:ty) => {
+        impl Batch for $request {
+            type Resource = $resource;
+            type Scope = $scope;
+            type Item = $item;
+            fn resources(&mut self) -> &mut Vec<$resource> {
+                &mut self.$resources
+            }
+            fn resource_attributes(resource: &$resource) -> &[KeyValue] {
+                resource.resource.as_ref().map_or(&[], |r| &r.attributes)
+            }
+            fn scopes(resource: &mut $resource) -> &mut Vec<$scope> {
+                &mut resource.$scopes
+            }
+            fn items(scope: &mut $scope) -> &mut Vec<$item> {
+                &mut scope.$items
+            }
+            fn trace_of(item: &$item) -> (&[u8], &[KeyValue]) {
+                (&item.trace_id, &item.attributes)
+            }
+        }
+    };
+}
+
+impl_batch!(ExportTraceServiceRequest, resource_spans: ResourceSpans, scope_spans: ScopeSpans, spans: Span);
+impl_batch!(ExportLogsServiceRequest, resource_logs: ResourceLogs, scope_logs: ScopeLogs, log_records: LogRecord);
+
+/// Splits a request by the home of each item's trace, keeping resources
+/// and scopes. Items without a valid trace ID stay on `here` (a span's
+/// ingest rejects it with the usual partial success; a log record without
+/// a trace is kept).
+fn split_by_home<B: Batch>(
+    mut request: B,
     here: NodeId,
     home: impl Fn(&[KeyValue], &[KeyValue], TraceId) -> NodeId,
-) -> BTreeMap<NodeId, ExportTraceServiceRequest> {
-    let mut out: BTreeMap<NodeId, ExportTraceServiceRequest> = BTreeMap::new();
-    for rs in request.resource_spans {
-        let resource_attrs = rs.resource.as_ref().map(|r| r.attributes.clone()).unwrap_or_default();
-        let homes: Vec<Vec<NodeId>> = rs
-            .scope_spans
-            .iter()
-            .map(|ss| {
-                ss.spans
+) -> BTreeMap<NodeId, B> {
+    let mut out: BTreeMap<NodeId, B> = BTreeMap::new();
+    for mut resource in std::mem::take(request.resources()) {
+        let resource_attrs = B::resource_attributes(&resource).to_vec();
+        let homes: Vec<Vec<NodeId>> = B::scopes(&mut resource)
+            .iter_mut()
+            .map(|scope| {
+                B::items(scope)
                     .iter()
-                    .map(|span| TraceId::from_bytes(&span.trace_id).map_or(here, |t| home(&resource_attrs, &span.attributes, t)))
+                    .map(|item| {
+                        let (trace, attrs) = B::trace_of(item);
+                        TraceId::from_bytes(trace).map_or(here, |t| home(&resource_attrs, attrs, t))
+                    })
                     .collect()
             })
             .collect();
         // The common case: the whole resource goes to one node, moved as is.
         let first = homes.iter().flatten().next().copied();
         if let Some(only) = first.filter(|f| homes.iter().flatten().all(|n| n == f)) {
-            out.entry(only).or_default().resource_spans.push(rs);
+            out.entry(only).or_default().resources().push(resource);
             continue;
         }
-        let mut per_node: BTreeMap<NodeId, ResourceSpans> = BTreeMap::new();
-        for (ss, nodes) in rs.scope_spans.into_iter().zip(homes) {
-            let mut scoped: BTreeMap<NodeId, ScopeSpans> = BTreeMap::new();
-            for (span, node) in ss.spans.into_iter().zip(nodes) {
-                scoped
-                    .entry(node)
-                    .or_insert_with(|| ScopeSpans { scope: ss.scope.clone(), spans: Vec::new(), schema_url: ss.schema_url.clone() })
-                    .spans
-                    .push(span);
+        // Emptied of its scopes (and each scope of its items), a resource
+        // and a scope are the shells each node's part is built in.
+        let scopes = std::mem::take(B::scopes(&mut resource));
+        let mut per_node: BTreeMap<NodeId, B::Resource> = BTreeMap::new();
+        for (mut scope, nodes) in scopes.into_iter().zip(homes) {
+            let items = std::mem::take(B::items(&mut scope));
+            let mut scoped: BTreeMap<NodeId, B::Scope> = BTreeMap::new();
+            for (item, node) in items.into_iter().zip(nodes) {
+                B::items(scoped.entry(node).or_insert_with(|| scope.clone())).push(item);
             }
-            for (node, scope) in scoped {
-                per_node
-                    .entry(node)
-                    .or_insert_with(|| ResourceSpans {
-                        resource: rs.resource.clone(),
-                        scope_spans: Vec::new(),
-                        schema_url: rs.schema_url.clone(),
-                    })
-                    .scope_spans
-                    .push(scope);
+            for (node, part) in scoped {
+                B::scopes(per_node.entry(node).or_insert_with(|| resource.clone())).push(part);
             }
         }
-        for (node, r) in per_node {
-            out.entry(node).or_default().resource_spans.push(r);
-        }
-    }
-    out
-}
-
-/// Splits a logs request like [`split_traces`]; records without a (valid)
-/// trace stay on `here`.
-pub fn split_logs(
-    request: ExportLogsServiceRequest,
-    here: NodeId,
-    home: impl Fn(&[KeyValue], &[KeyValue], TraceId) -> NodeId,
-) -> BTreeMap<NodeId, ExportLogsServiceRequest> {
-    let mut out: BTreeMap<NodeId, ExportLogsServiceRequest> = BTreeMap::new();
-    for rl in request.resource_logs {
-        let resource_attrs = rl.resource.as_ref().map(|r| r.attributes.clone()).unwrap_or_default();
-        let homes: Vec<Vec<NodeId>> = rl
-            .scope_logs
-            .iter()
-            .map(|sl| {
-                sl.log_records
-                    .iter()
-                    .map(|log| TraceId::from_bytes(&log.trace_id).map_or(here, |t| home(&resource_attrs, &log.attributes, t)))
-                    .collect()
-            })
-            .collect();
-        let first = homes.iter().flatten().next().copied();
-        if let Some(only) = first.filter(|f| homes.iter().flatten().all(|n| n == f)) {
-            out.entry(only).or_default().resource_logs.push(rl);
-            continue;
-        }
-        let mut per_node: BTreeMap<NodeId, ResourceLogs> = BTreeMap::new();
-        for (sl, nodes) in rl.scope_logs.into_iter().zip(homes) {
-            let mut scoped: BTreeMap<NodeId, ScopeLogs> = BTreeMap::new();
-            for (log, node) in sl.log_records.into_iter().zip(nodes) {
-                scoped
-                    .entry(node)
-                    .or_insert_with(|| ScopeLogs { scope: sl.scope.clone(), log_records: Vec::new(), schema_url: sl.schema_url.clone() })
-                    .log_records
-                    .push(log);
-            }
-            for (node, scope) in scoped {
-                per_node
-                    .entry(node)
-                    .or_insert_with(|| ResourceLogs {
-                        resource: rl.resource.clone(),
-                        scope_logs: Vec::new(),
-                        schema_url: rl.schema_url.clone(),
-                    })
-                    .scope_logs
-                    .push(scope);
-            }
-        }
-        for (node, r) in per_node {
-            out.entry(node).or_default().resource_logs.push(r);
+        for (node, part) in per_node {
+            out.entry(node).or_default().resources().push(part);
         }
     }
     out

@@ -57,7 +57,7 @@ fn names(r: &ExportTraceServiceRequest) -> Vec<(String, String)> {
 
 #[test]
 fn spans_go_to_their_trace_home_with_their_resource() {
-    let parts = split_traces(request(), NodeId(1), home);
+    let parts = split_by_home(request(), NodeId(1), home);
     assert_eq!(parts.keys().copied().collect::<Vec<_>>(), vec![NodeId(1), NodeId(10), NodeId(20)]);
     let on = |n: u64| names(&parts[&NodeId(n)]).into_iter().map(|(_, s)| s).collect::<Vec<_>>();
     assert_eq!(on(10), vec!["s1", "s3"], "both spans of trace 1, in order");
@@ -87,7 +87,7 @@ fn logs_without_a_trace_stay_here() {
             schema_url: String::new(),
         }],
     };
-    let parts = split_logs(request, NodeId(1), home);
+    let parts = split_by_home(request, NodeId(1), home);
     let bodies = |n: u64| -> Vec<String> {
         parts[&NodeId(n)].resource_logs[0].scope_logs[0].log_records.iter().map(|l| crate::query::body_text(l.body.as_ref())).collect()
     };

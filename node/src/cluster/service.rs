@@ -20,8 +20,10 @@ use super::convert::{hits_to_pb, paged_to_pb};
 use super::handle::MAX_MESSAGE_BYTES;
 use super::membership::Membership;
 use super::recent::{RecentForwards, Seen};
+use super::ClusterError;
 use crate::clock::SharedClock;
 use crate::correlate::{derive_from_trace, TraceBinding};
+use crate::error::ErrorCode;
 use crate::ingest::{Accepted, IngestError, IngestHandle, IngestSink, SentBinding};
 use crate::model::{CorrelationId, TenantId, TraceId};
 use crate::query::LIMIT_MAX;
@@ -67,17 +69,27 @@ impl ClusterService {
     }
 }
 
+/// What a forwarding node is told of a failed ingest: overload and invalid
+/// input as such, anything else as unavailable (it retries).
 fn ingest_status(e: IngestError) -> Status {
     match e {
         // The reason only: the forwarding node adds its own retry delay.
-        IngestError::Overloaded { reason, .. } => Status::resource_exhausted(reason.to_string()),
-        IngestError::Invalid(m) => Status::invalid_argument(m),
-        other => Status::unavailable(other.to_string()),
+        IngestError::Overloaded { reason, .. } => ErrorCode::ResourceExhausted.grpc_status(reason.to_string()),
+        IngestError::Invalid(m) => ErrorCode::BadRequest.grpc_status(m),
+        other => ErrorCode::Unavailable.grpc_status(other.to_string()),
     }
 }
 
 fn decode<M: Message + Default>(bytes: &[u8], what: &str) -> Result<M, Status> {
-    M::decode(bytes).map_err(|e| Status::invalid_argument(format!("undecodable {what}: {e}")))
+    M::decode(bytes).map_err(|e| ErrorCode::BadRequest.grpc_status(format!("undecodable {what}: {e}")))
+}
+
+fn bad_request(e: impl std::fmt::Display) -> Status {
+    ErrorCode::BadRequest.grpc_status(e.to_string())
+}
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    ErrorCode::Internal.grpc_status(e.to_string())
 }
 
 fn reply(a: Accepted) -> Response<pb::ForwardReply> {
@@ -100,11 +112,11 @@ impl cluster_server::Cluster for ClusterService {
         };
         let mut req = request.into_inner();
         req.identity = identity;
-        self.membership.join(req).await.map(Response::new).map_err(|e| e.to_status())
+        Ok(Response::new(self.membership.join(req).await?))
     }
 
     async fn leave(&self, request: Request<pb::LeaveRequest>) -> Result<Response<pb::LeaveReply>, Status> {
-        self.membership.leave(request.into_inner()).await.map(Response::new).map_err(|e| e.to_status())
+        Ok(Response::new(self.membership.leave(request.into_inner()).await?))
     }
 
     async fn members(&self, _request: Request<pb::MembersRequest>) -> Result<Response<pb::MembersReply>, Status> {
@@ -115,12 +127,12 @@ impl cluster_server::Cluster for ClusterService {
         let cluster = &self.membership.cluster;
         cluster.require_member(&request)?;
         if !cluster.is_leader() {
-            return Err(Status::unavailable(format!("{} is not the leader", cluster.id)));
+            return Err(ErrorCode::Unavailable.grpc_status(format!("{} is not the leader", cluster.id)));
         }
         let req: ClusterRequest = serde_json::from_slice(&request.into_inner().json)
-            .map_err(|e| Status::invalid_argument(format!("undecodable proposal: {e}")))?;
-        let answer = cluster.propose(req).await.map_err(|e| e.to_status())?;
-        let json = serde_json::to_vec(&answer).map_err(|e| Status::internal(e.to_string()))?;
+            .map_err(|e| ErrorCode::BadRequest.grpc_status(format!("undecodable proposal: {e}")))?;
+        let answer = cluster.propose(req).await?;
+        let json = serde_json::to_vec(&answer).map_err(internal)?;
         Ok(Response::new(pb::ProposeReply { json }))
     }
 
@@ -141,7 +153,9 @@ impl cluster_server::Cluster for ClusterService {
                     tracing::debug!(from = request.from_node, shipment = e.shipment, "a shipment taken before; answered as done");
                     return Ok(reply(Accepted::default()));
                 }
-                Some(Arrival::InFlight) => return Err(Status::unavailable("the same shipment is being taken right now; retry")),
+                Some(Arrival::InFlight) => {
+                    return Err(ErrorCode::Unavailable.grpc_status("the same shipment is being taken right now; retry"))
+                }
                 Some(Arrival::New) | None => {}
             }
         }
@@ -154,7 +168,7 @@ impl cluster_server::Cluster for ClusterService {
                 tracing::debug!(from = request.from_node, forward = request.forward_id, "a forward taken before; answered again");
                 return Ok(reply(answer));
             }
-            Seen::InFlight => return Err(Status::unavailable("the same forward is being taken right now; retry")),
+            Seen::InFlight => return Err(ErrorCode::Unavailable.grpc_status("the same forward is being taken right now; retry")),
         }
         // On its own task: a caller that gives up (its deadline) must not
         // cut the work short with part of it taken, unrecorded.
@@ -171,7 +185,7 @@ impl cluster_server::Cluster for ClusterService {
             }
             result
         });
-        taking.await.map_err(|e| Status::internal(format!("taking a forward failed: {e}")))?
+        taking.await.map_err(|e| internal(format!("taking a forward failed: {e}")))?
     }
     async fn query(&self, request: Request<pb::QueryRequest>) -> Result<Response<pb::QueryReply>, Status> {
         self.membership.cluster.require_member(&request)?;
@@ -191,7 +205,7 @@ impl cluster_server::Cluster for ClusterService {
                 self.session_page(&tenant, &q.correlation_id, page, req.routed, &mut out).await;
             }
             Some(Query::SessionOfTrace(bytes)) => {
-                let trace = TraceId::from_bytes(&bytes).ok_or_else(|| Status::invalid_argument("trace ID must be 16 bytes"))?;
+                let trace = TraceId::from_bytes(&bytes).ok_or(ClusterError::BadTraceId)?;
                 match self.local.session_of_trace(&tenant, trace).await {
                     Ok(id) => {
                         out.found = id.is_some();
@@ -201,19 +215,19 @@ impl cluster_server::Cluster for ClusterService {
                 }
             }
             Some(Query::RecentSessions(json)) => {
-                let mut filter: SessionFilter = serde_json::from_slice(&json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                let mut filter: SessionFilter = serde_json::from_slice(&json).map_err(bad_request)?;
                 // Bounds are this node's, not the caller's.
                 filter.limit = filter.limit.min(LIMIT_MAX);
                 match self.local.session_listing(&tenant, &filter).await {
                     Ok(rows) => {
                         out.found = true;
-                        out.answer = Some(Answer::Json(serde_json::to_vec(&rows).map_err(|e| Status::internal(e.to_string()))?));
+                        out.answer = Some(Answer::Json(serde_json::to_vec(&rows).map_err(internal)?));
                     }
                     Err(e) => partial(&mut out, e),
                 }
             }
             Some(Query::Exemplars(json)) => {
-                let mut filter: ExemplarFilter = serde_json::from_slice(&json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                let mut filter: ExemplarFilter = serde_json::from_slice(&json).map_err(bad_request)?;
                 filter.limit = filter.limit.min(LIMIT_MAX);
                 match self.local.exemplars(&tenant, &filter).await {
                     Ok(hits) => {
@@ -224,26 +238,26 @@ impl cluster_server::Cluster for ClusterService {
                 }
             }
             Some(Query::Window(json)) => {
-                let mut q: WindowQuery = serde_json::from_slice(&json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                let mut q: WindowQuery = serde_json::from_slice(&json).map_err(bad_request)?;
                 q.sessions_max = q.sessions_max.min(SESSIONS_MAX_DEFAULT);
                 q.keys_max = q.keys_max.min(KEYS_MAX_DEFAULT);
                 match collect_window(&*self.local, &tenant, &q).await {
                     Ok(collected) => {
                         out.found = true;
-                        out.answer = Some(Answer::Json(serde_json::to_vec(&collected).map_err(|e| Status::internal(e.to_string()))?));
+                        out.answer = Some(Answer::Json(serde_json::to_vec(&collected).map_err(internal)?));
                     }
                     Err(e) => partial(&mut out, e),
                 }
             }
-            None => return Err(Status::invalid_argument("query without a question")),
+            None => return Err(ErrorCode::BadRequest.grpc_status("query without a question")),
         }
         Ok(Response::new(out))
     }
 }
 
 /// A handed trace binding, checked.
-pub fn binding_from_pb(b: pb::HandedBinding) -> Result<SentBinding, Status> {
-    let trace = TraceId::from_bytes(&b.trace_id).ok_or_else(|| Status::invalid_argument("trace ID must be 16 bytes"))?;
+pub fn binding_from_pb(b: pb::HandedBinding) -> Result<SentBinding, ClusterError> {
+    let trace = TraceId::from_bytes(&b.trace_id).ok_or(ClusterError::BadTraceId)?;
     let binding = TraceBinding { id: CorrelationId::from_trusted(b.correlation_id.as_str()), explicit: b.explicit };
     Ok((TenantId::from_trusted(b.tenant_id.as_str()), trace, binding))
 }
@@ -266,7 +280,7 @@ impl ClusterService {
             // node (both found by the simulations). `FailedPrecondition`:
             // nothing of this request was taken, so its sender may send
             // it elsewhere.
-            return Err(Status::failed_precondition(format!(
+            return Err(ErrorCode::WrongNode.grpc_status(format!(
                 "{} is not on the ring (epoch {}); route by a newer ring and retry",
                 cluster.id,
                 cluster.ring_epoch()
@@ -296,11 +310,11 @@ impl ClusterService {
                     .iter()
                     .cloned()
                     .map(|s| {
-                        let index = decode_index_json(&s.index_json).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                        let index = decode_index_json(&s.index_json).map_err(bad_request)?;
                         Ok(HandedSegment { archived: s.archived, index })
                     })
                     .collect::<Result<Vec<_>, Status>>()?;
-                let bindings = handed.bindings.into_iter().map(binding_from_pb).collect::<Result<Vec<_>, Status>>()?;
+                let bindings = handed.bindings.into_iter().map(binding_from_pb).collect::<Result<Vec<_>, ClusterError>>()?;
                 let sender_on_ring = cluster.ring().is_some_and(|r| r.members().any(|m| m.id.0 == request.from_node));
                 if !bindings.is_empty() && request.ring_epoch != cluster.ring_epoch() && sender_on_ring {
                     // The sender drops what it sent once this answers: two
@@ -314,7 +328,7 @@ impl ClusterService {
                     // hand-over was refused forever (found by the
                     // simulations). Bindings it sends astray move on from
                     // here (`bindings_astray`).
-                    return Err(Status::unavailable(format!(
+                    return Err(ErrorCode::Unavailable.grpc_status(format!(
                         "trace bindings sent under ring epoch {}, this node is on {}; send again once both are on one ring",
                         request.ring_epoch,
                         cluster.ring_epoch()
@@ -339,7 +353,7 @@ impl ClusterService {
                     .collect();
                 Ok(out)
             }
-            None => Err(Status::invalid_argument("forward without a body")),
+            None => Err(ErrorCode::BadRequest.grpc_status("forward without a body")),
         }
     }
 }

@@ -9,8 +9,9 @@
 //!   resolved.
 //! * `pipeline`: the [`Ingestor`] that checks the memory budget, writes the
 //!   groups to the WAL, and only then hands them to the session actors.
-//! * `bindings`: trace bindings other nodes send (they follow their trace's
-//!   home), applied and merged ([`Ingestor::receive_bindings`]).
+//! * `pipeline/bindings`: trace bindings other nodes send (they follow
+//!   their trace's home), applied and merged
+//!   ([`Ingestor::receive_bindings`]).
 //!
 //! Receivers (`receive/`) only see the [`IngestSink`] trait.
 

@@ -53,7 +53,6 @@ pub struct Ingestor {
     accepting: AtomicBool,
 }
 
-#[path = "bindings.rs"]
 mod bindings;
 pub use bindings::SentBinding;
 

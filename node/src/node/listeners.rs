@@ -14,7 +14,7 @@ use super::error::NodeError;
 use super::faults;
 use super::sources::Sources;
 use crate::api::{self, ApiState};
-use crate::cluster::{ClusterBackend, Router};
+use crate::cluster::{ClusterBackend, IngestRouter};
 use crate::config::Config;
 use crate::receive;
 use crate::session::MemoryBudget;
@@ -71,7 +71,7 @@ impl ClientListeners {
         self,
         config: &Config,
         sources: &Sources,
-        sink: Arc<Router>,
+        sink: Arc<IngestRouter>,
         budget: Arc<MemoryBudget>,
         api: ApiParts,
         background: &mut Background,

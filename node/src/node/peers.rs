@@ -17,7 +17,7 @@ use super::error::NodeError;
 use super::listeners::local_addr;
 use super::sources::Sources;
 use super::tasks;
-use crate::cluster::{Cluster, ClusterBackend, ClusterLimiter, ClusterService, JoinMode, Membership, Router, Shipper, StartedRaft};
+use crate::cluster::{Cluster, ClusterBackend, ClusterLimiter, ClusterService, IngestRouter, JoinMode, Membership, Shipper, StartedRaft};
 use crate::config::{ClusterSettings, Config, StorageChoice};
 use crate::ingest::{IngestHandle, Ingestor};
 use crate::session::{NodeQueries, SessionEnv};
@@ -89,7 +89,7 @@ pub(super) struct Routing {
     pub limiter: Arc<ClusterLimiter>,
     pub ingestor: Arc<Ingestor>,
     pub handle: IngestHandle,
-    pub sink: Arc<Router>,
+    pub sink: Arc<IngestRouter>,
     pub queries: Arc<NodeQueries>,
     pub backend: Arc<ClusterBackend>,
     /// Set once the node is fully started (`/readyz`).
@@ -121,7 +121,7 @@ impl Routing {
         ));
         let handle = IngestHandle(ingestor.clone());
         let first_forward_id = (u64::from(sources.rng.next_u32()) << 32) | u64::from(sources.rng.next_u32());
-        let sink = Arc::new(Router::new(cluster.clone(), handle.clone(), shipper, settings, first_forward_id));
+        let sink = Arc::new(IngestRouter::new(cluster.clone(), handle.clone(), shipper, settings, first_forward_id));
         let ready = Arc::new(AtomicBool::new(false));
         let queries = Arc::new(NodeQueries::new(env.clone(), exemplars.clone(), ready.clone()));
         let shared_storage = matches!(config.storage, StorageChoice::ClickHouse(_));
@@ -207,7 +207,7 @@ fn membership(
                 (store.clone(), traces.clone(), ingest.clone(), cluster.clone(), shipper.clone(), unanswered.clone());
             Box::pin(
                 async move { crate::cluster::hand_over_archive(store.as_ref(), &traces, &ingest, &cluster, &shipper, &unanswered).await },
-            ) as futures::future::BoxFuture<'static, Result<u64, String>>
+            ) as futures::future::BoxFuture<'static, Result<u64, crate::cluster::ClusterError>>
         }) as crate::cluster::HandOver
     });
     Membership::new(cluster.clone(), sources.clock.clone(), drained, hand_over)

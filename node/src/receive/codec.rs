@@ -13,6 +13,7 @@ use std::time::Duration;
 use prost::Message;
 
 use super::signal::Signal;
+use crate::error::ErrorCode;
 use crate::ingest::IngestError;
 
 /// Body format of a request, and of its response (OTLP/HTTP answers in the
@@ -82,6 +83,16 @@ pub(crate) enum DecodeError {
     Protobuf { message: &'static str, source: prost::DecodeError },
     #[error("request body is not valid OTLP/JSON for {message}: {source}")]
     Json { message: &'static str, source: serde_json::Error },
+}
+
+impl DecodeError {
+    /// What the client is told: over the limit, or a bad request.
+    pub(crate) fn code(&self) -> ErrorCode {
+        match self {
+            Self::TooLarge { .. } => ErrorCode::TooLarge,
+            _ => ErrorCode::BadRequest,
+        }
+    }
 }
 
 /// Decompresses (if needed) and decodes a request body, never holding more

@@ -37,6 +37,7 @@ use super::{ReceiveError, ReceiverLimits, RequestMemory};
 use crate::access::layer::PinTenant;
 use crate::access::pin::Pinnable;
 use crate::access::AuthLayer;
+use crate::error::ErrorCode;
 use crate::ingest::{IngestError, IngestSink};
 
 /// Serves the OTLP/gRPC services on `listener` until `shutdown` resolves,
@@ -106,7 +107,7 @@ fn ingest_error_status(err: &IngestError) -> Status {
     let rpc_status = codec::ingest_error_status(err);
     let code = err.code().grpc_code();
     if rpc_status.details.is_empty() {
-        Status::new(code, rpc_status.message)
+        err.code().grpc_status(rpc_status.message)
     } else {
         let details = Bytes::from(rpc_status.encode_to_vec());
         Status::with_details(code, rpc_status.message, details)
@@ -198,19 +199,21 @@ where
                 match tokio::time::timeout(BODY_READ_TIMEOUT, read_body_bounded(body, None, limit, &layer.buffered)).await {
                     Ok(Ok(read)) => read,
                     Ok(Err(BodyError::Decode(DecodeError::TooLarge { limit_bytes }))) => {
-                        return Ok(Status::out_of_range(format!("request larger than {limit_bytes} bytes")).into_http())
+                        return Ok(ErrorCode::TooLarge.grpc_status(format!("request larger than {limit_bytes} bytes")).into_http())
                     }
-                    Ok(Err(BodyError::Decode(err))) => return Ok(Status::invalid_argument(err.to_string()).into_http()),
-                    Ok(Err(BodyError::Full)) => return Ok(Status::unavailable("too many request bodies being read; retry").into_http()),
+                    Ok(Err(BodyError::Decode(err))) => return Ok(err.code().grpc_status(err.to_string()).into_http()),
+                    Ok(Err(BodyError::Full)) => {
+                        return Ok(ErrorCode::Unavailable.grpc_status("too many request bodies being read; retry").into_http())
+                    }
                     Err(_) => {
-                        return Ok(
-                            Status::deadline_exceeded(format!("the request body did not arrive within {BODY_READ_TIMEOUT:?}")).into_http()
-                        )
+                        return Ok(ErrorCode::Timeout
+                            .grpc_status(format!("the request body did not arrive within {BODY_READ_TIMEOUT:?}"))
+                            .into_http())
                     }
                 };
             let Ok(permit) = Arc::clone(&layer.admission).try_acquire_owned() else {
                 let limit = layer.max_concurrent_requests;
-                return Ok(Status::unavailable(format!("too many concurrent export requests (limit {limit})")).into_http());
+                return Ok(ErrorCode::Unavailable.grpc_status(format!("too many concurrent export requests (limit {limit})")).into_http());
             };
             let charge = match layer.memory.charge(charged_bytes(&raw, layer.max_request_bytes)) {
                 Ok(charge) => charge,
@@ -219,7 +222,9 @@ where
             let request = http::Request::from_parts(parts, tonic::body::Body::new(http_body_util::Full::new(raw)));
             let response = match tokio::time::timeout(REQUEST_TIMEOUT, inner.call(request)).await {
                 Ok(response) => response,
-                Err(_) => Ok(Status::deadline_exceeded(format!("the request did not complete within {REQUEST_TIMEOUT:?}")).into_http()),
+                Err(_) => {
+                    Ok(ErrorCode::Timeout.grpc_status(format!("the request did not complete within {REQUEST_TIMEOUT:?}")).into_http())
+                }
             };
             drop((charge, permit));
             response

@@ -29,6 +29,7 @@ use crate::access::layer::PinTenant;
 use crate::access::pin::Pinnable;
 use crate::access::tokens::Denied;
 use crate::access::AuthLayer;
+use crate::error::ErrorCode;
 use crate::ingest::{IngestError, IngestSink};
 
 /// Bodies up to this size (uncompressed) are decoded on the async thread:
@@ -60,8 +61,8 @@ pub fn http_router<S: IngestSink>(sink: Arc<S>, limits: ReceiverLimits, auth: Op
 pub fn reject_http(denied: &Denied, headers: &HeaderMap) -> Response {
     let format = header_str(headers, CONTENT_TYPE).and_then(Format::from_content_type).unwrap_or(Format::Json);
     let code = denied.code();
-    let mut response = Rejection::new(code.http_status(), code.grpc_code(), denied.to_string(), format).into_response();
-    if code == crate::error::ErrorCode::Unauthenticated {
+    let mut response = Rejection::new(code, denied.to_string(), format).into_response();
+    if code == ErrorCode::Unauthenticated {
         response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
@@ -185,43 +186,39 @@ struct Rejection {
 }
 
 impl Rejection {
-    fn new(status: StatusCode, code: tonic::Code, message: String, format: Format) -> Self {
-        Self { status, body: RpcStatus::new(code, message, None), format, retry_after_secs: None }
+    fn new(code: ErrorCode, message: String, format: Format) -> Self {
+        Self { status: code.http_status(), body: RpcStatus::new(code.grpc_code(), message, None), format, retry_after_secs: None }
     }
 
     /// 415. The body format is unknown, so the answer is JSON (readable).
     fn unsupported_content_type() -> Self {
         let message = "unsupported content type: expected application/x-protobuf or application/json";
-        let code = tonic::Code::InvalidArgument;
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, code, message.to_owned(), Format::Json)
+        Self::new(ErrorCode::UnsupportedMediaType, message.to_owned(), Format::Json)
     }
 
     fn unsupported_content_encoding(format: Format) -> Self {
         let message = "unsupported content encoding: expected gzip or none".to_owned();
-        let code = tonic::Code::InvalidArgument;
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, code, message, format)
+        Self::new(ErrorCode::UnsupportedMediaType, message, format)
     }
 
     /// 503 + `Retry-After`: too many requests in flight.
     fn shed(format: Format, max_concurrent_requests: usize) -> Self {
         let message = format!("too many concurrent export requests (limit {max_concurrent_requests})");
-        let mut rejection = Self::new(StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable, message, format);
+        let mut rejection = Self::new(ErrorCode::Unavailable, message, format);
         rejection.retry_after_secs = Some(SHED_RETRY_AFTER_SECS);
         rejection
     }
 
+    /// 413 or 400. The body's code is INVALID_ARGUMENT for both (gRPC
+    /// answers OUT_OF_RANGE for a body over the limit, as tonic does).
     fn decode(err: &DecodeError, format: Format) -> Self {
-        let status = match err {
-            DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        Self::new(status, tonic::Code::InvalidArgument, err.to_string(), format)
+        Self { status: err.code().http_status(), ..Self::new(ErrorCode::BadRequest, err.to_string(), format) }
     }
 
     /// 408: the body did not arrive in time.
     fn body_timeout(format: Format) -> Self {
         let message = format!("the request body did not arrive within {BODY_READ_TIMEOUT:?}");
-        Self::new(StatusCode::REQUEST_TIMEOUT, tonic::Code::DeadlineExceeded, message, format)
+        Self::new(ErrorCode::Timeout, message, format)
     }
 
     fn ingest(err: &IngestError, format: Format) -> Self {
@@ -233,7 +230,7 @@ impl Rejection {
 
     fn internal(message: String, format: Format) -> Self {
         tracing::warn!(error = %message, "otlp http export failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, tonic::Code::Internal, message, format)
+        Self::new(ErrorCode::Internal, message, format)
     }
 }
 

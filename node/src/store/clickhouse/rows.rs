@@ -7,11 +7,11 @@
 use ollystack_proto::store::{ArchivedSegment, StoredExemplar, StoredLog, StoredSpan};
 use opentelemetry_proto::tonic::common::v1::{any_value::Value as Any, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
-use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
-use crate::query::{any_value_json, body_text};
+use crate::query::{any_value_json, body_text, kind_view, status_view, SpanKindView, StatusView};
 use crate::store::FinishedSegment;
 
 /// Attribute map as ClickHouse `Map(LowCardinality(String), String)`.
@@ -357,22 +357,26 @@ fn service_resource(service: &str) -> Attrs {
     vec![("service.name".to_owned(), service.to_owned())]
 }
 
+/// A span kind as the exporter names it (`Server`): the API's kind
+/// ([`kind_view`]), capitalized.
 pub fn span_kind(kind: i32) -> &'static str {
-    match SpanKind::try_from(kind).unwrap_or(SpanKind::Unspecified) {
-        SpanKind::Unspecified => "Unspecified",
-        SpanKind::Internal => "Internal",
-        SpanKind::Server => "Server",
-        SpanKind::Client => "Client",
-        SpanKind::Producer => "Producer",
-        SpanKind::Consumer => "Consumer",
+    match kind_view(kind) {
+        SpanKindView::Unspecified => "Unspecified",
+        SpanKindView::Internal => "Internal",
+        SpanKindView::Server => "Server",
+        SpanKindView::Client => "Client",
+        SpanKindView::Producer => "Producer",
+        SpanKindView::Consumer => "Consumer",
     }
 }
 
+/// A status code as the exporter names it (`Error`): the API's status
+/// ([`status_view`]), capitalized.
 pub fn status_code(code: i32) -> &'static str {
-    match StatusCode::try_from(code).unwrap_or(StatusCode::Unset) {
-        StatusCode::Unset => "Unset",
-        StatusCode::Ok => "Ok",
-        StatusCode::Error => "Error",
+    match status_view(code) {
+        StatusView::Unset => "Unset",
+        StatusView::Ok => "Ok",
+        StatusView::Error => "Error",
     }
 }
 

@@ -1,5 +1,7 @@
 use opentelemetry_proto::tonic::common::v1::{any_value::Value as Any, AnyValue};
-use opentelemetry_proto::tonic::trace::v1::{span::Event, Status};
+use opentelemetry_proto::tonic::trace::v1::span::{Event, SpanKind};
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use opentelemetry_proto::tonic::trace::v1::Status;
 
 use super::*;
 use crate::model::{CorrelationId, SessionKey, TenantId};
