@@ -317,7 +317,7 @@ async fn fuzz_api(budget: Duration, seed: u64, out: &PathBuf) -> anyhow::Result<
         *l = "127.0.0.1:0".into();
     }
     f.correlation.tenancy = true;
-    let node = ollystack_node::node::start(f.build_and_validate()?).await?;
+    let node = ollystack_node::server::start(f.build_and_validate()?).await?;
     let base = format!("http://{}", node.api_addr);
     let client = reqwest::Client::new();
     // One session for the lookups to find (tenant acme, ID order-1).

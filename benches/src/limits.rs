@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use ollystack_node::config::{Config, ConfigFile};
 use ollystack_node::ingest::{AttributeLimiter, Verdict};
-use ollystack_node::node::{self, RunningNode};
+use ollystack_node::server::{self, RunningNode};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -50,10 +50,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.attributes >= 1 && args.threads_per_node >= 1, "--attributes and --threads-per-node must be at least 1");
     let attributes: Vec<String> = (0..args.attributes).map(|i| format!("bench.attr{i}")).collect();
     let dirs = [tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?];
-    let first = node::start(config(dirs[0].path(), &attributes, &args, None)?).await.context("first node")?;
+    let first = server::start(config(dirs[0].path(), &attributes, &args, None)?).await.context("first node")?;
     let seed = first.cluster_addr.to_string();
-    let second = node::start(config(dirs[1].path(), &attributes, &args, Some(&seed))?).await.context("second node")?;
-    let third = node::start(config(dirs[2].path(), &attributes, &args, Some(&seed))?).await.context("third node")?;
+    let second = server::start(config(dirs[1].path(), &attributes, &args, Some(&seed))?).await.context("second node")?;
+    let third = server::start(config(dirs[2].path(), &attributes, &args, Some(&seed))?).await.context("third node")?;
     let nodes = [first, second, third];
     wait_formed(&nodes).await?;
     println!(

@@ -12,18 +12,23 @@
 //!                     cluster: ask the owner, or every node)
 //! ```
 //!
-//! * [`model`]: identifier newtypes.
-//! * [`correlate`]: pure rules that find, derive, validate and sanitize
-//!   correlation IDs and migrate semantic conventions.
-//! * [`ingest`]: OTLP request → durable per-session input.
+//! The pure decisions live in the `ollystack-core` crate (no I/O); this
+//! crate carries them out and re-exports the core's modules under the same
+//! names, so `crate::correlate`, `crate::rca`, `crate::query` read alike:
+//!
+//! * [`model`], [`correlate`], [`rca`]: from the core (identifier newtypes;
+//!   the correlation rules; root-cause analysis and latency baselines).
+//! * [`query`]: the core's answer builders, plus the [`query::QueryBackend`]
+//!   trait through which the API reaches live actors and storage.
 //! * [`receive`]: OTLP/gRPC and OTLP/HTTP front ends.
-//! * [`session`]: live session actors, their supervisor, finishing rules,
-//!   and this node's answers to queries (live actors, then its store).
+//! * [`ingest`]: OTLP request → durable per-session input.
+//! * [`session`]: live session actors, their supervisor and registry, and
+//!   this node's answers to queries (live actors, then its store); the
+//!   session's pure state, summary and finishing rules come from the core.
 //! * [`wal`]: the write-ahead log (segment files, group-commit fsync).
 //! * [`store`]: the archive of finished segments, the trace index and the
 //!   log of shipments taken from other nodes.
-//! * [`query`]: pure builders of API answers from segments.
-//! * [`rca`]: root-cause analysis of a session and the latency baselines.
+//! * [`budget`]: the node's memory budget (sessions, requests in decode).
 //! * [`llm`]: optional LLM providers that only phrase computed RCA results.
 //! * [`api`]: axum routes of the HTTP API.
 //! * [`access`]: bearer tokens (scopes, tenants) on the OTLP and API ports.
@@ -32,9 +37,10 @@
 //!   hand-over.
 //! * [`certs`]: the `certs` command (a cluster CA and node certificates).
 //! * [`secret`]: secrets that never print.
-//! * [`budget`]: the node's memory budget (sessions, requests in decode).
 //! * [`config`], [`clock`], [`metrics`], [`error`]: node-wide plumbing.
-//! * [`node`]: wires everything together and runs it.
+//! * [`server`]: wires everything together in steps and runs it.
+//!
+//! Modules depend on each other without cycles (`scripts/check-imports`).
 
 pub use ollystack_core::{correlate, model, rca};
 
@@ -49,10 +55,10 @@ pub mod error;
 pub mod ingest;
 pub mod llm;
 pub mod metrics;
-pub mod node;
 pub mod query;
 pub mod receive;
 pub mod secret;
+pub mod server;
 pub mod session;
 pub mod store;
 pub mod wal;

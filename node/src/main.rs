@@ -315,7 +315,7 @@ fn migrate(settings: &ollystack_node::store::clickhouse::ClickHouseSettings) -> 
 fn run(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let node = ollystack_node::node::start(config).await?;
+        let node = ollystack_node::server::start(config).await?;
         println!(
             "ollystack-node ready: otlp grpc {} | otlp http {} | api http://{} | cluster {} ({})",
             node.otlp_grpc_addr, node.otlp_http_addr, node.api_addr, node.cluster_addr, node.cluster.id

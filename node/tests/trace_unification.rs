@@ -48,7 +48,7 @@ async fn late_root_pulls_archived_and_live_children_into_its_session() {
     let dir = node.dir;
     node.node.shutdown().await;
     let cfg = test_config(dir.path(), |f| f.session.idle_timeout_ms = 300).build_and_validate().expect("config");
-    let node = TestNode { node: ollystack_node::node::start(cfg).await.expect("restart"), dir };
+    let node = TestNode { node: ollystack_node::server::start(cfg).await.expect("restart"), dir };
     let body = correlate_until(&node, "checkout-77", |b| b["summary"]["total_spans"] == 6).await;
     let mut ids: Vec<&str> = body["traces"].as_array().expect("traces").iter().filter_map(|t| t["span_id"].as_str()).collect();
     ids.sort();

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use ollystack_node::node::SledHold;
+use ollystack_node::server::SledHold;
 use ollystack_node::wal::SyncObserver;
 
 /// Every node's durable state as far as a crash is concerned.

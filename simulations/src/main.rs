@@ -15,7 +15,7 @@ use std::io::Read;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use ollystack_node::node::Faults;
+use ollystack_node::server::Faults;
 use ollystack_simulations::{run, Params};
 
 struct Args {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use ollystack_cluster::net::SharedTransport;
 use ollystack_node::clock::SeededRng;
 use ollystack_node::config::ConfigFile;
-use ollystack_node::node::{Faults, Probe, Sources, StoreLayer};
+use ollystack_node::server::{Faults, Probe, Sources, StoreLayer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tonic::transport::Channel;
@@ -211,7 +211,7 @@ async fn node_main(w: Rc<World>, i: usize, incarnation: Rc<Cell<u64>>) -> turmoi
         wal_observer: Some(w.disks.wal_observer()),
         sled_hold: Some(w.disks.sled_hold(i)),
     };
-    let node = ollystack_node::node::start_with(config, sources).await.map_err(|e| format!("{} failed to start: {e}", node_name(i)))?;
+    let node = ollystack_node::server::start_with(config, sources).await.map_err(|e| format!("{} failed to start: {e}", node_name(i)))?;
     w.event(format!("{} up as {} (skew {skew_ms} ms)", node_name(i), node.probe.id));
     w.probes.borrow_mut().insert(i, node.probe.clone());
     node.removed_from_cluster().await;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use ollystack_cluster::NodeId;
 use ollystack_proto::cluster::{forward_request::Body, HandedSegment as PbHandedSegment, HandedSegments};
 
-use super::bindings::send_bindings_home;
+use super::binding_sync::send_bindings_home;
 use super::route::Shipper;
 use super::{Cluster, ClusterError};
 use crate::ingest::Ingestor;

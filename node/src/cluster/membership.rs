@@ -30,7 +30,7 @@ use openraft::ChangeMembers;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use super::handle::client;
+use super::this_node::client;
 use super::{Cluster, ClusterError};
 use crate::clock::SharedClock;
 

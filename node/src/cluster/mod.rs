@@ -4,41 +4,41 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `handle.rs` | [`Cluster`]: the Raft handle, the current ring, peer channels |
+//! | `this_node.rs` | [`Cluster`]: this node's view of the cluster: the Raft handle, the current ring, peer channels |
 //! | `error.rs` | [`ClusterError`], and the gRPC status each becomes |
 //! | `start.rs` | opens the Raft store, starts Raft, bootstraps or joins |
 //! | `limiter.rs` | [`ClusterLimiter`]: cluster-wide cardinality limits on ingest |
 //! | `membership.rs` | join, leave, `members`, the leader's ring upkeep and probes |
 //! | `service.rs` | the `ollystack.v1.Cluster` gRPC service |
 //! | `route.rs` | ingest: [`IngestRouter`] splits a batch by trace home, [`Shipper`] forwards the parts and waits until durable |
-//! | `backend.rs` | queries: [`ClusterBackend`] asks the owner, or every node |
+//! | `routed_queries.rs` | queries: [`ClusterBackend`] asks the owner, or every node |
 //! | `convert.rs` | session data ⇄ protobuf |
-//! | `bindings.rs` | trace bindings follow their trace's home after ring changes |
+//! | `binding_sync.rs` | trace bindings follow their trace's home after ring changes |
 //! | `handover.rs` | a leaving node hands over its archived segments and bindings |
 //!
 //! Decisions (placement, failure detection, the ring to propose) are pure
 //! functions in the `ollystack-cluster` crate; this module carries them out.
 
-mod backend;
-mod bindings;
+mod binding_sync;
 mod convert;
 mod error;
-mod handle;
 mod handover;
 mod limiter;
 mod membership;
 mod recent;
 mod route;
+mod routed_queries;
 mod service;
 mod start;
+mod this_node;
 
-pub use backend::ClusterBackend;
-pub use bindings::{follow_ring, send_bindings_home};
+pub use binding_sync::{follow_ring, send_bindings_home};
 pub use error::ClusterError;
-pub use handle::Cluster;
 pub use handover::{hand_over_archive, Unanswered};
 pub use limiter::{ClusterLimiter, LimiterCluster};
 pub use membership::{join_via_seed, leave_via, members_via, DrainedCheck, HandOver, MembersTable, Membership};
 pub use route::{IngestRouter, Shipper};
+pub use routed_queries::ClusterBackend;
 pub use service::ClusterService;
 pub use start::{enter, start_raft, JoinMode, StartedRaft};
+pub use this_node::Cluster;

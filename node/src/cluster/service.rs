@@ -15,11 +15,11 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use super::backend::ClusterBackend;
 use super::convert::{hits_to_pb, paged_to_pb};
-use super::handle::MAX_MESSAGE_BYTES;
 use super::membership::Membership;
 use super::recent::{RecentForwards, Seen};
+use super::routed_queries::ClusterBackend;
+use super::this_node::MAX_MESSAGE_BYTES;
 use super::ClusterError;
 use crate::clock::SharedClock;
 use crate::correlate::{derive_from_trace, TraceBinding};

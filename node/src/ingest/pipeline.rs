@@ -53,8 +53,8 @@ pub struct Ingestor {
     accepting: AtomicBool,
 }
 
-mod bindings;
-pub use bindings::SentBinding;
+mod handed_bindings;
+pub use handed_bindings::SentBinding;
 
 /// Forwarded groups written to the WAL (not yet synced): the groups, the
 /// last WAL seq, and the memory reserved.

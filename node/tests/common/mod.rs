@@ -10,7 +10,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use ollystack_node::config::ConfigFile;
-use ollystack_node::node::{self, RunningNode};
+use ollystack_node::server::{self, RunningNode};
 use serde_json::Value;
 
 pub struct TestNode {
@@ -49,7 +49,7 @@ pub fn test_config(dir: &std::path::Path, tweak: impl FnOnce(&mut ConfigFile)) -
 pub async fn start_node(tweak: impl FnOnce(&mut ConfigFile)) -> TestNode {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = test_config(dir.path(), tweak).build_and_validate().expect("valid config");
-    let node = node::start(cfg).await.expect("node starts");
+    let node = server::start(cfg).await.expect("node starts");
     TestNode { node, dir }
 }
 

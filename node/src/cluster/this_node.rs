@@ -40,7 +40,7 @@ pub struct Cluster {
     /// whole log (see [`Cluster::caught_up`]).
     synced: std::sync::atomic::AtomicBool,
     /// Trace bindings this node holds for traces homed elsewhere may not
-    /// have reached their homes yet (set by `bindings::follow_ring`): a
+    /// have reached their homes yet (set by `binding_sync::follow_ring`): a
     /// signal sent by trace alone to its home meanwhile sits in a derived
     /// session apart from its request's, so session answers say partial.
     bindings_pending: std::sync::atomic::AtomicBool,
@@ -54,7 +54,7 @@ pub struct Cluster {
     leaving: std::sync::atomic::AtomicBool,
     /// Woken when trace bindings may sit here for traces homed elsewhere
     /// (sent by a node on another ring epoch, or made for a signal routed
-    /// under one): `bindings::follow_ring` then runs a pass.
+    /// under one): `binding_sync::follow_ring` then runs a pass.
     pub(super) astray: tokio::sync::Notify,
     /// How many times [`Self::bindings_astray`] was called: a pass that
     /// began before the last call does not clear `bindings_pending`.
