@@ -108,15 +108,13 @@ pub struct Standing {
     pub leader_contact_ms: Option<u64>,
 }
 
-/// How long this node has been out of touch with the cluster, when that is
-/// long enough that the leader may have taken it off the ring without it
-/// knowing: half the failure timeout. Such a node must not take data as a
-/// session's owner or a trace's home. A request held by a stalled link and
-/// delivered after its sender gave up and sent the data elsewhere would
-/// otherwise store it a second time (found by the simulations: a node cut
-/// off from the leader took forwards released when the partition healed,
-/// after the ring had moved the session). Both sides measure durations on
-/// their own clocks, so clock offsets do not matter. Pure.
+/// How long this node has been out of touch with the cluster, when that is long
+/// enough that the leader may have taken it off the ring without it knowing:
+/// half the failure timeout. Such a node must not take data as a session's
+/// owner or a trace's home. A request held by a stalled link and delivered
+/// after its sender gave up and sent the data elsewhere would otherwise store
+/// it a second time. Both sides measure durations on their own clocks, so clock
+/// offsets do not matter. Pure.
 pub fn lease_lapsed(standing: Standing, now_ms: u64, failure_timeout_ms: u64) -> Option<u64> {
     let lease = failure_timeout_ms / 2;
     if standing.sole_voter {

@@ -24,11 +24,10 @@ use crate::raft::{NodeInfo, RaftId, TypeConfig};
 /// How long opening a TCP connection to a peer may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// HTTP/2 pings on every channel: a connection whose peer stopped reading
-/// (a frozen process, a black-holed path) is closed within interval +
-/// timeout and the next call reconnects, instead of every call on it
-/// timing out until TCP gives up (found by the simulations: a leader's
-/// heartbeats to one follower timed out for over ten seconds).
+/// HTTP/2 pings on every channel: a connection whose peer stopped reading (a
+/// frozen process, a black-holed path) is closed within interval + timeout and
+/// the next call reconnects, instead of every call on it timing out until TCP
+/// gives up.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(2);
 

@@ -1,13 +1,12 @@
 //! Trace bindings follow their trace's home. A trace's binding (trace ->
-//! session) is read where by-trace signals are routed: the trace's home,
-//! the owner of its derived ID. When the ring changes the home moves, but
-//! bindings stay where they were made; a span that then arrives by trace
-//! alone at the new home would open a derived session that never joins
-//! its explicit one (found by the simulations). So after every ring change
-//! each node sends the bindings it holds for traces homed elsewhere to
-//! their home, which reconciles them with its own (`correlate::reconcile`),
-//! merging derived sessions on either side, and the sender then drops its
-//! copy. A leaving node does the same as its last step.
+//! session) is read where by-trace signals are routed: the trace's home, the
+//! owner of its derived ID. When the ring changes the home moves, but bindings
+//! stay where they were made; a span that then arrives by trace alone at the
+//! new home would open a derived session that never joins its explicit one. So
+//! after every ring change each node sends the bindings it holds for traces
+//! homed elsewhere to their home, which reconciles them with its own
+//! (`correlate::reconcile`), merging derived sessions on either side, and the
+//! sender then drops its copy. A leaving node does the same as its last step.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,10 +52,8 @@ pub async fn send_bindings_home(
         for (tenant, trace, binding) in page {
             let home = owner(&tenant, trace);
             if home == cluster.id && cluster.is_leaving() {
-                // A leave's hand-over that ran before this node applied the
-                // ring without it would keep bindings that go with the node
-                // (found by the simulations, seed 51681: a derived session
-                // never merged).
+                // A leave's hand-over that ran before this node applied the ring without it
+                // would keep bindings that go with the node.
                 return Err(ClusterError::LeavingHome { node: cluster.id, epoch });
             }
             if home != cluster.id {
@@ -80,13 +77,11 @@ pub async fn send_bindings_home(
                 .map_err(ClusterError::ingest(format!("sending {count} trace binding(s) to {home}")))?;
             let answers = reply.answers.into_iter().map(binding_from_pb).collect::<Result<Vec<_>, _>>()?;
             ingest.receive_bindings(answers).await.map_err(ClusterError::ingest(format!("applying {home}'s answers")))?;
-            // The home has them now. A binding that changed meanwhile (a
-            // signal of the trace arrived here under an older ring) stays,
-            // and goes at the next pass. So do all of them if the ring
-            // changed while they were on their way: this node may be their
-            // home now, and the home may have sent its copy here meanwhile
-            // and dropped it (found by the simulations: a binding lost by
-            // two nodes that each dropped theirs).
+            // The home has them now. A binding that changed meanwhile (a signal of the
+            // trace arrived here under an older ring) stays, and goes at the next pass. So
+            // do all of them if the ring changed while they were on their way: this node
+            // may be their home now, and the home may have sent its copy here meanwhile
+            // and dropped it.
             if cluster.ring_epoch() != epoch {
                 return Err(ClusterError::RingMoved { home });
             }

@@ -32,13 +32,11 @@ const PAGE_BYTES: u64 = 1 << 20;
 /// A segment: (tenant, correlation ID, segment seq).
 type SegmentKey = (String, String, u64);
 
-/// Segments sent to a node whose answer never came, with that node: a
-/// later run sends them there again (while it is a member), not to a new
-/// owner. The node may hold them already, and it keeps one copy of a page
-/// sent twice; a second owner would have made two (found by the
-/// simulations, seed 77899: a page taken by one node, its answer lost,
-/// then handed to the node a join had made the owner). Archived segments
-/// need not sit on their owner: queries ask every node for them.
+/// Segments sent to a node whose answer never came, with that node: a later run
+/// sends them there again (while it is a member), not to a new owner. The node
+/// may hold them already, and it keeps one copy of a page sent twice; a second
+/// owner would have made two. Archived segments need not sit on their owner:
+/// queries ask every node for them.
 #[derive(Debug, Default)]
 pub struct Unanswered(parking_lot::Mutex<HashMap<SegmentKey, NodeId>>);
 
@@ -136,10 +134,8 @@ async fn hand_over_segments(
                     pending.remove(&key_of(s));
                 }
             }
-            // Before they go from here: a query that asked the owner
-            // before they landed there, and then this node after they
-            // left, would have found them nowhere (found by the
-            // simulations, seed 56870).
+            // Before they go from here: a query that asked the owner before they landed
+            // there, and then this node after they left, would have found them nowhere.
             for s in &segments {
                 let (tenant, id) =
                     (TenantId::from_trusted(s.index.tenant.as_str()), CorrelationId::from_trusted(s.index.correlation_id.as_str()));

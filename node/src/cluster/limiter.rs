@@ -420,12 +420,11 @@ impl ClusterLimiter {
         if let Some(at) = task.retry_at {
             sleep = sleep.min(at.saturating_duration_since(now));
         }
-        // A due expiry is proposed by `start_proposals` (which moves
-        // `next_expire` on) unless a retry backoff holds proposals back —
-        // then `retry_at` is the wake-up. A deadline already past must not
-        // count: it made the loop spin on every follower, on a leader elected
-        // before the limits were applied, and during a backoff (found by the
-        // simulations).
+        // A due expiry is proposed by `start_proposals` (which moves `next_expire` on)
+        // unless a retry backoff holds proposals back — then `retry_at` is the
+        // wake-up. A deadline already past must not count: it made the loop spin on
+        // every follower, on a leader elected before the limits were applied, and
+        // during a backoff.
         let until_expire = task.next_expire.saturating_duration_since(now);
         if !until_expire.is_zero() {
             sleep = sleep.min(until_expire);

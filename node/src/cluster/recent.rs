@@ -1,13 +1,12 @@
 //! OTLP batches forwarded here recently, so a forward that arrives again
 //! is taken once.
 //!
-//! A node that receives a batch forwards each part to its traces' home
-//! and retries a forward whose answer does not come. When the first
-//! attempt was taken and only its answer was lost, the retry was taken
-//! again; if the ring had moved the session meanwhile, the two copies went
-//! to two owners and were stored twice (found by the simulations, seed
-//! 66912). Each forward now carries an ID, fixed by its sender for all its
-//! attempts; the receiver remembers the ones it completed, with their
+//! A node that receives a batch forwards each part to its traces' home and
+//! retries a forward whose answer does not come. When the first attempt was
+//! taken and only its answer was lost, the retry was taken again; if the ring
+//! had moved the session meanwhile, the two copies went to two owners and were
+//! stored twice. Each forward now carries an ID, fixed by its sender for all
+//! its attempts; the receiver remembers the ones it completed, with their
 //! answer, and answers a repeat with it.
 //!
 //! Memory only, bounded in count and age: a sender retries a forward for

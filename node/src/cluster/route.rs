@@ -79,12 +79,9 @@ impl Shipper {
         self.forward_under(node, body, None).await
     }
 
-    /// [`Self::forward`], naming the ring epoch `node` was chosen under
-    /// (`None`: this node's epoch at each attempt). The receiver refuses
-    /// trace bindings sent under an older ring than its own; an epoch read
-    /// after the choice hid that (found by the simulations: two nodes a
-    /// ring apart sent each other a binding, both kept "the same", both
-    /// dropped theirs).
+    /// [`Self::forward`], naming the ring epoch `node` was chosen under (`None`:
+    /// this node's epoch at each attempt). The receiver refuses trace bindings sent
+    /// under an older ring than its own; an epoch read after the choice hid that.
     pub async fn forward_under(&self, node: NodeId, body: Body, epoch: Option<u64>) -> Result<ForwardReply, IngestError> {
         self.attempts(node, body, epoch, 0).await.map_err(|(e, _)| e)
     }
@@ -216,21 +213,18 @@ impl IngestRouter {
         Self { cluster, local, shipper, settings, next_forward: AtomicU64::new(first_forward_id) }
     }
 
-    /// The ring to split a batch by, read once per batch; `None` while this
-    /// node is its only member (everything is local). A ring whose only
-    /// member is another node (this one leaving, or taken off) is no
-    /// reason to keep a batch here: that bound its traces on a node about
-    /// to go (found by the simulations).
+    /// The ring to split a batch by, read once per batch; `None` while this node is
+    /// its only member (everything is local). A ring whose only member is another
+    /// node (this one leaving, or taken off) is no reason to keep a batch here:
+    /// that bound its traces on a node about to go.
     fn shared_ring(&self) -> Option<Arc<Ring>> {
         self.cluster.ring().filter(|r| r.members().any(|m| m.id != self.cluster.id))
     }
 
-    /// Runs the parts (local and forwarded) concurrently and combines them.
-    /// `epoch` is the ring the parts were split by: forwards name it (the
-    /// receiver knows what it binds may belong elsewhere if its ring
-    /// differs), and a local part taken after the ring moved on notes its
-    /// bindings as astray (found by the simulations: a forward that read
-    /// the epoch at send time hid a split made under the older ring).
+    /// Runs the parts (local and forwarded) concurrently and combines them. `epoch`
+    /// is the ring the parts were split by: forwards name it (the receiver knows
+    /// what it binds may belong elsewhere if its ring differs), and a local part
+    /// taken after the ring moved on notes its bindings as astray.
     async fn run<R>(
         &self,
         epoch: u64,

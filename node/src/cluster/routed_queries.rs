@@ -62,9 +62,8 @@ impl ClusterBackend {
         match tokio::time::timeout(self.cluster.rpc_timeout(), client.query(request)).await {
             Ok(Ok(reply)) => {
                 let mut reply = reply.into_inner();
-                // This node asked the members it knows; `node` knows of a
-                // membership change it has not applied (a lagging node,
-                // found by the simulations): someone may not have been asked.
+                // This node asked the members it knows; `node` knows of a membership change it
+                // has not applied (a lagging node): someone may not have been asked.
                 if reply.partial.is_empty() && reply.membership_index > self.cluster.applied_membership_index() {
                     reply.partial = format!(
                         "{node} knows a newer cluster membership than this node has applied; members this node does not know were not asked"
@@ -147,8 +146,8 @@ impl ClusterBackend {
     /// holds at most `page.limit` records of a kind per node that holds
     /// part of the session (usually one: its owner).
     pub async fn owned_session(&self, tenant: &TenantId, id: &CorrelationId, page: Page) -> Result<Option<PagedSession>, QueryError> {
-        // A node that has not applied its own membership yet knows too few
-        // members: its "not found" would be wrong (found by the simulations).
+        // A node that has not applied its own membership yet knows too few members:
+        // its "not found" would be wrong.
         if !self.cluster.caught_up() {
             return Err(QueryError::Unavailable(format!(
                 "node {} has not caught up with the cluster yet; ask another node",
@@ -181,11 +180,10 @@ impl ClusterBackend {
                 vec![self.cluster.id]
             }
         } else {
-            // Every member, including those off the ring: a node the
-            // failure detector removed (a one-way partition, say) may still
-            // hold live sessions it could not hand off, and it keeps the
-            // segments it flushed. Asking only ring members answered
-            // "complete" without them (found by the simulations).
+            // Every member, including those off the ring: a node the failure detector
+            // removed (a one-way partition, say) may still hold live sessions it could not
+            // hand off, and it keeps the segments it flushed. Asking only ring members
+            // answered "complete" without them.
             self.cluster.all_members().into_iter().filter(|n| !asked.contains(n)).collect()
         };
         let target = found.as_ref().map_or_else(|| id.clone(), |d| d.data.id.clone());
@@ -211,11 +209,10 @@ impl ClusterBackend {
                 silent.push(format!("{from} handed the session to {to} moments ago, and {why}"));
             }
         }
-        // Trace-derived sessions merged into this one, as the nodes that
-        // merged them know: data stored under such an ID on a node that
-        // never learnt of the merge (the trace's earlier home, before a
-        // ring change moved its binding) is found only under that ID
-        // (found by the simulations).
+        // Trace-derived sessions merged into this one, as the nodes that merged them
+        // know: data stored under such an ID on a node that never learnt of the merge
+        // (the trace's earlier home, before a ring change moved its binding) is found
+        // only under that ID.
         let aliases: Vec<CorrelationId> = found.as_ref().map(|d| d.data.aliases.clone()).unwrap_or_default();
         if !aliases.is_empty() {
             let holders: Vec<NodeId> = if self.shared_storage { vec![self.cluster.id] } else { self.cluster.all_members() };
@@ -223,10 +220,8 @@ impl ClusterBackend {
             let answers =
                 futures::future::join_all(asks.map(|(n, alias)| async move { (n, alias, self.session_on(n, tenant, alias, page).await) }))
                     .await;
-            // As above: a derived session handed on while it was being
-            // asked for is asked for again where it went (found by the
-            // simulations, seed 64894: a derived session shipped to the
-            // trace's home between the two asks, answered complete).
+            // As above: a derived session handed on while it was being asked for is asked
+            // for again where it went.
             let mut moved_aliases = Vec::new();
             for (node, alias, answer) in answers {
                 moved_aliases.extend(answer.moved_to.map(|to| (node, to, alias)));

@@ -273,13 +273,11 @@ impl ClusterService {
             self.ingest.0.note_delivered(&handed.taken_shipments).await.map_err(ingest_status)?;
         }
         if !cluster.on_ring() || cluster.is_leaving() {
-            // Sent here by a node on an older ring. A node off the ring
-            // (leaving, or taken off by the failure detector) takes no
-            // data: a binding made or a session shipped here after a
-            // leave drained and handed everything over would go with the
-            // node (both found by the simulations). `FailedPrecondition`:
-            // nothing of this request was taken, so its sender may send
-            // it elsewhere.
+            // Sent here by a node on an older ring. A node off the ring (leaving, or taken
+            // off by the failure detector) takes no data: a binding made or a session
+            // shipped here after a leave drained and handed everything over would go with
+            // the node. `FailedPrecondition`: nothing of this request was taken, so its
+            // sender may send it elsewhere.
             return Err(ErrorCode::WrongNode.grpc_status(format!(
                 "{} is not on the ring (epoch {}); route by a newer ring and retry",
                 cluster.id,
@@ -317,17 +315,12 @@ impl ClusterService {
                 let bindings = handed.bindings.into_iter().map(binding_from_pb).collect::<Result<Vec<_>, ClusterError>>()?;
                 let sender_on_ring = cluster.ring().is_some_and(|r| r.members().any(|m| m.id.0 == request.from_node));
                 if !bindings.is_empty() && request.ring_epoch != cluster.ring_epoch() && sender_on_ring {
-                    // The sender drops what it sent once this answers: two
-                    // nodes on different epochs sending each other the same
-                    // binding would both drop it (found by the simulations,
-                    // with the receiver a ring behind as well as ahead).
-                    // A sender off the ring (leaving) is sent no bindings
-                    // back, and may never see a newer epoch: a leave that
-                    // timed out after the leader removed it from the
-                    // membership left it on its last ring, and its
-                    // hand-over was refused forever (found by the
-                    // simulations). Bindings it sends astray move on from
-                    // here (`bindings_astray`).
+                    // The sender drops what it sent once this answers: two nodes on different
+                    // epochs sending each other the same binding would both drop it. A sender off
+                    // the ring (leaving) is sent no bindings back, and may never see a newer
+                    // epoch: a leave that timed out after the leader removed it from the
+                    // membership left it on its last ring, and its hand-over was refused forever.
+                    // Bindings it sends astray move on from here (`bindings_astray`).
                     return Err(ErrorCode::Unavailable.grpc_status(format!(
                         "trace bindings sent under ring epoch {}, this node is on {}; send again once both are on one ring",
                         request.ring_epoch,

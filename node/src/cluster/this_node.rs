@@ -151,13 +151,12 @@ impl Cluster {
         self.ring().map(|r| r.members().map(|m| m.id).collect()).unwrap_or_else(|| vec![self.id])
     }
 
-    /// Whether this node's view of who holds what can be trusted for
-    /// answers: it has applied the membership that includes it, and since
-    /// this process started it has heard from a leader and applied its
-    /// whole log. A node that just joined serves before the first; a node
-    /// that restarted re-applies only what it had persisted as committed,
-    /// a view that may be minutes old, until a leader brings it up to date
-    /// (both found by the simulations: wrong "no such session" answers).
+    /// Whether this node's view of who holds what can be trusted for answers: it
+    /// has applied the membership that includes it, and since this process started
+    /// it has heard from a leader and applied its whole log. A node that just
+    /// joined serves before the first; a node that restarted re-applies only what
+    /// it had persisted as committed, a view that may be minutes old, until a
+    /// leader brings it up to date.
     pub fn caught_up(&self) -> bool {
         use std::sync::atomic::Ordering;
         if self.view.borrow().membership.membership().get_node(&self.id.0).is_none() {
@@ -304,11 +303,10 @@ impl Cluster {
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
         match m.current_leader {
-            // openraft names this node leader after a restart that found
-            // its own committed vote, before it knows whether it still
-            // leads: a leaving leader that crashed, was removed by the
-            // others meanwhile and came back as a learner took leave steps
-            // as leader forever (found by the simulations, seed 52493).
+            // openraft names this node leader after a restart that found its own committed
+            // vote, before it knows whether it still leads: a leaving leader that crashed,
+            // was removed by the others meanwhile and came back as a learner took leave
+            // steps as leader forever.
             Some(leader) if leader == self.id.0 && m.state != openraft::ServerState::Leader => None,
             leader => leader.map(NodeId),
         }

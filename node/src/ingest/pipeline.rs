@@ -323,9 +323,8 @@ impl Ingestor {
             }
             Arrival::New => {}
         }
-        // Recorded (or let go) inside the task: a caller that stops
-        // waiting must not leave the shipment marked in flight forever
-        // (found by the simulations: a leave that never drained).
+        // Recorded (or let go) inside the task: a caller that stops waiting must not
+        // leave the shipment marked in flight forever.
         let this = self.clone();
         to_completion(async move {
             let taken = this.take_entries(shipment, entries).await;
@@ -509,12 +508,11 @@ impl Ingestor {
     }
 }
 
-/// Runs `work` to its end even if the caller stops waiting (a client that
-/// timed out, a reset stream, a dropped connection). Ingest writes the WAL,
-/// binds traces and sets aliases before it hands groups to their actors and
-/// merges sessions; stopping in between left durable signals invisible
-/// until a restart and trace merges half done (found by the simulations:
-/// forward calls held by a partition, answered after the sender's deadline).
+/// Runs `work` to its end even if the caller stops waiting (a client that timed
+/// out, a reset stream, a dropped connection). Ingest writes the WAL, binds
+/// traces and sets aliases before it hands groups to their actors and merges
+/// sessions; stopping in between left durable signals invisible until a restart
+/// and trace merges half done.
 pub(super) async fn to_completion<T: Send + 'static>(
     work: impl std::future::Future<Output = Result<T, IngestError>> + Send + 'static,
 ) -> Result<T, IngestError> {

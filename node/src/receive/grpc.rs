@@ -189,10 +189,8 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
         Box::pin(async move {
-            // The body first, bounded in size, time and (with every other
-            // body being read) bytes: a client that stalls it holds no
-            // admission permit (found by the network-safety attack over
-            // HTTP: 256 stalled bodies kept every exporter out).
+            // The body first, bounded in size, time and (with every other body being read)
+            // bytes: a client that stalls it holds no admission permit.
             let (parts, body) = request.into_parts();
             let limit = layer.max_request_bytes.saturating_add(GRPC_PREFIX_BYTES);
             let (raw, _buffered) =

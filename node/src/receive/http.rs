@@ -74,10 +74,8 @@ struct HttpReceiver<S> {
     sink: Arc<S>,
     /// Size and concurrency bounds.
     limits: ReceiverLimits,
-    /// One permit per request being decoded or ingested; `try_acquire`
-    /// only, never waits. Taken once the body is in: a client that stalls
-    /// its body holds none (found by the network-safety attack: 256 stalled
-    /// bodies kept every exporter at 503 for over a minute).
+    /// One permit per request being decoded or ingested; `try_acquire` only, never
+    /// waits. Taken once the body is in: a client that stalls its body holds none.
     admission: Arc<Semaphore>,
     /// Bodies being read, in KiB actually received ([`body_budget_kib`]):
     /// a stalled body holds only what it sent.

@@ -50,17 +50,14 @@ pub struct ActorState {
     env: Arc<SessionEnv>,
     /// Retired: no more signals will arrive; `Close` is on its way.
     closing: bool,
-    /// (segment seq, finished time) of the segment being stored, fixed at
-    /// the first attempt: a retry after a store that committed but lost
-    /// its acknowledgement then rewrites the same segment instead of
-    /// storing a second copy (found by the simulations' lossy sink).
+    /// (segment seq, finished time) of the segment being stored, fixed at the first
+    /// attempt: a retry after a store that committed but lost its acknowledgement
+    /// then rewrites the same segment instead of storing a second copy.
     finishing: Option<(u64, u64)>,
-    /// (node, shipment ID) of a shipment of this session's data whose
-    /// outcome is unknown (no answer): the node may hold the data, so the
-    /// retry sends the same shipment to the same node while it is a
-    /// member, even if the ring names another owner by then (found by the
-    /// simulations: a hand-off whose answer was lost, then the ring moved
-    /// the session back and the data was kept here as well).
+    /// (node, shipment ID) of a shipment of this session's data whose outcome is
+    /// unknown (no answer): the node may hold the data, so the retry sends the same
+    /// shipment to the same node while it is a member, even if the ring names
+    /// another owner by then.
     shipping: Option<(NodeId, u64)>,
     /// See [`super::holding`]: told of memory given back and signals
     /// passed on, so a failure's rebuild knows what this actor held.
@@ -72,13 +69,12 @@ pub struct ActorState {
 /// count up from 0, and adopted ones carry the top bit.
 const FROM_WAL: u64 = 1 << 62;
 
-/// The seq a finished segment is stored under: derived from its first WAL
-/// entry when it has one. Each WAL entry is in exactly one segment and WAL
-/// seqs never go back, so this is unique, and it survives a crash: a
-/// segment stored but not yet settled when the node crashed is rebuilt
-/// from the same WAL entries and stored again under the same seq,
-/// rewriting itself instead of leaving a second copy (found by the
-/// simulations: lost acknowledgement, then a crash before the retry).
+/// The seq a finished segment is stored under: derived from its first WAL entry
+/// when it has one. Each WAL entry is in exactly one segment and WAL seqs never
+/// go back, so this is unique, and it survives a crash: a segment stored but
+/// not yet settled when the node crashed is rebuilt from the same WAL entries
+/// and stored again under the same seq, rewriting itself instead of leaving a
+/// second copy.
 pub fn segment_seq<E>(wal_keys: &[u64], generate: impl FnOnce() -> Result<u64, E>) -> Result<u64, E> {
     match wal_keys.iter().copied().filter(|k| *k > 0).min() {
         Some(first) => Ok(FROM_WAL | first),
@@ -187,9 +183,8 @@ impl SessionActor {
                 return self.forward(me, state, target).await;
             }
         }
-        // Not under the shard lock: a slow store would stall ingest, handoff
-        // and queries of every session in the shard (found by the
-        // simulations' slow sink). Queries see this closing actor until
+        // Not under the shard lock: a slow store would stall ingest, handoff and
+        // queries of every session in the shard. Queries see this closing actor until
         // the store has the segment.
         let finishing = match state.finishing {
             Some(f) => Ok(f),
@@ -258,9 +253,8 @@ impl SessionActor {
         let data = std::mem::replace(&mut state.st, SessionState::new(key.clone(), now));
         let remote = env.remote.get().cloned();
         let unsettled = state.shipping.filter(|(node, _)| remote.as_ref().is_some_and(|r| r.is_member(*node)));
-        // The node it went to left, and said it had taken it: the data went
-        // on with that node's hand-over (found by the simulations, seed
-        // 66912: sent afresh to its new owner, it was stored twice).
+        // The node it went to left, and said it had taken it: the data went on with
+        // that node's hand-over.
         let delivered =
             unsettled.is_none() && state.shipping.is_some_and(|(_, shipment)| remote.as_ref().is_some_and(|r| r.delivered(shipment)));
         if delivered {
@@ -309,11 +303,9 @@ impl SessionActor {
                     env.registry.note_moved(&target, env.clock.now_unix_ms(), owner).await;
                 }
                 Err(e) => {
-                    // Keep the data (queries still find this closing actor)
-                    // and try again: the owner may be back, or another
-                    // node may own the session by then. Letting go here
-                    // hid acknowledged signals until the next restart
-                    // (found by the simulations).
+                    // Keep the data (queries still find this closing actor) and try again: the
+                    // owner may be back, or another node may own the session by then. Letting go
+                    // here hid acknowledged signals until the next restart.
                     tracing::warn!(session = %key.id, %owner, error = %e, refused = e.refused, "could not ship a session to its owner; retrying");
                     state.shipping = (!e.refused).then_some((owner, shipment));
                     state.st = data;

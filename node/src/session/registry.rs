@@ -285,13 +285,12 @@ impl SessionRegistry {
         Ok(())
     }
 
-    /// Hands a live session to the node that now owns it: the actor is
-    /// retired (new signals open a new actor, shipped by the next sweep)
-    /// and ships its data, letting go of it once the owner has it durably.
-    /// A derived session already aliased to its explicit one goes there:
-    /// its merge may still be on its way (it runs once the batch that
-    /// bound the trace is forwarded), and shipped under its own ID it
-    /// would land where nothing merges it (found by the simulations).
+    /// Hands a live session to the node that now owns it: the actor is retired (new
+    /// signals open a new actor, shipped by the next sweep) and ships its data,
+    /// letting go of it once the owner has it durably. A derived session already
+    /// aliased to its explicit one goes there: its merge may still be on its way
+    /// (it runs once the batch that bound the trace is forwarded), and shipped
+    /// under its own ID it would land where nothing merges it.
     pub async fn hand_off(&self, key: &SessionKey) -> Result<(), RegistryError> {
         let mut shard = self.lock_shard(key).await;
         if let Some(actor) = shard.live.get(key).cloned() {

@@ -20,10 +20,9 @@
 //!
 //! A node that leaves tells each sender which of its shipments it took
 //! (`cluster::handover`): the sender records them as *delivered*. A sender
-//! still waiting for the answer to one of them must not send it elsewhere
-//! once the taker is gone: the data went on with the taker's hand-over,
-//! and a second copy would be stored twice (found by the simulations, seed
-//! 66912).
+//! still waiting for the answer to one of them must not send it elsewhere once
+//! the taker is gone: the data went on with the taker's hand-over, and a second
+//! copy would be stored twice.
 
 use std::collections::{BTreeMap, BTreeSet};
 

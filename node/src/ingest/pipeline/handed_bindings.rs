@@ -50,10 +50,9 @@ impl Ingestor {
                         answers.push((tenant.clone(), trace, to.clone()));
                         Some(to)
                     }
-                    // Even when nothing changes, the derived session may
-                    // have reached this node before the binding did (handed
-                    // off under its own ID while its merge on the sender
-                    // was on its way: found by the simulations, seed 51957).
+                    // Even when nothing changes, the derived session may have reached this node
+                    // before the binding did (handed off under its own ID while its merge on the
+                    // sender was on its way).
                     BindingChange::Keep => have.filter(|h| h.explicit).map(|h| h.id),
                 };
                 // Wherever the explicit binding is, what arrives under the
