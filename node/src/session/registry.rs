@@ -1,6 +1,7 @@
 //! Live session actors by session key.
 //!
-//! Invariants (see `check_invariants` in tests):
+//! Invariants ([`Shard::check_invariants`], asserted each time a shard
+//! lock is let go in debug builds and the simulations):
 //! * at most one *live* actor per session key: signals for a key go to it;
 //! * an actor leaves `live` (retire) under its shard lock before it is told
 //!   to close, so every message sent to it is in its mailbox before `Close`
@@ -107,6 +108,32 @@ impl Shard {
         })
     }
 
+    /// What holds whenever the shard is unlocked: the live actor of a key is
+    /// not also closing; closing lists are never empty; every listed actor
+    /// (live or closing) has its holding here, for its own session; rebuild
+    /// counts are positive. Pure.
+    pub fn check_invariants(&self) -> Result<(), &'static str> {
+        for (key, actor) in &self.live {
+            if self.closing.get(key).is_some_and(|list| list.iter().any(|a| a.get_id() == actor.get_id())) {
+                return Err("an actor is both live and closing");
+            }
+        }
+        if self.closing.values().any(Vec::is_empty) {
+            return Err("an empty closing list");
+        }
+        let listed =
+            self.live.iter().map(|(k, a)| (k, a)).chain(self.closing.iter().flat_map(|(k, list)| list.iter().map(move |a| (k, a))));
+        for (key, actor) in listed {
+            if !self.held.get(&actor.get_id()).is_some_and(|h| h.key == *key) {
+                return Err("a listed actor has no holding for its session");
+            }
+        }
+        if self.rebuilding.values().any(|n| *n == 0) {
+            return Err("a rebuild count of 0");
+        }
+        Ok(())
+    }
+
     /// Removes a retired actor once its data is archived or forwarded.
     pub fn finish_closing(&mut self, key: &SessionKey, id: ActorId) {
         // Its data is with the store or another actor now.
@@ -116,6 +143,32 @@ impl Shard {
             if list.is_empty() {
                 self.closing.remove(key);
             }
+        }
+    }
+}
+
+/// A locked shard; in debug builds, letting it go checks
+/// [`Shard::check_invariants`].
+#[derive(Debug)]
+pub struct ShardGuard<'a>(MutexGuard<'a, Shard>);
+
+impl std::ops::Deref for ShardGuard<'_> {
+    type Target = Shard;
+    fn deref(&self) -> &Shard {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ShardGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Shard {
+        &mut self.0
+    }
+}
+
+impl Drop for ShardGuard<'_> {
+    fn drop(&mut self) {
+        if cfg!(debug_assertions) && !std::thread::panicking() {
+            debug_assert_eq!(self.0.check_invariants(), Ok(()));
         }
     }
 }
@@ -157,10 +210,10 @@ impl SessionRegistry {
         self.lock_shard(key).await.note_moved(key, now_ms, to, self.moved_note_ms);
     }
 
-    pub async fn lock_shard(&self, key: &SessionKey) -> MutexGuard<'_, Shard> {
+    pub async fn lock_shard(&self, key: &SessionKey) -> ShardGuard<'_> {
         let mut h = std::hash::DefaultHasher::new();
         key.hash(&mut h);
-        self.shards[(h.finish() as usize) % SHARDS].lock().await
+        ShardGuard(self.shards[(h.finish() as usize) % SHARDS].lock().await)
     }
 
     /// Sends `msg` to the live actor of `key` (after following aliases),
@@ -331,7 +384,7 @@ impl SessionRegistry {
     /// [`Self::end_rebuild`]. `None` when it had handed its data on.
     pub async fn take_failed(&self, id: ActorId) -> Option<(SessionKey, Held)> {
         for shard in self.shards.iter() {
-            let mut shard = shard.lock().await;
+            let mut shard = ShardGuard(shard.lock().await);
             let Some(holding) = shard.held.remove(&id) else { continue };
             let key = holding.key.clone();
             if shard.live.get(&key).is_some_and(|a| a.get_id() == id) {
@@ -423,4 +476,24 @@ async fn spawn(start: &impl StartSession, key: &SessionKey) -> Result<(ActorRef<
     let holding = Arc::new(Holding::new(key.clone()));
     let actor = start.start(key, holding.clone()).await?;
     Ok((actor, holding))
+}
+
+#[cfg(test)]
+mod invariant_tests {
+    use super::*;
+
+    fn key(id: &str) -> SessionKey {
+        SessionKey { tenant: TenantId::from_trusted("t"), id: CorrelationId::from_trusted(id) }
+    }
+
+    #[test]
+    fn broken_shards_are_named() {
+        assert_eq!(Shard::default().check_invariants(), Ok(()));
+        let mut shard = Shard::default();
+        shard.closing.insert(key("a"), Vec::new());
+        assert_eq!(shard.check_invariants(), Err("an empty closing list"));
+        let mut shard = Shard::default();
+        shard.rebuilding.insert(key("a"), 0);
+        assert_eq!(shard.check_invariants(), Err("a rebuild count of 0"));
+    }
 }
