@@ -121,10 +121,9 @@ impl Shard {
         if self.closing.values().any(Vec::is_empty) {
             return Err("an empty closing list");
         }
-        let listed =
-            self.live.iter().map(|(k, a)| (k, a)).chain(self.closing.iter().flat_map(|(k, list)| list.iter().map(move |a| (k, a))));
+        let listed = self.live.iter().chain(self.closing.iter().flat_map(|(k, list)| list.iter().map(move |a| (k, a))));
         for (key, actor) in listed {
-            if !self.held.get(&actor.get_id()).is_some_and(|h| h.key == *key) {
+            if self.held.get(&actor.get_id()).is_none_or(|h| h.key != *key) {
                 return Err("a listed actor has no holding for its session");
             }
         }
