@@ -111,7 +111,7 @@ impl Shipper {
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }
-            self.metrics.forward_requests.inc();
+            self.metrics.cluster_forward_requests.inc();
             let mut client = match self.cluster.client(node) {
                 Ok(c) => c,
                 Err(e) => return Err((IngestError::Unavailable(e.to_string()), false)),
@@ -128,12 +128,12 @@ impl Shipper {
                 Ok(Ok(reply)) => return Ok(reply.into_inner()),
                 Ok(Err(status)) => match status.code() {
                     tonic::Code::ResourceExhausted => {
-                        self.metrics.forward_failures.inc();
+                        self.metrics.cluster_forward_failures.inc();
                         let reason = Overload::Owner(status.message().to_owned());
                         return Err((IngestError::Overloaded { reason, retry_after_ms: 1_000 }, false));
                     }
                     tonic::Code::InvalidArgument => {
-                        self.metrics.forward_failures.inc();
+                        self.metrics.cluster_forward_failures.inc();
                         return Err((IngestError::Invalid(status.message().to_owned()), false));
                     }
                     code => {
@@ -144,7 +144,7 @@ impl Shipper {
                 Err(_) => last = format!("{node}: no answer within {:?}", self.cluster.rpc_timeout()),
             }
         }
-        self.metrics.forward_failures.inc();
+        self.metrics.cluster_forward_failures.inc();
         Err((IngestError::Unavailable(format!("session owner unreachable ({last})")), refused))
     }
 }
