@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use clickhouse::{RowOwned, RowWrite};
+use ollystack_cluster::NodeId;
 use ollystack_node::clock::{SharedClock, TokioClock};
 use ollystack_node::metrics::NodeMetrics;
 use ollystack_node::model::{CorrelationId, SessionKey, TenantId};
@@ -40,6 +41,9 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use crate::proc;
+
+/// The node the benchmark's segments are stored as.
+const BENCH_NODE: NodeId = NodeId(0xbe4c);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -88,9 +92,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ..ClickHouseSettings::default()
     };
     let ranges = batches(&segments, settings.batch_max_rows, settings.batch_max_bytes);
+    let node_column = BENCH_NODE.hex();
     let build_rows = |r: &Range<usize>| {
         let mut rows = Rows::default();
-        let skipped: usize = segments[r.clone()].iter().map(|s| rows.add_segment("bench-node", s)).sum();
+        let skipped: usize = segments[r.clone()].iter().map(|s| rows.add_segment(&node_column, s)).sum();
         (skipped == 0).then_some(rows).context("records did not decode")
     };
     let built: Vec<Rows> = ranges.iter().map(build_rows).collect::<anyhow::Result<_>>()?;
@@ -280,7 +285,7 @@ async fn node_path(settings: &ClickHouseSettings, settler: Arc<Settler>, segment
     let metrics = Arc::new(NodeMetrics::default());
     let clock: SharedClock = Arc::new(TokioClock::system());
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let (store, task) = ClickHouseStore::start(settings.clone(), settler, clock, metrics.clone(), "bench-node".into(), stopped);
+    let (store, task) = ClickHouseStore::start(settings.clone(), settler, clock, metrics.clone(), BENCH_NODE, stopped);
     for seg in segments {
         store.store(seg).await?;
     }

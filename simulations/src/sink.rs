@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ollystack_cluster::NodeId;
 use ollystack_node::model::{CorrelationId, TenantId};
 use ollystack_node::query::SessionFilter;
 use ollystack_node::store::archive::adopted_seq;
@@ -205,7 +206,7 @@ impl SessionStore for FaultySink {
         self.inner.local_segments(max_bytes)
     }
 
-    fn adopt(&self, origin: u64, segments: Vec<HandedSegment>) -> StoreFuture<'_, ()> {
+    fn adopt(&self, origin: NodeId, segments: Vec<HandedSegment>) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let copies: Vec<StoredCopy> = segments
                 .iter()

@@ -14,12 +14,14 @@ use crate::store::StoreError;
 /// A cluster operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClusterError {
-    #[error("node {0} is not a cluster member (or its address is unknown)")]
-    UnknownNode(u64),
+    // The bare number (`node.0`), not the ID's display, in these texts.
+    #[error("node {} is not a cluster member (or its address is unknown)", .0.0)]
+    UnknownNode(NodeId),
     #[error("no leader is known yet; retry")]
     NoLeader,
-    #[error("node {node} unreachable: {detail}")]
-    Unreachable { node: u64, detail: String },
+    /// `node` is `NodeId(0)` where the node is not known (a seed address).
+    #[error("node {} unreachable: {detail}", .node.0)]
+    Unreachable { node: NodeId, detail: String },
     #[error("refused: {0}")]
     Refused(String),
     #[error("raft: {0}")]
@@ -89,5 +91,18 @@ impl From<ClusterError> for tonic::Status {
             other => other.to_string(),
         };
         error.code().grpc_status(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_and_unreachable_nodes_are_named_by_number() {
+        assert_eq!(ClusterError::UnknownNode(NodeId(5)).to_string(), "node 5 is not a cluster member (or its address is unknown)");
+        let unreachable = |node| ClusterError::Unreachable { node, detail: "refused".into() }.to_string();
+        assert_eq!(unreachable(NodeId(12)), "node 12 unreachable: refused");
+        assert_eq!(unreachable(NodeId(0)), "node 0 unreachable: refused");
     }
 }

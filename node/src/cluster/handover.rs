@@ -68,7 +68,6 @@ async fn tell_senders(ingest: &Ingestor, cluster: &Arc<Cluster>, shipper: &Shipp
     let taken = ingest.taken_shipments().map_err(ClusterError::ingest("reading taken shipments"))?;
     let members = cluster.all_members();
     for (origin, ids) in taken {
-        let origin = NodeId(origin);
         if origin == cluster.id || !members.contains(&origin) {
             continue;
         }

@@ -299,15 +299,15 @@ impl Membership {
         let now = self.clock.now_unix_ms();
         let shares = view.ring.as_ref().map(|r| r.shares()).unwrap_or_default();
         let membership = view.membership.membership();
-        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().map(NodeId).collect();
         let detector = self.detector.lock();
         let members = membership
             .nodes()
             .map(|(id, info)| {
                 let node = NodeId(*id);
-                let role = if metrics.current_leader == Some(*id) {
+                let role = if metrics.current_leader.map(NodeId) == Some(node) {
                     "leader"
-                } else if voters.contains(id) {
+                } else if voters.contains(&node) {
                     "voter"
                 } else {
                     "learner"
@@ -382,7 +382,7 @@ impl Membership {
 fn status_error(node: NodeId, s: tonic::Status) -> ClusterError {
     match s.code() {
         tonic::Code::PermissionDenied => ClusterError::Refused(s.message().to_owned()),
-        _ => ClusterError::Unreachable { node: node.0, detail: s.message().to_owned() },
+        _ => ClusterError::Unreachable { node, detail: s.message().to_owned() },
     }
 }
 
@@ -391,7 +391,7 @@ fn seed_client(
     transport: &SharedTransport,
 ) -> Result<pb::cluster_client::ClusterClient<tonic::transport::Channel>, ClusterError> {
     let ch = ollystack_cluster::net::channel(addr, transport)
-        .map_err(|e| ClusterError::Unreachable { node: 0, detail: format!("{addr}: {e}") })?;
+        .map_err(|e| ClusterError::Unreachable { node: NodeId(0), detail: format!("{addr}: {e}") })?;
     Ok(client(ch))
 }
 
@@ -418,7 +418,7 @@ pub async fn join_via_seed(
     r.set_timeout(timeout);
     c.join(r).await.map(|r| r.into_inner().ring_epoch).map_err(|s| match s.code() {
         tonic::Code::PermissionDenied => ClusterError::Refused(s.message().to_owned()),
-        _ => ClusterError::Unreachable { node: 0, detail: format!("{seed}: {}", s.message()) },
+        _ => ClusterError::Unreachable { node: NodeId(0), detail: format!("{seed}: {}", s.message()) },
     })
 }
 
@@ -454,12 +454,12 @@ impl fmt::Display for MembersTable {
             NodeId(r.node_id)
         )?;
         writeln!(f, "{:<26} {:<8} {:<8} {:<5} {:>7} {:<22} {:<22}", "NODE", "ROLE", "HEALTH", "RING", "SHARE", "CLUSTER", "API")?;
-        let by_id: BTreeMap<u64, &pb::Member> = r.members.iter().map(|m| (m.node_id, m)).collect();
-        for m in by_id.values() {
+        let by_id: BTreeMap<NodeId, &pb::Member> = r.members.iter().map(|m| (NodeId(m.node_id), m)).collect();
+        for (id, m) in &by_id {
             writeln!(
                 f,
                 "{:<26} {:<8} {:<8} {:<5} {:>6.1}% {:<22} {:<22}",
-                NodeId(m.node_id).to_string(),
+                id.to_string(),
                 m.role,
                 m.health,
                 if m.in_ring { "yes" } else { "no" },

@@ -16,6 +16,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use ollystack_cluster::NodeId;
 use parking_lot::Mutex;
 
 use crate::ingest::Accepted;
@@ -26,7 +27,7 @@ pub const CAPACITY: usize = 65_536;
 pub const RETENTION_MS: u64 = 120_000;
 
 /// (sending node, the sender's forward ID).
-pub type ForwardId = (u64, u64);
+pub type ForwardId = (NodeId, u64);
 
 /// What a forward's arrival finds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,35 +115,35 @@ mod tests {
     #[test]
     fn a_forward_is_taken_once_and_its_answer_repeated() {
         let r = RecentForwards::default();
-        assert_eq!(r.arrive((1, 7), 0), Seen::New);
-        assert_eq!(r.arrive((1, 7), 10), Seen::InFlight);
-        r.done((1, 7), &answer(2), 20);
-        assert_eq!(r.arrive((1, 7), 30), Seen::Done(answer(2)));
-        assert_eq!(r.arrive((2, 7), 30), Seen::New, "another sender's 7");
+        assert_eq!(r.arrive((NodeId(1), 7), 0), Seen::New);
+        assert_eq!(r.arrive((NodeId(1), 7), 10), Seen::InFlight);
+        r.done((NodeId(1), 7), &answer(2), 20);
+        assert_eq!(r.arrive((NodeId(1), 7), 30), Seen::Done(answer(2)));
+        assert_eq!(r.arrive((NodeId(2), 7), 30), Seen::New, "another sender's 7");
     }
 
     #[test]
     fn an_abandoned_forward_is_new_again_and_no_id_is_always_new() {
         let r = RecentForwards::default();
-        assert_eq!(r.arrive((1, 7), 0), Seen::New);
-        r.abandon((1, 7));
-        assert_eq!(r.arrive((1, 7), 0), Seen::New);
-        assert_eq!(r.arrive((1, 0), 0), Seen::New);
-        r.done((1, 0), &answer(0), 0);
-        assert_eq!(r.arrive((1, 0), 0), Seen::New);
+        assert_eq!(r.arrive((NodeId(1), 7), 0), Seen::New);
+        r.abandon((NodeId(1), 7));
+        assert_eq!(r.arrive((NodeId(1), 7), 0), Seen::New);
+        assert_eq!(r.arrive((NodeId(1), 0), 0), Seen::New);
+        r.done((NodeId(1), 0), &answer(0), 0);
+        assert_eq!(r.arrive((NodeId(1), 0), 0), Seen::New);
     }
 
     #[test]
     fn completed_forwards_are_forgotten_by_age_and_by_count() {
         let r = RecentForwards::default();
-        r.arrive((1, 1), 0);
-        r.done((1, 1), &answer(0), 0);
-        assert!(matches!(r.arrive((1, 1), RETENTION_MS), Seen::Done(_)));
-        assert_eq!(r.arrive((1, 1), RETENTION_MS + 1), Seen::New, "expired");
+        r.arrive((NodeId(1), 1), 0);
+        r.done((NodeId(1), 1), &answer(0), 0);
+        assert!(matches!(r.arrive((NodeId(1), 1), RETENTION_MS), Seen::Done(_)));
+        assert_eq!(r.arrive((NodeId(1), 1), RETENTION_MS + 1), Seen::New, "expired");
         for id in 1..=(CAPACITY as u64 + 1) {
-            r.done((2, id), &answer(0), RETENTION_MS + 1);
+            r.done((NodeId(2), id), &answer(0), RETENTION_MS + 1);
         }
-        assert_eq!(r.arrive((2, 1), RETENTION_MS + 1), Seen::New, "the oldest made room");
-        assert!(matches!(r.arrive((2, 2), RETENTION_MS + 1), Seen::Done(_)));
+        assert_eq!(r.arrive((NodeId(2), 1), RETENTION_MS + 1), Seen::New, "the oldest made room");
+        assert!(matches!(r.arrive((NodeId(2), 2), RETENTION_MS + 1), Seen::Done(_)));
     }
 }

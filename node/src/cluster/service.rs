@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use ollystack_cluster::net::{auth, Trust};
 use ollystack_cluster::raft::ClusterRequest;
+use ollystack_cluster::NodeId;
 use ollystack_proto::cluster as pb;
 use ollystack_proto::cluster::cluster_server::{self, ClusterServer};
 use ollystack_proto::cluster::{forward_request::Body, query_reply::Answer, query_request::Query};
@@ -145,12 +146,13 @@ impl cluster_server::Cluster for ClusterService {
             // another trace home.
             cluster.bindings_astray();
         }
+        let from = NodeId(request.from_node);
         if let Some(Body::Entries(e)) = &request.body {
             // A shipment taken before is answered as done even off the
             // ring: its sender must not send it elsewhere.
-            match self.ingest.0.shipment_seen((request.from_node, e.shipment)).map_err(ingest_status)? {
+            match self.ingest.0.shipment_seen((from, e.shipment)).map_err(ingest_status)? {
                 Some(Arrival::Repeat) => {
-                    tracing::debug!(from = request.from_node, shipment = e.shipment, "a shipment taken before; answered as done");
+                    tracing::debug!(from = from.0, shipment = e.shipment, "a shipment taken before; answered as done");
                     return Ok(reply(Accepted::default()));
                 }
                 Some(Arrival::InFlight) => {
@@ -159,13 +161,13 @@ impl cluster_server::Cluster for ClusterService {
                 Some(Arrival::New) | None => {}
             }
         }
-        let forward = (request.from_node, request.forward_id);
+        let forward = (from, request.forward_id);
         match self.recent.arrive(forward, self.clock.now_unix_ms()) {
             Seen::New => {}
             // Taken before: its answer, even off the ring (its sender must
             // not send it elsewhere).
             Seen::Done(answer) => {
-                tracing::debug!(from = request.from_node, forward = request.forward_id, "a forward taken before; answered again");
+                tracing::debug!(from = from.0, forward = request.forward_id, "a forward taken before; answered again");
                 return Ok(reply(answer));
             }
             Seen::InFlight => return Err(ErrorCode::Unavailable.grpc_status("the same forward is being taken right now; retry")),
@@ -266,6 +268,7 @@ impl ClusterService {
     /// A forward that was not taken before.
     async fn take_forward(&self, request: pb::ForwardRequest) -> Result<Response<pb::ForwardReply>, Status> {
         let cluster = &self.membership.cluster;
+        let from = NodeId(request.from_node);
         if let Some(Body::Segments(handed)) = &request.body {
             // Which of this node's shipments a leaving node took: taken
             // note of even off the ring (a node that is leaving too may
@@ -298,7 +301,7 @@ impl ClusterService {
                 self.ingest.metrics(r).await.map(reply).map_err(ingest_status)
             }
             Some(Body::Entries(e)) => {
-                let shipment = (request.from_node, e.shipment);
+                let shipment = (from, e.shipment);
                 self.ingest.0.ingest_entries(shipment, e.entries).await.map(|()| reply(Accepted::default())).map_err(ingest_status)
             }
             Some(Body::Segments(handed)) if handed.segments.is_empty() && handed.bindings.is_empty() => Ok(reply(Accepted::default())),
@@ -313,7 +316,7 @@ impl ClusterService {
                     })
                     .collect::<Result<Vec<_>, Status>>()?;
                 let bindings = handed.bindings.into_iter().map(binding_from_pb).collect::<Result<Vec<_>, ClusterError>>()?;
-                let sender_on_ring = cluster.ring().is_some_and(|r| r.members().any(|m| m.id.0 == request.from_node));
+                let sender_on_ring = cluster.ring().is_some_and(|r| r.members().any(|m| m.id == from));
                 if !bindings.is_empty() && request.ring_epoch != cluster.ring_epoch() && sender_on_ring {
                     // The sender drops what it sent once this answers: two nodes on different
                     // epochs sending each other the same binding would both drop it. A sender off
@@ -328,7 +331,7 @@ impl ClusterService {
                     )));
                 }
                 let ingest = &self.ingest.0;
-                ingest.adopt_segments(request.from_node, segments).await.map_err(ingest_status)?;
+                ingest.adopt_segments(from, segments).await.map_err(ingest_status)?;
                 let astray = bindings.iter().any(|(tenant, trace, _)| cluster.owner(tenant, &derive_from_trace(*trace)) != cluster.id);
                 let answers = ingest.receive_bindings(bindings).await.map_err(ingest_status)?;
                 if astray {

@@ -30,7 +30,7 @@ pub struct Cluster {
     view: watch::Receiver<Arc<ClusterView>>,
     /// Channels to peers by ID, with the address they were made for. At
     /// most one per member.
-    channels: Mutex<BTreeMap<RaftId, (String, Channel)>>,
+    channels: Mutex<BTreeMap<NodeId, (String, Channel)>>,
     /// How this node reaches its peers.
     pub transport: SharedTransport,
     /// Set once this node completed `leave` (a removed node may never
@@ -285,16 +285,16 @@ impl Cluster {
 
     /// A client for a peer's cluster service.
     pub fn client(&self, node: NodeId) -> Result<ClusterClient<Channel>, ClusterError> {
-        let info = self.node_info(node).ok_or(ClusterError::UnknownNode(node.0))?;
+        let info = self.node_info(node).ok_or(ClusterError::UnknownNode(node))?;
         let mut channels = self.channels.lock();
-        if let Some((addr, ch)) = channels.get(&node.0) {
+        if let Some((addr, ch)) = channels.get(&node) {
             if *addr == info.cluster_addr {
                 return Ok(client(ch.clone()));
             }
         }
         let ch = ollystack_cluster::net::channel(&info.cluster_addr, &self.transport)
-            .map_err(|e| ClusterError::Unreachable { node: node.0, detail: e.to_string() })?;
-        channels.insert(node.0, (info.cluster_addr.clone(), ch.clone()));
+            .map_err(|e| ClusterError::Unreachable { node, detail: e.to_string() })?;
+        channels.insert(node, (info.cluster_addr.clone(), ch.clone()));
         Ok(client(ch))
     }
 
@@ -355,7 +355,7 @@ impl Cluster {
                     .client(leader)?
                     .propose(req)
                     .await
-                    .map_err(|s| ClusterError::Unreachable { node: leader.0, detail: s.message().to_owned() })?;
+                    .map_err(|s| ClusterError::Unreachable { node: leader, detail: s.message().to_owned() })?;
                 serde_json::from_slice(&reply.into_inner().json).map_err(|e| ClusterError::Raft(e.to_string()))
             }
         }

@@ -251,7 +251,7 @@ impl Ingestor {
     /// Finished segments a leaving node handed over (embedded storage):
     /// archived here with their exemplars indexed, durably before this
     /// returns (the leaving node then drops its copies).
-    pub async fn adopt_segments(&self, origin: u64, segments: Vec<HandedSegment>) -> Result<(), IngestError> {
+    pub async fn adopt_segments(&self, origin: NodeId, segments: Vec<HandedSegment>) -> Result<(), IngestError> {
         self.check_accepting()?;
         let now = self.env.clock.now_unix_ms();
         for s in &segments {
@@ -274,7 +274,7 @@ impl Ingestor {
             .adopt(origin, segments)
             .await
             .map_err(|e| IngestError::Internal(format!("archiving handed-over segments: {e}")))?;
-        tracing::info!(from = %NodeId(origin), segments = count, "took over archived segments of a leaving node");
+        tracing::info!(from = %origin, segments = count, "took over archived segments of a leaving node");
         Ok(())
     }
 
@@ -346,7 +346,7 @@ impl Ingestor {
     }
 
     /// The shipments taken here, by sending node (`store::shipments`).
-    pub fn taken_shipments(&self) -> Result<std::collections::BTreeMap<u64, Vec<u64>>, IngestError> {
+    pub fn taken_shipments(&self) -> Result<std::collections::BTreeMap<NodeId, Vec<u64>>, IngestError> {
         Ok(self.shipments.taken_by_origin()?)
     }
 

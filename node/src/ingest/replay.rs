@@ -32,7 +32,7 @@ use crate::wal::{Handing, WalRecord};
 
 /// Hand-offs to resume (see the module docs), by (node, shipment).
 #[derive(Debug, Default)]
-pub struct ResumedHandOffs(BTreeMap<(u64, u64), (SessionKey, Vec<SessionInput>)>);
+pub struct ResumedHandOffs(BTreeMap<(NodeId, u64), (SessionKey, Vec<SessionInput>)>);
 
 impl ResumedHandOffs {
     pub fn len(&self) -> usize {
@@ -46,11 +46,8 @@ impl ResumedHandOffs {
     /// Sends each again (call once the node reaches the cluster).
     pub async fn resume(self, env: &Arc<SessionEnv>) -> Result<(), IngestError> {
         for ((node, shipment), (key, inputs)) in self.0 {
-            tracing::info!(session = %key.id, node = %NodeId(node), shipment, "resuming a hand-off a stop interrupted");
-            env.registry
-                .resume_hand_off(env, key, inputs, NodeId(node), shipment)
-                .await
-                .map_err(|e| IngestError::Internal(e.to_string()))?;
+            tracing::info!(session = %key.id, %node, shipment, "resuming a hand-off a stop interrupted");
+            env.registry.resume_hand_off(env, key, inputs, node, shipment).await.map_err(|e| IngestError::Internal(e.to_string()))?;
         }
         Ok(())
     }
@@ -59,7 +56,7 @@ impl ResumedHandOffs {
 /// The latest hand-off each replayed entry was part of, for hand-offs all
 /// of whose entries are still in the WAL (a settled one left none).
 /// `present`: the entries to replay; `handings`: every note, in log order.
-fn unsettled_hand_offs(present: &BTreeSet<u64>, handings: &[Handing]) -> HashMap<u64, (u64, u64)> {
+fn unsettled_hand_offs(present: &BTreeSet<u64>, handings: &[Handing]) -> HashMap<u64, (NodeId, u64)> {
     let mut of_entry = HashMap::new();
     for Handing { node, shipment, keys } in handings {
         if !keys.is_empty() && keys.iter().all(|k| present.contains(k)) {
@@ -243,15 +240,15 @@ mod tests {
     fn only_hand_offs_whose_entries_all_remain_are_resumed() {
         let present = BTreeSet::from([1, 2]);
         let handings = [
-            Handing { node: 9, shipment: 77, keys: vec![1, 2] },
+            Handing { node: NodeId(9), shipment: 77, keys: vec![1, 2] },
             // Settled since: entry 4 is gone.
-            Handing { node: 9, shipment: 78, keys: vec![4] },
+            Handing { node: NodeId(9), shipment: 78, keys: vec![4] },
             // Refused by 9, sent to 8 instead: the latest wins.
-            Handing { node: 8, shipment: 77, keys: vec![1, 2] },
+            Handing { node: NodeId(8), shipment: 77, keys: vec![1, 2] },
         ];
         let of = unsettled_hand_offs(&present, &handings);
-        assert_eq!(of.get(&1), Some(&(8, 77)));
-        assert_eq!(of.get(&2), Some(&(8, 77)));
+        assert_eq!(of.get(&1), Some(&(NodeId(8), 77)));
+        assert_eq!(of.get(&2), Some(&(NodeId(8), 77)));
         assert_eq!(of.len(), 2);
     }
 }

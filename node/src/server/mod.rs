@@ -126,9 +126,9 @@ pub async fn start_with(config: Config, sources: Sources) -> Result<RunningNode,
     let flusher = Arc::new(SledFlusher::new(storage.db.clone()));
     let settler = Arc::new(Settler { wal: storage.wal.clone(), flusher, budget: budget.clone() });
     let node_id = storage.node_id(&sources.rng)?;
-    let store = storage.session_store(&config, &sources, settler.clone(), &metrics, &node_id, &mut background)?;
+    let store = storage.session_store(&config, &sources, settler.clone(), &metrics, node_id, &mut background)?;
     let listeners = ClientListeners::bind(&config, &sources, &mut background).await?;
-    let member = peers::start_raft(&config, &sources, &storage.db, &node_id, listeners.api_addr, &mut background).await?;
+    let member = peers::start_raft(&config, &sources, &storage.db, node_id, listeners.api_addr, &mut background).await?;
     let shipper = Arc::new(Shipper::new(member.cluster.clone(), metrics.clone(), storage.shipments.clone()));
 
     let Storage { dir, db, wal, replay, traces, exemplars, shipments } = storage;

@@ -40,7 +40,7 @@ pub(super) async fn start_raft(
     config: &Config,
     sources: &Sources,
     db: &sled::Db,
-    node_id: &str,
+    id: NodeId,
     api_addr: SocketAddr,
     background: &mut Background,
 ) -> Result<RaftMember, NodeError> {
@@ -50,7 +50,6 @@ pub(super) async fn start_raft(
     let addr = local_addr(listener.as_ref())?;
     let mut settings = config.cluster.clone();
     settings.advertise_addr = advertised(&settings.advertise_addr, addr);
-    let id = NodeId(u64::from_str_radix(node_id, 16).map_err(|e| NodeError::Startup(format!("node id {node_id}: {e}")))?);
     let api = advertised(&api_addr.to_string(), api_addr);
     let StartedRaft { cluster, limiter_events } = crate::cluster::start_raft(db, id, &settings, api, transport, identity).await?;
     background.spawn(cluster.clone().track_sync(background.stop()));

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ollystack_cluster::NodeId;
+
 use super::background::Background;
 use super::error::NodeError;
 use super::sources::Sources;
@@ -59,8 +61,9 @@ impl Storage {
     }
 
     /// This node's identity, created once per data dir.
-    pub fn node_id(&self, rng: &SeededRng) -> Result<String, NodeError> {
-        node_id(&self.db, rng).map_err(|e| storage_error(&self.dir)(&e))
+    pub fn node_id(&self, rng: &SeededRng) -> Result<NodeId, NodeError> {
+        let text = node_id(&self.db, rng).map_err(|e| storage_error(&self.dir)(&e))?;
+        NodeId::from_hex(&text).map_err(|e| NodeError::Startup(format!("node id {text}: {e}")))
     }
 
     /// Where finished segments go: the embedded archive, or ClickHouse
@@ -72,7 +75,7 @@ impl Storage {
         sources: &Sources,
         settler: Arc<Settler>,
         metrics: &Arc<NodeMetrics>,
-        node_id: &str,
+        node_id: NodeId,
         background: &mut Background,
     ) -> Result<Arc<dyn SessionStore>, NodeError> {
         let store = match &config.storage {
@@ -82,14 +85,8 @@ impl Storage {
                     as Arc<dyn SessionStore>
             }
             StorageChoice::ClickHouse(settings) => {
-                let (store, flusher) = ClickHouseStore::start(
-                    settings.clone(),
-                    settler,
-                    sources.clock.clone(),
-                    metrics.clone(),
-                    node_id.to_owned(),
-                    background.stop(),
-                );
+                let (store, flusher) =
+                    ClickHouseStore::start(settings.clone(), settler, sources.clock.clone(), metrics.clone(), node_id, background.stop());
                 background.push(flusher);
                 Arc::new(store) as Arc<dyn SessionStore>
             }
@@ -126,6 +123,8 @@ async fn open_db(path: &Path, cache_bytes: u64, timed_flush: bool) -> Result<sle
     }
 }
 
+/// The text of this node's ID in the data dir (`meta/node_id`, 16 hex
+/// digits), written on first use.
 fn node_id(db: &sled::Db, rng: &SeededRng) -> Result<String, sled::Error> {
     let meta = db.open_tree("meta")?;
     if let Some(v) = meta.get("node_id")? {

@@ -332,7 +332,7 @@ impl SessionActor {
 /// Makes a hand-off's destination durable before its first attempt (see
 /// [`WalRecord::Handing`]).
 async fn note_handing(wal: &Wal, node: NodeId, shipment: u64, keys: &[u64]) -> Result<(), crate::wal::WalError> {
-    let seqs = wal.append(&[WalRecord::Handing { node: node.0, shipment, keys: keys.to_vec() }])?;
+    let seqs = wal.append(&[WalRecord::Handing { node, shipment, keys: keys.to_vec() }])?;
     wal.sync(seqs.last().copied().unwrap_or(0)).await
 }
 

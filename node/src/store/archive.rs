@@ -10,6 +10,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use ollystack_cluster::NodeId;
 use ollystack_proto::store::ArchivedSegment;
 use prost::Message;
 
@@ -121,7 +122,7 @@ impl Archive {
     /// Archives a segment handed over by the leaving node `origin`, under a
     /// seq derived from (origin, its seq there): taken twice, it is stored
     /// once, and it cannot collide with this node's own seqs.
-    pub fn adopt(&self, origin: u64, mut index: ArchiveIndexEntry, record: &[u8]) -> Result<ArchiveIndexEntry, StoreError> {
+    pub fn adopt(&self, origin: NodeId, mut index: ArchiveIndexEntry, record: &[u8]) -> Result<ArchiveIndexEntry, StoreError> {
         let mut segment =
             ArchivedSegment::decode(record).map_err(|e| StoreError::Corrupt { tree: "handed-over segment", detail: e.to_string() })?;
         let seq = adopted_seq(origin, index.segment_seq);
@@ -271,9 +272,9 @@ impl Archive {
 
 /// The seq an adopted segment is archived under: the top bit set (this
 /// node's own seqs count up from 0), the rest a mix of (origin, seq).
-pub fn adopted_seq(origin: u64, seq: u64) -> u64 {
+pub fn adopted_seq(origin: NodeId, seq: u64) -> u64 {
     // splitmix64's finalizer over the pair.
-    let mut z = origin.rotate_left(32) ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut z = origin.0.rotate_left(32) ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     (1 << 63) | ((z ^ (z >> 31)) >> 1)

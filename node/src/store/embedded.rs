@@ -3,6 +3,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use ollystack_cluster::NodeId;
+
 use super::listing::{Scan, EXAMINE_MAX};
 use super::segment_store::{HandedSegment, SessionStore, Settler, StoreFuture, StoredPage, StoredSegments};
 use super::Archive;
@@ -108,7 +110,7 @@ impl SessionStore for EmbeddedStore {
         })
     }
 
-    fn adopt(&self, origin: u64, segments: Vec<HandedSegment>) -> StoreFuture<'_, ()> {
+    fn adopt(&self, origin: NodeId, segments: Vec<HandedSegment>) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             for s in &segments {
                 self.archive.adopt(origin, s.index.clone(), &s.archived)?;

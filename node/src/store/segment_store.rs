@@ -13,6 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use ollystack_cluster::NodeId;
 use ollystack_proto::store::ArchivedSegment;
 
 use super::listing::Scan;
@@ -107,7 +108,7 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
 
     /// Takes segments a leaving node `origin` handed over, durably before
     /// it returns. Taking the same segment twice keeps one copy.
-    fn adopt(&self, _origin: u64, _segments: Vec<HandedSegment>) -> StoreFuture<'_, ()> {
+    fn adopt(&self, _origin: NodeId, _segments: Vec<HandedSegment>) -> StoreFuture<'_, ()> {
         Box::pin(async { Err(StoreError::Corrupt { tree: "archive", detail: "this store does not take handed-over segments".into() }) })
     }
 

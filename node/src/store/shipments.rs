@@ -26,6 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ollystack_cluster::NodeId;
 use parking_lot::Mutex;
 
 use super::keys::u64_at;
@@ -36,7 +37,7 @@ use super::StoreError;
 pub const RETENTION_MS: u64 = 3_600_000;
 
 /// A shipment: (sending node, the sender's shipment ID).
-pub type ShipmentId = (u64, u64);
+pub type ShipmentId = (NodeId, u64);
 
 #[derive(Debug)]
 pub struct ShipmentLog {
@@ -64,7 +65,7 @@ pub enum Arrival {
 
 fn key((origin, id): ShipmentId) -> [u8; 16] {
     let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&origin.to_be_bytes());
+    k[..8].copy_from_slice(&origin.0.to_be_bytes());
     k[8..].copy_from_slice(&id.to_be_bytes());
     k
 }
@@ -130,12 +131,12 @@ impl ShipmentLog {
 
     /// The shipments taken here, by sending node: what a leaving node
     /// tells each sender (see the module docs).
-    pub fn taken_by_origin(&self) -> Result<BTreeMap<u64, Vec<u64>>, StoreError> {
-        let mut out: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    pub fn taken_by_origin(&self) -> Result<BTreeMap<NodeId, Vec<u64>>, StoreError> {
+        let mut out: BTreeMap<NodeId, Vec<u64>> = BTreeMap::new();
         for item in self.taken.iter() {
             let (k, _) = item?;
             if let (Some(origin), Some(id)) = (u64_at(&k, 0), u64_at(&k, 8)) {
-                out.entry(origin).or_default().push(id);
+                out.entry(NodeId(origin)).or_default().push(id);
             }
         }
         Ok(out)
@@ -187,41 +188,41 @@ mod tests {
     #[test]
     fn a_shipment_is_taken_once() -> Result {
         let log = log()?;
-        assert_eq!(log.arrive((1, 7))?, Arrival::New);
-        assert_eq!(log.arrive((1, 7))?, Arrival::InFlight, "a repeat while the first is being taken");
-        log.taken((1, 7), 100)?;
-        assert_eq!(log.arrive((1, 7))?, Arrival::Repeat);
-        assert_eq!(log.arrive((2, 7))?, Arrival::New, "another sender's shipment 7");
+        assert_eq!(log.arrive((NodeId(1), 7))?, Arrival::New);
+        assert_eq!(log.arrive((NodeId(1), 7))?, Arrival::InFlight, "a repeat while the first is being taken");
+        log.taken((NodeId(1), 7), 100)?;
+        assert_eq!(log.arrive((NodeId(1), 7))?, Arrival::Repeat);
+        assert_eq!(log.arrive((NodeId(2), 7))?, Arrival::New, "another sender's shipment 7");
         Ok(())
     }
 
     #[test]
     fn an_abandoned_shipment_can_be_taken_again() -> Result {
         let log = log()?;
-        assert_eq!(log.arrive((1, 7))?, Arrival::New);
-        log.abandon((1, 7));
-        assert_eq!(log.arrive((1, 7))?, Arrival::New);
+        assert_eq!(log.arrive((NodeId(1), 7))?, Arrival::New);
+        log.abandon((NodeId(1), 7));
+        assert_eq!(log.arrive((NodeId(1), 7))?, Arrival::New);
         Ok(())
     }
 
     #[test]
     fn shipments_without_an_id_are_never_recorded() -> Result {
         let log = log()?;
-        assert_eq!(log.arrive((1, 0))?, Arrival::New);
-        log.taken((1, 0), 100)?;
-        assert_eq!(log.arrive((1, 0))?, Arrival::New);
+        assert_eq!(log.arrive((NodeId(1), 0))?, Arrival::New);
+        log.taken((NodeId(1), 0), 100)?;
+        assert_eq!(log.arrive((NodeId(1), 0))?, Arrival::New);
         Ok(())
     }
 
     #[test]
     fn taken_shipments_are_listed_by_sender() -> Result {
         let log = log()?;
-        for shipment in [(2, 9), (1, 7), (2, 3)] {
+        for shipment in [(NodeId(2), 9), (NodeId(1), 7), (NodeId(2), 3)] {
             log.arrive(shipment)?;
             log.taken(shipment, 100)?;
         }
         let by_origin = log.taken_by_origin()?;
-        assert_eq!(by_origin.into_iter().collect::<Vec<_>>(), [(1, vec![7]), (2, vec![3, 9])]);
+        assert_eq!(by_origin.into_iter().collect::<Vec<_>>(), [(NodeId(1), vec![7]), (NodeId(2), vec![3, 9])]);
         Ok(())
     }
 
@@ -240,13 +241,13 @@ mod tests {
     #[test]
     fn old_records_expire() -> Result {
         let log = log()?;
-        log.arrive((1, 7))?;
-        log.taken((1, 7), 100)?;
-        log.arrive((1, 8))?;
-        log.taken((1, 8), 300)?;
+        log.arrive((NodeId(1), 7))?;
+        log.taken((NodeId(1), 7), 100)?;
+        log.arrive((NodeId(1), 8))?;
+        log.taken((NodeId(1), 8), 300)?;
         assert_eq!(log.expire(200)?, 1);
-        assert_eq!(log.arrive((1, 7))?, Arrival::New);
-        assert_eq!(log.arrive((1, 8))?, Arrival::Repeat);
+        assert_eq!(log.arrive((NodeId(1), 7))?, Arrival::New);
+        assert_eq!(log.arrive((NodeId(1), 8))?, Arrival::Repeat);
         Ok(())
     }
 }

@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use ollystack_cluster::NodeId;
 use parking_lot::Mutex;
 
 pub use record::{encode_entry, WalRecord};
@@ -367,7 +368,7 @@ impl Wal {
 /// A hand-off note read at open (see [`WalRecord::Handing`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handing {
-    pub node: u64,
+    pub node: NodeId,
     pub shipment: u64,
     pub keys: Vec<u64>,
 }

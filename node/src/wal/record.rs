@@ -5,6 +5,7 @@
 //! session as before and a trace that later joins an explicit ID still
 //! finds the derived session it must merge.
 
+use ollystack_cluster::NodeId;
 use ollystack_proto::store::WalEntry;
 use prost::Message;
 
@@ -24,12 +25,12 @@ pub enum WalRecord {
     /// The entries appended with this record came in the shipment
     /// (sending node, its shipment ID): a replay records the shipment as
     /// taken, so a retry that arrives after a crash is not taken twice.
-    Shipment { origin: u64, id: u64 },
+    Shipment { origin: NodeId, id: u64 },
     /// The entries `keys` of one session are being handed to `node` as
     /// its shipment `shipment`, outcome unknown until they are settled: a
     /// replay sends them there again under the same ID (the node takes a
     /// shipment once) instead of keeping them here as well.
-    Handing { node: u64, shipment: u64, keys: Vec<u64> },
+    Handing { node: NodeId, shipment: u64, keys: Vec<u64> },
 }
 
 /// The kind byte of an `Entry` record (a scan tells entries apart without
@@ -62,12 +63,12 @@ impl WalRecord {
             }
             Self::Shipment { origin, id } => {
                 out.push(SHIPMENT);
-                out.extend_from_slice(&origin.to_le_bytes());
+                out.extend_from_slice(&origin.0.to_le_bytes());
                 out.extend_from_slice(&id.to_le_bytes());
             }
             Self::Handing { node, shipment, keys } => {
                 out.push(HANDING);
-                for n in [*node, *shipment, keys.len() as u64].into_iter().chain(keys.iter().copied()) {
+                for n in [node.0, *shipment, keys.len() as u64].into_iter().chain(keys.iter().copied()) {
                     out.extend_from_slice(&n.to_le_bytes());
                 }
             }
@@ -103,13 +104,13 @@ impl WalRecord {
             SHIPMENT => {
                 let origin = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
                 let id = u64::from_le_bytes(rest.get(8..16)?.try_into().ok()?);
-                Some(Self::Shipment { origin, id })
+                Some(Self::Shipment { origin: NodeId(origin), id })
             }
             HANDING => {
                 let mut words = rest.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()));
                 let (node, shipment, count) = (words.next()?, words.next()?, words.next()?);
                 let keys: Vec<u64> = words.collect();
-                (keys.len() as u64 == count && rest.len() % 8 == 0).then_some(Self::Handing { node, shipment, keys })
+                (keys.len() as u64 == count && rest.len() % 8 == 0).then_some(Self::Handing { node: NodeId(node), shipment, keys })
             }
             _ => None,
         }
@@ -171,9 +172,9 @@ mod tests {
             },
             WalRecord::Binding { tenant: t.clone(), trace: TraceId([7; 16]), id: CorrelationId::from_trusted("order-1"), explicit: true },
             WalRecord::Binding { tenant: t, trace: TraceId([8; 16]), id: CorrelationId::from_trusted("olly-x"), explicit: false },
-            WalRecord::Shipment { origin: 7, id: u64::MAX - 3 },
-            WalRecord::Handing { node: 3, shipment: 99, keys: vec![4, 5, 1 << 40] },
-            WalRecord::Handing { node: 3, shipment: 99, keys: Vec::new() },
+            WalRecord::Shipment { origin: NodeId(7), id: u64::MAX - 3 },
+            WalRecord::Handing { node: NodeId(3), shipment: 99, keys: vec![4, 5, 1 << 40] },
+            WalRecord::Handing { node: NodeId(3), shipment: 99, keys: Vec::new() },
         ] {
             let mut buf = Vec::new();
             r.encode(&mut buf);
@@ -187,6 +188,17 @@ mod tests {
             bad.extend_from_slice(&n.to_le_bytes());
         }
         assert_eq!(WalRecord::decode(&bad), None);
+    }
+
+    #[test]
+    fn node_ids_are_written_as_little_endian_u64() {
+        let le = |words: &[u64]| words.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>();
+        let mut buf = Vec::new();
+        WalRecord::Shipment { origin: NodeId(0x0102_0304_0506_0708), id: 9 }.encode(&mut buf);
+        assert_eq!(buf, [&[SHIPMENT][..], &le(&[0x0102_0304_0506_0708, 9])].concat());
+        buf.clear();
+        WalRecord::Handing { node: NodeId(u64::MAX - 1), shipment: 5, keys: vec![6] }.encode(&mut buf);
+        assert_eq!(buf, [&[HANDING][..], &le(&[u64::MAX - 1, 5, 1, 6])].concat());
     }
 
     #[test]

@@ -32,12 +32,13 @@ pub struct Flusher {
     pub settler: Arc<Settler>,
     pub clock: SharedClock,
     pub metrics: Arc<NodeMetrics>,
-    pub node_id: String,
+    /// This node's ID as the `node_id` column holds it (`NodeId::hex`).
+    pub node_column: String,
 }
 
 impl std::fmt::Debug for Flusher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Flusher").field("url", &self.settings.url).field("node_id", &self.node_id).finish_non_exhaustive()
+        f.debug_struct("Flusher").field("url", &self.settings.url).field("node_id", &self.node_column).finish_non_exhaustive()
     }
 }
 
@@ -50,9 +51,10 @@ pub fn backoff(failures: u32, initial: Duration, max: Duration) -> Duration {
 
 /// The deduplication token of a batch: unique per batch on this node (a
 /// segment is in exactly one batch) and the same on every attempt.
-pub fn batch_token(node_id: &str, batch: &[Arc<FinishedSegment>]) -> String {
+/// `node_column`: this node's ID as the `node_id` column holds it.
+pub fn batch_token(node_column: &str, batch: &[Arc<FinishedSegment>]) -> String {
     let first = batch.first().map_or(0, |s| s.seq);
-    format!("ollystack-{node_id}-{first}-{}", batch.len())
+    format!("ollystack-{node_column}-{first}-{}", batch.len())
 }
 
 impl Flusher {
@@ -115,11 +117,11 @@ impl Flusher {
     /// Writes one batch, retrying until it is committed. Returns false if
     /// the node stops first (the batch's signals stay in the WAL).
     async fn flush(&self, batch: &[Arc<FinishedSegment>], stop: &mut watch::Receiver<bool>) -> bool {
-        let node_id = self.node_id.clone();
+        let node_column = self.node_column.clone();
         let segments = batch.to_vec();
         let built = ollystack_cluster::blocking::unblock(move || {
             let mut rows = Rows::for_segments(&segments);
-            let skipped: usize = segments.iter().map(|s| rows.add_segment(&node_id, s)).sum();
+            let skipped: usize = segments.iter().map(|s| rows.add_segment(&node_column, s)).sum();
             (rows, skipped)
         })
         .await;
@@ -130,7 +132,7 @@ impl Flusher {
         if skipped > 0 {
             tracing::warn!(skipped, "records that did not decode were left out of otel tables (kept in sessions.payload)");
         }
-        let token = batch_token(&self.node_id, batch);
+        let token = batch_token(&self.node_column, batch);
         let mut failures = 0u32;
         loop {
             match self.insert_all(&rows, &token).await {

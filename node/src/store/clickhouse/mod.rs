@@ -18,6 +18,7 @@ mod settings;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use ollystack_cluster::NodeId;
 use ollystack_proto::store::ArchivedSegment;
 use prost::Message;
 use tokio::sync::{watch, Notify};
@@ -51,25 +52,28 @@ pub struct ClickHouseStore {
     wake: Arc<Notify>,
     clock: SharedClock,
     metrics: Arc<NodeMetrics>,
-    node_id: String,
+    /// This node's ID as the `node_id` column holds it ([`NodeId::hex`]).
+    node_column: String,
 }
 
 impl std::fmt::Debug for ClickHouseStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClickHouseStore").field("node_id", &self.node_id).field("pending", &self.pending).finish_non_exhaustive()
+        f.debug_struct("ClickHouseStore").field("node_id", &self.node_column).field("pending", &self.pending).finish_non_exhaustive()
     }
 }
 
 impl ClickHouseStore {
-    /// The store and its flusher task (which ends when `stop` turns true).
+    /// The store of node `node` and its flusher task (which ends when
+    /// `stop` turns true).
     pub fn start(
         settings: ClickHouseSettings,
         settler: Arc<Settler>,
         clock: SharedClock,
         metrics: Arc<NodeMetrics>,
-        node_id: String,
+        node: NodeId,
         stop: watch::Receiver<bool>,
     ) -> (Self, JoinHandle<()>) {
+        let node_column = node.hex();
         let client = settings.client();
         let pending = Arc::new(Pending::new(MAX_PENDING_SEGMENTS));
         let wake = Arc::new(Notify::new());
@@ -81,10 +85,10 @@ impl ClickHouseStore {
             settler,
             clock: clock.clone(),
             metrics: metrics.clone(),
-            node_id: node_id.clone(),
+            node_column: node_column.clone(),
         };
         let task = tokio::spawn(flusher.run(stop));
-        (Self { client, pending, wake, clock, metrics, node_id }, task)
+        (Self { client, pending, wake, clock, metrics, node_column }, task)
     }
 }
 
@@ -120,7 +124,7 @@ impl SessionStore for ClickHouseStore {
                 }
             }
             for seg in waiting {
-                if seen.insert((self.node_id.clone(), seg.seq)) {
+                if seen.insert((self.node_column.clone(), seg.seq)) {
                     let decoded = ArchivedSegment::decode(seg.encoded.as_slice())
                         .map_err(|e| StoreError::Corrupt { tree: "pending segment", detail: e.to_string() })?;
                     out.push(decoded);
@@ -154,7 +158,7 @@ impl SessionStore for ClickHouseStore {
             .await;
             let unavailable = read.err().map(|e| format!("flushed segments could not be read from ClickHouse: {e}"));
             for seg in waiting {
-                if seen.insert((self.node_id.clone(), seg.seq)) {
+                if seen.insert((self.node_column.clone(), seg.seq)) {
                     keep(page_of(&seg.encoded, &mut pager).map_err(corrupt("pending segment"))?);
                 }
             }

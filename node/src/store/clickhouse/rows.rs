@@ -191,10 +191,12 @@ impl Rows {
     /// Adds every row of one segment. Records that do not decode (they
     /// were decoded once at ingest, so this means corruption) are skipped
     /// and counted in the return value; the segment's payload keeps them.
-    pub fn add_segment(&mut self, node_id: &str, seg: &FinishedSegment) -> usize {
+    /// `node_column`: the storing node's ID as the `node_id` column holds
+    /// it (`NodeId::hex`).
+    pub fn add_segment(&mut self, node_column: &str, seg: &FinishedSegment) -> usize {
         let mut skipped = 0;
         let (tenant, id) = (seg.key.tenant.as_str(), seg.key.id.as_str());
-        self.sessions.push(session_row(node_id, seg));
+        self.sessions.push(session_row(node_column, seg));
         let Ok(archived) = ArchivedSegment::decode(seg.encoded.as_slice()) else {
             return 1;
         };
@@ -221,13 +223,13 @@ pub fn row_count(seg: &FinishedSegment) -> usize {
     1 + (s.spans + s.logs + s.exemplars) as usize
 }
 
-pub fn session_row(node_id: &str, seg: &FinishedSegment) -> SessionRow {
+pub fn session_row(node_column: &str, seg: &FinishedSegment) -> SessionRow {
     let s = &seg.summary;
     let root = s.root.as_ref();
     SessionRow {
         tenant_id: seg.key.tenant.as_str().to_owned(),
         correlation_id: seg.key.id.as_str().to_owned(),
-        node_id: node_id.to_owned(),
+        node_id: node_column.to_owned(),
         segment_seq: seg.seq,
         first_seen: ticks(s.first_unix_nano.unwrap_or(0)),
         last_seen: ticks(s.last_unix_nano.unwrap_or(0)),
