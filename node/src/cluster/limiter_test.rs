@@ -234,7 +234,7 @@ async fn limiter_enforces_the_clusters_limits_over_its_own() {
     // A node configured with a higher limit, and one with none at all.
     let second = start(FakeNode::new(2, &raft, false), Some(config(100, 1)), Duration::from_secs(5));
     let third = start(FakeNode::new(3, &raft, false), None, Duration::from_secs(5));
-    until("limits adopted", || third.limiter.active_limits().is_some()).await;
+    until("limits adopted", || third.limiter.active_limits().is_some() && second.limiter.active_limits().is_some()).await;
     assert!(third.limiter.limits(ATTR), "a node without [limits] enforces the cluster's");
     assert_eq!(second.limiter.active_limits(), Some(&config(2, 1)));
     // "/a" holds one of the two units (the first node may hold the other).
