@@ -3,6 +3,8 @@
 //! * `ingest`: end-to-end OTLP/HTTP protobuf ingest into a real
 //!   `ollystack-node` process (512 spans per request, WAL on), against a
 //!   decode-only baseline measured in the same run; both per CPU second.
+//!   `--sweep`: at 32, 8 and 2 spans per trace, and with a third of the
+//!   records logs without trace context.
 //! * `memory`: resident bytes per live span (vs its wire size) and per live
 //!   session.
 //! * `cluster`: three node processes; ingest straight to owners vs to
@@ -25,6 +27,7 @@ mod bindings;
 mod cluster;
 mod flush;
 mod fuzz;
+mod ingest;
 mod limits;
 mod proc;
 mod rca_eval;
@@ -37,7 +40,6 @@ mod workload;
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use prost::Message;
@@ -54,17 +56,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Ingest throughput vs decode-only.
-    Ingest {
-        #[arg(long, default_value_t = 400)]
-        requests: usize,
-        #[arg(long, default_value_t = 512)]
-        spans_per_request: usize,
-        #[arg(long, default_value_t = 16)]
-        traces_per_request: usize,
-        #[arg(long, default_value_t = 8)]
-        concurrency: usize,
-    },
+    /// Ingest throughput vs decode-only (`--sweep`: the table at 32, 8, 2 spans per trace and with context-free logs).
+    Ingest(ingest::Args),
     /// Memory per live span and per live session.
     Memory {
         #[arg(long, default_value_t = 400)]
@@ -92,9 +85,7 @@ enum Cmd {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Ingest { requests, spans_per_request, traces_per_request, concurrency } => {
-            ingest(&cli.node_bin, requests, spans_per_request, traces_per_request, concurrency).await
-        }
+        Cmd::Ingest(args) => ingest::run(&cli.node_bin, args).await,
         Cmd::Memory { span_requests, sessions } => memory(&cli.node_bin, span_requests, sessions).await,
         Cmd::Flush(args) => flush::run(args).await,
         Cmd::Limits(args) => limits::run(args).await,
@@ -106,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-fn bodies(n: usize, spans: usize, traces: usize, seed0: u64) -> (Vec<Vec<u8>>, u64, u64) {
+fn bodies(n: usize, spans: usize, traces: usize, seed0: u64) -> (Vec<(&'static str, Vec<u8>)>, u64, u64) {
     let mut total_spans = 0;
     let mut wire = 0;
     let bodies = (0..n as u64)
@@ -114,22 +105,25 @@ fn bodies(n: usize, spans: usize, traces: usize, seed0: u64) -> (Vec<Vec<u8>>, u
             let req = workload::request(seed0 + i, spans, traces, |t| (t % 2 == 0).then(|| format!("order-{i}-{t}")));
             total_spans += workload::span_count(&req);
             wire += workload::span_wire_bytes(&req);
-            req.encode_to_vec()
+            ("/v1/traces", req.encode_to_vec())
         })
         .collect();
     (bodies, total_spans, wire)
 }
 
-async fn send_all(http: &str, bodies: Vec<Vec<u8>>, concurrency: usize) -> anyhow::Result<()> {
+/// Posts every (path, body) with `concurrency` clients, retrying 429/503.
+async fn send_all(http: &str, bodies: Vec<(&'static str, Vec<u8>)>, concurrency: usize) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
-    let url = format!("{http}/v1/traces");
     let queue = Arc::new(std::sync::Mutex::new(bodies));
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (client, url, queue) = (client.clone(), url.clone(), queue.clone());
+        let (client, http, queue) = (client.clone(), http.to_owned(), queue.clone());
         workers.push(tokio::spawn(async move {
             loop {
-                let Some(body) = queue.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.pop() else { return Ok::<_, anyhow::Error>(()) };
+                let Some((path, body)) = queue.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.pop() else {
+                    return Ok::<_, anyhow::Error>(());
+                };
+                let url = format!("{http}{path}");
                 loop {
                     let resp = client.post(&url).header("content-type", "application/x-protobuf").body(body.clone()).send().await?;
                     match resp.status().as_u16() {
@@ -144,46 +138,6 @@ async fn send_all(http: &str, bodies: Vec<Vec<u8>>, concurrency: usize) -> anyho
     for w in workers {
         w.await??;
     }
-    Ok(())
-}
-
-async fn ingest(bin: &str, requests: usize, spans: usize, traces: usize, concurrency: usize) -> anyhow::Result<()> {
-    let (bodies, total_spans, wire) = bodies(requests, spans, traces, 1);
-    let body_bytes: usize = bodies.iter().map(Vec::len).sum();
-    println!(
-        "workload: {requests} requests x {spans} spans = {total_spans} spans, {body_bytes} body bytes ({:.0} B/span on the wire)",
-        wire as f64 / total_spans as f64
-    );
-
-    // Decode-only baseline: one thread decoding the same bodies.
-    let me = std::process::id();
-    let cpu0 = proc::cpu_seconds(me)?;
-    let t0 = Instant::now();
-    let rounds = 3;
-    for _ in 0..rounds {
-        for b in &bodies {
-            let req = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(b.as_slice())?;
-            std::hint::black_box(req);
-        }
-    }
-    let decode_cpu = proc::cpu_seconds(me)? - cpu0;
-    let decode_wall = t0.elapsed().as_secs_f64();
-    let decode_rate = (total_spans * rounds) as f64 / decode_cpu.max(decode_wall.min(1e-3));
-    println!(
-        "decode-only: {:.0} spans/s per CPU (cpu {decode_cpu:.2}s, wall {decode_wall:.2}s)",
-        (total_spans * rounds) as f64 / decode_cpu
-    );
-
-    let dir = tempfile::tempdir()?;
-    let node = proc::spawn(bin, dir.path(), &["--session-idle-timeout-ms", "2000", "--session-memory-budget-bytes", "4294967296"]).await?;
-    let ncpu0 = proc::cpu_seconds(node.pid)?;
-    let t0 = Instant::now();
-    send_all(&node.http, bodies, concurrency).await?;
-    let wall = t0.elapsed().as_secs_f64();
-    let node_cpu = proc::cpu_seconds(node.pid)? - ncpu0;
-    let e2e_rate = total_spans as f64 / node_cpu;
-    println!("end-to-end (OTLP/HTTP protobuf, WAL fsync before ack, concurrency {concurrency}): {:.0} spans/s wall, node CPU {node_cpu:.2}s = {e2e_rate:.0} spans/s per CPU", total_spans as f64 / wall);
-    println!("ratio end-to-end / decode-only per CPU: {:.1}%", 100.0 * e2e_rate / decode_rate);
     Ok(())
 }
 
