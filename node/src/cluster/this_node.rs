@@ -47,10 +47,9 @@ pub struct Cluster {
     /// When (this node's clock, ms) it last had proof the leader was alive;
     /// 0: never. See [`Cluster::fenced`].
     leader_contact_ms: std::sync::atomic::AtomicU64,
-    /// Set once this node began to leave: from then on it takes no data
-    /// (a new leader may not know of the leave and put it back on the
-    /// ring; data taken after the leave drained went with the node, found
-    /// by the simulations).
+    /// Set once this node began to leave: from then on it takes no data (a new
+    /// leader may not know of the leave and put it back on the ring; data taken
+    /// after the leave drained went with the node).
     leaving: std::sync::atomic::AtomicBool,
     /// Woken when trace bindings may sit here for traces homed elsewhere
     /// (sent by a node on another ring epoch, or made for a signal routed

@@ -171,12 +171,11 @@ impl SessionActor {
     async fn close(&self, me: &ActorRef<SessionMsg>, state: &mut ActorState, reason: FinishReason, now: u64) {
         let env = state.env.clone();
         let key = state.st.key.clone();
-        // Once a store was attempted it may have committed (its
-        // acknowledgement lost): the retry stores the same segment under
-        // the same seq, and a merge that happened meanwhile re-keys it
-        // below. Forwarding it instead left the committed copy behind and
-        // stored the data a second time in the merged session (found by
-        // the simulations' lossy sink).
+        // Once a store was attempted it may have committed (its acknowledgement lost):
+        // the retry stores the same segment under the same seq, and a merge that
+        // happened meanwhile re-keys it below. Forwarding it instead left the
+        // committed copy behind and stored the data a second time in the merged
+        // session.
         if state.finishing.is_none() {
             if let Some(to) = Self::merged_into(&env, &key).await {
                 let target = SessionKey { tenant: key.tenant.clone(), id: to };
@@ -279,10 +278,8 @@ impl SessionActor {
             // Owned elsewhere: the owner must hold the data durably before
             // this node lets go of its WAL entries and memory.
             let entry = data.encode_wal_entry(&target);
-            // From the first attempt on the owner may hold the data: a
-            // crash must not make this node forget where it went (found by
-            // the simulations, seed 56924: a hand-off taken by its owner
-            // just after the sender crashed, stored by both).
+            // From the first attempt on the owner may hold the data: a crash must not make
+            // this node forget where it went.
             let noted = match unsettled {
                 Some(_) => Ok(()),
                 None => note_handing(&env.storage.wal, owner, shipment, &data.wal_keys).await,

@@ -2,16 +2,15 @@
 //! shipment that arrives twice is taken once.
 //!
 //! A node ships session groups to their owner (ingest on a non-owner, a
-//! hand-off after a ring change, a trace merged into a session owned
-//! elsewhere) and lets go of its copy only once the owner answers. When the
-//! answer is lost (a timeout, a stalled link) the sender ships again. If the
-//! owner's segment holding the first copy finished meanwhile, the second
-//! copy opened a new segment and the same signals were stored twice (found
-//! by the simulations). Each shipment therefore carries an ID, fixed by its
-//! sender for all its retries; the owner records the IDs it took, durably
-//! with the data (the ID is in the WAL with the entries, and a replay
-//! records it here again), and answers a repeat as done without taking it
-//! again.
+//! hand-off after a ring change, a trace merged into a session owned elsewhere)
+//! and lets go of its copy only once the owner answers. When the answer is lost
+//! (a timeout, a stalled link) the sender ships again. If the owner's segment
+//! holding the first copy finished meanwhile, the second copy opened a new
+//! segment and the same signals were stored twice. Each shipment therefore
+//! carries an ID, fixed by its sender for all its retries; the owner records
+//! the IDs it took, durably with the data (the ID is in the WAL with the
+//! entries, and a replay records it here again), and answers a repeat as done
+//! without taking it again.
 //!
 //! Only shipments of held session data carry an ID (hand-offs, merges into
 //! a session owned elsewhere: rare, and retried for as long as the owner
