@@ -12,7 +12,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use hdrhistogram::Histogram;
-use ollystack_proto::store::StoredSpan;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use parking_lot::Mutex;
 use prost::Message;
@@ -156,9 +155,11 @@ impl Baselines {
 
     /// Learns from the spans of a finished segment (decoded here, once;
     /// undecodable spans are skipped, as queries skip them).
-    pub fn observe_session(&self, tenant: &TenantId, spans: &[StoredSpan]) {
+    /// Learns from a finished session's spans, given as (service, encoded
+    /// OTLP span) pairs: read where they are held, without copying them.
+    pub fn observe_session<'a>(&self, tenant: &TenantId, spans: impl IntoIterator<Item = (&'a str, &'a [u8])>) {
         let decoded: Vec<RcaSpan> =
-            spans.iter().filter_map(|s| SpanTiming::decode(s.span.as_slice()).ok().and_then(|t| t.into_rca(&s.service_name))).collect();
+            spans.into_iter().filter_map(|(service, span)| SpanTiming::decode(span).ok().and_then(|t| t.into_rca(service))).collect();
         self.observe(tenant, &samples(&decoded));
     }
 
@@ -357,7 +358,7 @@ mod tests {
             stored_span("db", &span(1, 2, Some(1), "q", T0, T0 + 60 * MS)),
         ];
         let b = Baselines::default();
-        b.observe_session(&tenant(), &spans);
+        b.observe_session(&tenant(), spans.iter().map(|s| (s.service_name.as_str(), s.span.as_slice())));
         let view = b.view(&tenant(), [("web", "root")], &[]);
         let root = view[&("web".to_owned(), "root".to_owned())];
         assert!((root.duration.p50_ms - 100.0).abs() < 1.0 && (root.self_time.p50_ms - 40.0).abs() < 0.5, "{root:?}");

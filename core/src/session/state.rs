@@ -344,6 +344,11 @@ impl SessionState {
     }
 
     /// Copies of the held spans.
+    /// Each held span as (service, encoded OTLP span), without copying.
+    pub fn span_bytes(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        self.spans.iter().map(|i| (&*self.services[i.service as usize], &*i.encoded))
+    }
+
     pub fn stored_spans(&self) -> Vec<StoredSpan> {
         self.spans
             .iter()

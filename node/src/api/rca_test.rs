@@ -89,7 +89,7 @@ async fn learned_baselines_reach_the_analysis_without_the_session_itself() {
         baselines.observe(&TenantId::default_tenant(), &[normal("web", "GET /", 20_000, 10_000), normal("db", "query", 10_000, 10_000)]);
     }
     // As the node would have: the archived segment was learned when it closed.
-    baselines.observe_session(&TenantId::default_tenant(), &segment.spans);
+    baselines.observe_session(&TenantId::default_tenant(), segment.spans.iter().map(|s| (s.service_name.as_str(), s.span.as_slice())));
     let backend = FakeBackend::default().with_session(TenantId::DEFAULT, session("slow-1", vec![segment]));
     let (app, _) = app_with(backend, baselines);
     let body = post(&app, r#"{"correlation_id": "slow-1"}"#).await.json();

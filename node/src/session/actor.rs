@@ -212,7 +212,7 @@ impl SessionActor {
                 drop(shard);
                 // Decodes only the spans' timings and names, outside the
                 // registry lock.
-                env.baselines.observe_session(&key.tenant, &state.st.stored_spans());
+                env.baselines.observe_session(&key.tenant, state.st.span_bytes());
                 env.metrics.sessions_finished.add(reason.as_str(), 1);
                 env.metrics.flush_segments.inc();
                 me.stop(None);
