@@ -166,7 +166,7 @@ impl std::ops::DerefMut for ShardGuard<'_> {
 
 impl Drop for ShardGuard<'_> {
     fn drop(&mut self) {
-        if cfg!(debug_assertions) && !std::thread::panicking() {
+        if !std::thread::panicking() {
             debug_assert_eq!(self.0.check_invariants(), Ok(()));
         }
     }
