@@ -78,3 +78,48 @@ async fn overload_is_retryable_and_keeps_what_was_accepted() {
     assert_eq!(s, 200);
     node.node.shutdown().await;
 }
+
+/// OTLP logs of `service` with no correlation ID and no trace context.
+fn context_free_logs(service: &str, lines: &[&str]) -> opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    let text = |s: &str| Some(AnyValue { value: Some(Value::StringValue(s.to_owned())) });
+    let records = lines.iter().map(|line| LogRecord { time_unix_nano: 1, body: text(line), ..Default::default() }).collect();
+    opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(opentelemetry_proto::tonic::resource::v1::Resource {
+                attributes: vec![KeyValue { key: "service.name".into(), value: text(service), ..Default::default() }],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs { log_records: records, ..Default::default() }],
+            ..Default::default()
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_of_no_request_share_a_session_per_service_and_minute() {
+    let node = start_node(|_| {}).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/logs", node.otlp_http());
+    let resp = post_protobuf(&client, &url, context_free_logs("cron", &["tick 1", "tick 2"]).encode_to_vec()).await;
+    assert_eq!(resp.status(), 200);
+    let resp = post_protobuf(&client, &url, context_free_logs("cron", &["tick 3"]).encode_to_vec()).await;
+    assert_eq!(resp.status(), 200);
+    let resp = post_protobuf(&client, &url, context_free_logs("mailer", &["sent"]).encode_to_vec()).await;
+    assert_eq!(resp.status(), 200);
+    let (status, body) = get_json(&node.api("/api/v1/sessions?limit=10")).await;
+    assert_eq!(status, 200, "{body}");
+    let sessions = body["sessions"].as_array().expect("sessions");
+    let of = |service: &str| sessions.iter().filter(|s| strs(&s["services"]) == [service]).cloned().collect::<Vec<_>>();
+    // Unless the minute turned between the posts (then one more session).
+    let cron = of("cron");
+    assert!((1..=2).contains(&cron.len()), "{body}");
+    assert_eq!(cron.iter().map(|s| s["total_logs"].as_u64().unwrap_or(0)).sum::<u64>(), 3, "{body}");
+    assert_eq!(of("mailer").len(), 1, "{body}");
+    let id = cron[0]["correlation_id"].as_str().expect("id");
+    assert!(id.starts_with("olly-"), "{id}");
+    let (status, session) = get_json(&node.api(&format!("/api/v1/correlate/{id}"))).await;
+    assert_eq!(status, 200, "{session}");
+    node.node.shutdown().await;
+}

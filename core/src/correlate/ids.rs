@@ -32,6 +32,23 @@ pub fn generate(now_unix_ms: u64, random: u32) -> CorrelationId {
     CorrelationId::from_trusted(id)
 }
 
+/// How long one unscoped session of a service collects signals that belong
+/// to no request (see [`unscoped`]).
+pub const UNSCOPED_BUCKET_MS: u64 = 60_000;
+
+/// The session of a signal that belongs to no request (no correlation ID,
+/// no trace context): one per service and minute of arrival,
+/// `olly-{base36 of the minute's start, Unix ms}-{FNV-1a of the service
+/// name as 8 hex}`. The same on every node, so a cluster gathers a
+/// service's context-free logs of one minute in one session.
+pub fn unscoped(service: &str, now_unix_ms: u64) -> CorrelationId {
+    let minute = now_unix_ms - now_unix_ms % UNSCOPED_BUCKET_MS;
+    let hash = service.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let id = format!("{OLLY_PREFIX}{}-{hash:08x}", base36(minute));
+    debug_assert!(is_olly_id(&id), "unscoped id {id} breaks the olly format");
+    CorrelationId::from_trusted(id)
+}
+
 /// Strict format check: `olly-[0-9a-z]{1,13}-[0-9a-f]{8}`, nothing more.
 pub fn is_olly_id(s: &str) -> bool {
     let Some(rest) = s.strip_prefix(OLLY_PREFIX) else {
@@ -83,6 +100,16 @@ mod tests {
         assert_eq!(derive_from_trace(trace).as_str(), "olly-10-0a0b0c0d");
         let other = TraceId::from_hex("00000000002400000000000a0a0b0c0d").expect("valid hex");
         assert_eq!(derive_from_trace(other), derive_from_trace(trace));
+    }
+
+    #[test]
+    fn unscoped_ids_group_a_service_by_minute() {
+        let a = unscoped("checkout", 120_000);
+        assert_eq!(a, unscoped("checkout", 179_999), "the same minute");
+        assert_ne!(a, unscoped("checkout", 180_000), "the next minute");
+        assert_ne!(a, unscoped("cart", 120_000), "another service");
+        assert!(is_olly_id(a.as_str()), "{a}");
+        assert!(a.as_str().starts_with("olly-2klc-"), "{a}");
     }
 
     #[test]

@@ -32,7 +32,7 @@ mod tenant;
 mod validate;
 
 pub use extract::{exemplar_candidate, log_candidate, span_candidate, Candidate};
-pub use ids::{derive_from_trace, generate, is_olly_id};
+pub use ids::{derive_from_trace, generate, is_olly_id, unscoped, UNSCOPED_BUCKET_MS};
 pub use reconcile::{derived_to_merge, reconcile, BindingChange};
 pub use resolve::{resolve, Resolution, TraceBinding};
 pub use semconv::migrate_attributes;

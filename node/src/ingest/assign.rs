@@ -37,14 +37,14 @@ pub struct Assigned {
 }
 
 /// Resolves every signal, updating the trace index (bindings and aliases).
-/// `generate` draws a fresh `olly-` ID for a signal with no ID and no trace.
+/// A signal with no ID and no trace joins its service's unscoped session
+/// of this minute ([`correlate::unscoped`]).
 pub fn assign(
     s: &CorrelationSettings,
     batch: PreparedBatch,
     traces: &TraceIndex,
     metrics: &NodeMetrics,
     now_unix_ms: u64,
-    mut generate: impl FnMut() -> CorrelationId,
 ) -> Result<Assigned, StoreError> {
     let mut out = Assigned::default();
     // Bindings seen or made in this batch (a batch often holds many spans of one trace).
@@ -61,7 +61,7 @@ pub fn assign(
             },
             None => None,
         };
-        let res = correlate::resolve(s, candidate, trace, binding.as_ref(), &mut generate);
+        let res = correlate::resolve(s, candidate, trace, binding.as_ref(), || correlate::unscoped(signal.service(), now_unix_ms));
         count(metrics, &res);
         if let (Some(t), Some(bind)) = (trace, &res.bind) {
             tracing::debug!(trace = %correlate::derive_from_trace(t), id = %bind.id, explicit = bind.explicit, merge_from = ?res.merge_from, "trace bound");

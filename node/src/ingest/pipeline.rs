@@ -15,7 +15,6 @@ use super::limit::AttributeLimiter;
 use super::prepare::{prepare_logs, prepare_metrics, prepare_traces, PrepareFn};
 use super::{Accepted, IngestError, IngestSink, Overload};
 use crate::budget::SESSION_OVERHEAD_BYTES;
-use crate::clock::SeededRng;
 use crate::correlate::{self, CorrelationSettings};
 use crate::model::{CorrelationId, SessionKey, TenantId};
 use crate::session::{FinishRules, Remote, SessionInput};
@@ -45,7 +44,6 @@ pub struct Ingestor {
     exemplars: Arc<ExemplarIndex>,
     /// Shipments taken from other nodes (each is taken once).
     shipments: Arc<ShipmentLog>,
-    rng: Arc<SeededRng>,
     /// Serializes trace-index updates, so two batches of one trace cannot
     /// both bind it (see `assign`). Held only for the assign step.
     binding_lock: Mutex<()>,
@@ -112,20 +110,9 @@ impl Ingestor {
         limiter: Arc<dyn AttributeLimiter>,
         exemplars: Arc<ExemplarIndex>,
         shipments: Arc<ShipmentLog>,
-        rng: Arc<SeededRng>,
         attr_limits: AttrLimits,
     ) -> Self {
-        Self {
-            env,
-            settings,
-            limiter,
-            attr_limits,
-            exemplars,
-            shipments,
-            rng,
-            binding_lock: Mutex::new(()),
-            accepting: AtomicBool::new(true),
-        }
+        Self { env, settings, limiter, attr_limits, exemplars, shipments, binding_lock: Mutex::new(()), accepting: AtomicBool::new(true) }
     }
 
     /// Refuse new batches (retryable) from now on.
@@ -187,7 +174,7 @@ impl Ingestor {
             let now = env.clock.now_unix_ms();
             let assigned = {
                 let _guard = self.binding_lock.lock();
-                assign(&self.settings, batch, &env.storage.traces, &env.metrics, now, || correlate::generate(now, self.rng.next_u32()))?
+                assign(&self.settings, batch, &env.storage.traces, &env.metrics, now)?
             };
             let Assigned { groups, merges, bindings } = assigned;
             let mut groups = split_groups(groups, &env.limits.rules);

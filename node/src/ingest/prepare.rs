@@ -49,6 +49,17 @@ pub enum Signal {
     Exemplar(StoredExemplar),
 }
 
+impl Signal {
+    /// The service that sent it (`service.name` of its resource).
+    pub fn service(&self) -> &str {
+        match self {
+            Signal::Span(s) => &s.service,
+            Signal::Log(l) => &l.service,
+            Signal::Exemplar(e) => &e.service_name,
+        }
+    }
+}
+
 /// One signal, ready for correlation-ID resolution.
 #[derive(Debug)]
 pub struct Prepared {

@@ -115,7 +115,6 @@ impl Routing {
             limiter.clone(),
             exemplars.clone(),
             shipments.clone(),
-            sources.rng.clone(),
             config.attr_limits,
         ));
         let handle = IngestHandle(ingestor.clone());

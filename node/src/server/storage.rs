@@ -81,8 +81,10 @@ impl Storage {
         let store = match &config.storage {
             StorageChoice::Embedded => {
                 let archive = Arc::new(Archive::open(&self.db).map_err(|e| storage_error(&self.dir)(&e))?);
-                Arc::new(EmbeddedStore::new(archive, settler, config.archive_retention_ms, config.archive_max_bytes))
-                    as Arc<dyn SessionStore>
+                let (store, writer) =
+                    EmbeddedStore::start(archive, settler, config.archive_retention_ms, config.archive_max_bytes, background.stop());
+                background.push(writer);
+                Arc::new(store) as Arc<dyn SessionStore>
             }
             StorageChoice::ClickHouse(settings) => {
                 let (store, flusher) =

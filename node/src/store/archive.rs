@@ -1,37 +1,55 @@
 //! The embedded archive of finished session segments (sled), the default
 //! storage when no ClickHouse is configured.
 //!
+//! Segments arrive in batches from one writer ([`super::embedded`]): a
+//! batch is one *page* of the time index and one service-index key per
+//! service it touched ([`page`]), plus one record per segment keyed by
+//! session. Listings walk pages newest first.
+//!
 //! Archiving never uses sled transactions or batches (sled 0.34 switches the
 //! whole database into a locking mode for them, and that mode deadlocked
-//! under load here). Crash safety comes from order instead: the segment and
-//! a "done" marker per WAL entry it covers are written, sled is flushed (one
-//! flusher, see [`super::SledFlusher`]), and only then are the WAL entries
-//! released ([`super::Settler`]). Replay skips entries marked done.
+//! under load here). Crash safety comes from order instead: the segments,
+//! then their service keys, then their page are written; the WAL entries
+//! they cover are marked done; sled is flushed (one flusher, see
+//! [`super::SledFlusher`]), and only then are the WAL entries released
+//! ([`super::Settler`]). Replay skips entries marked done. A crash before
+//! the page is written leaves segments found by session but not listed.
 
+mod page;
+
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ollystack_cluster::NodeId;
 use ollystack_proto::store::ArchivedSegment;
+use parking_lot::Mutex;
 use prost::Message;
 
-use super::keys::{segment_key, service_key, service_prefix, session_prefix, time_key, u64_at};
+use super::keys::{segment_key, service_prefix, session_prefix, time_key, u64_at};
 use super::listing::{self, Scan};
 use super::segment_walk::page_of;
 use super::StoreError;
 use crate::model::{CorrelationId, TenantId};
 use crate::query::{Pager, Segment, SessionFilter};
 use crate::session::finished::{ArchiveIndexEntry, FinishedSegment};
+use page::{decode_page, encode_page, is_segment, paged_value, services_of, split_value};
 
 #[derive(Debug)]
 pub struct Archive {
+    db: sled::Db,
+    /// Segment records keyed [`segment_key`], each prefixed with its page's key.
     segments: sled::Tree,
+    /// The time index: one page of entries per key (see [`page`]).
     by_time: sled::Tree,
-    /// The service index: one empty record per (tenant, service, segment),
-    /// keyed [`service_key`], so a listing that names a service looks only
-    /// at segments that touched it.
+    /// The service index: one empty record per (tenant, service, page),
+    /// keyed `service_prefix page_key`, so a listing that names a service
+    /// looks only at pages that touched it.
     by_service: sled::Tree,
     /// Bytes of all archived segment records.
     bytes: AtomicU64,
+    /// The time of the newest page written: the next page's floor. Held
+    /// while a page is written, so pages are written one at a time.
+    newest_page: Mutex<u64>,
 }
 
 impl Archive {
@@ -41,58 +59,117 @@ impl Archive {
         let by_service = db.open_tree("archive_service")?;
         let mut bytes = 0;
         for item in by_time.iter() {
-            let (_, v) = item?;
-            let entry = decode_index(&v)?;
-            bytes += entry.bytes;
+            let (key, v) = item?;
+            let entries = decode_page(&v)?;
+            bytes += entries.iter().map(|e| e.bytes).sum::<u64>();
             // Archives written before the service index existed get it here.
-            for key in service_keys(&entry) {
-                if !by_service.contains_key(&key)? {
-                    by_service.insert(key, &[])?;
+            for (tenant, service) in services_of(&entries) {
+                let skey = service_page_key(&tenant, &service, &key);
+                if !by_service.contains_key(&skey)? {
+                    by_service.insert(skey, &[])?;
                 }
             }
         }
-        Ok(Self { segments, by_time, by_service, bytes: AtomicU64::new(bytes) })
+        let newest = by_time.last()?.and_then(|(k, _)| u64_at(&k, 0)).unwrap_or(0);
+        Ok(Self { db: db.clone(), segments, by_time, by_service, bytes: AtomicU64::new(bytes), newest_page: Mutex::new(newest) })
     }
 
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// Archives a finished segment. The caller settles it afterwards (done
-    /// markers, one sled flush, WAL release).
+    /// Archives a finished segment (a page of one). The caller settles it
+    /// afterwards (done markers, one sled flush, WAL release).
     pub fn store(&self, segment: &FinishedSegment) -> Result<(), StoreError> {
-        self.put(&segment.index_entry(), &segment.encoded)
+        self.store_batch(std::slice::from_ref(segment))
     }
 
-    /// Writes one segment and its index entry. Storing a segment again (a
-    /// retry after a lost acknowledgement, a hand-over sent twice) rewrites
-    /// it in place: same keys, bytes counted once.
-    fn put(&self, index: &ArchiveIndexEntry, record: &[u8]) -> Result<(), StoreError> {
-        let tenant = TenantId::from_trusted(index.tenant.as_str());
-        let id = CorrelationId::from_trusted(index.correlation_id.as_str());
-        let seg_key = segment_key(&tenant, &id, index.segment_seq);
-        let tkey = time_key(index.finished_unix_ms, index.segment_seq);
-        if let Some(previous) = self.segments.insert(seg_key.as_slice(), record)? {
-            // A rewrite: its earlier index entry goes (after a crash the
-            // segment finishes again, at another time).
-            if let Ok(previous) = ArchivedSegment::decode(previous.as_ref()) {
-                if let Some(old) = self.by_time.remove(time_key(previous.finished_unix_ms, index.segment_seq))? {
-                    let old = decode_index(&old)?;
-                    for key in service_keys(&old) {
-                        self.by_service.remove(key)?;
-                    }
-                    let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(old.bytes)));
-                }
+    /// Archives finished segments as one page.
+    pub fn store_batch(&self, segments: &[FinishedSegment]) -> Result<(), StoreError> {
+        self.put_page(segments.iter().map(|s| (s.index_entry(), s.encoded.as_slice())).collect()).map(|_| ())
+    }
+
+    /// Writes segments and their page; returns their entries as indexed.
+    /// Storing a segment again (a retry after a lost acknowledgement, a
+    /// hand-over sent twice) rewrites it: its earlier page entry goes,
+    /// bytes are counted once.
+    fn put_page(&self, items: Vec<(ArchiveIndexEntry, &[u8])>) -> Result<Vec<ArchiveIndexEntry>, StoreError> {
+        // The same segment twice in one batch: the later copy wins.
+        let mut unique: BTreeMap<(String, String, u64), (ArchiveIndexEntry, &[u8])> = BTreeMap::new();
+        for (entry, record) in items {
+            unique.insert((entry.tenant.clone(), entry.correlation_id.clone(), entry.segment_seq), (entry, record));
+        }
+        if unique.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut newest = self.newest_page.lock();
+        let mut entries: Vec<ArchiveIndexEntry> = unique.values().map(|(e, _)| e.clone()).collect();
+        let page_time = page::clamp_to(&mut entries, *newest);
+        let page_key = time_key(page_time, self.db.generate_id()?);
+        for ((tenant, id, seq), (_, record)) in &unique {
+            let key = segment_key(&TenantId::from_trusted(tenant.as_str()), &CorrelationId::from_trusted(id.as_str()), *seq);
+            if let Some(previous) = self.segments.insert(key, paged_value(&page_key, record))? {
+                self.unindex(&previous, tenant, id, *seq)?;
             }
         }
-        // The service index first: an entry there without its time-index
-        // entry (a crash in between) is skipped by listings.
-        for key in service_keys(index) {
-            self.by_service.insert(key, &[])?;
+        // The service index first: a key there without its page (a crash
+        // in between) is skipped by listings.
+        for (tenant, service) in services_of(&entries) {
+            self.by_service.insert(service_page_key(&tenant, &service, &page_key), &[])?;
         }
-        self.by_time.insert(tkey.as_slice(), encode_index(index))?;
-        self.bytes.fetch_add(index.bytes, Ordering::Relaxed);
+        page::sort_newest_first(&mut entries);
+        self.by_time.insert(page_key.as_slice(), encode_page(&entries))?;
+        self.bytes.fetch_add(entries.iter().map(|e| e.bytes).sum(), Ordering::Relaxed);
+        *newest = page_time;
+        Ok(entries)
+    }
+
+    /// Drops the page entry of a segment whose stored value was `value`.
+    fn unindex(&self, value: &[u8], tenant: &str, id: &str, seq: u64) -> Result<(), StoreError> {
+        let page_key = match split_value(value) {
+            (Some(key), _) => key.to_vec(),
+            // Stored before pages: its page of one is keyed by its own time.
+            (None, record) => match ArchivedSegment::decode(record) {
+                Ok(old) => time_key(old.finished_unix_ms, seq),
+                Err(_) => return Ok(()),
+            },
+        };
+        self.edit_page(&page_key, |entries| entries.retain(|e| !is_segment(e, tenant, id, seq)))
+    }
+
+    /// Changes a page in place (atomically per page) and keeps the service
+    /// index and byte count in step; an emptied page is removed.
+    fn edit_page(&self, page_key: &[u8], edit: impl Fn(&mut Vec<ArchiveIndexEntry>)) -> Result<(), StoreError> {
+        let mut outcome = None;
+        self.by_time.fetch_and_update(page_key, |old| {
+            let old = old?;
+            let Ok(before) = decode_page(old) else { return Some(old.to_vec()) };
+            let mut after = before.clone();
+            edit(&mut after);
+            let value = (!after.is_empty()).then(|| encode_page(&after));
+            outcome = Some((before, after));
+            value
+        })?;
+        let Some((before, after)) = outcome else { return Ok(()) };
+        let kept = services_of(&after);
+        for (tenant, service) in services_of(&before).difference(&kept) {
+            self.by_service.remove(service_page_key(tenant, service, page_key))?;
+        }
+        let (was, is) = (before.iter().map(|e| e.bytes).sum::<u64>(), after.iter().map(|e| e.bytes).sum::<u64>());
+        if was >= is {
+            let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(was - is)));
+        } else {
+            self.bytes.fetch_add(is - was, Ordering::Relaxed);
+        }
         Ok(())
+    }
+
+    /// Pages oldest first, each with its key and entries.
+    fn pages_oldest_first(&self) -> impl Iterator<Item = Result<(sled::IVec, Vec<ArchiveIndexEntry>), StoreError>> + '_ {
+        self.by_time.iter().map(|item| {
+            let (k, v) = item?;
+            Ok((k, decode_page(&v)?))
+        })
     }
 
     /// The oldest segments, about `max_bytes` of them (at least one when
@@ -100,20 +177,18 @@ impl Archive {
     pub fn oldest(&self, max_bytes: u64) -> Result<Vec<(ArchiveIndexEntry, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
         let mut bytes = 0;
-        for item in self.by_time.iter() {
-            if bytes >= max_bytes && !out.is_empty() {
-                break;
-            }
-            let (_, v) = item?;
-            let entry = decode_index(&v)?;
-            let key = segment_key(
-                &TenantId::from_trusted(entry.tenant.as_str()),
-                &CorrelationId::from_trusted(entry.correlation_id.as_str()),
-                entry.segment_seq,
-            );
-            if let Some(record) = self.segments.get(key)? {
-                bytes += record.len() as u64;
-                out.push((entry, record.to_vec()));
+        'pages: for page in self.pages_oldest_first() {
+            let (_, entries) = page?;
+            for entry in entries.into_iter().rev() {
+                if bytes >= max_bytes && !out.is_empty() {
+                    break 'pages;
+                }
+                let key = entry_segment_key(&entry);
+                if let Some(value) = self.segments.get(key)? {
+                    let record = split_value(&value).1.to_vec();
+                    bytes += record.len() as u64;
+                    out.push((entry, record));
+                }
             }
         }
         Ok(out)
@@ -132,23 +207,14 @@ impl Archive {
         let record = segment.encode_to_vec();
         index.segment_seq = seq;
         index.bytes = record.len() as u64;
-        self.put(&index, &record)?;
-        Ok(index)
+        let mut indexed = self.put_page(vec![(index.clone(), &record)])?;
+        Ok(indexed.pop().unwrap_or(index))
     }
 
     /// Removes one segment and its index entry.
     pub fn remove(&self, entry: &ArchiveIndexEntry) -> Result<(), StoreError> {
-        let seg_key = segment_key(
-            &TenantId::from_trusted(entry.tenant.as_str()),
-            &CorrelationId::from_trusted(entry.correlation_id.as_str()),
-            entry.segment_seq,
-        );
-        self.segments.remove(seg_key.as_slice())?;
-        for key in service_keys(entry) {
-            self.by_service.remove(key)?;
-        }
-        if self.by_time.remove(time_key(entry.finished_unix_ms, entry.segment_seq))?.is_some() {
-            let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(entry.bytes)));
+        if let Some(value) = self.segments.remove(entry_segment_key(entry))? {
+            self.unindex(&value, &entry.tenant, &entry.correlation_id, entry.segment_seq)?;
         }
         Ok(())
     }
@@ -159,7 +225,7 @@ impl Archive {
             .scan_prefix(session_prefix(tenant, id))
             .map(|item| {
                 let (_, v) = item?;
-                ArchivedSegment::decode(v.as_ref()).map_err(|e| StoreError::Corrupt { tree: "archive", detail: e.to_string() })
+                ArchivedSegment::decode(split_value(&v).1).map_err(|e| StoreError::Corrupt { tree: "archive", detail: e.to_string() })
             })
             .collect()
     }
@@ -171,7 +237,7 @@ impl Archive {
         let mut out = Vec::new();
         for item in self.segments.scan_prefix(session_prefix(tenant, id)) {
             let (_, v) = item?;
-            let kept = page_of(v.as_ref(), pager).map_err(|e| StoreError::Corrupt { tree: "archive", detail: e.to_string() })?;
+            let kept = page_of(split_value(&v).1, pager).map_err(|e| StoreError::Corrupt { tree: "archive", detail: e.to_string() })?;
             if !(kept.spans.is_empty() && kept.logs.is_empty() && kept.exemplars.is_empty()) {
                 out.push(kept);
             }
@@ -182,12 +248,11 @@ impl Archive {
     /// Index entries, newest finished first, for which `keep` holds; at most `limit`.
     pub fn recent(&self, limit: usize, mut keep: impl FnMut(&ArchiveIndexEntry) -> bool) -> Result<Vec<ArchiveIndexEntry>, StoreError> {
         let mut out = Vec::new();
-        for item in self.by_time.iter().rev() {
+        for entry in entries_of(self.by_time.iter().rev()) {
             if out.len() >= limit {
                 break;
             }
-            let (_, v) = item?;
-            let entry = decode_index(&v)?;
+            let entry = entry?;
             if keep(&entry) {
                 out.push(entry);
             }
@@ -197,77 +262,116 @@ impl Archive {
 
     /// A bounded listing ([`listing::scan`]) of the index entries of
     /// `tenant` that match `filter`, newest finished first. Only the part
-    /// of the index that can match is read: segments finished in
-    /// `[since, before)` (a segment finishes after its last activity), and
-    /// with a service named, only that service's entries.
+    /// of the index that can match is read: pages holding segments
+    /// finished in `[since, before)` (a segment finishes after its last
+    /// activity), and with a service named, only pages that touched it.
     pub fn list(&self, tenant: &TenantId, filter: &SessionFilter, examine_max: usize) -> Result<Scan, StoreError> {
-        let low = time_key(filter.since_unix_ms.unwrap_or(0), 0);
-        let high = filter.before_unix_ms.map(|b| time_key(b, 0));
+        let since = filter.since_unix_ms.unwrap_or(0);
+        let before = filter.before_unix_ms.unwrap_or(u64::MAX);
+        let (low, high) = (time_key(since, 0), time_key(before, 0));
         let keep = |e: &ArchiveIndexEntry| e.tenant == tenant.as_str() && filter.matches(&e.summary, e.last_activity_unix_ms);
+        let in_window =
+            |e: &Result<ArchiveIndexEntry, StoreError>| e.as_ref().map_or(true, |e| (since..before).contains(&e.finished_unix_ms));
         let Some(service) = filter.service.as_deref() else {
-            let range = match &high {
-                Some(high) => self.by_time.range(low.as_slice()..high.as_slice()),
-                None => self.by_time.range(low.as_slice()..),
-            };
-            let entries = range.rev().map(|item| decode_index(&item?.1));
-            return listing::scan(entries, filter.limit, examine_max, keep);
+            // Pages never overlap, so of the pages at or after `before` only
+            // the first can hold segments finished before it.
+            let straddling = self.by_time.range(high.as_slice()..).next();
+            let pages = straddling.into_iter().chain(self.by_time.range(low.as_slice()..high.as_slice()).rev());
+            return listing::scan(entries_of(pages).filter(in_window), filter.limit, examine_max, keep);
         };
         let prefix = service_prefix(tenant, service);
         let with_prefix = |time: &[u8]| [prefix.as_slice(), time].concat();
-        let range = match &high {
-            Some(high) => self.by_service.range(with_prefix(&low)..with_prefix(high)),
-            None => self.by_service.range(with_prefix(&low)..with_prefix(&[0xff; 17])),
-        };
-        // The time key is the last 16 bytes of a service key; an entry
-        // removed meanwhile is skipped.
-        let entries = range.rev().filter_map(|item| match item {
-            Ok((key, _)) => self.by_time.get(&key[key.len().saturating_sub(16)..]).transpose().map(|v| decode_index(&v?)),
-            Err(e) => Some(Err(e.into())),
+        let straddling = self.by_service.range(with_prefix(&high)..with_prefix(&[0xff; 17])).next();
+        let keys = straddling.into_iter().chain(self.by_service.range(with_prefix(&low)..with_prefix(&high)).rev());
+        // The page key is the last 16 bytes of a service key; a page removed
+        // meanwhile is skipped.
+        let pages = keys.filter_map(|item| match item {
+            Ok((key, _)) => {
+                let page_key = sled::IVec::from(&key[key.len().saturating_sub(page::PAGE_KEY_LEN)..]);
+                self.by_time.get(&page_key).transpose().map(|v| v.map(|v| (page_key, v)))
+            }
+            Err(e) => Some(Err(e)),
         });
-        listing::scan(entries, filter.limit, examine_max, keep)
+        listing::scan(entries_of(pages).filter(in_window), filter.limit, examine_max, keep)
     }
 
     /// Moves every archived segment of `from` under `to` (a trace-derived
     /// session whose trace joined an explicit one).
     pub fn rekey(&self, tenant: &TenantId, from: &CorrelationId, to: &CorrelationId) -> Result<usize, StoreError> {
         let mut moved = 0;
-        for mut seg in self.segments(tenant, from)? {
-            let old_key = segment_key(tenant, from, seg.segment_seq);
-            let new_key = segment_key(tenant, to, seg.segment_seq);
-            let tkey = time_key(seg.finished_unix_ms, seg.segment_seq);
+        for item in self.segments.scan_prefix(session_prefix(tenant, from)) {
+            let (old_key, value) = item?;
+            let (page_key, record) = split_value(&value);
+            let mut seg = ArchivedSegment::decode(record).map_err(|e| StoreError::Corrupt { tree: "archive", detail: e.to_string() })?;
+            let seq = seg.segment_seq;
+            let page_key = page_key.map_or_else(|| time_key(seg.finished_unix_ms, seq), <[u8]>::to_vec);
             seg.correlation_id = to.as_str().to_owned();
-            let record = seg.encode_to_vec();
             // New copy first: a crash in between leaves an unreachable
             // duplicate under `from` (its alias leads to `to`), never a loss.
-            self.segments.insert(new_key.as_slice(), record.as_slice())?;
-            if let Some(v) = self.by_time.get(tkey.as_slice())? {
-                let mut entry = decode_index(&v)?;
-                entry.correlation_id = to.as_str().to_owned();
-                self.by_time.insert(tkey.as_slice(), encode_index(&entry))?;
-            }
-            self.segments.remove(old_key.as_slice())?;
+            self.segments.insert(segment_key(tenant, to, seq), paged_value(&page_key, &seg.encode_to_vec()))?;
+            self.edit_page(&page_key, |entries| {
+                for e in entries.iter_mut().filter(|e| is_segment(e, tenant.as_str(), from.as_str(), seq)) {
+                    e.correlation_id = to.as_str().to_owned();
+                }
+            })?;
+            self.segments.remove(old_key)?;
             moved += 1;
         }
         Ok(moved)
     }
 
-    /// Removes segments that finished before `now - retention_ms`, then the
-    /// oldest ones while the archive holds more than `max_bytes`. Returns how
-    /// many were removed.
+    /// Removes pages whose segments all finished before `now -
+    /// retention_ms`, then the oldest pages while the archive holds more
+    /// than `max_bytes`. Returns how many segments were removed.
     pub fn expire(&self, now_unix_ms: u64, retention_ms: u64, max_bytes: u64) -> Result<u64, StoreError> {
         let cutoff = now_unix_ms.saturating_sub(retention_ms);
         let mut removed = 0;
-        for item in self.by_time.iter() {
-            let (k, v) = item?;
-            let finished = u64_at(&k, 0).unwrap_or(0);
-            if finished >= cutoff && self.bytes() <= max_bytes {
+        for page in self.pages_oldest_first() {
+            let (page_key, entries) = page?;
+            let newest = u64_at(&page_key, 0).unwrap_or(0);
+            if newest >= cutoff && self.bytes() <= max_bytes {
                 break;
             }
-            self.remove(&decode_index(&v)?)?;
-            removed += 1;
+            for entry in &entries {
+                let key = entry_segment_key(entry);
+                // Unless a rewrite moved it to a later page meanwhile.
+                let here = self.segments.get(&key)?.is_some_and(|v| split_value(&v).0.is_none_or(|k| k == page_key.as_ref()));
+                if here {
+                    self.segments.remove(key)?;
+                }
+            }
+            self.edit_page(&page_key, Vec::clear)?;
+            removed += entries.len() as u64;
         }
         Ok(removed)
     }
+}
+
+/// The entries of `pages` (keys and encoded pages), in page order.
+fn entries_of<'a>(
+    pages: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + 'a,
+) -> impl Iterator<Item = Result<ArchiveIndexEntry, StoreError>> + 'a {
+    pages.flat_map(|item| {
+        let entries = item.map_err(StoreError::from).and_then(|(_, v)| decode_page(&v));
+        let (ok, err) = match entries {
+            Ok(entries) => (entries, None),
+            Err(e) => (Vec::new(), Some(Err(e))),
+        };
+        err.into_iter().chain(ok.into_iter().map(Ok))
+    })
+}
+
+/// `service_prefix page_key`.
+fn service_page_key(tenant: &str, service: &str, page_key: &[u8]) -> Vec<u8> {
+    [service_prefix(&TenantId::from_trusted(tenant), service).as_slice(), page_key].concat()
+}
+
+fn entry_segment_key(entry: &ArchiveIndexEntry) -> Vec<u8> {
+    segment_key(
+        &TenantId::from_trusted(entry.tenant.as_str()),
+        &CorrelationId::from_trusted(entry.correlation_id.as_str()),
+        entry.segment_seq,
+    )
 }
 
 /// The seq an adopted segment is archived under: the top bit set (this
@@ -282,26 +386,12 @@ pub fn adopted_seq(origin: NodeId, seq: u64) -> u64 {
 
 /// Decodes a listing entry sent by another node.
 pub fn decode_index_json(bytes: &[u8]) -> Result<ArchiveIndexEntry, StoreError> {
-    decode_index(bytes)
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { tree: "archive_time", detail: e.to_string() })
 }
 
 pub fn encode_index_json(entry: &ArchiveIndexEntry) -> Vec<u8> {
-    encode_index(entry)
-}
-
-/// The service-index keys of an archived segment: one per service it touched.
-fn service_keys(entry: &ArchiveIndexEntry) -> Vec<Vec<u8>> {
-    let tenant = TenantId::from_trusted(entry.tenant.as_str());
-    entry.summary.service_names().map(|s| service_key(&tenant, s, entry.finished_unix_ms, entry.segment_seq)).collect()
-}
-
-fn encode_index(entry: &ArchiveIndexEntry) -> Vec<u8> {
     // Serializing plain data to a Vec cannot fail.
     serde_json::to_vec(entry).unwrap_or_default()
-}
-
-fn decode_index(bytes: &[u8]) -> Result<ArchiveIndexEntry, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { tree: "archive_time", detail: e.to_string() })
 }
 
 #[cfg(test)]

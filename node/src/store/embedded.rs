@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use ollystack_cluster::NodeId;
 
+use super::archive_writer::ArchiveQueue;
 use super::listing::{Scan, EXAMINE_MAX};
 use super::segment_store::{HandedSegment, SessionStore, Settler, StoreFuture, StoredPage, StoredSegments};
 use super::Archive;
@@ -15,28 +16,30 @@ use crate::session::finished::FinishedSegment;
 #[derive(Debug)]
 pub struct EmbeddedStore {
     archive: Arc<Archive>,
+    /// Finished segments go through the archive's one writer, in batches.
+    writer: ArchiveQueue,
     settler: Arc<Settler>,
     retention_ms: u64,
     max_bytes: u64,
 }
 
 impl EmbeddedStore {
-    pub fn new(archive: Arc<Archive>, settler: Arc<Settler>, retention_ms: u64, max_bytes: u64) -> Self {
-        Self { archive, settler, retention_ms, max_bytes }
+    /// The store and its archive writer's task (which ends at `stop`).
+    pub fn start(
+        archive: Arc<Archive>,
+        settler: Arc<Settler>,
+        retention_ms: u64,
+        max_bytes: u64,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (writer, task) = ArchiveQueue::start(archive.clone(), settler.clone(), stop);
+        (Self { archive, writer, settler, retention_ms, max_bytes }, task)
     }
 }
 
 impl SessionStore for EmbeddedStore {
     fn store(&self, segment: FinishedSegment) -> StoreFuture<'_, ()> {
-        Box::pin(async move {
-            self.archive.store(&segment)?;
-            // The archived copy is written; settling makes it and the done
-            // markers durable in one sled flush before the WAL lets go.
-            if let Err(e) = self.settler.settle(&[(&segment.wal_keys, segment.held_bytes)]).await {
-                tracing::error!(session = %segment.key.id, error = %e, "archive flush failed; wal entries kept");
-            }
-            Ok(())
-        })
+        Box::pin(self.writer.archive(segment))
     }
 
     fn segments<'a>(&'a self, tenant: &'a TenantId, ids: &'a [CorrelationId]) -> StoreFuture<'a, StoredSegments> {

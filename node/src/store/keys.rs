@@ -47,13 +47,6 @@ pub fn service_prefix(tenant: &TenantId, service: &str) -> Vec<u8> {
     k
 }
 
-/// Service-index key: `service_prefix time_key`.
-pub fn service_key(tenant: &TenantId, service: &str, finished_unix_ms: u64, seq: u64) -> Vec<u8> {
-    let mut k = service_prefix(tenant, service);
-    k.extend_from_slice(&time_key(finished_unix_ms, seq));
-    k
-}
-
 /// `tenant \0 trace_id`.
 pub fn trace_key(tenant: &TenantId, trace: TraceId) -> Vec<u8> {
     let mut k = Vec::with_capacity(tenant.as_str().len() + 17);

@@ -20,6 +20,7 @@ mod keys;
 pub mod listing;
 pub mod shipments;
 
+mod archive_writer;
 mod embedded;
 mod flush;
 mod segment_store;
@@ -46,4 +47,6 @@ pub enum StoreError {
     ClickHouse(String),
     #[error("storage backlog full ({0} segments waiting); retrying")]
     Backlog(usize),
+    #[error("archive: {0}")]
+    Archive(String),
 }

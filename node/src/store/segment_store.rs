@@ -139,12 +139,8 @@ impl Settler {
     /// the entries, and returns the segments' memory. `segments` yields
     /// (WAL keys, held bytes) per segment.
     pub async fn settle(&self, segments: &[(&[u64], u64)]) -> Result<(), StoreError> {
-        let mut result = Ok(());
-        for (keys, _) in segments {
-            if let Err(e) = self.wal.mark_done(keys) {
-                result = Err(e.into());
-            }
-        }
+        let keys: Vec<u64> = segments.iter().flat_map(|(keys, _)| keys.iter().copied()).collect();
+        let mut result = self.wal.mark_done(&keys).map_err(StoreError::from);
         // The done markers must be durable before the WAL lets go; if they
         // are not, the entries stay and replay after a restart (the stores
         // de-duplicate what is replayed twice).
@@ -152,10 +148,8 @@ impl Settler {
             result = self.flusher.flush().await;
         }
         if result.is_ok() {
-            for (keys, _) in segments {
-                if let Err(e) = self.wal.release(keys) {
-                    tracing::warn!(error = %e, "wal release failed; entries stay until restart");
-                }
+            if let Err(e) = self.wal.release(&keys) {
+                tracing::warn!(error = %e, "wal release failed; entries stay until restart");
             }
         }
         for (_, held) in segments {

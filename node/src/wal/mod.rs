@@ -7,8 +7,8 @@
 //! explicit trace bindings that must survive a crash with them.
 //!
 //! Releasing entries whose segment was archived: the archive writes a
-//! "done" marker per entry (sled tree `wal_done`) with the segment, flushes
-//! sled, then calls [`Wal::release`]. Replay skips entries marked done, so a
+//! "done" record for them (sled tree `wal_done`, one per settle call, see
+//! [`done`]) with the segment, flushes sled, then calls [`Wal::release`]. Replay skips entries marked done, so a
 //! crash at any point neither loses an entry nor replays an archived one.
 //! A segment file is deleted once every entry in it and in all older
 //! segments is released (and not while a [`Replay`] still reads them).
@@ -22,6 +22,7 @@
 //! flushes hung for good — seen three times with stack dumps — so the hot
 //! path no longer touches sled's flush at all.)
 
+mod done;
 mod record;
 mod segment;
 
@@ -110,7 +111,9 @@ pub struct Wal {
     /// One fsync at a time; waiters whose records it covered return at once.
     sync_lock: tokio::sync::Mutex<()>,
     segments: Mutex<BTreeMap<u64, SegmentInfo>>,
+    /// Settle records (see [`done`]), and the settled seqs they hold.
     done: sled::Tree,
+    settled: Mutex<done::DoneSeqs>,
     /// Bytes of all segment files.
     bytes: AtomicU64,
     /// Told the durable length of each file (the simulations' crashes).
@@ -136,13 +139,19 @@ impl Wal {
     pub fn open_observed(dir: &Path, db: &sled::Db, observer: Option<SyncObserver>) -> Result<(Self, Replay), WalError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let done = db.open_tree("wal_done")?;
+        let listed = segment::list_segments(dir).map_err(io(dir))?;
+        let mut settled = done::DoneSeqs::new(listed.first().map_or(1, |(first, _)| *first));
+        for item in done.iter() {
+            let (k, v) = item?;
+            done::decode(&k, &v).into_iter().for_each(|seq| settled.insert(seq));
+        }
         let mut files = VecDeque::new();
         let mut present = BTreeSet::new();
         let mut handings = Vec::new();
         let mut segments = BTreeMap::new();
         let mut next_seq = 1;
         let mut bytes = 0;
-        for (first, path) in segment::list_segments(dir).map_err(io(dir))? {
+        for (first, path) in listed {
             // A file is named by the first seq it was opened for, so an
             // empty newest file still keeps seqs from going back.
             next_seq = next_seq.max(first);
@@ -151,7 +160,7 @@ impl Wal {
             while let Some((seq, payload)) = reader.next_frame().map_err(io(&path))? {
                 next_seq = next_seq.max(seq + 1);
                 if payload.first() == Some(&record::ENTRY) {
-                    if !done.contains_key(seq.to_be_bytes())? {
+                    if !settled.contains(seq) {
                         live += 1;
                         present.insert(seq);
                     }
@@ -178,6 +187,7 @@ impl Wal {
             sync_lock: tokio::sync::Mutex::new(()),
             segments: Mutex::new(segments),
             done,
+            settled: Mutex::new(settled),
             bytes: AtomicU64::new(bytes),
             observer,
             replaying: replaying.clone(),
@@ -266,12 +276,17 @@ impl Wal {
         Ok(())
     }
 
-    /// Marks entries archived (written with the archived segment; made
-    /// durable by the archive's sled flush).
+    /// Marks entries settled (written with the archived segment; made
+    /// durable by the archive's sled flush): one sled record per call.
     pub fn mark_done(&self, seqs: &[u64]) -> Result<(), WalError> {
-        for seq in seqs {
-            self.done.insert(seq.to_be_bytes(), &[])?;
-        }
+        let Some(&highest) = seqs.iter().max() else { return Ok(()) };
+        self.done.fetch_and_update(highest.to_be_bytes(), |old| {
+            let mut all: BTreeSet<u64> = old.map(|v| done::decode(&highest.to_be_bytes(), v)).unwrap_or_default().into_iter().collect();
+            all.extend(seqs);
+            Some(done::encode(all))
+        })?;
+        let mut settled = self.settled.lock();
+        seqs.iter().for_each(|seq| settled.insert(*seq));
         Ok(())
     }
 
@@ -307,6 +322,8 @@ impl Wal {
         }
         let oldest = segs.keys().next().copied().unwrap_or(current);
         drop(segs);
+        self.settled.lock().forget_below(oldest);
+        // A record is keyed by its highest seq: below `oldest`, all of it is.
         for item in self.done.range(..oldest.to_be_bytes()) {
             let (k, _) = item?;
             self.done.remove(k)?;
@@ -341,7 +358,7 @@ impl Wal {
                 Err(e) => return Err(WalError::Io { path, source: e }),
             };
             while let Some((seq, payload)) = reader.next_frame().map_err(io(&path))? {
-                if seqs.contains(&seq) && payload.first() == Some(&record::ENTRY) && !self.done.contains_key(seq.to_be_bytes())? {
+                if seqs.contains(&seq) && payload.first() == Some(&record::ENTRY) && !self.settled.lock().contains(seq) {
                     out.push((seq, payload[1..].to_vec()));
                 }
             }

@@ -196,3 +196,116 @@ fn a_page_crosses_segments_oldest_first_and_counts_them_all() {
     assert_eq!(pager.seen().spans, 12, "every stored span counted");
     assert_eq!(page.len(), 3, "one part per segment that holds part of the page");
 }
+
+/// Segments `s{first}..s{first + n}` of `service`, finished at 1_000 + i, as one batch (one page).
+fn batch(archive: &Archive, service: &str, first: u64, n: u64) {
+    let segments: Vec<FinishedSegment> =
+        (first..first + n).map(|i| state_of(&format!("s{i}"), service, 1).to_finished(i, 1_000 + i, "idle")).collect();
+    archive.store_batch(&segments).expect("store batch");
+}
+
+fn ids(entries: &[ArchiveIndexEntry]) -> Vec<&str> {
+    entries.iter().map(|e| e.correlation_id.as_str()).collect()
+}
+
+#[test]
+fn a_batch_is_one_page_and_listings_walk_pages_newest_first() {
+    let (_dir, _db, _wal, archive) = setup();
+    batch(&archive, "a", 0, 4);
+    batch(&archive, "b", 4, 4);
+    batch(&archive, "a", 8, 4);
+    let tenant = TenantId::default_tenant();
+    let all = archive.list(&tenant, &filter(None), 1_000).expect("list");
+    assert_eq!(ids(&all.entries), ["s11", "s10", "s9", "s8", "s7", "s6", "s5", "s4", "s3", "s2", "s1", "s0"]);
+    let a = archive.list(&tenant, &filter(Some("a")), 1_000).expect("list");
+    assert_eq!((a.examined, ids(&a.entries).len()), (8, 8), "only the pages that touched `a`");
+    // `before` in the middle of a page: exactly the segments finished before it.
+    let window = SessionFilter { before_unix_ms: Some(1_009), limit: 4, ..filter(None) };
+    assert_eq!(ids(&archive.list(&tenant, &window, 1_000).expect("list").entries), ["s8", "s7", "s6", "s5"]);
+    let window_a = SessionFilter { service: Some("a".into()), limit: 50, ..window };
+    assert_eq!(ids(&archive.list(&tenant, &window_a, 1_000).expect("list").entries), ["s8", "s3", "s2", "s1", "s0"]);
+    // Paging by `before` visits everything once.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = archive.list(&tenant, &SessionFilter { before_unix_ms: before, ..filter(None) }, 5).expect("list");
+        seen.extend(page.entries.iter().map(|e| e.correlation_id.clone()));
+        match page.resume_before_unix_ms {
+            Some(t) => before = Some(t),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 12);
+    assert_eq!(archive.recent(3, |_| true).expect("recent").len(), 3);
+    assert_eq!(archive.oldest(1).expect("oldest")[0].0.correlation_id, "s0");
+}
+
+#[test]
+fn a_late_segment_is_listed_when_it_reached_the_archive() {
+    let (_dir, _db, _wal, archive) = setup();
+    batch(&archive, "a", 0, 3);
+    archive.store(&state_of("late", "a", 1).to_finished(99, 10, "idle")).expect("store");
+    let tenant = TenantId::default_tenant();
+    let all = archive.list(&tenant, &filter(None), 1_000).expect("list");
+    assert_eq!(ids(&all.entries), ["late", "s2", "s1", "s0"]);
+    assert_eq!(all.entries[0].finished_unix_ms, 1_002, "at the newest page's time, not before it");
+    let segs = archive.segments(&tenant, &CorrelationId::from_trusted("late")).expect("segments");
+    assert_eq!(segs[0].finished_unix_ms, 10, "the record keeps its own time");
+}
+
+#[test]
+fn removing_rekeying_and_rewriting_inside_a_page() {
+    let (_dir, _db, _wal, archive) = setup();
+    batch(&archive, "a", 0, 3);
+    let tenant = TenantId::default_tenant();
+    let total = archive.bytes();
+    let listed = archive.list(&tenant, &filter(None), 1_000).expect("list").entries;
+    archive.remove(&listed[1]).expect("remove s1");
+    assert_eq!(ids(&archive.list(&tenant, &filter(None), 1_000).expect("list").entries), ["s2", "s0"]);
+    assert_eq!(archive.bytes(), total - listed[1].bytes);
+    assert_eq!(archive.rekey(&tenant, &CorrelationId::from_trusted("s0"), &CorrelationId::from_trusted("x")).expect("rekey"), 1);
+    assert_eq!(ids(&archive.list(&tenant, &filter(None), 1_000).expect("list").entries), ["s2", "x"]);
+    assert_eq!(archive.segments(&tenant, &CorrelationId::from_trusted("x")).expect("segments").len(), 1);
+    // s2 stored again (a retry): it moves to the new page, listed once.
+    archive.store(&state_of("s2", "a", 1).to_finished(2, 2_000, "idle")).expect("rewrite");
+    let all = archive.list(&tenant, &filter(None), 1_000).expect("list").entries;
+    assert_eq!((ids(&all), all[0].finished_unix_ms), (vec!["s2", "x"], 2_000));
+    assert_eq!(archive.bytes(), all.iter().map(|e| e.bytes).sum::<u64>());
+    // Removing the last entries of a page removes the page and its service keys.
+    archive.remove(&all[1]).expect("remove x");
+    let a = archive.list(&tenant, &filter(Some("a")), 1_000).expect("list");
+    assert_eq!((a.examined, ids(&a.entries)), (1, vec!["s2"]));
+}
+
+#[test]
+fn expiry_takes_whole_pages() {
+    let (_dir, _db, _wal, archive) = setup();
+    batch(&archive, "a", 0, 3);
+    batch(&archive, "a", 3, 3);
+    assert_eq!(archive.expire(1_004, 0, u64::MAX).expect("expire"), 3, "the first page ends before the cutoff; the second not");
+    let left = archive.recent(10, |_| true).expect("recent");
+    assert_eq!(ids(&left), ["s5", "s4", "s3"]);
+    assert!(archive.segments(&TenantId::default_tenant(), &CorrelationId::from_trusted("s0")).expect("segments").is_empty());
+    assert_eq!(archive.bytes(), left.iter().map(|e| e.bytes).sum::<u64>());
+}
+
+#[test]
+fn an_archive_written_before_pages_reads_the_same() {
+    let (_dir, db, _wal, archive) = setup();
+    drop(archive);
+    // One record per segment, no page key, one time-index entry each.
+    let segment = state_of("old", "a", 1).to_finished(5, 500, "idle");
+    let tenant = TenantId::default_tenant();
+    let key = crate::store::keys::segment_key(&tenant, &segment.key.id, 5);
+    db.open_tree("archive").expect("tree").insert(key, segment.encoded.as_slice()).expect("insert");
+    let entry = segment.index_entry();
+    db.open_tree("archive_time").expect("tree").insert(time_key(500, 5), encode_index_json(&entry)).expect("insert");
+    let archive = Archive::open(&db).expect("open");
+    assert_eq!(archive.bytes(), entry.bytes);
+    assert_eq!(ids(&archive.list(&tenant, &filter(Some("a")), 1_000).expect("list").entries), ["old"]);
+    assert_eq!(archive.segments(&tenant, &segment.key.id).expect("segments").len(), 1);
+    // Stored again under pages: the old entry goes.
+    archive.store(&segment).expect("store");
+    assert_eq!(ids(&archive.list(&tenant, &filter(None), 1_000).expect("list").entries), ["old"]);
+    assert_eq!(archive.bytes(), entry.bytes);
+}
