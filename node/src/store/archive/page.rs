@@ -17,7 +17,8 @@
 
 use std::collections::BTreeSet;
 
-use super::{ArchiveIndexEntry, StoreError};
+use crate::session::finished::ArchiveIndexEntry;
+use crate::store::StoreError;
 
 /// First byte of a segment value that carries its page key. A protobuf
 /// message never starts with 0 (field number 0 is invalid), so records
