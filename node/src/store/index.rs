@@ -91,7 +91,9 @@ impl TraceIndex {
         Ok((out, last))
     }
 
+    /// Records that the trace-derived session `from` was merged into `to`.
     pub fn set_alias(&self, tenant: &TenantId, from: &CorrelationId, to: &CorrelationId, now_unix_ms: u64) -> Result<(), StoreError> {
+        debug_assert!(crate::correlate::is_olly_id(from.as_str()), "only derived IDs merge away: {from}");
         let mut v = Vec::with_capacity(8 + to.as_str().len());
         v.extend_from_slice(&now_unix_ms.to_be_bytes());
         v.extend_from_slice(to.as_str().as_bytes());
@@ -102,7 +104,13 @@ impl TraceIndex {
         Ok(())
     }
 
+    /// The session `id` was merged into, if any. Only trace-derived IDs
+    /// (`olly-` format) are ever merged away, so any other ID is answered
+    /// without a read (every session close asks).
     pub fn alias_of(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Option<CorrelationId>, StoreError> {
+        if !crate::correlate::is_olly_id(id.as_str()) {
+            return Ok(None);
+        }
         let Some(v) = self.aliases.get(alias_key(tenant, id))? else {
             return Ok(None);
         };
