@@ -97,3 +97,5 @@ pub const OVERFLOW_VALUE: &str = "__ollystack_overflow__";
 
 #[cfg(test)]
 mod sim_test;
+#[cfg(test)]
+mod strand_test;
