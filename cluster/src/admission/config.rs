@@ -34,8 +34,11 @@ pub enum ConfigError {
 pub struct LimiterConfig {
     /// Length of a window.
     window_ms: u64,
-    /// Units a node asks for per lease request: larger means fewer Raft
-    /// round trips, smaller means fewer units stranded on idle nodes.
+    /// The fewest units a node asks for per lease request; it asks for more
+    /// as its rate of new values needs (see [`LeaseSizer`](super::LeaseSizer)).
+    /// Larger means fewer Raft round trips at low rates, smaller fewer units
+    /// stranded on idle nodes. (Before adaptive leases, the fixed size of
+    /// every request: a log's `SetLimits` keeps its meaning as a floor.)
     lease_units: u64,
     /// Attribute name → distinct values allowed per window.
     limits: BTreeMap<String, u64>,

@@ -26,6 +26,19 @@
 //! when its node has no unit left (the caller holds the signal or writes the
 //! overflow marker meanwhile).
 //!
+//! # Lease size
+//!
+//! A node sizes each lease request from its own recent rate of new values
+//! ([`LeaseSizer`]: about [`LEASE_REFILL_MS`] worth, twice the last request
+//! when it ran dry, down to `lease_units` when idle, at most
+//! [`MAX_LEASE_UNITS`]) and asks for at most a fair share of what the
+//! window has left ([`fair_share_units`]: `free / (2 · members)`). A busy
+//! node makes a few lease requests per second whatever its rate; an idle
+//! node holds a unit or two, so a small limit is not stranded on it. The
+//! sizing only shapes requests: the state grants `min(request, free)`, so
+//! the bound below does not depend on it (`lease_size`'s docs argue the
+//! choices).
+//!
 //! # Why the bound holds
 //!
 //! Every distinct value admitted anywhere is either in the state's admitted
@@ -68,11 +81,13 @@
 //! validates it.
 
 mod config;
+mod lease_size;
 mod map_pairs;
 mod node;
 mod state;
 
 pub use config::{ConfigError, LimiterConfig, Window, MAX_ATTRIBUTES, MAX_VALUES_PER_WINDOW};
+pub use lease_size::{fair_share_units, LeaseSizer, LEASE_REFILL_MS, MAX_LEASE_UNITS};
 pub use node::{Admit, AdmitCounters, NodeLimiter};
 pub use state::{Command, LeaseId, LimiterState, Refusal, Response, Usage, Violation, MAX_OPEN_WINDOWS};
 
@@ -82,3 +97,5 @@ pub const OVERFLOW_VALUE: &str = "__ollystack_overflow__";
 
 #[cfg(test)]
 mod sim_test;
+#[cfg(test)]
+mod strand_test;

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use super::config::{LimiterConfig, Window};
+use super::lease_size::{fair_share_units, LeaseSizer};
 use super::state::{Command, LeaseId, Response};
 use crate::NodeId;
 
@@ -53,12 +54,29 @@ struct NodeWindow {
     /// most the limit.
     known: HashSet<String>,
     lease: Option<HeldLease>,
+    /// Units the window had left to grant at this node's last grant, as the
+    /// state answered; `None` before one (or from a state that does not
+    /// say). Caps requests at a fair share.
+    free: Option<u64>,
     /// The state answered that no unit is left (or refused the window).
     exhausted: bool,
     /// A lease request is due.
     want_lease: bool,
     lease_in_flight: bool,
+    /// The lease request in flight was made ahead of need (units left):
+    /// running dry before it lands means leases are too small for the
+    /// round trip at this rate.
+    refill_ahead: bool,
     report_in_flight: bool,
+}
+
+/// One limited attribute on this node.
+#[derive(Debug)]
+struct NodeAttribute {
+    /// Its current and previous window (at most 2).
+    windows: BTreeMap<Window, NodeWindow>,
+    /// Sizes its lease requests from its rate of new values, across windows.
+    sizer: LeaseSizer,
 }
 
 /// One node's limiter. Windows come from the `now_unix_ms` passed in; it
@@ -78,7 +96,7 @@ struct NodeWindow {
 ///
 /// // No lease yet: ask the cluster for one.
 /// assert_eq!(node.admit("user.id", "alice", now_unix_ms), Admit::NeedLease);
-/// for command in node.commands() {
+/// for command in node.commands(now_unix_ms) {
 ///     let response = state.apply(&command);
 ///     node.on_response(&command, &response);
 /// }
@@ -88,7 +106,7 @@ struct NodeWindow {
 /// // Reporting "alice" lets other nodes admit it without spending quota.
 /// let mut other = NodeLimiter::new(NodeId(2), config.clone());
 /// assert_eq!(other.admit("user.id", "bob", now_unix_ms), Admit::NeedLease);
-/// for command in node.commands() {
+/// for command in node.commands(now_unix_ms) {
 ///     let response = state.apply(&command);
 ///     node.on_response(&command, &response);
 ///     other.learn(&command);
@@ -100,15 +118,37 @@ struct NodeWindow {
 pub struct NodeLimiter {
     node: NodeId,
     config: LimiterConfig,
-    /// Attribute → its current and previous window (at most 2).
-    windows: BTreeMap<String, BTreeMap<Window, NodeWindow>>,
+    /// Limited attribute → its windows and lease sizing.
+    attributes: BTreeMap<String, NodeAttribute>,
+    /// Nodes sharing the quota (the ring's members), for the fair share of
+    /// a lease request; at least 1.
+    members: u64,
     counters: AdmitCounters,
 }
 
 impl NodeLimiter {
     pub fn new(node: NodeId, config: LimiterConfig) -> Self {
-        let windows = config.limits().map(|(attribute, _)| (attribute.to_owned(), BTreeMap::new())).collect();
-        Self { node, config, windows, counters: AdmitCounters::default() }
+        let attributes = config
+            .limits()
+            .map(|(attribute, _)| {
+                let state = NodeAttribute { windows: BTreeMap::new(), sizer: LeaseSizer::new(config.lease_units()) };
+                (attribute.to_owned(), state)
+            })
+            .collect();
+        Self { node, config, attributes, members: 1, counters: AdmitCounters::default() }
+    }
+
+    /// How many nodes share the quota (the ring's members); lease requests
+    /// ask for at most a fair share of what is left among them. 1 until set.
+    pub fn set_members(&mut self, members: u64) {
+        self.members = members.max(1);
+    }
+
+    /// Units of this node's lease on (`attribute`, `window`) not used yet:
+    /// counted by the cluster, unavailable to other nodes.
+    pub fn held_units(&self, attribute: &str, window: Window) -> u64 {
+        let lease = self.attributes.get(attribute).and_then(|a| a.windows.get(&window)).and_then(|w| w.lease.as_ref());
+        lease.map_or(0, |l| l.granted - l.consumed)
     }
 
     pub fn counters(&self) -> AdmitCounters {
@@ -117,10 +157,10 @@ impl NodeLimiter {
 
     /// Decides whether `value` of `attribute` may pass at `now_unix_ms`.
     pub fn admit(&mut self, attribute: &str, value: &str, now_unix_ms: u64) -> Admit {
-        let (Some(limit), Some(windows)) = (self.config.limit(attribute), self.windows.get_mut(attribute)) else {
+        let (Some(limit), Some(NodeAttribute { windows, sizer })) = (self.config.limit(attribute), self.attributes.get_mut(attribute))
+        else {
             return Admit::Unlimited;
         };
-        let low_water = self.config.lease_units() / 2;
         let decision = match window_for_admit(windows, self.config.window_at(now_unix_ms)) {
             // Older than the previous window: its state is gone.
             None => Admit::Overflow,
@@ -129,6 +169,11 @@ impl NodeLimiter {
                 Some(lease) if lease.consumed < lease.granted => {
                     lease.consumed += 1;
                     lease.unacked.push_back(value.to_owned());
+                    sizer.record_new(now_unix_ms);
+                    // Refill at half a lease left: half of what the next
+                    // request would ask for, so it lands before the lease
+                    // runs dry.
+                    let low_water = request_units(sizer.units(now_unix_ms), state.free, limit, self.members) / 2;
                     state.want_lease |= lease.granted - lease.consumed <= low_water && !state.exhausted;
                     state.known.insert(value.to_owned());
                     debug_assert!(state.known.len() as u64 <= limit);
@@ -137,6 +182,9 @@ impl NodeLimiter {
                 _ if state.exhausted => Admit::Overflow,
                 _ => {
                     state.want_lease = true;
+                    if state.lease_in_flight && state.refill_ahead {
+                        sizer.record_starved();
+                    }
                     Admit::NeedLease
                 }
             },
@@ -151,17 +199,20 @@ impl NodeLimiter {
         decision
     }
 
-    /// The commands due now: a lease request where units run low, and a
-    /// report of unacknowledged values per lease. At most one of each in
+    /// The commands due at `now_unix_ms`: a lease request where units run
+    /// low, sized by [`LeaseSizer`] and capped by [`fair_share_units`], and
+    /// a report of unacknowledged values per lease. At most one of each in
     /// flight per (attribute, window).
-    pub fn commands(&mut self) -> Vec<Command> {
+    pub fn commands(&mut self, now_unix_ms: u64) -> Vec<Command> {
         let mut commands = Vec::new();
-        for (attribute, windows) in &mut self.windows {
+        for (attribute, NodeAttribute { windows, sizer }) in &mut self.attributes {
+            let limit = self.config.limit(attribute).unwrap_or(0);
             for (&window, state) in windows.iter_mut() {
                 if state.want_lease && !state.lease_in_flight && !state.exhausted {
                     state.lease_in_flight = true;
+                    state.refill_ahead = state.lease.as_ref().is_some_and(|l| l.consumed < l.granted);
                     let lease = state.lease.as_ref().map(|l| l.id);
-                    let want = self.config.lease_units();
+                    let want = request_units(sizer.request(now_unix_ms), state.free, limit, self.members);
                     commands.push(Command::Lease { node: self.node, attribute: attribute.clone(), window, lease, want });
                 }
                 if let Some(lease) = state.lease.as_ref().filter(|l| !l.unacked.is_empty() && !state.report_in_flight) {
@@ -181,12 +232,15 @@ impl NodeLimiter {
             Command::Lease { attribute, window, .. } => {
                 let Some(state) = self.window_mut(attribute, *window) else { return };
                 state.lease_in_flight = false;
+                if let Response::Leased { free: Some(free), .. } = *response {
+                    state.free = Some(free);
+                }
                 match (response, &mut state.lease) {
-                    (&Response::Leased { lease, granted }, None) => {
+                    (&Response::Leased { lease, granted, .. }, None) => {
                         state.lease = Some(HeldLease { id: lease, granted, consumed: 0, acked: 0, unacked: VecDeque::new() });
                         state.want_lease = false;
                     }
-                    (&Response::Leased { lease, granted }, Some(held)) if held.id == lease => {
+                    (&Response::Leased { lease, granted, .. }, Some(held)) if held.id == lease => {
                         held.granted = held.granted.max(granted);
                         state.want_lease = false;
                     }
@@ -258,8 +312,14 @@ impl NodeLimiter {
     }
 
     fn window_mut(&mut self, attribute: &str, window: Window) -> Option<&mut NodeWindow> {
-        self.windows.get_mut(attribute)?.get_mut(&window)
+        self.attributes.get_mut(attribute)?.windows.get_mut(&window)
     }
+}
+
+/// The units to ask for: what the sizer wants, within the fair share of
+/// what the window had left when last heard (the whole limit before that).
+fn request_units(sized: u64, free: Option<u64>, limit: u64, members: u64) -> u64 {
+    sized.min(fair_share_units(free.unwrap_or(limit), members))
 }
 
 /// The state of `window`, created if it is the newest or the one before;

@@ -111,11 +111,7 @@ impl Sim {
         let nodes = skews_ms
             .iter()
             .enumerate()
-            .map(|(i, skew)| SimNode {
-                limiter: NodeLimiter::new(NodeId(i as u64), config.clone()),
-                incarnation: 0,
-                clock_ms: START_MS + skew,
-            })
+            .map(|(i, skew)| SimNode { limiter: sim_limiter(i, &config), incarnation: 0, clock_ms: START_MS + skew })
             .collect();
         let state = LimiterState::new(config.clone());
         Self { config, state, nodes, proposals: Vec::new(), answers: Vec::new(), learnings: Vec::new(), admitted: BTreeMap::new() }
@@ -126,12 +122,13 @@ impl Sim {
             Op::Admit { node, attribute, value } => self.admit(node, ATTRIBUTES[attribute], &format!("v{value}"))?,
             Op::Tick { node, ms } => self.nodes[node].clock_ms += ms,
             Op::Propose { node } => {
-                let incarnation = self.nodes[node].incarnation;
-                let commands = self.nodes[node].limiter.commands();
+                let (incarnation, now_ms) = (self.nodes[node].incarnation, self.nodes[node].clock_ms);
+                let commands = self.nodes[node].limiter.commands(now_ms);
                 self.proposals.extend(commands.into_iter().map(|c| (node, incarnation, c)));
             }
             Op::Sync { node } => {
-                for command in self.nodes[node].limiter.commands() {
+                let now_ms = self.nodes[node].clock_ms;
+                for command in self.nodes[node].limiter.commands(now_ms) {
                     let response = self.commit(&command)?;
                     self.nodes[node].limiter.on_response(&command, &response);
                 }
@@ -165,7 +162,7 @@ impl Sim {
             }
             Op::Restart { node } => {
                 let target = &mut self.nodes[node];
-                target.limiter = NodeLimiter::new(NodeId(node as u64), self.config.clone());
+                target.limiter = sim_limiter(node, &self.config);
                 target.incarnation += 1;
             }
             Op::Expire { node } => {
@@ -210,6 +207,12 @@ impl Sim {
         }
         Ok(())
     }
+}
+
+fn sim_limiter(node: usize, config: &LimiterConfig) -> NodeLimiter {
+    let mut limiter = NodeLimiter::new(NodeId(node as u64), config.clone());
+    limiter.set_members(NODES as u64);
+    limiter
 }
 
 proptest! {

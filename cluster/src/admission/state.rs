@@ -33,10 +33,15 @@ pub enum Command {
 /// What applying a [`Command`] did.
 #[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Response {
-    /// The lease now grants `granted` units in all.
+    /// The lease now grants `granted` units in all; `free` units are left
+    /// to grant in the window. `free` is advice for sizing the next
+    /// request (see `lease_size`); `None` from a version that did not
+    /// send it.
     Leased {
         lease: LeaseId,
         granted: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        free: Option<u64>,
     },
     /// No unit is left in this window: admitted values and outstanding
     /// leases reach the limit. Stays so until the window expires.
@@ -209,7 +214,8 @@ impl LimiterState {
         });
         let held = state.leases.entry(id).or_insert(LeaseState { node, granted: 0, consumed: 0 });
         held.granted += grant;
-        Response::Leased { lease: id, granted: held.granted }
+        let granted = held.granted;
+        Response::Leased { lease: id, granted, free: Some(state.free(limit)) }
     }
 
     fn report(&mut self, node: NodeId, attribute: &str, window: Window, lease: LeaseId, consumed: u64, values: &[String]) -> Response {

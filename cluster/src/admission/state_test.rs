@@ -10,6 +10,10 @@ fn lease(node: u64, window: u64, lease: Option<u64>, want: u64) -> Command {
     Command::Lease { node: NodeId(node), attribute: ATTR.to_owned(), window: Window(window), lease: lease.map(LeaseId), want }
 }
 
+fn leased(lease: u64, granted: u64, free: u64) -> Response {
+    Response::Leased { lease: LeaseId(lease), granted, free: Some(free) }
+}
+
 fn report(node: u64, window: u64, lease: u64, consumed: u64, values: &[&str]) -> Command {
     let values = values.iter().map(|v| (*v).to_owned()).collect();
     Command::Report { node: NodeId(node), attribute: ATTR.to_owned(), window: Window(window), lease: LeaseId(lease), consumed, values }
@@ -18,14 +22,14 @@ fn report(node: u64, window: u64, lease: u64, consumed: u64, values: &[&str]) ->
 #[test]
 fn grants_never_exceed_the_limit() {
     let mut state = state(10);
-    assert_eq!(state.apply(&lease(1, 5, None, 4)), Response::Leased { lease: LeaseId(0), granted: 4 });
-    assert_eq!(state.apply(&lease(2, 5, None, 4)), Response::Leased { lease: LeaseId(1), granted: 4 });
+    assert_eq!(state.apply(&lease(1, 5, None, 4)), leased(0, 4, 6));
+    assert_eq!(state.apply(&lease(2, 5, None, 4)), leased(1, 4, 2));
     // Only 2 units are left.
-    assert_eq!(state.apply(&lease(1, 5, Some(0), 4)), Response::Leased { lease: LeaseId(0), granted: 6 });
+    assert_eq!(state.apply(&lease(1, 5, Some(0), 4)), leased(0, 6, 0));
     assert_eq!(state.apply(&lease(3, 5, None, 4)), Response::Exhausted);
     assert_eq!(state.usage(ATTR, Window(5)), Some(Usage { limit: 10, admitted: 0, outstanding: 10 }));
     // Another window has its own quota.
-    assert_eq!(state.apply(&lease(3, 6, None, 4)), Response::Leased { lease: LeaseId(2), granted: 4 });
+    assert_eq!(state.apply(&lease(3, 6, None, 4)), leased(2, 4, 6));
 }
 
 #[test]
@@ -102,7 +106,7 @@ fn busy_state() -> LimiterState {
     state.apply(&report(2, 5, 3, 1, &["c"]));
     state.apply(&Command::Expire { before_window: Window(5) });
     let route = Command::Lease { node: NodeId(3), attribute: "route".to_owned(), window: Window(6), lease: None, want: 9 };
-    assert_eq!(state.apply(&route), Response::Leased { lease: LeaseId(6), granted: 3 });
+    assert_eq!(state.apply(&route), leased(6, 3, 0));
     state
 }
 
@@ -146,9 +150,24 @@ fn commands_and_responses_round_trip_through_json() {
         let json = serde_json::to_string(&command).expect("serializes");
         assert_eq!(serde_json::from_str::<Command>(&json).expect("deserializes"), command);
     }
-    let responses = [Response::Leased { lease: LeaseId(1), granted: 4 }, Response::Exhausted, Response::Refused(Refusal::OverLimit)];
+    let responses = [
+        leased(1, 4, 6),
+        Response::Leased { lease: LeaseId(1), granted: 4, free: None },
+        Response::Exhausted,
+        Response::Refused(Refusal::OverLimit),
+    ];
     for response in responses {
         let json = serde_json::to_string(&response).expect("serializes");
         assert_eq!(serde_json::from_str::<Response>(&json).expect("deserializes"), response);
     }
+}
+
+/// A lease answer from a version before adaptive leases (no `free`) still
+/// reads: the node then sizes its next request from the limit.
+#[test]
+fn a_lease_answer_without_free_units_reads() {
+    let response: Response = serde_json::from_str(r#"{"Leased":{"lease":1,"granted":4}}"#).expect("deserializes");
+    assert_eq!(response, Response::Leased { lease: LeaseId(1), granted: 4, free: None });
+    let json = serde_json::to_string(&leased(1, 4, 6)).expect("serializes");
+    assert_eq!(json, r#"{"Leased":{"lease":1,"granted":4,"free":6}}"#);
 }

@@ -67,11 +67,11 @@ fn limiter_commands_route_to_the_limiter() {
 
     state.apply(&ClusterRequest::SetLimits { config: limits(6) });
     let response = state.apply(&request);
-    assert_eq!(response, ClusterResponse::Limiter(Response::Leased { lease: LeaseId(0), granted: 4 }));
+    assert_eq!(response, ClusterResponse::Limiter(Response::Leased { lease: LeaseId(0), granted: 4, free: Some(2) }));
     assert_eq!(learnable(&request, &response), Some(&lease(1, 4)));
     assert_eq!(
         state.apply(&ClusterRequest::Limiter(lease(2, 4))),
-        ClusterResponse::Limiter(Response::Leased { lease: LeaseId(1), granted: 2 })
+        ClusterResponse::Limiter(Response::Leased { lease: LeaseId(1), granted: 2, free: Some(0) })
     );
     assert_eq!(state.limiter().and_then(|l| l.usage(ATTR, Window(5))).map(|u| u.outstanding), Some(6));
     assert_eq!(state.check_invariants(), Ok(()));

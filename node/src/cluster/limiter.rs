@@ -22,7 +22,10 @@
 //! one unit of the node's lease, also under that lock, and wakes the
 //! background task ([`run`](ClusterLimiter::run)), which reports it through
 //! Raft later and asks for more units before the lease runs dry (at half
-//! of `lease_units` left).
+//! a lease left). The node limiter sizes each request from this node's
+//! recent rate of new values and the ring's member count (see
+//! `ollystack_cluster::admission::LeaseSizer`); this file only tells it
+//! the time and the members.
 //!
 //! # When the lease runs out
 //!
@@ -98,6 +101,8 @@ pub trait LimiterCluster: Send + Sync + 'static {
     /// The limits the cluster applied (this node's replica); `None` before
     /// the first `SetLimits`.
     fn applied_limits(&self) -> Option<LimiterConfig>;
+    /// Nodes sharing the quota: the ring's members (1 before a ring).
+    fn members(&self) -> u64;
     /// Proposes through the leader; resolves once applied, or failed.
     fn propose(&self, request: ClusterRequest) -> BoxFuture<'_, Result<ClusterResponse, ClusterError>>;
     /// Deadline of one proposal.
@@ -115,6 +120,10 @@ impl LimiterCluster for Cluster {
 
     fn applied_limits(&self) -> Option<LimiterConfig> {
         self.view().limits.clone()
+    }
+
+    fn members(&self) -> u64 {
+        self.view().ring.as_ref().map_or(1, |ring| ring.members().count() as u64)
     }
 
     fn propose(&self, request: ClusterRequest) -> BoxFuture<'_, Result<ClusterResponse, ClusterError>> {
@@ -289,8 +298,10 @@ impl ClusterLimiter {
         }
         let Some(config) = self.active.get() else { return };
         if task.queue.is_empty() {
+            let members = self.cluster.members();
             if let Some(node) = self.node.lock().as_mut() {
-                task.queue.extend(node.commands());
+                node.set_members(members);
+                task.queue.extend(node.commands(self.clock.now_unix_ms()));
             }
         }
         if self.cluster.is_leader() && Instant::now() >= task.next_expire {

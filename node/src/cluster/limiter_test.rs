@@ -70,6 +70,11 @@ impl LimiterCluster for FakeNode {
         self.raft.state.lock().limits().cloned()
     }
 
+    /// The fake cluster has no ring: as a real node before its first ring.
+    fn members(&self) -> u64 {
+        1
+    }
+
     fn propose(&self, request: ClusterRequest) -> BoxFuture<'_, Result<ClusterResponse, ClusterError>> {
         let failing = !self.reachable.load(Ordering::SeqCst)
             || self.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();

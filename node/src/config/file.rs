@@ -226,8 +226,13 @@ pub struct ClusterCfg {
 pub struct LimitsCfg {
     /// Length of a limit window; windows are aligned to the Unix epoch.
     pub window_ms: u64,
-    /// Units of quota a node leases at a time: more means fewer Raft round
-    /// trips, fewer means fewer units stranded on idle nodes.
+    /// The smallest lease of quota a node asks for. Leases are sized from
+    /// the node's recent rate of new values (up to 65536 units, and at
+    /// most a fair share of what is left), so the default of 1 lets an idle
+    /// node hold a unit or two; a larger value trades stranded units on
+    /// idle nodes for fewer Raft round trips at low rates. Before adaptive
+    /// leases this was the fixed lease size: an old config's value now
+    /// works as a floor.
     pub lease_units: u64,
     /// Attribute name → distinct values allowed per window, cluster-wide.
     pub attributes: BTreeMap<String, u64>,
@@ -307,7 +312,7 @@ impl Default for ConfigFile {
 
 impl Default for LimitsCfg {
     fn default() -> Self {
-        Self { window_ms: 60_000, lease_units: 64, attributes: BTreeMap::new() }
+        Self { window_ms: 60_000, lease_units: 1, attributes: BTreeMap::new() }
     }
 }
 

@@ -95,7 +95,7 @@ overrides! {
     llm_timeout_ms: u64 => [llm.timeout_ms], "llm-timeout-ms", "OLLYSTACK_LLM_TIMEOUT_MS", "Deadline of one LLM explanation; past it the deterministic text is answered [default: 10000]";
     ch_request_timeout_ms: u64 => [clickhouse.request_timeout_ms], "clickhouse-request-timeout-ms", "OLLYSTACK_CLICKHOUSE_REQUEST_TIMEOUT_MS", "Deadline of one ClickHouse request [default: 30000]";
     limits_window_ms: u64 => [limits.window_ms], "limits-window-ms", "OLLYSTACK_LIMITS_WINDOW_MS", "Length of a cardinality-limit window [default: 60000]";
-    limits_lease_units: u64 => [limits.lease_units], "limits-lease-units", "OLLYSTACK_LIMITS_LEASE_UNITS", "Cardinality quota units a node leases at a time [default: 64]";
+    limits_lease_units: u64 => [limits.lease_units], "limits-lease-units", "OLLYSTACK_LIMITS_LEASE_UNITS", "Smallest cardinality quota lease a node asks for; leases grow with its rate of new values [default: 1]";
     limits_attributes: AttributeLimits => [limits.attributes], "limits-attributes", "OLLYSTACK_LIMITS_ATTRIBUTES", "Cluster-wide distinct values per window, as attr=N,attr2=M [default: none, limits off]";
     attribute_count_limit: u64 => [ingest.attribute_count_limit], "ingest-attribute-count-limit", "OLLYSTACK_INGEST_ATTRIBUTE_COUNT_LIMIT", "Attributes kept per span, event, link, log record or resource; the rest are dropped and counted [default: 128]";
     attribute_value_length_limit: u64 => [ingest.attribute_value_length_limit], "ingest-attribute-value-length-limit", "OLLYSTACK_INGEST_ATTRIBUTE_VALUE_LENGTH_LIMIT", "Characters kept of a string attribute value (bytes of a byte array) [default: 65536]";
