@@ -128,12 +128,15 @@ fn a_leave_that_keeps_its_archive_is_caught() {
 }
 
 /// Only seeds that send by trace (about half) and change the ring can
-/// show this one, so it gets a wider sweep.
+/// show this one as a lost span (most show it as answers that stay
+/// partial: the node never finishes sending bindings), so it gets a wider
+/// sweep. Seed 30 shows the loss since the limiter's leases became
+/// adaptive (which changed every run's schedule).
 #[test]
 fn bindings_that_stay_behind_after_a_ring_change_are_caught() {
-    let (passed, text) = simulate(&["--seeds", "0..20", "--bug", "skip-binding-sync"]);
+    let (passed, text) = simulate(&["--seeds", "0..32", "--bug", "skip-binding-sync"]);
     assert!(
         !passed && text.contains("invariant 1/4 (after convergence"),
-        "no seed of 0..20 lost a span sent by trace to a trace's new home: {text}"
+        "no seed of 0..32 lost a span sent by trace to a trace's new home: {text}"
     );
 }
