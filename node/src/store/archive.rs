@@ -102,11 +102,12 @@ impl Archive {
         if unique.is_empty() {
             return Ok(Vec::new());
         }
+        let (segments, mut entries): (Vec<_>, Vec<ArchiveIndexEntry>) =
+            unique.into_iter().map(|(key, (entry, record))| ((key, record), entry)).unzip();
         let mut newest = self.newest_page.lock();
-        let mut entries: Vec<ArchiveIndexEntry> = unique.values().map(|(e, _)| e.clone()).collect();
         let page_time = page::clamp_to(&mut entries, *newest);
         let page_key = time_key(page_time, self.db.generate_id()?);
-        for ((tenant, id, seq), (_, record)) in &unique {
+        for ((tenant, id, seq), record) in &segments {
             let key = segment_key(&TenantId::from_trusted(tenant.as_str()), &CorrelationId::from_trusted(id.as_str()), *seq);
             if let Some(previous) = self.segments.insert(key, paged_value(&page_key, record))? {
                 self.unindex(&previous, tenant, id, *seq)?;

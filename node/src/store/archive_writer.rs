@@ -42,8 +42,8 @@ impl ArchiveQueue {
         (Self(tx), tokio::spawn(run(archive, settler, rx, stop)))
     }
 
-    /// Returns once the segment is archived (its settling follows in the
-    /// writer, as it did in the caller before).
+    /// Returns once the segment is archived and settled (its WAL entries
+    /// released, its memory returned), as storing it in place did before.
     pub async fn archive(&self, segment: FinishedSegment) -> Result<(), StoreError> {
         let stopped = || StoreError::Archive("the archive writer stopped".into());
         let (done, answer) = oneshot::channel();
