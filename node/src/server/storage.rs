@@ -80,7 +80,9 @@ impl Storage {
     ) -> Result<Arc<dyn SessionStore>, NodeError> {
         let store = match &config.storage {
             StorageChoice::Embedded => {
-                let archive = Arc::new(Archive::open(&self.db).map_err(|e| storage_error(&self.dir)(&e))?);
+                let records = self.dir.join("archive");
+                let archive =
+                    Arc::new(Archive::open(&self.db, &records, sources.wal_observer.clone()).map_err(|e| storage_error(&self.dir)(&e))?);
                 let (store, writer) =
                     EmbeddedStore::start(archive, settler, config.archive_retention_ms, config.archive_max_bytes, background.stop());
                 background.push(writer);

@@ -2,22 +2,27 @@
 //! storage when no ClickHouse is configured.
 //!
 //! Segments arrive in batches from one writer ([`super::embedded`]): a
-//! batch is one *page* of the time index and one service-index key per
-//! service it touched ([`page`]), plus one record per segment keyed by
-//! session. Listings walk pages newest first.
+//! batch is one append to a record file ([`records`]), one *page* of the
+//! time index and one service-index key per service it touched ([`page`]),
+//! plus one small pointer per segment keyed by session. Listings walk
+//! pages newest first.
 //!
 //! Archiving never uses sled transactions or batches (sled 0.34 switches the
 //! whole database into a locking mode for them, and that mode deadlocked
-//! under load here). Crash safety comes from order instead: the segments,
-//! then their service keys, then their page are written; the WAL entries
+//! under load here). Crash safety comes from order instead: the records
+//! are appended and synced, then their pointers, their service keys and
+//! their page are written; the WAL entries
 //! they cover are marked done; sled is flushed (one flusher, see
 //! [`super::SledFlusher`]), and only then are the WAL entries released
 //! ([`super::Settler`]). Replay skips entries marked done. A crash before
 //! the page is written leaves segments found by session but not listed.
 
 mod page;
+mod records;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ollystack_cluster::NodeId;
@@ -32,13 +37,17 @@ use super::StoreError;
 use crate::model::{CorrelationId, TenantId};
 use crate::query::{Pager, Segment, SessionFilter};
 use crate::session::finished::{ArchiveIndexEntry, FinishedSegment};
-use page::{decode_page, encode_page, is_segment, paged_value, services_of, split_value};
+use crate::wal::SyncObserver;
+use page::{decode_page, encode_page, is_segment, pointer_value, services_of, split_value, Body};
+use records::RecordFiles;
 
 #[derive(Debug)]
 pub struct Archive {
     db: sled::Db,
-    /// Segment records keyed [`segment_key`], each prefixed with its page's key.
+    /// Segment pointers keyed [`segment_key`]: page key and record location.
     segments: sled::Tree,
+    /// The records themselves.
+    files: RecordFiles,
     /// The time index: one page of entries per key (see [`page`]).
     by_time: sled::Tree,
     /// The service index: one empty record per (tenant, service, page),
@@ -53,8 +62,18 @@ pub struct Archive {
 }
 
 impl Archive {
-    pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
+    /// Opens the archive in `db`, its records in `dir` (`observer` hears
+    /// every sync of a record file, as the WAL's does).
+    pub fn open(db: &sled::Db, dir: &Path, observer: Option<SyncObserver>) -> Result<Self, StoreError> {
         let segments = db.open_tree("archive")?;
+        let files = RecordFiles::open(dir, observer)?;
+        for item in segments.iter() {
+            let (_, v) = item?;
+            if let (_, Body::InFile(at)) = split_value(&v) {
+                files.count(&at);
+            }
+        }
+        files.drop_unreferenced()?;
         let by_time = db.open_tree("archive_time")?;
         let by_service = db.open_tree("archive_service")?;
         let mut bytes = 0;
@@ -71,7 +90,7 @@ impl Archive {
             }
         }
         let newest = by_time.last()?.and_then(|(k, _)| u64_at(&k, 0)).unwrap_or(0);
-        Ok(Self { db: db.clone(), segments, by_time, by_service, bytes: AtomicU64::new(bytes), newest_page: Mutex::new(newest) })
+        Ok(Self { db: db.clone(), segments, files, by_time, by_service, bytes: AtomicU64::new(bytes), newest_page: Mutex::new(newest) })
     }
 
     pub fn bytes(&self) -> u64 {
@@ -104,13 +123,15 @@ impl Archive {
         }
         let (segments, mut entries): (Vec<_>, Vec<ArchiveIndexEntry>) =
             unique.into_iter().map(|(key, (entry, record))| ((key, record), entry)).unzip();
+        let records: Vec<&[u8]> = segments.iter().map(|(_, record)| *record).collect();
+        let locations = self.files.append(&records)?;
         let mut newest = self.newest_page.lock();
         let page_time = page::clamp_to(&mut entries, *newest);
         let page_key = time_key(page_time, self.db.generate_id()?);
-        for ((tenant, id, seq), record) in &segments {
+        for (((tenant, id, seq), _), at) in segments.iter().zip(&locations) {
             let key = segment_key(&TenantId::from_trusted(tenant.as_str()), &CorrelationId::from_trusted(id.as_str()), *seq);
-            if let Some(previous) = self.segments.insert(key, paged_value(&page_key, record))? {
-                self.unindex(&previous, tenant, id, *seq)?;
+            if let Some(previous) = self.segments.insert(key, pointer_value(&page_key, at))? {
+                self.dropped(&previous, tenant, id, *seq)?;
             }
         }
         // The service index first: a key there without its page (a crash
@@ -125,17 +146,37 @@ impl Archive {
         Ok(entries)
     }
 
-    /// Drops the page entry of a segment whose stored value was `value`.
-    fn unindex(&self, value: &[u8], tenant: &str, id: &str, seq: u64) -> Result<(), StoreError> {
+    /// A segment's stored value `value` was removed or replaced: drops its
+    /// page entry and lets go of its record.
+    fn dropped(&self, value: &[u8], tenant: &str, id: &str, seq: u64) -> Result<(), StoreError> {
         let page_key = match split_value(value) {
-            (Some(key), _) => key.to_vec(),
+            (Some(key), body) => {
+                if let Body::InFile(at) = body {
+                    self.files.release(&at);
+                }
+                key.to_vec()
+            }
             // Stored before pages: its page of one is keyed by its own time.
-            (None, record) => match ArchivedSegment::decode(record) {
+            (None, body) => match ArchivedSegment::decode(self.record(body)?.as_deref().unwrap_or_default()) {
                 Ok(old) => time_key(old.finished_unix_ms, seq),
                 Err(_) => return Ok(()),
             },
         };
         self.edit_page(&page_key, |entries| entries.retain(|e| !is_segment(e, tenant, id, seq)))
+    }
+
+    /// A stored record's bytes; `None` when its file is gone (retention
+    /// deleted it after the pointer was read).
+    fn record<'v>(&self, body: Body<'v>) -> Result<Option<Cow<'v, [u8]>>, StoreError> {
+        Ok(match body {
+            Body::Inline(record) => Some(Cow::Borrowed(record)),
+            Body::InFile(at) => self.files.read(&at)?.map(Cow::Owned),
+        })
+    }
+
+    /// The record of a stored segment value.
+    fn record_of<'v>(&self, value: &'v [u8]) -> Result<Option<Cow<'v, [u8]>>, StoreError> {
+        self.record(split_value(value).1)
     }
 
     /// Changes a page in place (atomically per page) and keeps the service
@@ -185,10 +226,10 @@ impl Archive {
                     break 'pages;
                 }
                 let key = entry_segment_key(&entry);
-                if let Some(value) = self.segments.get(key)? {
-                    let record = split_value(&value).1.to_vec();
+                let Some(value) = self.segments.get(key)? else { continue };
+                if let Some(record) = self.record_of(&value)? {
                     bytes += record.len() as u64;
-                    out.push((entry, record));
+                    out.push((entry, record.into_owned()));
                 }
             }
         }
@@ -198,37 +239,40 @@ impl Archive {
     /// Archives a segment handed over by the leaving node `origin`, under a
     /// seq derived from (origin, its seq there): taken twice, it is stored
     /// once, and it cannot collide with this node's own seqs.
-    pub fn adopt(&self, origin: NodeId, mut index: ArchiveIndexEntry, record: &[u8]) -> Result<ArchiveIndexEntry, StoreError> {
-        let mut segment =
-            ArchivedSegment::decode(record).map_err(|e| StoreError::Corrupt { tree: "handed-over segment", detail: e.to_string() })?;
-        let seq = adopted_seq(origin, index.segment_seq);
-        segment.segment_seq = seq;
-        // The origin's WAL seqs mean nothing here.
-        segment.wal_keys.clear();
-        let record = segment.encode_to_vec();
-        index.segment_seq = seq;
-        index.bytes = record.len() as u64;
-        let mut indexed = self.put_page(vec![(index.clone(), &record)])?;
-        Ok(indexed.pop().unwrap_or(index))
+    /// Handed-over segments are archived together, as one page.
+    pub fn adopt(&self, origin: NodeId, handed: &[(ArchiveIndexEntry, Vec<u8>)]) -> Result<Vec<ArchiveIndexEntry>, StoreError> {
+        let mut adopted = Vec::with_capacity(handed.len());
+        for (index, record) in handed {
+            let mut segment = ArchivedSegment::decode(record.as_slice())
+                .map_err(|e| StoreError::Corrupt { tree: "handed-over segment", detail: e.to_string() })?;
+            let seq = adopted_seq(origin, index.segment_seq);
+            segment.segment_seq = seq;
+            // The origin's WAL seqs mean nothing here.
+            segment.wal_keys.clear();
+            let record = segment.encode_to_vec();
+            let index = ArchiveIndexEntry { segment_seq: seq, bytes: record.len() as u64, ..index.clone() };
+            adopted.push((index, record));
+        }
+        self.put_page(adopted.iter().map(|(index, record)| (index.clone(), record.as_slice())).collect())
     }
 
     /// Removes one segment and its index entry.
     pub fn remove(&self, entry: &ArchiveIndexEntry) -> Result<(), StoreError> {
         if let Some(value) = self.segments.remove(entry_segment_key(entry))? {
-            self.unindex(&value, &entry.tenant, &entry.correlation_id, entry.segment_seq)?;
+            self.dropped(&value, &entry.tenant, &entry.correlation_id, entry.segment_seq)?;
         }
         Ok(())
     }
 
     /// Every archived segment of a session, oldest first.
     pub fn segments(&self, tenant: &TenantId, id: &CorrelationId) -> Result<Vec<ArchivedSegment>, StoreError> {
-        self.segments
-            .scan_prefix(session_prefix(tenant, id))
-            .map(|item| {
-                let (_, v) = item?;
-                ArchivedSegment::decode(split_value(&v).1).map_err(|e| StoreError::Corrupt { tree: "archive", detail: e.to_string() })
-            })
-            .collect()
+        let mut out = Vec::new();
+        for item in self.segments.scan_prefix(session_prefix(tenant, id)) {
+            let (_, v) = item?;
+            let Some(record) = self.record_of(&v)? else { continue };
+            out.push(ArchivedSegment::decode(&*record).map_err(|e| StoreError::Corrupt { tree: "archive", detail: e.to_string() })?);
+        }
+        Ok(out)
     }
 
     /// The records of a session's archived segments (oldest first) that
@@ -238,7 +282,8 @@ impl Archive {
         let mut out = Vec::new();
         for item in self.segments.scan_prefix(session_prefix(tenant, id)) {
             let (_, v) = item?;
-            let kept = page_of(split_value(&v).1, pager).map_err(|e| StoreError::Corrupt { tree: "archive", detail: e.to_string() })?;
+            let Some(record) = self.record_of(&v)? else { continue };
+            let kept = page_of(&record, pager).map_err(|e| StoreError::Corrupt { tree: "archive", detail: e.to_string() })?;
             if !(kept.spans.is_empty() && kept.logs.is_empty() && kept.exemplars.is_empty()) {
                 out.push(kept);
             }
@@ -302,20 +347,29 @@ impl Archive {
         let mut moved = 0;
         for item in self.segments.scan_prefix(session_prefix(tenant, from)) {
             let (old_key, value) = item?;
-            let (page_key, record) = split_value(&value);
-            let mut seg = ArchivedSegment::decode(record).map_err(|e| StoreError::Corrupt { tree: "archive", detail: e.to_string() })?;
+            let (page_key, body) = split_value(&value);
+            let Some(record) = self.record(body)? else { continue };
+            let mut seg = ArchivedSegment::decode(&*record).map_err(|e| StoreError::Corrupt { tree: "archive", detail: e.to_string() })?;
             let seq = seg.segment_seq;
             let page_key = page_key.map_or_else(|| time_key(seg.finished_unix_ms, seq), <[u8]>::to_vec);
             seg.correlation_id = to.as_str().to_owned();
             // New copy first: a crash in between leaves an unreachable
             // duplicate under `from` (its alias leads to `to`), never a loss.
-            self.segments.insert(segment_key(tenant, to, seq), paged_value(&page_key, &seg.encode_to_vec()))?;
+            let moved_to = self.files.append(&[seg.encode_to_vec().as_slice()])?;
+            if let Some(previous) = self.segments.insert(segment_key(tenant, to, seq), pointer_value(&page_key, &moved_to[0]))? {
+                if let (_, Body::InFile(at)) = split_value(&previous) {
+                    self.files.release(&at);
+                }
+            }
             self.edit_page(&page_key, |entries| {
                 for e in entries.iter_mut().filter(|e| is_segment(e, tenant.as_str(), from.as_str(), seq)) {
                     e.correlation_id = to.as_str().to_owned();
                 }
             })?;
             self.segments.remove(old_key)?;
+            if let (_, Body::InFile(at)) = split_value(&value) {
+                self.files.release(&at);
+            }
             moved += 1;
         }
         Ok(moved)
@@ -337,13 +391,19 @@ impl Archive {
                 let key = entry_segment_key(entry);
                 // Unless a rewrite moved it to a later page meanwhile.
                 let here = self.segments.get(&key)?.is_some_and(|v| split_value(&v).0.is_none_or(|k| k == page_key.as_ref()));
-                if here {
-                    self.segments.remove(key)?;
+                if !here {
+                    continue;
+                }
+                if let Some(value) = self.segments.remove(key)? {
+                    if let (_, Body::InFile(at)) = split_value(&value) {
+                        self.files.release(&at);
+                    }
                 }
             }
             self.edit_page(&page_key, Vec::clear)?;
             removed += entries.len() as u64;
         }
+        self.files.sweep(&self.db)?;
         Ok(removed)
     }
 }

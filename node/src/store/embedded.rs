@@ -80,7 +80,12 @@ impl SessionStore for EmbeddedStore {
     }
 
     fn rekey<'a>(&'a self, tenant: &'a TenantId, from: &'a CorrelationId, to: &'a CorrelationId) -> StoreFuture<'a, usize> {
-        Box::pin(async move { self.archive.rekey(tenant, from, to) })
+        let (archive, tenant, from, to) = (self.archive.clone(), tenant.clone(), from.clone(), to.clone());
+        Box::pin(async move {
+            ollystack_cluster::blocking::unblock(move || archive.rekey(&tenant, &from, &to))
+                .await
+                .map_err(|e| super::StoreError::Corrupt { tree: "archive", detail: format!("rekey task failed: {e}") })?
+        })
     }
 
     fn expire(&self, now_unix_ms: u64) -> StoreFuture<'_, u64> {
@@ -115,9 +120,11 @@ impl SessionStore for EmbeddedStore {
 
     fn adopt(&self, origin: NodeId, segments: Vec<HandedSegment>) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            for s in &segments {
-                self.archive.adopt(origin, s.index.clone(), &s.archived)?;
-            }
+            let handed: Vec<_> = segments.into_iter().map(|s| (s.index, s.archived)).collect();
+            let archive = self.archive.clone();
+            ollystack_cluster::blocking::unblock(move || archive.adopt(origin, &handed))
+                .await
+                .map_err(|e| super::StoreError::Corrupt { tree: "archive", detail: format!("adopt task failed: {e}") })??;
             // Durable before the leaving node lets go of its copies.
             self.settler.flusher.flush().await
         })

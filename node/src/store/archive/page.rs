@@ -11,38 +11,57 @@
 //! one entry per time-index record, keyed `time_key(finished, seq)`: each
 //! is a page of one, and reads the same way.
 //!
-//! A stored segment record is prefixed with its page's key
-//! ([`PAGED`], [`paged_value`]) so a rewrite or removal finds the page
-//! entry to drop without a search.
+//! A stored segment value starts with its page's key, so a rewrite or
+//! removal finds the page entry to drop without a search, then says where
+//! the record is: in a record file ([`IN_FILE`], [`pointer_value`]) or,
+//! for archives written before record files existed, inline ([`PAGED`]),
+//! or (before pages) the bare record.
 
 use std::collections::BTreeSet;
 
 use crate::session::finished::ArchiveIndexEntry;
+use crate::store::archive::records::Location;
 use crate::store::StoreError;
 
-/// First byte of a segment value that carries its page key. A protobuf
-/// message never starts with 0 (field number 0 is invalid), so records
-/// stored before pages existed are told apart.
+/// First byte of a value holding its page key and the record inline. A
+/// protobuf message never starts with 0 or 1 (field number 0 is invalid),
+/// so bare records from before pages are told apart.
 pub const PAGED: u8 = 0;
+
+/// First byte of a value holding its page key and the record's [`Location`].
+pub const IN_FILE: u8 = 1;
 
 /// Length of a time key (and so of a page key).
 pub const PAGE_KEY_LEN: usize = 16;
 
-/// `PAGED page_key record`.
-pub fn paged_value(page_key: &[u8], record: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(1 + page_key.len() + record.len());
-    v.push(PAGED);
-    v.extend_from_slice(page_key);
-    v.extend_from_slice(record);
-    v
+/// Where a stored segment's record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body<'a> {
+    Inline(&'a [u8]),
+    InFile(Location),
 }
 
-/// Splits a stored segment value into (its page key, when it has one, and
-/// the segment record).
-pub fn split_value(value: &[u8]) -> (Option<&[u8]>, &[u8]) {
+/// `PAGED page_key record` (how archives before record files stored it).
+#[cfg(test)]
+pub fn paged_value(page_key: &[u8], record: &[u8]) -> Vec<u8> {
+    [&[PAGED][..], page_key, record].concat()
+}
+
+/// `IN_FILE page_key location`.
+pub fn pointer_value(page_key: &[u8], at: &Location) -> Vec<u8> {
+    [&[IN_FILE][..], page_key, &at.encode()].concat()
+}
+
+/// Splits a stored segment value into its page key, when it has one, and
+/// where its record is.
+pub fn split_value(value: &[u8]) -> (Option<&[u8]>, Body<'_>) {
     match value.split_first() {
-        Some((&PAGED, rest)) if rest.len() >= PAGE_KEY_LEN => (Some(&rest[..PAGE_KEY_LEN]), &rest[PAGE_KEY_LEN..]),
-        _ => (None, value),
+        Some((&IN_FILE, rest)) if rest.len() == PAGE_KEY_LEN + Location::ENCODED_LEN => match Location::decode(&rest[PAGE_KEY_LEN..]) {
+            Some(at) => (Some(&rest[..PAGE_KEY_LEN]), Body::InFile(at)),
+            None => (None, Body::Inline(value)),
+        },
+        Some((&PAGED, rest)) if rest.len() >= PAGE_KEY_LEN => (Some(&rest[..PAGE_KEY_LEN]), Body::Inline(&rest[PAGE_KEY_LEN..])),
+        _ => (None, Body::Inline(value)),
     }
 }
 
@@ -106,9 +125,11 @@ mod tests {
     fn a_value_carries_its_page_key_and_old_records_read_as_they_are() {
         let key = [7u8; PAGE_KEY_LEN];
         let value = paged_value(&key, b"\x08\x01");
-        assert_eq!(split_value(&value), (Some(&key[..]), &b"\x08\x01"[..]));
-        assert_eq!(split_value(b"\x08\x01"), (None, &b"\x08\x01"[..]), "a record from before pages");
-        assert_eq!(split_value(b""), (None, &b""[..]));
+        assert_eq!(split_value(&value), (Some(&key[..]), Body::Inline(&b"\x08\x01"[..])));
+        assert_eq!(split_value(b"\x08\x01"), (None, Body::Inline(&b"\x08\x01"[..])), "a record from before pages");
+        assert_eq!(split_value(b""), (None, Body::Inline(&b""[..])));
+        let at = Location { file: 3, offset: 99, len: 12, crc: 5 };
+        assert_eq!(split_value(&pointer_value(&key, &at)), (Some(&key[..]), Body::InFile(at)));
     }
 
     #[test]

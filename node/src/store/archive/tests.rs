@@ -12,7 +12,7 @@ fn setup() -> (tempfile::TempDir, sled::Db, Wal, Archive) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = sled::open(dir.path().join("db")).expect("db");
     let (wal, _) = Wal::open(&dir.path().join("wal"), &db).expect("wal");
-    let archive = Archive::open(&db).expect("archive");
+    let archive = Archive::open(&db, &dir.path().join("archive"), None).expect("archive");
     (dir, db, wal, archive)
 }
 
@@ -162,7 +162,7 @@ fn the_service_index_follows_removals_and_is_rebuilt_on_open() {
     // An archive written before the service index existed.
     db.drop_tree("archive_service").expect("drop");
     drop(archive);
-    let reopened = Archive::open(&db).expect("reopen");
+    let reopened = Archive::open(&db, &dir.path().join("archive"), None).expect("reopen");
     let listed = reopened.list(&tenant, &filter(Some("svc")), 1_000).expect("list");
     assert_eq!(listed.entries.len(), 1);
     drop(dir);
@@ -291,7 +291,7 @@ fn expiry_takes_whole_pages() {
 
 #[test]
 fn an_archive_written_before_pages_reads_the_same() {
-    let (_dir, db, _wal, archive) = setup();
+    let (dir, db, _wal, archive) = setup();
     drop(archive);
     // One record per segment, no page key, one time-index entry each.
     let segment = state_of("old", "a", 1).to_finished(5, 500, "idle");
@@ -300,7 +300,7 @@ fn an_archive_written_before_pages_reads_the_same() {
     db.open_tree("archive").expect("tree").insert(key, segment.encoded.as_slice()).expect("insert");
     let entry = segment.index_entry();
     db.open_tree("archive_time").expect("tree").insert(time_key(500, 5), encode_index_json(&entry)).expect("insert");
-    let archive = Archive::open(&db).expect("open");
+    let archive = Archive::open(&db, &dir.path().join("archive"), None).expect("open");
     assert_eq!(archive.bytes(), entry.bytes);
     assert_eq!(ids(&archive.list(&tenant, &filter(Some("a")), 1_000).expect("list").entries), ["old"]);
     assert_eq!(archive.segments(&tenant, &segment.key.id).expect("segments").len(), 1);
@@ -308,4 +308,55 @@ fn an_archive_written_before_pages_reads_the_same() {
     archive.store(&segment).expect("store");
     assert_eq!(ids(&archive.list(&tenant, &filter(None), 1_000).expect("list").entries), ["old"]);
     assert_eq!(archive.bytes(), entry.bytes);
+}
+
+#[test]
+fn an_archive_with_records_inline_reads_the_same_and_moves_them_to_files_when_rewritten() {
+    let (dir, db, _wal, archive) = setup();
+    archive.store(&state_of("inline", "a", 1).to_finished(5, 500, "idle")).expect("store");
+    drop(archive);
+    // As archives before record files stored it: page key, then the record.
+    let tenant = TenantId::default_tenant();
+    let tree = db.open_tree("archive").expect("tree");
+    let (key, value) = tree.iter().next().expect("one").expect("read");
+    let (Some(page_key), Body::InFile(at)) = split_value(&value) else { panic!("a pointer") };
+    let record = std::fs::read(dir.path().join("archive").join(format!("{:010}.seg", at.file))).expect("file");
+    let record = &record[at.offset as usize..][..at.len as usize];
+    tree.insert(&key, page::paged_value(page_key, record)).expect("insert");
+    let archive = Archive::open(&db, &dir.path().join("archive"), None).expect("reopen");
+    let id = CorrelationId::from_trusted("inline");
+    assert_eq!(archive.segments(&tenant, &id).expect("segments").len(), 1);
+    assert_eq!(ids(&archive.list(&tenant, &filter(Some("a")), 1_000).expect("list").entries), ["inline"]);
+    archive.rekey(&tenant, &id, &CorrelationId::from_trusted("moved")).expect("rekey");
+    let moved = archive.segments(&tenant, &CorrelationId::from_trusted("moved")).expect("segments");
+    assert_eq!(moved[0].correlation_id, "moved");
+    assert!(archive.segments(&tenant, &id).expect("segments").is_empty());
+}
+
+fn record_files(dir: &tempfile::TempDir) -> usize {
+    std::fs::read_dir(dir.path().join("archive")).expect("dir").count()
+}
+
+#[test]
+fn records_survive_a_reopen_and_a_file_goes_once_retention_took_all_of_it() {
+    let (dir, db, _wal, archive) = setup();
+    archive.store(&state_of("old", "svc", 1).to_finished(1, 100, "idle")).expect("store");
+    drop(archive);
+    // A second life appends to a new file.
+    let archive = Archive::open(&db, &dir.path().join("archive"), None).expect("reopen");
+    archive.store(&state_of("new", "svc", 2).to_finished(2, 200, "idle")).expect("store");
+    let tenant = TenantId::default_tenant();
+    assert_eq!(archive.segments(&tenant, &CorrelationId::from_trusted("old")).expect("old").len(), 1);
+    assert_eq!(record_files(&dir), 2);
+    assert_eq!(archive.expire(250, 100, u64::MAX).expect("expire"), 1);
+    assert_eq!(record_files(&dir), 1, "the old file held nothing live");
+    assert_eq!(archive.segments(&tenant, &CorrelationId::from_trusted("new")).expect("new").len(), 1);
+    // Removing the rest empties the file being appended to, which stays.
+    let rest = archive.recent(10, |_| true).expect("recent");
+    archive.remove(&rest[0]).expect("remove");
+    assert_eq!(archive.expire(250, 100, u64::MAX).expect("expire"), 0);
+    assert_eq!(record_files(&dir), 1);
+    drop(archive);
+    let _ = Archive::open(&db, &dir.path().join("archive"), None).expect("reopen");
+    assert_eq!(record_files(&dir), 0, "unreferenced at open");
 }
