@@ -11,6 +11,7 @@
 use ollystack_proto::store::{IndexedExemplar, StoredExemplar};
 use prost::Message;
 
+use super::key_filter::KeyFilter;
 use super::keys::{alias_key, metric_prefix, session_prefix, trace_key, u64_at};
 use super::StoreError;
 use crate::correlate::TraceBinding;
@@ -27,15 +28,26 @@ pub struct TraceIndex {
     aliases: sled::Tree,
     /// The reverse of `aliases`: `tenant \0 to \0 from` → time written.
     alias_sources: sled::Tree,
+    /// Keys of `traces` and `aliases`: most lookups are of keys not there
+    /// (a new trace; a session never merged away) and skip the read.
+    bound: KeyFilter,
+    aliased: KeyFilter,
 }
 
 impl TraceIndex {
     pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
-        Ok(Self { traces: db.open_tree("traces")?, aliases: db.open_tree("aliases")?, alias_sources: db.open_tree("alias_sources")? })
+        let (traces, aliases) = (db.open_tree("traces")?, db.open_tree("aliases")?);
+        let bound = KeyFilter::build(|| traces.iter().keys())?;
+        let aliased = KeyFilter::build(|| aliases.iter().keys())?;
+        Ok(Self { traces, aliases, alias_sources: db.open_tree("alias_sources")?, bound, aliased })
     }
 
     pub fn binding(&self, tenant: &TenantId, trace: TraceId) -> Result<Option<TraceBinding>, StoreError> {
-        self.traces.get(trace_key(tenant, trace))?.map(|v| decode_binding(&v)).transpose()
+        let key = trace_key(tenant, trace);
+        if !self.bound.may_contain(&key) {
+            return Ok(None);
+        }
+        self.traces.get(key)?.map(|v| decode_binding(&v)).transpose()
     }
 
     /// Records a trace's session. The caller decided (under the node's
@@ -45,7 +57,8 @@ impl TraceIndex {
         v.push(u8::from(binding.explicit));
         v.extend_from_slice(&now_unix_ms.to_be_bytes());
         v.extend_from_slice(binding.id.as_str().as_bytes());
-        self.traces.insert(trace_key(tenant, trace), v)?;
+        let key = trace_key(tenant, trace);
+        self.bound.insert_then(&key, || self.traces.insert(&key, v))?;
         Ok(())
     }
 
@@ -100,7 +113,8 @@ impl TraceIndex {
         let mut source = session_prefix(tenant, to);
         source.extend_from_slice(from.as_str().as_bytes());
         self.alias_sources.insert(source, &now_unix_ms.to_be_bytes())?;
-        self.aliases.insert(alias_key(tenant, from), v)?;
+        let key = alias_key(tenant, from);
+        self.aliased.insert_then(&key, || self.aliases.insert(&key, v))?;
         Ok(())
     }
 
@@ -111,7 +125,11 @@ impl TraceIndex {
         if !crate::correlate::is_olly_id(id.as_str()) {
             return Ok(None);
         }
-        let Some(v) = self.aliases.get(alias_key(tenant, id))? else {
+        let key = alias_key(tenant, id);
+        if !self.aliased.may_contain(&key) {
+            return Ok(None);
+        }
+        let Some(v) = self.aliases.get(key)? else {
             return Ok(None);
         };
         let to = std::str::from_utf8(v.get(8..).unwrap_or_default())
@@ -145,7 +163,8 @@ impl TraceIndex {
         Ok(current)
     }
 
-    /// Drops trace bindings and aliases written before `cutoff_unix_ms`.
+    /// Drops trace bindings and aliases written before `cutoff_unix_ms`,
+    /// then rebuilds the key filters without them.
     pub fn expire(&self, cutoff_unix_ms: u64) -> Result<u64, StoreError> {
         let mut removed = 0;
         for (tree, at) in [(&self.traces, 1), (&self.aliases, 0), (&self.alias_sources, 0)] {
@@ -157,7 +176,14 @@ impl TraceIndex {
                 }
             }
         }
+        self.bound.rebuild(|| self.traces.iter().keys())?;
+        self.aliased.rebuild(|| self.aliases.iter().keys())?;
         Ok(removed)
+    }
+
+    /// Memory the key filters hold, in bytes.
+    pub fn filter_bytes(&self) -> usize {
+        self.bound.bytes() + self.aliased.bytes()
     }
 }
 

@@ -23,6 +23,7 @@ pub mod shipments;
 mod archive_writer;
 mod embedded;
 mod flush;
+mod key_filter;
 mod segment_store;
 mod segment_walk;
 
