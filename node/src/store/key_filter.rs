@@ -8,18 +8,24 @@
 //! waits for writes under way, then adds every key written while it scans
 //! to both the filter in use and the one being built. Removed keys stay
 //! until the next rebuild (a false positive costs only the read).
+//!
+//! A filter that fills up grows by a layer twice the size of the last
+//! (no scan needed); a rebuild folds the layers into one sized for the tree.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-/// Bits per expected key (about 0.3% false positives with [`PROBES`]).
+/// Bits per expected key (about 0.6% false positives with [`PROBES`]).
 const BITS_PER_KEY: usize = 12;
 const PROBES: u64 = 4;
 const MIN_BITS: usize = 1 << 16;
-/// 16 MiB: past about 11M keys the filter fills and reads come back.
+/// One layer's bits, at most (16 MiB).
 const MAX_BITS: usize = 1 << 27;
+/// All layers' bits, at most (64 MiB): past about 40M keys the filter
+/// fills and reads come back.
+const MAX_TOTAL_BITS: usize = 1 << 29;
 
 #[derive(Debug)]
 struct Bloom {
@@ -53,9 +59,57 @@ impl Bloom {
         self.words.len() * 8
     }
 
-    /// Whether `keys` keys fit at [`BITS_PER_KEY`] (or it is as large as it gets).
+    /// Keys that fit at [`BITS_PER_KEY`].
+    fn capacity(&self) -> usize {
+        self.words.len() * 64 / BITS_PER_KEY
+    }
+}
+
+/// Blooms of growing size; keys go to the last.
+#[derive(Debug)]
+struct Layers {
+    blooms: RwLock<Vec<Bloom>>,
+    in_last: AtomicUsize,
+}
+
+impl Layers {
+    fn for_keys(keys: usize) -> Self {
+        Self { blooms: RwLock::new(vec![Bloom::for_keys(keys)]), in_last: AtomicUsize::new(0) }
+    }
+
+    fn insert(&self, key: &[u8]) {
+        let blooms = self.blooms.read();
+        let Some(last) = blooms.last() else { return };
+        last.insert(key);
+        if self.in_last.fetch_add(1, Ordering::Relaxed) + 1 < last.capacity() {
+            return;
+        }
+        let bits = last.words.len() * 64;
+        let total: usize = blooms.iter().map(|b| b.words.len() * 64).sum();
+        drop(blooms);
+        if total + bits * 2 <= MAX_TOTAL_BITS {
+            let mut blooms = self.blooms.write();
+            // Unless another insert grew it meanwhile.
+            if blooms.last().is_some_and(|b| b.words.len() * 64 == bits) {
+                blooms.push(Bloom::for_keys((bits * 2).min(MAX_BITS) / BITS_PER_KEY));
+                self.in_last.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn may_contain(&self, key: &[u8]) -> bool {
+        self.blooms.read().iter().any(|b| b.may_contain(key))
+    }
+
+    fn bytes(&self) -> usize {
+        self.blooms.read().iter().map(Bloom::bytes).sum()
+    }
+
+    /// Whether one layer holds `keys` keys (or the first is as large as
+    /// a layer gets).
     fn fits(&self, keys: usize) -> bool {
-        keys.saturating_mul(BITS_PER_KEY) <= self.words.len() * 64 || self.words.len() * 64 >= MAX_BITS
+        let blooms = self.blooms.read();
+        blooms.len() == 1 && (keys <= blooms[0].capacity() || blooms[0].words.len() * 64 >= MAX_BITS)
     }
 }
 
@@ -76,9 +130,9 @@ fn hashes(key: &[u8]) -> (u64, u64) {
 
 #[derive(Debug)]
 pub struct KeyFilter {
-    current: RwLock<Arc<Bloom>>,
+    current: RwLock<Arc<Layers>>,
     /// The filter a rebuild is filling, while it runs.
-    building: RwLock<Option<Arc<Bloom>>>,
+    building: RwLock<Option<Arc<Layers>>>,
     /// Keys in the tree as of the last rebuild, plus those added since.
     keys: AtomicUsize,
 }
@@ -87,7 +141,7 @@ impl KeyFilter {
     /// A filter holding `keys` (the tree's keys; the filter is in use only
     /// once they are all in).
     pub fn build<E, I: Iterator<Item = Result<sled::IVec, E>>>(scan: impl Fn() -> I) -> Result<Self, E> {
-        let filter = Self { current: RwLock::new(Arc::new(Bloom::for_keys(0))), building: RwLock::new(None), keys: AtomicUsize::new(0) };
+        let filter = Self { current: RwLock::new(Arc::new(Layers::for_keys(0))), building: RwLock::new(None), keys: AtomicUsize::new(0) };
         filter.rebuild(scan)?;
         Ok(filter)
     }
@@ -116,7 +170,7 @@ impl KeyFilter {
     pub fn rebuild<E, I: Iterator<Item = Result<sled::IVec, E>>>(&self, scan: impl Fn() -> I) -> Result<(), E> {
         let mut expected = self.keys.load(Ordering::Relaxed).saturating_mul(2);
         let (next, count) = loop {
-            let next = Arc::new(Bloom::for_keys(expected));
+            let next = Arc::new(Layers::for_keys(expected));
             // Taken once the writes under way are done: they are in the tree
             // before the scan starts, and later ones are added to `next`.
             *self.building.write() = Some(next.clone());
@@ -191,6 +245,20 @@ mod tests {
         assert!((0u32..40_000).all(|i| filter.may_contain(&i.to_be_bytes())));
         let gone = (40_000u32..50_000).filter(|i| filter.may_contain(&i.to_be_bytes())).count();
         assert!(gone < 500, "keys no longer in the tree mostly leave: {gone}");
+    }
+
+    #[test]
+    fn a_filter_that_fills_grows_instead_of_answering_maybe_to_everything() {
+        let filter = KeyFilter::build(keys(0..0)).expect("build");
+        let small = filter.bytes();
+        for i in 0u32..300_000 {
+            filter.insert_then(&i.to_be_bytes(), || ());
+        }
+        assert!(filter.bytes() > 8 * small, "grew from {small} to {}", filter.bytes());
+        assert!((0u32..300_000).all(|i| filter.may_contain(&i.to_be_bytes())));
+        // Each full layer adds its error (about 0.6%) until a rebuild folds them.
+        let false_positives = (1_000_000u32..1_100_000).filter(|i| filter.may_contain(&i.to_be_bytes())).count();
+        assert!(false_positives < 5_000, "{false_positives} of 100000");
     }
 
     #[test]
