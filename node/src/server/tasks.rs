@@ -9,17 +9,26 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::session::finish::{finish_reason, SegmentClock};
 use crate::session::{SessionEnv, SessionMsg};
 use crate::store::{ExemplarIndex, ShipmentLog};
 
-/// Sends every live session a `Tick` each interval.
+/// Each interval, sends a `Tick` to every live session that may be due to
+/// finish.
 pub async fn finishing_sweep(env: Arc<SessionEnv>, interval_ms: u64, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = env.clock.sleep(Duration::from_millis(interval_ms)) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        for (_, actor) in env.registry.live_actors().await {
+        // Only actors whose idle or age limit may have passed (counts
+        // finish a segment as signals arrive).
+        let now = env.clock.now_unix_ms();
+        let due = |opened_unix_ms, last_activity_unix_ms| {
+            let clock = SegmentClock { opened_unix_ms, last_activity_unix_ms, spans: 0, logs: 0 };
+            finish_reason(&env.limits.rules, &clock, now).is_some()
+        };
+        for actor in env.registry.due_actors(due).await {
             let _ = actor.send_message(SessionMsg::Tick);
         }
         env.metrics.memory_used_bytes.set(env.budget.used_bytes());

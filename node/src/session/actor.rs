@@ -92,6 +92,7 @@ impl Actor for SessionActor {
         args.env.budget.force_reserve(super::budget::SESSION_OVERHEAD_BYTES);
         let now = args.env.clock.now_unix_ms();
         let holding = args.holding;
+        holding.note_clock(now, now);
         Ok(ActorState { st: SessionState::new(args.key, now), env: args.env, closing: false, finishing: None, shipping: None, holding })
     }
 
@@ -109,6 +110,7 @@ impl Actor for SessionActor {
                 let out = state.st.absorb(*input, now);
                 env.budget.release(out.freed_bytes);
                 state.holding.freed(out.freed_bytes);
+                state.holding.note_clock(state.st.opened_unix_ms, state.st.last_activity_unix_ms);
                 env.metrics.ingest_duplicates.add(out.duplicates);
                 Box::pin(self.check_finish(&me, state, now)).await;
             }
@@ -116,6 +118,7 @@ impl Actor for SessionActor {
                 let out = state.st.absorb_segment(*other, now);
                 env.budget.release(out.freed_bytes);
                 state.holding.freed(out.freed_bytes);
+                state.holding.note_clock(state.st.opened_unix_ms, state.st.last_activity_unix_ms);
                 env.metrics.ingest_duplicates.add(out.duplicates);
                 Box::pin(self.check_finish(&me, state, now)).await;
             }

@@ -15,6 +15,8 @@
 //! state's `held_bytes` plus the reserved bytes of the signals in its
 //! mailbox (and of the one it was handling when it failed).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use parking_lot::Mutex;
 
 use super::msg::SessionMsg;
@@ -63,11 +65,28 @@ pub fn carried(msg: &SessionMsg) -> Option<(Vec<u64>, u64)> {
 pub struct Holding {
     pub key: SessionKey,
     held: Mutex<Held>,
+    /// The actor's segment clock (opened, last activity; unix ms), as it
+    /// last told: the finishing sweep ticks only actors that may be due.
+    /// 0 until told.
+    opened_unix_ms: AtomicU64,
+    last_activity_unix_ms: AtomicU64,
 }
 
 impl Holding {
     pub fn new(key: SessionKey) -> Self {
-        Self { key, held: Mutex::new(Held::default()) }
+        Self { key, held: Mutex::new(Held::default()), opened_unix_ms: AtomicU64::new(0), last_activity_unix_ms: AtomicU64::new(0) }
+    }
+
+    /// The actor's segment clock after a message.
+    pub fn note_clock(&self, opened_unix_ms: u64, last_activity_unix_ms: u64) {
+        self.opened_unix_ms.store(opened_unix_ms, Ordering::Relaxed);
+        self.last_activity_unix_ms.store(last_activity_unix_ms, Ordering::Relaxed);
+    }
+
+    /// (opened, last activity) as last told, or `None` before the actor told.
+    pub fn clock(&self) -> Option<(u64, u64)> {
+        let opened = self.opened_unix_ms.load(Ordering::Relaxed);
+        (opened > 0).then(|| (opened, self.last_activity_unix_ms.load(Ordering::Relaxed)))
     }
 
     pub fn took(&self, wal_keys: &[u64], bytes: u64) {

@@ -424,6 +424,23 @@ impl SessionRegistry {
         out
     }
 
+    /// Live actors that may be due to finish: those whose segment clock
+    /// (as they last told their holding) `due` says is, and those that
+    /// have not told yet.
+    pub async fn due_actors(&self, due: impl Fn(u64, u64) -> bool) -> Vec<ActorRef<SessionMsg>> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock().await;
+            for actor in shard.live.values() {
+                let clock = shard.held.get(&actor.get_id()).and_then(|h| h.clock());
+                if clock.is_none_or(|(opened, last)| due(opened, last)) {
+                    out.push(actor.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// Keys of live actors, without waiting: `None` if a shard is locked
     /// right now (a simulation's probe reads it between steps).
     pub fn try_live_keys(&self) -> Option<Vec<SessionKey>> {
