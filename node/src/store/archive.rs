@@ -236,10 +236,10 @@ impl Archive {
         Ok(out)
     }
 
-    /// Archives a segment handed over by the leaving node `origin`, under a
-    /// seq derived from (origin, its seq there): taken twice, it is stored
-    /// once, and it cannot collide with this node's own seqs.
-    /// Handed-over segments are archived together, as one page.
+    /// Archives segments handed over by the leaving node `origin`, together
+    /// as one page, each under a seq derived from (origin, its seq there):
+    /// taken twice, a segment is stored once, and it cannot collide with
+    /// this node's own seqs.
     pub fn adopt(&self, origin: NodeId, handed: &[(ArchiveIndexEntry, Vec<u8>)]) -> Result<Vec<ArchiveIndexEntry>, StoreError> {
         let mut adopted = Vec::with_capacity(handed.len());
         for (index, record) in handed {
@@ -403,8 +403,17 @@ impl Archive {
             self.edit_page(&page_key, Vec::clear)?;
             removed += entries.len() as u64;
         }
-        self.files.sweep(&self.db)?;
         Ok(removed)
+    }
+
+    /// Record files nothing points at any more, taken: the caller flushes
+    /// sled (the node's one flusher), then [`Self::delete_record_files`].
+    pub fn dead_record_files(&self) -> Vec<u32> {
+        self.files.take_dead()
+    }
+
+    pub fn delete_record_files(&self, dead: &[u32]) -> Result<(), StoreError> {
+        self.files.delete(dead)
     }
 }
 

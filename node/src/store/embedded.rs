@@ -91,10 +91,22 @@ impl SessionStore for EmbeddedStore {
     fn expire(&self, now_unix_ms: u64) -> StoreFuture<'_, u64> {
         let archive = self.archive.clone();
         let (retention_ms, max_bytes) = (self.retention_ms, self.max_bytes);
+        let failed = |e: ollystack_cluster::blocking::Panicked| super::StoreError::Corrupt {
+            tree: "archive",
+            detail: format!("retention task failed: {e}"),
+        };
         Box::pin(async move {
-            ollystack_cluster::blocking::unblock(move || archive.expire(now_unix_ms, retention_ms, max_bytes))
+            let expire = archive.clone();
+            let removed = ollystack_cluster::blocking::unblock(move || expire.expire(now_unix_ms, retention_ms, max_bytes))
                 .await
-                .map_err(|e| super::StoreError::Corrupt { tree: "archive", detail: format!("retention task failed: {e}") })?
+                .map_err(failed)??;
+            // Record files go once the removal of every pointer to them is durable.
+            let dead = archive.dead_record_files();
+            if !dead.is_empty() {
+                self.settler.flusher.flush().await?;
+                ollystack_cluster::blocking::unblock(move || archive.delete_record_files(&dead)).await.map_err(failed)??;
+            }
+            Ok(removed)
         })
     }
 

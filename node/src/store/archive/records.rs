@@ -6,8 +6,9 @@
 //! Files are numbered and never appended to after a restart (a torn tail
 //! of a crashed file is never pointed at: records are synced before their
 //! pointers are written). Each file's live records are counted; a file
-//! with none left is deleted once sled has been flushed ([`RecordFiles::sweep`]),
-//! so no durable pointer can outlive the bytes it points at.
+//! with none left is deleted only after sled has been flushed since
+//! ([`RecordFiles::take_dead`], then [`RecordFiles::delete`]), so no durable
+//! pointer can outlive the bytes it points at.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
@@ -204,15 +205,15 @@ impl RecordFiles {
         }
     }
 
-    /// Deletes the files with nothing live in them, after flushing sled so
-    /// the removals of their pointers are durable first.
-    pub fn sweep(&self, db: &sled::Db) -> Result<usize, StoreError> {
-        let dead: Vec<u32> = std::mem::take(&mut *self.dead.lock()).into_iter().collect();
-        if dead.is_empty() {
-            return Ok(0);
-        }
-        db.flush()?;
-        for n in &dead {
+    /// The files with nothing live in them, taken: flush sled (so the
+    /// removals of their pointers are durable), then [`Self::delete`] them.
+    pub fn take_dead(&self) -> Vec<u32> {
+        std::mem::take(&mut *self.dead.lock()).into_iter().collect()
+    }
+
+    /// Deletes files [`Self::take_dead`] gave, once sled was flushed after.
+    pub fn delete(&self, dead: &[u32]) -> Result<(), StoreError> {
+        for n in dead {
             self.readers.lock().remove(n);
             let path = self.path(*n);
             match std::fs::remove_file(&path) {
@@ -221,7 +222,7 @@ impl RecordFiles {
                 Err(e) => return Err(io(&path, &e)),
             }
         }
-        Ok(dead.len())
+        Ok(())
     }
 
     /// How many files hold live records, and their numbers.
@@ -289,12 +290,15 @@ mod tests {
         assert_ne!(first[0].file, second[0].file);
         assert_eq!(files.live_files(), vec![first[0].file, second[0].file]);
         files.release(&first[0]);
-        assert!(files.read(&first[0]).expect("read").is_some(), "deleted only by a sweep");
-        assert_eq!(files.sweep(&db).expect("sweep"), 1);
+        assert!(files.read(&first[0]).expect("read").is_some(), "deleted only when told");
+        let dead = files.take_dead();
+        assert_eq!(dead, vec![first[0].file]);
+        db.flush().expect("flush");
+        files.delete(&dead).expect("delete");
         assert_eq!(files.read(&first[0]).expect("read"), None);
         // The file being appended to stays even when emptied.
         files.release(&second[0]);
-        assert_eq!(files.sweep(&db).expect("sweep"), 0);
+        assert!(files.take_dead().is_empty());
         assert!(files.read(&second[0]).expect("read").is_some());
     }
 

@@ -349,12 +349,16 @@ fn records_survive_a_reopen_and_a_file_goes_once_retention_took_all_of_it() {
     assert_eq!(archive.segments(&tenant, &CorrelationId::from_trusted("old")).expect("old").len(), 1);
     assert_eq!(record_files(&dir), 2);
     assert_eq!(archive.expire(250, 100, u64::MAX).expect("expire"), 1);
+    assert_eq!(record_files(&dir), 2, "deleted only after a flush");
+    let dead = archive.dead_record_files();
+    db.flush().expect("flush");
+    archive.delete_record_files(&dead).expect("delete");
     assert_eq!(record_files(&dir), 1, "the old file held nothing live");
     assert_eq!(archive.segments(&tenant, &CorrelationId::from_trusted("new")).expect("new").len(), 1);
     // Removing the rest empties the file being appended to, which stays.
     let rest = archive.recent(10, |_| true).expect("recent");
     archive.remove(&rest[0]).expect("remove");
-    assert_eq!(archive.expire(250, 100, u64::MAX).expect("expire"), 0);
+    assert!(archive.dead_record_files().is_empty(), "the file appended to stays");
     assert_eq!(record_files(&dir), 1);
     drop(archive);
     let _ = Archive::open(&db, &dir.path().join("archive"), None).expect("reopen");
