@@ -153,10 +153,9 @@ impl Baselines {
         Self { keys_max: keys_max.max(1), bytes_max, inner: Mutex::new(Inner::default()) }
     }
 
-    /// Learns from the spans of a finished segment (decoded here, once;
-    /// undecodable spans are skipped, as queries skip them).
     /// Learns from a finished session's spans, given as (service, encoded
-    /// OTLP span) pairs: read where they are held, without copying them.
+    /// OTLP span) pairs read where they are held, decoded here once
+    /// (undecodable spans are skipped, as queries skip them).
     pub fn observe_session<'a>(&self, tenant: &TenantId, spans: impl IntoIterator<Item = (&'a str, &'a [u8])>) {
         let decoded: Vec<RcaSpan> =
             spans.into_iter().filter_map(|(service, span)| SpanTiming::decode(span).ok().and_then(|t| t.into_rca(service))).collect();
