@@ -11,6 +11,7 @@
 //! | `membership.rs` | join, leave, `members`, the leader's ring upkeep and probes |
 //! | `service.rs` | the `ollystack.v1.Cluster` gRPC service |
 //! | `route.rs` | ingest: [`IngestRouter`] splits a batch by trace home, [`Shipper`] forwards the parts and waits until durable |
+//! | `encoded.rs` | an encoded OTLP request scanned for its traces and cut into parts by byte ranges (pure) |
 //! | `routed_queries.rs` | queries: [`ClusterBackend`] asks the owner, or every node |
 //! | `convert.rs` | session data ⇄ protobuf |
 //! | `binding_sync.rs` | trace bindings follow their trace's home after ring changes |
@@ -21,6 +22,7 @@
 
 mod binding_sync;
 mod convert;
+mod encoded;
 mod error;
 mod handover;
 mod limiter;

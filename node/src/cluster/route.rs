@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use ollystack_cluster::ring::{KeyHash, Ring};
 use ollystack_cluster::NodeId;
@@ -39,9 +40,9 @@ use prost::Message;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Semaphore;
 
-use super::Cluster;
+use super::{encoded, Cluster};
 use crate::correlate::{self, CorrelationSettings};
-use crate::ingest::{Accepted, IngestError, IngestHandle, IngestSink, Overload};
+use crate::ingest::{Accepted, IngestError, IngestHandle, IngestSink, Overload, SignalKind, WholeRoute};
 use crate::metrics::NodeMetrics;
 use crate::model::{SessionKey, TenantId, TraceId};
 use crate::session::{RemoteOwners, ShipError};
@@ -213,6 +214,11 @@ impl IngestRouter {
         Self { cluster, local, shipper, settings, next_forward: AtomicU64::new(first_forward_id) }
     }
 
+    /// A new forward's ID (never 0: that means none).
+    fn next_forward_id(&self) -> u64 {
+        self.next_forward.fetch_add(1, Ordering::Relaxed).max(1)
+    }
+
     /// The ring to split a batch by, read once per batch; `None` while this node is
     /// its only member (everything is local). A ring whose only member is another
     /// node (this one leaving, or taken off) is no reason to keep a batch here:
@@ -242,7 +248,7 @@ impl IngestRouter {
                 local_part = Some(part);
             } else {
                 let body = body(part.encode_to_vec());
-                let forward_id = self.next_forward.fetch_add(1, Ordering::Relaxed).max(1);
+                let forward_id = self.next_forward_id();
                 remote.push(async move {
                     self.shipper
                         .forward_otlp(node, body, epoch, forward_id)
@@ -313,6 +319,52 @@ impl IngestSink for IngestRouter {
     /// to their sessions' owners after assignment.
     async fn metrics(&self, request: ExportMetricsServiceRequest) -> Result<Accepted, IngestError> {
         self.local.metrics(request).await
+    }
+
+    /// A request whose every item's trace home is one other node goes there
+    /// as it came: scanned for its traces (and, with tenancy, attributes),
+    /// not decoded, split or encoded here. Its home decodes it, and refuses
+    /// it whole if it cannot; a request that would be split is decoded here
+    /// (an undecodable one is refused before any part of it is taken).
+    fn route_encoded(&self, signal: SignalKind, body: &[u8]) -> Option<WholeRoute> {
+        let ring = self.shared_ring()?;
+        let layout = match signal {
+            SignalKind::Traces => encoded::TRACES,
+            SignalKind::Logs => encoded::LOGS,
+        };
+        let s = &self.settings;
+        let scanned = encoded::scan(body, layout, s.tenancy_enabled).ok()?;
+        // The spans of a trace mostly come together: each (tenant, trace) is placed once.
+        let mut only: Option<(NodeId, TenantId, TraceId)> = None;
+        for resource in &scanned.resources {
+            for item in &resource.items {
+                let trace = TraceId::from_bytes(item.trace_id(body))?;
+                let tenant = correlate::tenant_of(s, &resource.attributes, &item.attributes);
+                match &only {
+                    Some((_, t, tr)) if *t == tenant && *tr == trace => {}
+                    Some((node, ..)) if home(&ring, &tenant, trace) == *node => {}
+                    Some(_) => return None,
+                    None => {
+                        let node = home(&ring, &tenant, trace);
+                        if node == self.cluster.id {
+                            return None;
+                        }
+                        only = Some((node, tenant, trace));
+                    }
+                }
+            }
+        }
+        only.map(|(node, ..)| WholeRoute { node, ring_epoch: ring.epoch() })
+    }
+
+    async fn forward_encoded(&self, signal: SignalKind, route: WholeRoute, body: Bytes) -> Result<Accepted, IngestError> {
+        let body = match signal {
+            SignalKind::Traces => Body::OtlpTraces(body.into()),
+            SignalKind::Logs => Body::OtlpLogs(body.into()),
+        };
+        let forward_id = self.next_forward_id();
+        let reply = self.shipper.forward_otlp(route.node, body, route.ring_epoch, forward_id).await?;
+        Ok(Accepted { rejected_items: reply.rejected_items, error_message: reply.error_message })
     }
 }
 

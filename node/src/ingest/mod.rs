@@ -98,6 +98,44 @@ pub trait IngestSink: Send + Sync + 'static {
     fn traces(&self, request: ExportTraceServiceRequest) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
     fn logs(&self, request: ExportLogsServiceRequest) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
     fn metrics(&self, request: ExportMetricsServiceRequest) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
+
+    /// Where this sink would send an encoded (protobuf) request whole,
+    /// without decoding it here: `Some` only when all of it belongs on one
+    /// other node (a cluster node that is not the request's trace home).
+    /// CPU work on the body: receivers run it where they would decode it.
+    /// `None`: decode the request and hand it to the signal's method.
+    fn route_encoded(&self, _signal: SignalKind, _body: &[u8]) -> Option<WholeRoute> {
+        None
+    }
+
+    /// Sends an encoded request where [`Self::route_encoded`] said. The node
+    /// there decodes it, and refuses a body it cannot decode as invalid,
+    /// whole. Only a sink that routes can be asked (it alone makes routes).
+    fn forward_encoded(
+        &self,
+        signal: SignalKind,
+        route: WholeRoute,
+        body: bytes::Bytes,
+    ) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
+        let message = format!("this sink routes nothing encoded ({signal:?} of {} bytes for {})", body.len(), route.node);
+        async move { Err(IngestError::Internal(message)) }
+    }
+}
+
+/// The OTLP signals whose encoded requests a sink may route undecoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalKind {
+    Traces,
+    Logs,
+}
+
+/// Where an encoded request goes whole ([`IngestSink::route_encoded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WholeRoute {
+    /// The node every item of the request belongs on.
+    pub node: ollystack_cluster::NodeId,
+    /// The ring epoch the node was chosen under (the forward names it).
+    pub ring_epoch: u64,
 }
 
 mod assign;

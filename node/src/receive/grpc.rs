@@ -1,8 +1,9 @@
 //! OTLP/gRPC receiver: the trace, logs and metrics services on one tonic
 //! server, accepting and sending gzip.
 //!
-//! tonic decodes (and inflates, bounded by `max_decoding_message_size`)
-//! before a service method runs, on the async threads: that work is bounded
+//! tonic inflates (bounded by `max_decoding_message_size`) before a service
+//! method runs, and the export service (`grpc_export`) decodes, on the async
+//! threads: that work is bounded
 //! by `max_request_bytes` but not moved to the blocking pool (tonic offers no
 //! hook for it). Admission is therefore a tower layer in front of the whole
 //! server, doing what the HTTP receiver does: it reads the body (bounded in
@@ -18,20 +19,14 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use ollystack_cluster::net::Acceptor;
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
-use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message;
 use tokio::sync::Semaphore;
-use tonic::codec::CompressionEncoding;
 use tonic::codegen::http;
 use tonic::{Request, Response, Status};
 
 use super::body::{body_budget_kib, read_body_bounded, BodyError, BODY_READ_TIMEOUT};
 use super::codec::{self, DecodeError};
+use super::grpc_export::ExportServer;
 use super::signal::{Logs, Metrics, Signal, Traces};
 use super::{ReceiveError, ReceiverLimits, RequestMemory};
 use crate::access::layer::PinTenant;
@@ -49,13 +44,10 @@ pub async fn serve_grpc<S: IngestSink>(
     auth: Option<AuthLayer<tonic::body::Body>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ReceiveError> {
-    let receiver = GrpcReceiver { sink };
     let max_bytes = limits.max_request_bytes;
-    let gzip = CompressionEncoding::Gzip;
-    let traces =
-        TraceServiceServer::new(receiver.clone()).accept_compressed(gzip).send_compressed(gzip).max_decoding_message_size(max_bytes);
-    let logs = LogsServiceServer::new(receiver.clone()).accept_compressed(gzip).send_compressed(gzip).max_decoding_message_size(max_bytes);
-    let metrics = MetricsServiceServer::new(receiver).accept_compressed(gzip).send_compressed(gzip).max_decoding_message_size(max_bytes);
+    let traces = ExportServer::<Traces, S>::new(Arc::clone(&sink), max_bytes);
+    let logs = ExportServer::<Logs, S>::new(Arc::clone(&sink), max_bytes);
+    let metrics = ExportServer::<Metrics, S>::new(sink, max_bytes);
     let admission = AdmissionLayer {
         admission: limits.admission(),
         max_concurrent_requests: limits.max_concurrent_requests,
@@ -73,20 +65,8 @@ pub async fn serve_grpc<S: IngestSink>(
     Ok(())
 }
 
-/// The three services; each only forwards to [`export`].
-struct GrpcReceiver<S> {
-    /// Where decoded requests go.
-    sink: Arc<S>,
-}
-
-impl<S> Clone for GrpcReceiver<S> {
-    fn clone(&self) -> Self {
-        Self { sink: Arc::clone(&self.sink) }
-    }
-}
-
 /// The export path shared by the three services.
-async fn export<G: Signal, S: IngestSink>(sink: &S, request: Request<G::Request>) -> Result<Response<G::Response>, Status> {
+pub(super) async fn export<G: Signal, S: IngestSink>(sink: &S, request: Request<G::Request>) -> Result<Response<G::Response>, Status> {
     let pin = request.extensions().get::<PinTenant>().cloned();
     let mut request = request.into_inner();
     if let Some(pin) = &pin {
@@ -100,7 +80,7 @@ async fn export<G: Signal, S: IngestSink>(sink: &S, request: Request<G::Request>
 
 /// The gRPC status of a refused batch; `Overloaded` carries a RetryInfo in
 /// the status details so that OTLP clients retry RESOURCE_EXHAUSTED.
-fn ingest_error_status(err: &IngestError) -> Status {
+pub(super) fn ingest_error_status(err: &IngestError) -> Status {
     if matches!(err, IngestError::Internal(_)) {
         tracing::warn!(error = %err, "otlp grpc export failed");
     }
@@ -111,27 +91,6 @@ fn ingest_error_status(err: &IngestError) -> Status {
     } else {
         let details = Bytes::from(rpc_status.encode_to_vec());
         Status::with_details(code, rpc_status.message, details)
-    }
-}
-
-#[tonic::async_trait]
-impl<S: IngestSink> TraceService for GrpcReceiver<S> {
-    async fn export(&self, request: Request<ExportTraceServiceRequest>) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        export::<Traces, S>(&self.sink, request).await
-    }
-}
-
-#[tonic::async_trait]
-impl<S: IngestSink> LogsService for GrpcReceiver<S> {
-    async fn export(&self, request: Request<ExportLogsServiceRequest>) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        export::<Logs, S>(&self.sink, request).await
-    }
-}
-
-#[tonic::async_trait]
-impl<S: IngestSink> MetricsService for GrpcReceiver<S> {
-    async fn export(&self, request: Request<ExportMetricsServiceRequest>) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        export::<Metrics, S>(&self.sink, request).await
     }
 }
 

@@ -30,7 +30,7 @@ use crate::access::pin::Pinnable;
 use crate::access::tokens::Denied;
 use crate::access::AuthLayer;
 use crate::error::ErrorCode;
-use crate::ingest::{IngestError, IngestSink};
+use crate::ingest::{IngestError, IngestSink, WholeRoute};
 
 /// Bodies up to this size (uncompressed) are decoded on the async thread:
 /// a blocking-pool hop costs more than decoding them.
@@ -115,12 +115,23 @@ async fn export_request<G: Signal, S: IngestSink>(
     // Held until the response is built: bounds decoding and ingest.
     let _permit =
         receiver.admission.clone().try_acquire_owned().map_err(|_| Rejection::shed(format, receiver.limits.max_concurrent_requests))?;
-    let (mut request, _charge) = decode_off_thread::<G>(raw, format, encoding, limit_bytes, &receiver.limits.memory).await?;
-    if let Some(pin) = &pin {
-        request.pin_tenant(pin);
-    }
-
-    let accepted = G::ingest(&*receiver.sink, request).await.map_err(|err| Rejection::ingest(&err, format))?;
+    // A tenant-pinned request is changed before ingest: decoded here.
+    let routable = pin.is_none();
+    let (taken, _charge) =
+        take_off_thread::<G, S>(&receiver.sink, raw, format, encoding, limit_bytes, &receiver.limits.memory, routable).await?;
+    let ingested = match taken {
+        Taken::Whole(route, body) => match G::KIND {
+            Some(kind) => receiver.sink.forward_encoded(kind, route, body).await,
+            None => Err(IngestError::Internal(format!("{} routed encoded", G::REQUEST_NAME))),
+        },
+        Taken::Decoded(mut request) => {
+            if let Some(pin) = &pin {
+                request.pin_tenant(pin);
+            }
+            G::ingest(&*receiver.sink, request).await
+        }
+    };
+    let accepted = ingested.map_err(|err| Rejection::ingest(&err, format))?;
     let body = codec::encode_response::<G>(&G::response(&accepted), format)
         .map_err(|err| Rejection::internal(format!("cannot encode response: {err}"), format))?;
     Ok((StatusCode::OK, [(CONTENT_TYPE, format.content_type())], body).into_response())
@@ -131,34 +142,63 @@ fn header_str(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-/// Decodes, charging the node's memory budget first ([`RequestMemory`]):
-/// a plain body by its size, a compressed one by its inflated size (it is
-/// inflated, bounded by the limit, then charged, then decoded). Decodes on
-/// the blocking pool when the work may be large: big bodies, and every
-/// compressed body (a small one may inflate up to the limit).
-async fn decode_off_thread<G: Signal>(
+/// A request body made ready for the sink.
+enum Taken<R> {
+    Decoded(R),
+    /// Routed whole, undecoded ([`IngestSink::route_encoded`]).
+    Whole(WholeRoute, Bytes),
+}
+
+/// Routes a plain protobuf body whole when the sink can (and `routable`),
+/// else decodes it.
+fn take<G: Signal, S: IngestSink>(
+    sink: &S,
+    plain: Bytes,
+    format: Format,
+    limit_bytes: usize,
+    routable: bool,
+) -> Result<Taken<G::Request>, DecodeError> {
+    if let (true, Format::Protobuf, Some(kind)) = (routable && plain.len() <= limit_bytes, format, G::KIND) {
+        if let Some(route) = sink.route_encoded(kind, &plain) {
+            return Ok(Taken::Whole(route, plain));
+        }
+    }
+    codec::decode_request::<G>(&plain, format, Encoding::Identity, limit_bytes).map(Taken::Decoded)
+}
+
+/// Decodes (or routes whole, see [`take`]), charging the node's memory
+/// budget first ([`RequestMemory`]): a plain body by its size, a compressed
+/// one by its inflated size (it is inflated, bounded by the limit, then
+/// charged, then decoded). Works on the blocking pool when the work may be
+/// large: big bodies, and every compressed body (a small one may inflate up
+/// to the limit).
+async fn take_off_thread<G: Signal, S: IngestSink>(
+    sink: &Arc<S>,
     raw: Bytes,
     format: Format,
     encoding: Encoding,
     limit_bytes: usize,
     memory: &RequestMemory,
-) -> Result<(G::Request, Charge), Rejection> {
+    routable: bool,
+) -> Result<(Taken<G::Request>, Charge), Rejection> {
     let decoded = if encoding == Encoding::Identity {
         let charge = memory.charge(raw.len()).map_err(|err| Rejection::ingest(&err, format))?;
         let decoded = if raw.len() <= INLINE_DECODE_MAX_BYTES {
-            codec::decode_request::<G>(&raw, format, encoding, limit_bytes)
+            take::<G, S>(sink, raw, format, limit_bytes, routable)
         } else {
-            ollystack_cluster::blocking::unblock(move || codec::decode_request::<G>(&raw, format, encoding, limit_bytes))
+            let sink = Arc::clone(sink);
+            ollystack_cluster::blocking::unblock(move || take::<G, S>(&sink, raw, format, limit_bytes, routable))
                 .await
                 .map_err(|err| Rejection::internal(format!("decode task failed: {err}"), format))?
         };
-        decoded.map(|request| (request, charge))
+        decoded.map(|taken| (taken, charge))
     } else {
         let memory = memory.clone();
+        let sink = Arc::clone(sink);
         let inflated = ollystack_cluster::blocking::unblock(move || {
             let plain = codec::gunzip_bounded(&raw, limit_bytes).map_err(Ok)?;
             let charge = memory.charge(plain.len()).map_err(Err)?;
-            codec::decode_request::<G>(&plain, format, Encoding::Identity, limit_bytes).map(|request| (request, charge)).map_err(Ok)
+            take::<G, S>(&sink, Bytes::from(plain), format, limit_bytes, routable).map(|taken| (taken, charge)).map_err(Ok)
         })
         .await
         .map_err(|err| Rejection::internal(format!("decode task failed: {err}"), format))?;

@@ -9,7 +9,10 @@
 //!    charge the node's memory budget for decoding it (`memory`: 429 /
 //!    RESOURCE_EXHAUSTED beyond);
 //! 3. decode the body with bounded memory (`codec`: size limits also apply
-//!    after gzip decompression, so a zip bomb costs at most the limit);
+//!    after gzip decompression, so a zip bomb costs at most the limit),
+//!    unless the sink routes it whole, as it came, to another node
+//!    (`IngestSink::route_encoded`: a cluster node that is not the home of
+//!    any of its traces);
 //! 4. hand the decoded request to the [`IngestSink`], which resolves once the
 //!    accepted part is durable;
 //! 5. answer in OTLP terms: `partial_success` when some items were rejected,
@@ -18,7 +21,9 @@
 //! * `signal`: what differs between traces, logs and metrics (one trait, so
 //!   the export path is written once).
 //! * `codec`: pure body decoding and response/error encoding.
-//! * `grpc`: tonic services and the admission layer.
+//! * `grpc`: the tonic server and its admission layer.
+//! * `grpc_export`: the export services, taking messages encoded so a
+//!   request routed whole to another node is never decoded here.
 //! * `http`: axum routes.
 //!
 //! [`IngestSink`]: crate::ingest::IngestSink
@@ -26,6 +31,7 @@
 mod body;
 mod codec;
 mod grpc;
+mod grpc_export;
 mod http;
 pub mod memory;
 mod signal;

@@ -10,7 +10,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse};
 
-use crate::ingest::{Accepted, IngestError, IngestSink};
+use crate::ingest::{Accepted, IngestError, IngestSink, SignalKind};
 
 /// One OTLP signal: its request and response messages and its sink method.
 pub(crate) trait Signal: Send + Sync + 'static {
@@ -21,6 +21,13 @@ pub(crate) trait Signal: Send + Sync + 'static {
 
     /// Protobuf message name of the request, named in decode errors.
     const REQUEST_NAME: &'static str;
+
+    /// The signal as a sink may route it encoded (`None`: always decoded).
+    const KIND: Option<SignalKind>;
+
+    /// The gRPC service, and the path of its `Export` method.
+    const SERVICE_NAME: &'static str;
+    const EXPORT_PATH: &'static str;
 
     /// Hands the request to the sink method of this signal.
     fn ingest<S: IngestSink>(sink: &S, request: Self::Request) -> impl Future<Output = Result<Accepted, IngestError>> + Send;
@@ -46,6 +53,9 @@ impl Signal for Traces {
     type Request = ExportTraceServiceRequest;
     type Response = ExportTraceServiceResponse;
     const REQUEST_NAME: &'static str = "ExportTraceServiceRequest";
+    const KIND: Option<SignalKind> = Some(SignalKind::Traces);
+    const SERVICE_NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+    const EXPORT_PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
     fn ingest<S: IngestSink>(sink: &S, request: Self::Request) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
         sink.traces(request)
@@ -62,6 +72,9 @@ impl Signal for Logs {
     type Request = ExportLogsServiceRequest;
     type Response = ExportLogsServiceResponse;
     const REQUEST_NAME: &'static str = "ExportLogsServiceRequest";
+    const KIND: Option<SignalKind> = Some(SignalKind::Logs);
+    const SERVICE_NAME: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+    const EXPORT_PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 
     fn ingest<S: IngestSink>(sink: &S, request: Self::Request) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
         sink.logs(request)
@@ -80,6 +93,9 @@ impl Signal for Metrics {
     type Request = ExportMetricsServiceRequest;
     type Response = ExportMetricsServiceResponse;
     const REQUEST_NAME: &'static str = "ExportMetricsServiceRequest";
+    const KIND: Option<SignalKind> = None;
+    const SERVICE_NAME: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
+    const EXPORT_PATH: &'static str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 
     fn ingest<S: IngestSink>(sink: &S, request: Self::Request) -> impl Future<Output = Result<Accepted, IngestError>> + Send {
         sink.metrics(request)
@@ -91,5 +107,28 @@ impl Signal for Metrics {
             error_message: accepted.error_message.clone(),
         });
         ExportMetricsServiceResponse { partial_success }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server;
+    use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server;
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server;
+
+    use super::*;
+
+    #[test]
+    fn service_names_are_the_generated_ones() {
+        assert_eq!(Traces::SERVICE_NAME, trace_service_server::SERVICE_NAME);
+        assert_eq!(Logs::SERVICE_NAME, logs_service_server::SERVICE_NAME);
+        assert_eq!(Metrics::SERVICE_NAME, metrics_service_server::SERVICE_NAME);
+        for (name, path) in [
+            (Traces::SERVICE_NAME, Traces::EXPORT_PATH),
+            (Logs::SERVICE_NAME, Logs::EXPORT_PATH),
+            (Metrics::SERVICE_NAME, Metrics::EXPORT_PATH),
+        ] {
+            assert_eq!(path, format!("/{name}/Export"));
+        }
     }
 }
