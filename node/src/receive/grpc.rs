@@ -17,23 +17,18 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use ollystack_cluster::net::Acceptor;
-use prost::Message;
 use tokio::sync::Semaphore;
 use tonic::codegen::http;
-use tonic::{Request, Response, Status};
 
 use super::body::{body_budget_kib, read_body_bounded, BodyError, BODY_READ_TIMEOUT};
-use super::codec::{self, DecodeError};
-use super::grpc_export::ExportServer;
-use super::signal::{Logs, Metrics, Signal, Traces};
+use super::codec::DecodeError;
+use super::grpc_export::{ingest_error_status, ExportServer};
+use super::signal::{Logs, Metrics, Traces};
 use super::{ReceiveError, ReceiverLimits, RequestMemory};
-use crate::access::layer::PinTenant;
-use crate::access::pin::Pinnable;
 use crate::access::AuthLayer;
 use crate::error::ErrorCode;
-use crate::ingest::{IngestError, IngestSink};
+use crate::ingest::IngestSink;
 
 /// Serves the OTLP/gRPC services on `listener` until `shutdown` resolves,
 /// then waits for open connections to finish.
@@ -63,35 +58,6 @@ pub async fn serve_grpc<S: IngestSink>(
         None => ollystack_cluster::net::serve_grpc(listener, service, shutdown).await,
     }
     Ok(())
-}
-
-/// The export path shared by the three services.
-pub(super) async fn export<G: Signal, S: IngestSink>(sink: &S, request: Request<G::Request>) -> Result<Response<G::Response>, Status> {
-    let pin = request.extensions().get::<PinTenant>().cloned();
-    let mut request = request.into_inner();
-    if let Some(pin) = &pin {
-        request.pin_tenant(pin);
-    }
-    match G::ingest(sink, request).await {
-        Ok(accepted) => Ok(Response::new(G::response(&accepted))),
-        Err(err) => Err(ingest_error_status(&err)),
-    }
-}
-
-/// The gRPC status of a refused batch; `Overloaded` carries a RetryInfo in
-/// the status details so that OTLP clients retry RESOURCE_EXHAUSTED.
-pub(super) fn ingest_error_status(err: &IngestError) -> Status {
-    if matches!(err, IngestError::Internal(_)) {
-        tracing::warn!(error = %err, "otlp grpc export failed");
-    }
-    let rpc_status = codec::ingest_error_status(err);
-    let code = err.code().grpc_code();
-    if rpc_status.details.is_empty() {
-        err.code().grpc_status(rpc_status.message)
-    } else {
-        let details = Bytes::from(rpc_status.encode_to_vec());
-        Status::with_details(code, rpc_status.message, details)
-    }
 }
 
 /// How long an export call may take once its body is in.

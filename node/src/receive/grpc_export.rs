@@ -19,10 +19,11 @@ use tonic::codegen::{http, Body, StdError};
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 
-use super::grpc::{export, ingest_error_status};
+use super::codec;
 use super::signal::Signal;
 use crate::access::layer::PinTenant;
-use crate::ingest::IngestSink;
+use crate::access::pin::Pinnable;
+use crate::ingest::{IngestError, IngestSink};
 
 /// The export service of signal `G` (`…Service/Export`), for any sink.
 pub(super) struct ExportServer<G, S> {
@@ -135,5 +136,34 @@ impl Decoder for Encoded {
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
         Ok(Some(buf.copy_to_bytes(buf.remaining())))
+    }
+}
+
+/// The export path shared by the three services.
+pub(super) async fn export<G: Signal, S: IngestSink>(sink: &S, request: Request<G::Request>) -> Result<Response<G::Response>, Status> {
+    let pin = request.extensions().get::<PinTenant>().cloned();
+    let mut request = request.into_inner();
+    if let Some(pin) = &pin {
+        request.pin_tenant(pin);
+    }
+    match G::ingest(sink, request).await {
+        Ok(accepted) => Ok(Response::new(G::response(&accepted))),
+        Err(err) => Err(ingest_error_status(&err)),
+    }
+}
+
+/// The gRPC status of a refused batch; `Overloaded` carries a RetryInfo in
+/// the status details so that OTLP clients retry RESOURCE_EXHAUSTED.
+pub(super) fn ingest_error_status(err: &IngestError) -> Status {
+    if matches!(err, IngestError::Internal(_)) {
+        tracing::warn!(error = %err, "otlp grpc export failed");
+    }
+    let rpc_status = codec::ingest_error_status(err);
+    let code = err.code().grpc_code();
+    if rpc_status.details.is_empty() {
+        err.code().grpc_status(rpc_status.message)
+    } else {
+        let details = Bytes::from(rpc_status.encode_to_vec());
+        Status::with_details(code, rpc_status.message, details)
     }
 }
