@@ -35,7 +35,11 @@ pub(super) fn session_env(
     storage: SessionStorage,
     remote: Arc<dyn RemoteOwners>,
 ) -> Arc<SessionEnv> {
-    let registry = SessionRegistry::new(config.cluster.rpc_timeout_ms, storage.traces.clone(), storage.store.clone(), metrics.clone());
+    // A hand-off note outlives the longest a query coordinator can take
+    // between asking the new owner and asking this node: the owner's own
+    // answer (its actors' snapshots) and one RPC.
+    let moved_note_ms = config.cluster.rpc_timeout_ms + crate::session::queries::SNAPSHOTS_TIMEOUT.as_millis() as u64;
+    let registry = SessionRegistry::new(moved_note_ms, storage.traces.clone(), storage.store.clone(), metrics.clone());
     Arc::new(SessionEnv {
         clock,
         metrics,

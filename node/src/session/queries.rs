@@ -20,8 +20,13 @@ use crate::query::{
 };
 use crate::store::ExemplarIndex;
 
-/// How long a query waits for one live actor's snapshot.
+/// How long a query waits for one live actor's description (listings).
 const ACTOR_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a query waits for the snapshots of a session's live and
+/// closing actors, all together: a node's own answer takes at most about
+/// this long, which the hand-off notes' lifetime counts on (see
+/// `SessionRegistry::moved_recently`).
+pub const SNAPSHOTS_TIMEOUT: Duration = Duration::from_secs(2);
 /// Why an answer is partial while a failed session actor's data is being
 /// rebuilt from the WAL (it is complete again once the rebuild is done).
 const REBUILDING: &str = "a live session is being rebuilt after a failure; ask again shortly";
@@ -101,11 +106,13 @@ impl QueryBackend for NodeQueries {
         // A snapshot is a whole live segment (bounded by the session caps);
         // only its page is kept once the archive has been paged.
         let mut live = Vec::new();
+        let deadline = tokio::time::Instant::now() + SNAPSHOTS_TIMEOUT;
         for held in &ids {
             let key = SessionKey { tenant: tenant.clone(), id: held.clone() };
             let mut dead = Vec::new();
             for actor in self.env.registry.holders(&key).await {
-                match actor.call(SessionMsg::Snapshot, Some(ACTOR_CALL_TIMEOUT)).await {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_millis(1));
+                match actor.call(SessionMsg::Snapshot, Some(left)).await {
                     Ok(CallResult::Success(seg)) => live.push(seg),
                     Ok(CallResult::Timeout) => return Err(QueryError::Unavailable(format!("live session {held} did not answer in time"))),
                     // Stopped meanwhile: its data is archived or moved by
