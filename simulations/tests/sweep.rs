@@ -127,16 +127,18 @@ fn a_leave_that_keeps_its_archive_is_caught() {
     );
 }
 
-/// Only seeds that send by trace (about half) and change the ring can
-/// show this one as a lost span (most show it as answers that stay
-/// partial: the node never finishes sending bindings), so it gets a wider
-/// sweep. Seed 30 shows the loss since the limiter's leases became
-/// adaptive (which changed every run's schedule).
+/// Bindings left behind after a ring change. Until requests routed to one
+/// other home were passed on undecoded, some seeds showed this bug as a
+/// lost span (invariant 1/4: seed 30 of 0..32); since then every seed
+/// that shows it does so as answers that stay partial for good (the node
+/// never finishes sending bindings): `--seeds 0..160`, and 0..48 with
+/// every fault on, found no lost span. Caught either way; a lost span
+/// would be the worse symptom, so both are accepted and the run must fail.
 #[test]
 fn bindings_that_stay_behind_after_a_ring_change_are_caught() {
     let (passed, text) = simulate(&["--seeds", "0..32", "--bug", "skip-binding-sync"]);
     assert!(
-        !passed && text.contains("invariant 1/4 (after convergence"),
-        "no seed of 0..32 lost a span sent by trace to a trace's new home: {text}"
+        !passed && (text.contains("invariant 1/4 (after convergence") || text.contains("liveness")),
+        "no seed of 0..32 caught bindings left behind after a ring change: {text}"
     );
 }
