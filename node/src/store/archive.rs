@@ -366,9 +366,12 @@ impl Archive {
                     e.correlation_id = to.as_str().to_owned();
                 }
             })?;
-            self.segments.remove(old_key)?;
-            if let (_, Body::InFile(at)) = split_value(&value) {
-                self.files.release(&at);
+            // Released only if this call removed it (another re-key of the
+            // same session may have moved it first).
+            if let Some(removed) = self.segments.remove(old_key)? {
+                if let (_, Body::InFile(at)) = split_value(&removed) {
+                    self.files.release(&at);
+                }
             }
             moved += 1;
         }
