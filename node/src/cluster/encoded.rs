@@ -82,21 +82,13 @@ struct Field {
     value: Range<usize>,
 }
 
-/// Reads a varint at `*at`, advancing it. At most 10 bytes, as protobuf allows.
+/// Reads a varint at `*at` (prost's reader, so it agrees with a decode),
+/// advancing it.
 fn varint(body: &[u8], at: &mut usize) -> Result<u64, ScanError> {
-    let mut value = 0u64;
-    for i in 0..10 {
-        let byte = *body.get(*at).ok_or(ScanError("truncated varint"))?;
-        *at += 1;
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte < 0x80 {
-            if i == 9 && byte > 1 {
-                return Err(ScanError("varint overflows 64 bits"));
-            }
-            return Ok(value);
-        }
-    }
-    Err(ScanError("varint longer than 10 bytes"))
+    let mut rest = body.get(*at..).ok_or(ScanError("truncated varint"))?;
+    let value = prost::encoding::decode_varint(&mut rest).map_err(|_| ScanError("invalid varint"))?;
+    *at = body.len() - rest.len();
+    Ok(value)
 }
 
 /// The fields of the message in `body[within]`, in order.
